@@ -1,0 +1,27 @@
+"""Checks for the arguments operators pass to cloudassist functions and states.
+
+Values reach here from the command line, SLS files and pillar, so types are not to be trusted.
+"""
+
+from salt.exceptions import CommandExecutionError
+
+MAX_SECONDS = 3600
+
+
+def seconds(source, value, allow_zero=False):
+    """``value`` if it is a number of seconds in range, else a CommandExecutionError naming ``source``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (0 <= value if allow_zero else 0 < value) or value > MAX_SECONDS:
+        raise CommandExecutionError(
+            "{} must be a number of seconds {} 0 and at most {}, not {!r}".format(
+                source, "from" if allow_zero else "greater than", MAX_SECONDS, value
+            )
+        )
+    return value
+
+
+def flag(source, value):
+    """``value`` if it is a boolean, else a CommandExecutionError naming ``source``."""
+    if not isinstance(value, bool):
+        raise CommandExecutionError("{} must be true or false, not {!r}".format(source, value))
+    return value

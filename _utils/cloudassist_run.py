@@ -1,0 +1,110 @@
+"""The one place cloudassist starts a program: an argument list, never a shell, always a timeout.
+
+Output goes to temporary files, not pipes, so an init script whose daemon keeps the
+inherited stdout open cannot make the call wait for the daemon.  On timeout the whole
+process group is killed, so a hung ``aliyun-service -v`` leaves nothing behind.
+"""
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+
+from salt.exceptions import CommandExecutionError
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+OUTPUT_LIMIT = 64 * 1024
+
+
+def command_line(argv):
+    return shlex.join(argv)
+
+
+def search_path():
+    """PATH with the system directories appended: a minion's PATH may lack /sbin."""
+    parts = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    if os.name == "posix":
+        parts += [p for p in SYSTEM_PATH.split(":") if p not in parts]
+    return os.pathsep.join(parts)
+
+
+def which(program):
+    """Absolute path of ``program`` (a name or an absolute path), or None."""
+    if os.path.isabs(program):
+        return program if os.path.isfile(program) and os.access(program, os.X_OK) else None
+    return shutil.which(program, path=search_path())
+
+
+def run(argv, timeout):
+    """Run ``argv`` and return ``{"command", "retcode", "stdout", "stderr"}``.
+
+    Raises ``TypeError`` for anything but a non-empty list/tuple of strings, and
+    ``CommandExecutionError`` when the program cannot be started or does not end within
+    ``timeout`` seconds.
+    """
+    if (
+        not isinstance(argv, (list, tuple))
+        or not argv
+        or not all(isinstance(arg, str) for arg in argv)
+    ):
+        raise TypeError("cloudassist runs programs from a list of strings only, not {!r}".format(argv))
+    command = command_line(argv)
+    env = dict(os.environ, LC_ALL="C", LANG="C", PATH=search_path())
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=env,
+                shell=False,
+                close_fds=True,
+                start_new_session=os.name == "posix",
+            )
+        except FileNotFoundError:
+            raise CommandExecutionError(
+                "could not run `{}`: {} does not exist".format(command, argv[0])
+            )
+        except PermissionError:
+            raise CommandExecutionError(
+                "could not run `{}`: {} is not executable (permission denied)".format(command, argv[0])
+            )
+        except OSError as exc:
+            raise CommandExecutionError("could not run `{}`: {}".format(command, exc))
+        try:
+            retcode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            raise CommandExecutionError(
+                "`{}` did not finish within {} seconds and was killed. Raise the limit with "
+                "timeout=SECONDS or the config key cloudassist:timeout if the host is just "
+                "slow".format(command, timeout)
+            )
+        return {
+            "command": command,
+            "retcode": retcode,
+            "stdout": _text(out),
+            "stderr": _text(err),
+        }
+
+
+def _text(handle):
+    handle.seek(0)
+    return handle.read(OUTPUT_LIMIT).decode(errors="replace")
+
+
+def _kill(proc):
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass

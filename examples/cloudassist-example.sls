@@ -1,0 +1,3 @@
+# Keep the Cloud Assistant client running on every minion.
+cloud-assistant:
+  cloudassist.running
