@@ -1,0 +1,126 @@
+"""The process table and the command runner, on real processes of this machine."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+import standin
+from cloudassist_facts import client_pids, pids_named
+from cloudassist_run import run, which
+
+
+@pytest.fixture
+def client(tmp_path):
+    path = standin.install_client(tmp_path / "aliyun-service", "2.2.3.578")
+    procs = []
+
+    def spawn(*args):
+        proc = subprocess.Popen([str(path), *args])
+        procs.append(proc)
+        return proc
+
+    yield str(path), spawn
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def wait_until(predicate, seconds=5):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_running_client_is_found_by_its_binary(client):
+    path, spawn = client
+    assert client_pids(path) == []
+    proc = spawn()
+    assert wait_until(lambda: client_pids(path) == [proc.pid])
+    proc.terminate()
+    proc.wait()
+    assert client_pids(path) == []
+
+
+def test_a_client_from_another_binary_is_not_counted(client, tmp_path):
+    path, spawn = client
+    other = standin.install_client(tmp_path / "other" / "aliyun-service")
+    proc = subprocess.Popen([str(other)])
+    try:
+        assert wait_until(lambda: client_pids(str(other)) == [proc.pid])
+        assert client_pids(path) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_version_probe_is_not_a_running_client(tmp_path):
+    path = standin.install_client(tmp_path / "aliyun-service", hang_on_version=True)
+    proc = subprocess.Popen([str(path), "-v"])
+    try:
+        assert wait_until(lambda: proc.pid in pids_named("aliyun-service"))
+        assert client_pids(str(path)) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_zombie_is_not_running(client):
+    path, spawn = client
+    proc = spawn()
+    assert wait_until(lambda: client_pids(path) == [proc.pid])
+    os.kill(proc.pid, 9)
+    # not reaped yet: the process is a zombie until wait()
+    assert wait_until(lambda: client_pids(path) == [])
+    proc.wait()
+
+
+def test_run_returns_code_and_output():
+    res = run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"], 10)
+    assert res == {"command": res["command"], "retcode": 3, "stdout": "out\n", "stderr": "err\n"}
+    assert res["command"].endswith("-c 'import sys; print('\"'\"'out'\"'\"'); print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'")
+
+
+@pytest.mark.parametrize("argv", ["echo hi", b"echo", [], ["echo", 1], ("echo", None), None])
+def test_run_takes_an_argument_list_only(argv):
+    with pytest.raises(TypeError, match="list of strings only"):
+        run(argv, 5)
+
+
+def test_a_hung_command_is_killed_with_its_children(tmp_path):
+    path = standin.install_client(tmp_path / "aliyun-service", hang_on_version=True)
+    started = time.monotonic()
+    with pytest.raises(CommandExecutionError, match=r"did not finish within 1 seconds and was killed.*cloudassist:timeout"):
+        run([str(path), "-v"], 1)
+    assert time.monotonic() - started < 5
+    assert wait_until(lambda: not pids_named("aliyun-service") or all(
+        str(path) not in open("/proc/{}/cmdline".format(p), "rb").read().decode(errors="replace")
+        for p in pids_named("aliyun-service")
+    ))
+
+
+def test_a_daemon_holding_stdout_does_not_make_run_wait(tmp_path):
+    script = tmp_path / "start"
+    script.write_text("#!/bin/sh\nsleep 4 &\necho started\n")
+    script.chmod(0o755)
+    started = time.monotonic()
+    res = run([str(script)], 20)
+    assert res["retcode"] == 0 and res["stdout"] == "started\n"
+    assert time.monotonic() - started < 3
+
+
+def test_missing_and_not_executable_programs(tmp_path):
+    with pytest.raises(CommandExecutionError, match="does not exist"):
+        run([str(tmp_path / "nothing"), "-v"], 5)
+    plain = tmp_path / "plain"
+    plain.write_text("#!/bin/sh\n")
+    with pytest.raises(CommandExecutionError, match="is not executable"):
+        run([str(plain)], 5)
+    assert which(str(plain)) is None
+    assert which("sh") and which("/bin/sh") == "/bin/sh"

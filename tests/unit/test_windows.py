@@ -1,0 +1,169 @@
+"""The Windows branch, against a stand-in for the Service Control Manager.
+
+Windows cannot run here; Salt's ``win_service`` functions (service.info, status, start,
+stop, available) are the interface the module uses, so a fake of exactly those stands in
+for the SCM.  The client binary's ``--version`` is a real stand-in program.
+"""
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+import loaded
+import standin
+
+
+class FakeSCM:
+    def __init__(self, binary_path, running=True):
+        self.services = {"AliyunService": {"BinaryPath": binary_path, "running": running}}
+        self.calls = []
+        self.stop_effect = True  # False: the service ignores the stop request
+        self.start_effect = "run"  # "run", "die" (stops again at once), "fail" (raises)
+
+    def info(self, name):
+        if name not in self.services:
+            raise CommandExecutionError(
+                "Failed To Open {}: The specified service does not exist as an installed service.".format(name)
+            )
+        svc = self.services[name]
+        return {"BinaryPath": svc["BinaryPath"], "Status": "Running" if svc["running"] else "Stopped"}
+
+    def status(self, name):
+        svc = self.services[name]
+        if svc.pop("dies", False):
+            svc["running"] = False
+            return True
+        return svc["running"]
+
+    def available(self, name):
+        return name in self.services
+
+    def stop(self, name, timeout=90):
+        self.calls.append(("stop", name, timeout))
+        if self.stop_effect:
+            self.services[name]["running"] = False
+        return not self.services[name]["running"]
+
+    def start(self, name, timeout=90):
+        self.calls.append(("start", name, timeout))
+        if self.start_effect == "fail":
+            raise CommandExecutionError("Failed To Start {}: Access is denied.".format(name))
+        self.services[name]["running"] = True
+        if self.start_effect == "die":
+            self.services[name]["dies"] = True
+        return True
+
+    def salt(self):
+        return {
+            "service.info": self.info,
+            "service.status": self.status,
+            "service.available": self.available,
+            "service.stop": self.stop,
+            "service.start": self.start,
+        }
+
+
+@pytest.fixture
+def assist_root(tmp_path):
+    root = tmp_path / "ProgramData" / "aliyun" / "assist"
+    for version in ("2.1.3.857", "2.2.9.1", "2.2.10.1"):
+        standin.install_client(root / version / "aliyun_assist_service.exe", version)
+    (root / "not-a-version").mkdir()
+    (root / "2.3.0.1").mkdir()  # newest, but its binary is missing
+    return root
+
+
+def windows_module(monkeypatch, tmp_path, scm, assist_root, **config):
+    module = loaded.load(
+        "modules",
+        scm.salt(),
+        opts={"cachedir": str(tmp_path / "cache")},
+        config=dict({"windows_root": str(assist_root), "settle": 0.3, "timeout": 5}, **config),
+    )
+    monkeypatch.setattr(module, "_platform", lambda: "windows")
+    return module
+
+
+def quoted(path):
+    return '"{}" --service'.format(path)
+
+
+def test_status_reads_the_service_and_its_binary(monkeypatch, tmp_path, assist_root):
+    scm = FakeSCM(quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
+    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+    status = module.status()
+    assert status["running"] is True
+    assert status["init_system"] == "windows"
+    assert status["service"] == "AliyunService"
+    assert status["version"] == "2.1.3.857"
+    assert status["commands"] == {"stop": "service.stop AliyunService", "start": "service.start AliyunService"}
+    assert module.version() == "2.1.3.857"
+    assert scm.calls == []
+
+
+def test_version_falls_back_to_the_newest_version_folder(monkeypatch, tmp_path, assist_root):
+    scm = FakeSCM(quoted(tmp_path / "gone" / "aliyun_assist_service.exe"))
+    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+    assert module.version() == "2.2.10.1"
+
+
+def test_no_version_anywhere_is_a_clear_error(monkeypatch, tmp_path):
+    scm = FakeSCM("")
+    module = windows_module(monkeypatch, tmp_path, scm, tmp_path / "nowhere")
+    with pytest.raises(CommandExecutionError, match="could not be read: neither the AliyunService configuration nor .*nowhere names a client binary"):
+        module.version()
+    assert module.status()["version"] is None
+
+
+def test_a_minion_without_the_service(monkeypatch, tmp_path, assist_root):
+    scm = FakeSCM("x")
+    scm.services.clear()
+    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+    for call in (module.version, module.status, module.stop, module.start, module.restart):
+        with pytest.raises(CommandExecutionError, match="not installed: looked for the Windows service AliyunService"):
+            call()
+
+
+def test_stop_then_stop_again(monkeypatch, tmp_path, assist_root):
+    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
+    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+    result = module.stop()
+    assert scm.calls == [("stop", "AliyunService", 5)]
+    assert result["running"] is False and result["changed"] is True
+    assert result["command"] == "service.stop AliyunService"
+    assert "no longer receives Cloud Assistant commands" in result["warning"]
+    again = module.stop()
+    assert again["changed"] is False and len(scm.calls) == 1
+
+
+def test_a_stop_the_service_ignores_is_an_error(monkeypatch, tmp_path, assist_root):
+    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
+    scm.stop_effect = False
+    module = windows_module(monkeypatch, tmp_path, scm, assist_root, timeout=1)
+    with pytest.raises(CommandExecutionError, match="`service.stop AliyunService` succeeded but the client is still running after 1 s"):
+        module.stop()
+
+
+def test_start_and_a_start_that_fails_or_dies(monkeypatch, tmp_path, assist_root):
+    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"), running=False)
+    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+    result = module.start()
+    assert result["running"] is True and result["changed"] is True
+    assert module.start()["changed"] is False
+
+    scm.services["AliyunService"]["running"] = False
+    scm.start_effect = "fail"
+    with pytest.raises(CommandExecutionError, match="`service.start AliyunService` failed: Failed To Start AliyunService: Access is denied"):
+        module.start()
+
+    scm.start_effect = "die"
+    with pytest.raises(CommandExecutionError, match="started the client .* but it exited within 0.3 s"):
+        module.start()
+
+
+def test_restart_stops_then_starts(monkeypatch, tmp_path, assist_root):
+    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
+    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+    result = module.restart()
+    assert [c[0] for c in scm.calls] == ["stop", "start"]
+    assert result["running"] is True
+    assert result["command"] == "service.stop AliyunService; service.start AliyunService"
