@@ -511,17 +511,20 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False):
         warnings = []
         if action == "stop":
             log.warning("cloudassist: %s", STOP_WARNING)
-            if stop_watchdog:
-                stopped = _stop_watchdog(state, timeout)
-                if stopped:
-                    warnings.append("stopped the watchdog first: `{}`".format(stopped))
+            stopped = _stop_watchdog(state, timeout) if stop_watchdog else None
+            if stopped:
+                warnings.append("stopped the watchdog first: `{}`".format(stopped))
             if not state["running"]:
-                return _result(state, action, bool(warnings), planned["stop"], [],
-                               "the client is already stopped ({}); `{}` was not run".format(
-                                   state["service"], planned["stop"]), warnings)
-            command = _run_steps(state, row, "stop", timeout)
-            warnings += _verify_stopped(state, command, timeout, settle)
-            return _result(state, action, True, command, [], "stopped the client with `{}`".format(command), warnings)
+                result = _result(state, action, bool(stopped), planned["stop"], [],
+                                 "the client is already stopped ({}); `{}` was not run".format(
+                                     state["service"], planned["stop"]), warnings)
+            else:
+                command = _run_steps(state, row, "stop", timeout)
+                warnings += _verify_stopped(state, command, timeout, settle)
+                result = _result(state, action, True, command, [],
+                                 "stopped the client with `{}`".format(command), warnings)
+            result["watchdog_stopped"] = bool(stopped)
+            return result
         if action == "start":
             if state["running"]:
                 return _result(state, action, False, planned["start"], state["pids"],

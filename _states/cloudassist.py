@@ -54,14 +54,42 @@ def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, take
 def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
+    action = "start" if want_running else "stop"
     takes = ("timeout", "settle") if want_running else ("timeout", "settle", "stop_watchdog")
     try:
         _check_args(timeout, settle, stop_watchdog, extra, fun, takes)
-        status = __salt__["cloudassist.status"](timeout=timeout)
+        if __opts__["test"]:
+            return _predict(ret, want_running, stop_watchdog, __salt__["cloudassist.status"](timeout=timeout))
+        kwargs = {"timeout": timeout, "settle": settle}
+        if action == "stop":
+            kwargs["stop_watchdog"] = stop_watchdog
+        # The action reads the status first and does nothing when there is nothing to do.
+        result = __salt__["cloudassist." + action](**kwargs)
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["comment"] = str(exc)
         return ret
 
+    was_running = bool(result["pids_before"])
+    if result["running"] != was_running:
+        ret["changes"]["running"] = {"old": was_running, "new": result["running"]}
+    if result.get("watchdog_stopped"):
+        ret["changes"]["watchdog"] = {"old": True, "new": False}
+    ret["result"] = result["running"] == want_running
+    if not ret["changes"]:
+        ret["comment"] = "The Cloud Assistant client is already {} ({}, {}).".format(
+            want, result["service"], result["init_system"]
+        )
+        return ret
+    comment = [_sentence(result["comment"])] + [_sentence(w) for w in result.get("warnings", [])]
+    if action == "stop":
+        comment.append(result["warning"])
+    ret["comment"] = " ".join(comment)
+    return ret
+
+
+def _predict(ret, want_running, stop_watchdog, status):
+    want = "running" if want_running else "stopped"
+    action = "start" if want_running else "stop"
     watchdog_to_stop = not want_running and stop_watchdog and status["watchdog"]["running"]
     if status["running"] == want_running and not watchdog_to_stop:
         ret["result"] = True
@@ -69,47 +97,22 @@ def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun):
             want, status["service"], status["init_system"]
         )
         return ret
-
-    action = "start" if want_running else "stop"
-    predicted = {}
-    if status["running"] != want_running:
-        predicted["running"] = {"old": status["running"], "new": want_running}
-    if watchdog_to_stop:
-        predicted["watchdog"] = {"old": True, "new": False}
-
-    if __opts__["test"]:
-        steps = []
-        if watchdog_to_stop:
-            steps.append("stop the watchdog assist_daemon (assist_daemon --stop)")
-        if status["running"] != want_running:
-            steps.append("run `{}`".format(status["commands"][action]))
-        ret["result"] = None
-        ret["changes"] = predicted
-        ret["comment"] = "The Cloud Assistant client would be {}: would {} ({}).".format(
-            want, " and then ".join(steps), status["branch"]
-        )
-        return ret
-
-    kwargs = {"timeout": timeout, "settle": settle}
-    if action == "stop":
-        kwargs["stop_watchdog"] = stop_watchdog
-    try:
-        result = __salt__["cloudassist." + action](**kwargs)
-    except CommandExecutionError as exc:
-        ret["comment"] = "Failed to {} the Cloud Assistant client: {}".format(action, exc)
-        return ret
-
-    if result["running"] != status["running"]:
-        ret["changes"]["running"] = {"old": status["running"], "new": result["running"]}
+    steps = []
     if watchdog_to_stop:
         ret["changes"]["watchdog"] = {"old": True, "new": False}
-    ret["result"] = result["running"] == want_running
-    comment = [result["comment"][0].upper() + result["comment"][1:] + "."]
-    comment += [w[0].upper() + w[1:] + "." for w in result.get("warnings", [])]
-    if action == "stop":
-        comment.append(result["warning"])
-    ret["comment"] = " ".join(comment)
+        steps.append("stop the watchdog assist_daemon (assist_daemon --stop)")
+    if status["running"] != want_running:
+        ret["changes"]["running"] = {"old": status["running"], "new": want_running}
+        steps.append("run `{}`".format(status["commands"][action]))
+    ret["result"] = None
+    ret["comment"] = "The Cloud Assistant client would be {}: would {} ({}).".format(
+        want, " and then ".join(steps), status["branch"]
+    )
     return ret
+
+
+def _sentence(text):
+    return text[:1].upper() + text[1:] + "."
 
 
 def running(name, timeout=None, settle=None, **kwargs):
@@ -182,8 +185,8 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
         return ret
     try:
         _check_args(timeout, settle)
-        status = __salt__["cloudassist.status"](timeout=timeout)
         if __opts__["test"]:
+            status = __salt__["cloudassist.status"](timeout=timeout)
             ret["result"] = None
             ret["changes"] = {"restarted": True} if status["running"] else {"running": {"old": False, "new": True}}
             ret["comment"] = "The Cloud Assistant client would be {}: would run `{}`.".format(
@@ -198,9 +201,9 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
         ret["comment"] = "Failed to restart the Cloud Assistant client: {}".format(exc)
         return ret
     ret["result"] = result["running"]
-    if status["running"]:
+    if result["pids_before"]:
         ret["changes"] = {"restarted": {"old": result["pids_before"], "new": result["pids"]}}
     else:
         ret["changes"] = {"running": {"old": False, "new": result["running"]}}
-    ret["comment"] = result["comment"][0].upper() + result["comment"][1:] + "."
+    ret["comment"] = _sentence(result["comment"])
     return ret

@@ -78,9 +78,9 @@ def read_init_file(path="/sbin/init", chunk_size=1 << 20, max_bytes=64 << 20):
     """
     result = {"path": path, "target": None, "markers": [], "problem": None}
     try:
+        st = os.stat(path)
         if os.path.islink(path):
             result["target"] = os.path.realpath(path)
-        st = os.stat(path)
     except FileNotFoundError:
         result["problem"] = (
             "a dangling link to {}".format(os.readlink(path)) if os.path.islink(path) else "missing"

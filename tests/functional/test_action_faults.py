@@ -1,0 +1,138 @@
+"""Stopping and starting go wrong: the module never reports a success that did not happen."""
+
+import time
+
+import standin
+from salthost import wait_for
+
+
+def test_stop_and_start_for_real(host):
+    host.install_client()
+    host.install_init_script()
+    pids = host.start_client()
+    res = host.salt_call("cloudassist.stop")
+    assert res.returncode == 0, res
+    assert res.data["running"] is False and res.data["changed"] is True
+    assert res.data["pids_before"] == pids
+    assert res.data["command"] == "/etc/init.d/aliyun-service stop"
+    assert host.client_pids() == [] and not host.pidfile.exists()
+    res = host.salt_call("cloudassist.start")
+    assert res.returncode == 0, res
+    assert res.data["running"] is True and res.data["pids"] == host.client_pids() != []
+
+
+def test_a_stop_that_lies_is_caught(host):
+    """The init script says it stopped the client (exit 0, pid file gone); it did not."""
+    host.install_client(ignore_term=True)
+    host.install_init_script(stop_lies=True, stop_wait_tenths=3)
+    pids = host.start_client()
+    res = host.salt_call("cloudassist.stop", "timeout=2")
+    assert res.returncode != 0, res
+    assert (
+        "`/etc/init.d/aliyun-service stop` succeeded but the client is still running after 2 s "
+        "(pid {})".format(pids[0]) in res.error
+    )
+    assert host.client_pids() == pids
+
+
+def test_a_stop_command_that_fails_names_command_code_and_output(host):
+    host.install_client(ignore_term=True)
+    host.install_init_script(stop_wait_tenths=3)
+    pids = host.start_client()
+    res = host.salt_call("cloudassist.stop")
+    assert res.returncode != 0, res
+    assert (
+        "`/etc/init.d/aliyun-service stop` exited with code 1: aliyun-service did not stop "
+        "(branch: Linux, client newer than 1.0.1.308, sysvinit)" in res.error
+    )
+    assert host.client_pids() == pids
+
+
+def test_a_client_that_dies_right_after_start(host):
+    host.install_client(die_after=0.5)
+    host.install_init_script()
+    res = host.salt_call("cloudassist.start", "settle=1.5")
+    assert res.returncode != 0, res
+    assert "`/etc/init.d/aliyun-service start` started the client (pid" in res.error
+    assert "but it exited within 1.5 s. Check the client's log" in res.error
+    assert host.client_pids() == []
+
+
+def test_a_start_that_starts_nothing(host):
+    host.install_client()
+    script = standin.write_executable(host.initd / "aliyun-service", "#!/bin/sh\necho \"Starting\"\nexit 0\n")
+    assert script.exists()
+    res = host.salt_call("cloudassist.start", "timeout=2")
+    assert res.returncode != 0, res
+    assert "`/etc/init.d/aliyun-service start` succeeded but the client is not running after 2 s" in res.error
+
+
+def _watchdog(host, delay, stop_works=True):
+    path = host.base / "watchdog" / "assist_daemon"
+    standin.write_executable(
+        path,
+        standin.watchdog_script(
+            [str(host.initd / "aliyun-service"), "start"],
+            str(host.base / "assist_daemon.pid"),
+            str(host.pidfile),
+            delay=delay,
+            stop_works=stop_works,
+        ),
+    )
+    proc = host.spawn([str(path)])
+    assert wait_for(lambda: (host.base / "assist_daemon.pid").exists())
+    return path, proc
+
+
+def test_a_watchdog_that_restarts_the_client_is_named(host):
+    host.install_client()
+    host.install_init_script()
+    host.start_client()
+    _, watchdog = _watchdog(host, delay=0.5)
+    res = host.salt_call("cloudassist.stop", "settle=4")
+    assert res.returncode != 0, res
+    assert "stopped the client, but it was running again within 4 s" in res.error
+    assert "its watchdog assist_daemon (pid {}) restarted it".format(watchdog.pid) in res.error
+    assert "cloudassist.stop stop_watchdog=True" in res.error
+    assert wait_for(host.client_pids), "the watchdog should really have restarted the client"
+
+
+def test_stop_watchdog_stops_it_first_and_the_client_stays_down(host):
+    host.install_client()
+    host.install_init_script()
+    host.start_client()
+    path, watchdog = _watchdog(host, delay=0.5)
+    host.config["watchdog"] = str(path)
+    res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "settle=2")
+    assert res.returncode == 0, res
+    assert res.data["running"] is False
+    assert "stopped the watchdog first: `{} --stop`".format(path) in res.data["warnings"]
+    assert wait_for(lambda: watchdog.poll() is not None, 5)
+    time.sleep(1.5)
+    assert host.client_pids() == []
+
+
+def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(host):
+    host.install_client()
+    host.install_init_script()
+    pids = host.start_client()
+    path, watchdog = _watchdog(host, delay=0.5, stop_works=False)
+    host.config["watchdog"] = str(path)
+    res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "timeout=2")
+    assert res.returncode != 0, res
+    assert "ran `{} --stop` but the watchdog is still running ({}); the client was not stopped".format(path, watchdog.pid) in res.error
+    assert host.client_pids() == pids
+
+
+def test_a_slow_watchdog_is_a_warning(host):
+    host.install_client()
+    host.install_init_script()
+    host.start_client()
+    _, watchdog = _watchdog(host, delay=30)
+    res = host.salt_call("cloudassist.stop", "settle=1")
+    assert res.returncode == 0, res
+    assert res.data["running"] is False
+    assert res.data["warnings"] == [
+        "the watchdog assist_daemon (pid {}) is still running and may start the client again; "
+        "stop it with stop_watchdog=True".format(watchdog.pid)
+    ]
