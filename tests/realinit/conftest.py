@@ -21,12 +21,9 @@ for _p in (HERE, HERE.parent):
         sys.path.insert(0, str(_p))
 
 import realinit_testbed as tb  # noqa: E402
-from support import standin  # noqa: E402
 
 CI = os.environ.get("CI", "").strip().lower() == "true"
 
-_OPEN: list = []  # containers not yet closed (closed again at exit, should a finalizer not run)
-_ALL: list = []   # every container of the session, for the leftovers check
 
 
 def pytest_configure(config):
@@ -48,7 +45,7 @@ def pytest_report_header(config):
 
 @atexit.register
 def _close_forgotten():
-    for c in list(_OPEN):
+    for c in list(tb.OPEN):
         c.close()
 
 
@@ -73,8 +70,10 @@ def realinit():
     finally:
         signal.signal(signal.SIGTERM, previous)
         problems = []
-        for c in _ALL:
+        for c in tb.ALL:
             problems.extend(tb.leftovers_of(c))
+        for kind, root in roots.items():
+            problems.extend(f"cached {kind} root was modified: {p}" for p in tb.modified_in_root(root))
         assert not problems, "the real-init suite left things behind:\n" + "\n".join(problems)
 
 
@@ -84,90 +83,17 @@ def roots(realinit):
     import time
 
     started = time.monotonic()
-    built = {kind: tb.ensure_root(kind, log=lambda m: print("[realinit] " + m, flush=True))
-             for kind in ("systemd", "sysvinit")}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def log(message):
+        print("[realinit] " + message, flush=True)
+
+    kinds = ("systemd", "sysvinit")
+    with ThreadPoolExecutor(len(kinds)) as pool:  # debootstrap mostly waits on the network
+        futures = {kind: pool.submit(tb.ensure_root, kind, log) for kind in kinds}
+        built = {kind: f.result() for kind, f in futures.items()}
     realinit.update(built)
     elapsed = time.monotonic() - started
     if elapsed > 5:
         print(f"[realinit] roots ready after {elapsed:.0f}s", flush=True)
     return built
-
-
-class Host:
-    """A booted container plus its salt-call, handed to the tests."""
-
-    def __init__(self, container: tb.Container, salt: tb.Salt):
-        self.c = container
-        self.salt = salt
-
-    def __getattr__(self, name):
-        return getattr(self.c, name)
-
-    def call(self, *args, **kw) -> tb.SaltResult:
-        return self.salt.call(*args, **kw)
-
-
-def make_host(request, roots, name, kind, prepare=None, *, boot=True, pid1=None, salt_config=None):
-    """Create, prepare (before boot, on the writable layer), boot, and schedule teardown."""
-    root = roots["systemd" if kind in ("systemd", "container") else "sysvinit"]
-    c = tb.Container(root, "systemd" if kind == "container" else kind, name)
-    _OPEN.append(c)
-    _ALL.append(c)
-
-    def _fin():
-        try:
-            problems = c.close()
-        finally:
-            _OPEN.remove(c)
-        assert not problems, "teardown of %s: %s" % (name, problems)
-
-    request.addfinalizer(_fin)
-    if prepare:
-        prepare(c)
-    if boot:
-        c.boot()
-    else:
-        c.start_plain(pid1)
-    salt = tb.Salt(c, salt_config)
-    return Host(c, salt)
-
-
-# ------------------------------------------------------------------------------------------
-# What goes into a container's writable layer
-# ------------------------------------------------------------------------------------------
-
-BINARY = "/usr/sbin/aliyun-service"
-PY3 = "/usr/bin/python3"
-
-
-def put_client(c: tb.Container, version: str, **knobs) -> None:
-    standin.install_client(c.path(BINARY), version, interpreter=PY3, **knobs)
-
-
-def put_unit(c: tb.Container, unit: str, binary: str = BINARY, enable: bool = True,
-             description: str = "Stand-in Cloud Assistant client") -> None:
-    c.write(f"/etc/systemd/system/{unit}", standin.systemd_unit(binary, description=description))
-    if enable:
-        wants = c.path("/etc/systemd/system/multi-user.target.wants")
-        wants.mkdir(parents=True, exist_ok=True)
-        (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
-
-
-def put_sysv(c: tb.Container, name: str = "aliyun-service", pidfile: str = "/var/run/aliyun-service.pid",
-             enable: bool = True) -> None:
-    c.write(f"/etc/init.d/{name}", standin.sysv_script(BINARY, name=name, pidfile=pidfile), 0o755)
-    if enable:
-        c.chroot("update-rc.d", name, "defaults")
-
-
-SLS_STOPPED = """\
-cloudassist_client:
-  cloudassist.stopped:
-    - name: aliyun
-"""
-
-SLS_RUNNING = """\
-cloudassist_client:
-  cloudassist.running:
-    - name: aliyun
-"""

@@ -5,7 +5,88 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SLS_RUNNING, SLS_STOPPED
+import realinit_testbed as tb
+from support import standin
+
+class Host:
+    """A booted container plus its salt-call, handed to the tests."""
+
+    def __init__(self, container: tb.Container, salt: tb.Salt):
+        self.c = container
+        self.salt = salt
+
+    def __getattr__(self, name):
+        return getattr(self.c, name)
+
+    def call(self, *args, **kw) -> tb.SaltResult:
+        return self.salt.call(*args, **kw)
+
+
+def make_host(request, roots, name, kind, prepare=None, *, boot=True, pid1=None, salt_config=None):
+    """Create, prepare (before boot, on the writable layer), boot, and schedule teardown."""
+    root = roots["systemd" if kind in ("systemd", "container") else "sysvinit"]
+    c = tb.Container(root, "systemd" if kind == "container" else kind, name)
+    tb.OPEN.append(c)
+    tb.ALL.append(c)
+
+    def _fin():
+        try:
+            problems = c.close()
+        finally:
+            tb.OPEN.remove(c)
+        assert not problems, "teardown of %s: %s" % (name, problems)
+
+    request.addfinalizer(_fin)
+    if prepare:
+        prepare(c)
+    if boot:
+        c.boot()
+    else:
+        c.start_plain(pid1)
+    salt = tb.Salt(c, salt_config)
+    return Host(c, salt)
+
+
+# ------------------------------------------------------------------------------------------
+# What goes into a container's writable layer
+# ------------------------------------------------------------------------------------------
+
+BINARY = "/usr/sbin/aliyun-service"
+PY3 = "/usr/bin/python3"
+
+
+def put_client(c: tb.Container, version: str, **knobs) -> None:
+    standin.install_client(c.path(BINARY), version, interpreter=PY3, **knobs)
+
+
+def put_unit(c: tb.Container, unit: str, binary: str = BINARY, enable: bool = True,
+             description: str = "Stand-in Cloud Assistant client") -> None:
+    c.write(f"/etc/systemd/system/{unit}", standin.systemd_unit(binary, description=description))
+    if enable:
+        wants = c.path("/etc/systemd/system/multi-user.target.wants")
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
+
+
+def put_sysv(c: tb.Container, name: str = "aliyun-service", pidfile: str = "/var/run/aliyun-service.pid",
+             enable: bool = True) -> None:
+    c.write(f"/etc/init.d/{name}", standin.sysv_script(BINARY, name=name, pidfile=pidfile), 0o755)
+    if enable:
+        c.chroot("update-rc.d", name, "defaults")
+
+
+SLS_STOPPED = """\
+cloudassist_client:
+  cloudassist.stopped:
+    - name: aliyun
+"""
+
+SLS_RUNNING = """\
+cloudassist_client:
+  cloudassist.running:
+    - name: aliyun
+"""
+
 
 
 def single_state(res):
@@ -106,6 +187,8 @@ class ClientBranchChecks:
         assert ret["command"] == self.STOP, res
         self.check_branch(ret)
         assert ret["comment"], res
+        # The vendor's warning: the instance stops receiving Cloud Assistant commands.
+        assert "no longer receives Cloud Assistant commands" in ret.get("warning", "") + ret["comment"], res
         self.assert_stopped(host)
 
     def test_status_stopped(self, host):
@@ -147,7 +230,8 @@ class ClientBranchChecks:
 
     # -- state module ---------------------------------------------------------------------
     @pytest.fixture(scope="class")
-    def sls(self, host):
+    @classmethod
+    def sls(cls, host):
         host.salt.write_sls("ca_stopped", SLS_STOPPED)
         host.salt.write_sls("ca_running", SLS_RUNNING)
 

@@ -65,6 +65,13 @@ BOOT_MARKER_SCRIPT = "realinit-booted"
 BOOT_MARKER_FILE = "/run/realinit-booted"
 
 
+OPEN: list = []  # containers not yet closed (closed again at exit, should a finalizer not run)
+ALL: list = []   # every container of the session, for the leftovers check
+
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+
 class TestbedUnavailable(Exception):
     """The machine cannot boot containers; the message says why."""
 
@@ -79,8 +86,10 @@ def unavailable_reason() -> str | None:
         return "real-init suite needs Linux (this is %s)" % sys.platform
     if os.geteuid() != 0:
         return "real-init suite needs root (euid is %d) to boot systemd-nspawn containers" % os.geteuid()
-    missing = [tool for tool in ("systemd-nspawn", "debootstrap", "nsenter", "unshare", "mount")
-               if shutil.which(tool) is None]
+    search = os.pathsep.join([os.environ.get("PATH", ""), CONTAINER_PATH])
+    missing = [tool for tool in ("systemd-nspawn", "debootstrap", "nsenter", "unshare", "mount",
+                                 "umount", "chroot")
+               if shutil.which(tool, path=search) is None]
     if missing:
         return ("real-init suite needs %s on the PATH (apt-get install systemd-container "
                 "debootstrap util-linux mount)" % ", ".join(missing))
@@ -171,10 +180,27 @@ def _customize_root(root: Path, kind: str) -> None:
             lines = [("#" + l if re.match(r"^\d+:\d*:respawn:/sbin/getty", l) else l)
                      for l in inittab.read_text().splitlines()]
             inittab.write_text("\n".join(lines) + "\n")
-    # Neither root may have a `strings` program (the module must not need one).
-    for strings in ("usr/bin/strings",):
-        if (root / strings).exists():
-            raise TestbedUnavailable(f"{kind} root unexpectedly has /{strings}")
+    # Like a minimal image, neither root has binutils' `strings` (the module must not need it).
+    for strings in (root / "usr/bin/strings", root / "bin/strings"):
+        if strings.is_file() and not strings.is_symlink():
+            strings.unlink()
+
+
+def modified_in_root(root: Path, limit: int = 5) -> list[str]:
+    """Paths in a cached root changed after it was built (tests must never write there)."""
+    r = subprocess.run(["find", str(root), "-xdev", "-newer", str(root / STAMP), "-print"],
+                       capture_output=True, text=True)
+    return r.stdout.split()[:limit]
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a root or work tree: unmount whatever is mounted below it first (an interrupted
+    debootstrap may leave /proc or /dev mounted there) and never cross into another file
+    system."""
+    if not os.path.lexists(path):
+        return
+    unmount_tree(Path(path))
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], capture_output=True)
 
 
 def ensure_root(kind: str, log=print) -> Path:
@@ -190,9 +216,9 @@ def ensure_root(kind: str, log=print) -> Path:
             return target
         # Leftovers of interrupted builds.
         for stale in CACHE_DIR.glob(f".{kind}.building-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            remove_tree(stale)  # also its .log
         for stale in CACHE_DIR.glob(f".{kind}.old-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            remove_tree(stale)
         building = Path(tempfile.mkdtemp(prefix=f".{kind}.building-", dir=CACHE_DIR))
         building.chmod(0o755)
         cmd = ["debootstrap", "--variant=minbase",
@@ -200,19 +226,38 @@ def ensure_root(kind: str, log=print) -> Path:
                suite, str(building), mirror]
         log(f"building {kind} root: {' '.join(cmd)}")
         started = time.monotonic()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=_clean_env())
-        if proc.returncode != 0:
-            shutil.rmtree(building, ignore_errors=True)
-            raise RuntimeError(f"debootstrap of the {kind} root failed ({proc.returncode}):\n"
-                               + proc.stdout[-4000:])
-        _customize_root(building, kind)
-        (building / STAMP).write_text(_recipe_text(kind, suite))
+        log_file = building.with_name(building.name + ".log")
+        try:
+            with open(log_file, "w+") as out:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, env=_clean_env(),
+                                        start_new_session=True)
+                try:
+                    returncode = proc.wait()
+                except BaseException:
+                    # Interrupted (Ctrl-C, SIGTERM): stop debootstrap and everything it runs.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    raise
+                out.seek(0)
+                output = out.read()
+            if returncode != 0:
+                raise RuntimeError(f"debootstrap of the {kind} root failed ({returncode}):\n"
+                                   + output[-4000:])
+            _customize_root(building, kind)
+            (building / STAMP).write_text(_recipe_text(kind, suite))
+        except BaseException:
+            remove_tree(building)
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                log_file.unlink()
         if target.exists():
             old = CACHE_DIR / f".{kind}.old-{os.getpid()}"
             target.rename(old)
             building.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
+            remove_tree(old)
         else:
             building.rename(target)
         log(f"built {kind} root in {time.monotonic() - started:.0f}s at {target}")
@@ -302,7 +347,11 @@ class Container:
 
     # -- boot ------------------------------------------------------------------------------
     def _spawn(self, argv: list[str], boot: bool) -> None:
-        binds = [BASE_PREFIX, VENV, PROJECT_DIR]
+        binds = [VENV, PROJECT_DIR]
+        # The Python the venv was made from.  A system Python (/usr) is not bound over the
+        # container's /usr: the container's own python3 of the same Debian release is used.
+        if str(BASE_PREFIX) not in ("/", "/usr"):
+            binds.insert(0, BASE_PREFIX)
         cmd = ["systemd-nspawn", "-q", "-D", str(self.merged), "--register=no",
                "--keep-unit", f"--machine={self.name}", "--console=read-only",
                *[f"--bind-ro={p}" for p in dict.fromkeys(str(b) for b in binds)]]
@@ -394,13 +443,14 @@ class Container:
             return ""
 
     # -- inside ----------------------------------------------------------------------------
-    def host_path(self, inside: str) -> Path:
-        """Host path of ``inside`` as the running container sees it (incl. tmpfs mounts)."""
-        assert self.init_pid
-        return Path(f"/proc/{self.init_pid}/root") / inside.lstrip("/")
-
     def exists(self, inside: str) -> bool:
-        return os.path.lexists(self.host_path(inside))
+        """Does ``inside`` exist as the running container sees it?  (Asked inside: absolute
+        symlinks such as /var/run -> /run would escape a /proc/PID/root path.)"""
+        return self.run("test", "-e", inside, check=False).returncode == 0
+
+    def read(self, inside: str) -> str | None:
+        r = self.run("cat", inside, check=False)
+        return r.stdout if r.returncode == 0 else None
 
     def run(self, *cmd: str, check: bool = True, timeout: float = 120, input: str | None = None,
             env: dict | None = None, nsenter_opts: tuple[str, ...] = ()) -> Result:
@@ -472,7 +522,7 @@ class Container:
             problems.extend(unmount_tree(self.merged))
             self.mounted = False
         if not problems:
-            shutil.rmtree(self.work, ignore_errors=True)
+            remove_tree(self.work)
         return problems
 
 
