@@ -374,10 +374,11 @@ def _run_steps(state, row, action, timeout):
     tool = row["tool"]
     if not _u("cloudassist_run.which")(tool):
         raise CommandExecutionError(
-            "the branch '{}' needs {}, which this host does not have; nothing was run and the "
-            "client is {} as before. Manage the client by hand or set cloudassist:init_system "
-            "if the init system was misjudged ({})".format(
-                row["branch"], tool, "running" if state["running"] else "stopped", state["decided_by"]
+            "the branch '{}' needs {} to manage {}, and this host has no {}; nothing was run "
+            "and the client is {} as before. Manage the client by hand or set "
+            "cloudassist:init_system if the init system was misjudged ({})".format(
+                row["branch"], tool, row["service"], tool,
+                "running" if state["running"] else "stopped", state["decided_by"],
             )
         )
     for step in steps:
