@@ -23,6 +23,9 @@ settle
 watchdog
     Path of the watchdog ``assist_daemon``
     (default ``/usr/local/share/assist-daemon/assist_daemon``).
+windows_root
+    Where the client's version folders are on Windows (default
+    ``%ProgramData%\\aliyun\\assist``).
 """
 
 import contextlib
@@ -436,12 +439,17 @@ def _stop_watchdog(state, timeout):
     return command
 
 
-def _verify_stopped(state, command, timeout, settle):
+def _wait_stopped(state, command, timeout):
     if not _wait_for(lambda: not _pids_now(state), timeout):
         raise CommandExecutionError(
             "`{}` succeeded but the client is still running after {} s (pid {}); nothing "
             "else was tried ({})".format(command, timeout, _pid_text(_pids_now(state)), state["branch"])
         )
+
+
+def _verify_stopped(state, command, timeout, settle):
+    """Stopped, and not brought back by the watchdog within ``settle`` seconds."""
+    _wait_stopped(state, command, timeout)
     watchdog = _watchdog_now(state)
     if watchdog:
         back = _wait_for(lambda: _pids_now(state), settle)
@@ -495,7 +503,7 @@ def _result(state, action, changed, command, pids, comment, warnings=()):
         "pids_before": state["pids"],
         "comment": comment,
     }
-    if action in ("stop",):
+    if action == "stop":
         result["warning"] = STOP_WARNING
     if warnings:
         result["warnings"] = list(warnings)
@@ -537,7 +545,7 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False):
         commands = []
         if state["running"]:
             commands.append(_run_steps(state, row, "stop", timeout))
-            _verify_stopped(dict(state, watchdog={"running": False, "pids": []}), commands[-1], timeout, 0)
+            _wait_stopped(state, commands[-1], timeout)
         commands.append(_run_steps(state, row, "start", timeout))
         pids = _verify_started(state, commands[-1], timeout, settle)
         command = "; ".join(commands)
@@ -655,6 +663,11 @@ def restart(timeout=None, settle=None):
     """
     Restart the Cloud Assistant client: the vendor's stop command (when it runs), then its
     start command, each checked.  A stopped client is just started.
+
+    timeout
+        Seconds each command may take, and the client may take to stop or appear (default 30).
+    settle
+        Seconds the started client must stay up (default 2).
 
     CLI Example:
 
