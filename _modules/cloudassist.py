@@ -57,6 +57,19 @@ DEFAULT_TIMEOUT = 30
 DEFAULT_SETTLE = 2.0
 POLL = 0.1
 
+# Killing a timed-out client of these init systems does not end the job it asked for.
+JOB_GOES_ON = {
+    "systemctl": (
+        "systemd goes on with the job for {0} in the background, so the client may still "
+        "stop or start later: see `systemctl list-jobs` and `systemctl status {0}`, and "
+        "`systemctl cancel JOB` drops a job that has not begun"
+    ),
+    INITCTL: (
+        "upstart goes on with the job for {0} in the background, so the client may still "
+        "stop or start later: see `initctl status {0}`"
+    ),
+}
+
 STOP_WARNING = (
     "Stopping the Cloud Assistant client means this instance no longer receives Cloud "
     "Assistant commands; Alibaba Cloud warns that it may make the instance misbehave and keep "
@@ -385,7 +398,12 @@ def _run_steps(state, row, action, timeout):
             )
         )
     for step in steps:
-        res = _u("cloudassist_run.run")(list(step["argv"]), timeout)
+        try:
+            res = _u("cloudassist_run.run")(list(step["argv"]), timeout)
+        except CommandExecutionError as exc:
+            if getattr(exc, "timed_out", False) and tool in JOB_GOES_ON:
+                raise CommandExecutionError("{}. {}".format(exc, JOB_GOES_ON[tool].format(row["service"])))
+            raise
         if res["retcode"] != 0:
             output = (res["stdout"] + res["stderr"]).strip() or "(no output)"
             raise CommandExecutionError(

@@ -42,7 +42,7 @@ def run(argv, timeout):
 
     Raises ``TypeError`` for anything but a non-empty list/tuple of strings, and
     ``CommandExecutionError`` when the program cannot be started or does not end within
-    ``timeout`` seconds.
+    ``timeout`` seconds (then with ``timed_out = True``).
     """
     if (
         not isinstance(argv, (list, tuple))
@@ -78,11 +78,13 @@ def run(argv, timeout):
             retcode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            raise CommandExecutionError(
+            error = CommandExecutionError(
                 "`{}` did not finish within {} seconds and was killed. Raise the limit with "
                 "timeout=SECONDS or the config key cloudassist:timeout if the host is just "
                 "slow".format(command, timeout)
             )
+            error.timed_out = True
+            raise error
         return {
             "command": command,
             "retcode": retcode,
