@@ -4,6 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 def _together(host, *calls):
+    # A minion that has run before has its cache folders; two first runs at once would race
+    # in Salt's own start-up making them, which is not what is tested here.
+    assert host.salt_call("test.true").returncode == 0
     with ThreadPoolExecutor(len(calls)) as pool:
         return list(pool.map(lambda args: host.salt_call(*args), calls))
 
@@ -34,9 +37,10 @@ def test_two_state_runs_at_once(host):
     host.install_init_script()
     host.sls_file("ca_on", "ca:\n  cloudassist.running: []\n")
     host.sls_file("ca_off", "ca:\n  cloudassist.stopped: []\n")
-    for _ in range(2):
+    for _ in range(3):
+        before = bool(host.client_pids())
         on, off = _together(host, ("state.apply", "ca_on"), ("state.apply", "ca_off"))
-        outcomes = []
+        outcomes = [(0, before)]  # when Salt refuses both runs, nothing may have changed
         for res, want in ((on, True), (off, False)):
             assert "Traceback" not in res.stderr + res.stdout, res
             if isinstance(res.data, list):
@@ -47,4 +51,4 @@ def test_two_state_runs_at_once(host):
             assert res.returncode == 0 and ret["result"] is True, res
             outcomes.append((_finished(ret), want))
         # changes are made one at a time, so the state run that finished last decided
-        assert outcomes and bool(host.client_pids()) == max(outcomes)[1], outcomes
+        assert bool(host.client_pids()) == max(outcomes)[1], outcomes

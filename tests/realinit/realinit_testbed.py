@@ -428,7 +428,8 @@ class Container:
                         failed = self.run("systemctl", "--failed", "--no-legend", check=False)
                         self.boot_note = f"degraded: {failed.stdout.strip()}"
                     return
-                if state not in ("initializing", "starting", ""):
+                # "offline": systemctl could not reach systemd yet (its bus comes up during boot)
+                if state not in ("initializing", "starting", "offline", ""):
                     raise RuntimeError(f"systemd in {self.name} is {state!r}:\n{r}\n{self.console()}")
                 time.sleep(0.2)
             else:

@@ -82,10 +82,14 @@ def client_script(
 
 
 def write_executable(path: str | os.PathLike, text: str, mode: int = 0o755) -> Path:
+    """Write ``path`` atomically: a process starting from the old file (Python still reading
+    its script) never sees half a file, as with a real client's self-update."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
+    tmp = path.with_name(".{}.{}.tmp".format(path.name, os.getpid()))
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    os.replace(tmp, path)
     return path
 
 
@@ -112,7 +116,10 @@ PIDFILE={pidfile}
 running() {{
     [ -f "$PIDFILE" ] || return 1
     pid=$(cat "$PIDFILE")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # a zombie only waits for its parent to reap it: it is not running
+    state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+    [ "$state" != Z ]
 }}
 
 case "$1" in
