@@ -223,6 +223,16 @@ def _linux_state(timeout):
         "linux", _u("cloudassist_facts.version_tuple")(version), init["init_system"]
     )
     pids = _u("cloudassist_facts.client_pids")(binary)
+    blocked = None
+    if not _u("cloudassist_run.which")(row["tool"]):
+        blocked = (
+            "the branch '{}' needs {} to manage {}, and this host has no {}; nothing was run "
+            "and the client is {} as before. Manage the client by hand or set "
+            "cloudassist:init_system if the init system was misjudged ({})".format(
+                row["branch"], row["tool"], row["service"], row["tool"],
+                "running" if pids else "stopped", init["decided_by"],
+            )
+        )
     return _state_dict(
         row,
         running=bool(pids),
@@ -231,6 +241,7 @@ def _linux_state(timeout):
         binary=binary,
         init=init,
         watchdog=_u("cloudassist_facts.pids_named")(WATCHDOG_NAME),
+        blocked=blocked,
     )
 
 
@@ -250,6 +261,7 @@ def _state_dict(row, running, pids, version, binary, init, watchdog, **extra):
         "decided_by": init["decided_by"],
         "evidence": init["evidence"],
         "watchdog": {"running": bool(watchdog), "pids": watchdog},
+        "blocked": None,
     }
     state.update(extra)
     return state, row
@@ -388,15 +400,8 @@ def _run_steps(state, row, action, timeout):
             raise CommandExecutionError("`{}` failed: {}".format(text, exc))
         return text
     tool = row["tool"]
-    if not _u("cloudassist_run.which")(tool):
-        raise CommandExecutionError(
-            "the branch '{}' needs {} to manage {}, and this host has no {}; nothing was run "
-            "and the client is {} as before. Manage the client by hand or set "
-            "cloudassist:init_system if the init system was misjudged ({})".format(
-                row["branch"], tool, row["service"], tool,
-                "running" if state["running"] else "stopped", state["decided_by"],
-            )
-        )
+    if state["blocked"]:
+        raise CommandExecutionError(state["blocked"])
     for step in steps:
         try:
             res = _u("cloudassist_run.run")(list(step["argv"]), timeout)
@@ -612,8 +617,9 @@ def status(timeout=None):
     ``init_system`` (``systemd``, ``upstart``, ``sysvinit`` or ``windows``), ``service``
     (the unit, job, script or Windows service the vendor's procedure manages here),
     ``branch``, ``commands`` (what ``stop`` and ``start`` would run), ``decided_by`` and
-    ``evidence`` (how the init system was decided, most trusted source first), and
-    ``watchdog``.
+    ``evidence`` (how the init system was decided, most trusted source first),
+    ``watchdog``, and ``blocked`` (why ``stop``/``start`` cannot run here, e.g. a missing
+    ``chkconfig``, or None).
 
     timeout
         Seconds any command may take (default: ``cloudassist:timeout``, else 30).

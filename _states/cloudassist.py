@@ -97,6 +97,9 @@ def _predict(ret, want_running, stop_watchdog, status):
             want, status["service"], status["init_system"]
         )
         return ret
+    if status["blocked"] and status["running"] != want_running:
+        ret["comment"] = status["blocked"]
+        return ret
     steps = []
     if watchdog_to_stop:
         ret["changes"]["watchdog"] = {"old": True, "new": False}
@@ -187,8 +190,14 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
         _check_args(timeout, settle)
         if __opts__["test"]:
             status = __salt__["cloudassist.status"](timeout=timeout)
+            if status["blocked"]:
+                ret["comment"] = status["blocked"]
+                return ret
             ret["result"] = None
-            ret["changes"] = {"restarted": True} if status["running"] else {"running": {"old": False, "new": True}}
+            if status["running"]:
+                ret["changes"] = {"restarted": {"old": status["pids"], "new": "new pids"}}
+            else:
+                ret["changes"] = {"running": {"old": False, "new": True}}
             ret["comment"] = "The Cloud Assistant client would be {}: would run `{}`.".format(
                 "restarted" if status["running"] else "started",
                 "; ".join(

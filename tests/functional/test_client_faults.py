@@ -125,6 +125,11 @@ def test_a_version_on_the_legacy_side_of_the_boundary_changes_the_branch(host):
     assert new["service"] == "/etc/init.d/aliyun-service"
     assert old["service"] == "agentwatch"
     assert old["commands"]["stop"].startswith("chkconfig agentwatch off")
+    assert new["blocked"] is None
+    assert old["blocked"].startswith(
+        "the branch 'Linux, client 1.0.1.308 or older, init system other than systemd' needs "
+        "chkconfig to manage agentwatch, and this host has no chkconfig; nothing was run"
+    )
 
 
 @pytest.mark.parametrize(
