@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from support import standin  # noqa: E402
+from support.salthost import pids_running  # noqa: E402
 
 INIT_SCRIPT = Path("/etc/init.d/aliyun-service")
 PIDFILE = Path("/var/run/aliyun-service.pid")
@@ -30,28 +32,9 @@ SETTLE = 0.5
 
 
 def client_processes(binary) -> list[int]:
-    """Pids of running stand-in clients, read from /proc (not from the module).
-
-    A process counts when its command line names the stand-in's path; ``-v``/``--version``
-    probes (the module runs one on every call) are not a running client.
-    """
-    needle = str(binary).encode()
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                state = handle.read().rsplit(b")", 1)[-1].split()[:1]
-        except OSError:
-            continue
-        if state in ([b"Z"], [b"X"]):
-            continue
-        if needle in argv and b"-v" not in argv[1:] and b"--version" not in argv[1:]:
-            pids.append(int(name))
-    return sorted(pids)
+    """Pids of running stand-in clients, read from /proc (not from the module); the
+    ``-v``/``--version`` probes the module runs are not a running client."""
+    return pids_running(str(binary), exclude_args=("-v", "--version"))
 
 
 def pidfile_pid() -> int | None:
@@ -92,18 +75,35 @@ class Host:
         standin.install_client(self.binary, version, **knobs)
 
     def _init(self, action):
-        subprocess.run([str(INIT_SCRIPT), action], check=True, timeout=30,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # output to a file, not a pipe: the daemon the script starts keeps its fds
+        with open(os.devnull, "rb") as null, tempfile.TemporaryFile() as out:
+            proc = subprocess.run([str(INIT_SCRIPT), action], timeout=30, stdin=null,
+                                  stdout=out, stderr=subprocess.STDOUT)
+            out.seek(0)
+            text = out.read().decode(errors="replace").strip()
+        assert proc.returncode == 0, f"{INIT_SCRIPT} {action} exited {proc.returncode}: {text}"
+        return text
 
     def ensure_running(self) -> int:
-        """Client running (exactly one process); returns its pid."""
-        if not self.pids():
-            self._init("start")
-        deadline = time.monotonic() + 10
-        while not self.pids() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Client running (exactly one process); returns its pid.
+
+        Arranging the test's starting point is not what is tested: a start that did not take
+        is tried once more, and a second failure says what the init script and pid file said.
+        """
+        said = []
+        for _ in range(2):
+            if not self.pids():
+                said.append(self._init("start"))
+            deadline = time.monotonic() + 10
+            while not self.pids() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self.pids():
+                break
         pids = self.pids()
-        assert len(pids) == 1, f"could not arrange a running stand-in client: {pids}"
+        assert len(pids) == 1, (
+            f"could not arrange a running stand-in client: {pids}; init script said {said}, "
+            f"pid file holds {self.pidfile_pid()}"
+        )
         return pids[0]
 
     def ensure_stopped(self):

@@ -37,8 +37,16 @@ class Result:
 
     @property
     def error(self):
-        """What salt-call said went wrong (its stderr, without log lines)."""
-        return "\n".join(l for l in self.stderr.splitlines() if not l.startswith("[")).strip()
+        """The CommandExecutionError salt-call reported (its stderr, without log lines).
+
+        salt-call prints ``Error running 'FUN': MESSAGE`` and exits 1 for exactly that class;
+        anything else (another exception, a traceback) fails the test here.
+        """
+        assert self.returncode == 1, self
+        assert "Traceback" not in self.stderr, self
+        text = "\n".join(l for l in self.stderr.splitlines() if not l.startswith("[")).strip()
+        assert text.startswith("Error running '"), self
+        return text
 
     def __repr__(self):
         return "<salt-call rc={} stdout={!r} stderr={!r}>".format(self.returncode, self.stdout[-2000:], self.stderr[-2000:])
