@@ -160,7 +160,7 @@ def salt_master(salt_factories, sls_dir):
         # The SLS files, then the checkout: `saltutil.sync_all` finds _modules/_states/_utils.
         "file_roots": {"base": [str(sls_dir), str(CHECKOUT)]},
         # The checkout holds a virtualenv and git metadata: keep them out of the file list.
-        "file_ignore_regex": [r"(^|/)\.venv(/|$)", r"(^|/)\.git(/|$)", r"(^|/)build(/|$)"],
+        "file_ignore_regex": [r"(^|/)\.venv[^/]*(/|$)", r"(^|/)\.git(/|$)", r"(^|/)build(/|$)"],
         # salt-factories sets 0, so every file_list walks the checkout (with its .venv) again:
         # saltutil.sync_all asks once per module type, which took a minute.  Nothing under
         # file_roots changes during the session.
