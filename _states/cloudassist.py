@@ -76,9 +76,7 @@ def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun):
         ret["changes"]["watchdog"] = {"old": True, "new": False}
     ret["result"] = result["running"] == want_running
     if not ret["changes"]:
-        ret["comment"] = "The Cloud Assistant client is already {} ({}, {}).".format(
-            want, result["service"], result["init_system"]
-        )
+        ret["comment"] = _already(want, result)
         return ret
     comment = [_sentence(result["comment"])] + [_sentence(w) for w in result.get("warnings", [])]
     if action == "stop":
@@ -93,9 +91,7 @@ def _predict(ret, want_running, stop_watchdog, status):
     watchdog_to_stop = not want_running and stop_watchdog and status["watchdog"]["running"]
     if status["running"] == want_running and not watchdog_to_stop:
         ret["result"] = True
-        ret["comment"] = "The Cloud Assistant client is already {} ({}, {}).".format(
-            want, status["service"], status["init_system"]
-        )
+        ret["comment"] = _already(want, status)
         return ret
     if status["blocked"] and status["running"] != want_running:
         ret["comment"] = status["blocked"]
@@ -112,6 +108,12 @@ def _predict(ret, want_running, stop_watchdog, status):
         want, " and then ".join(steps), status["branch"]
     )
     return ret
+
+
+def _already(want, facts):
+    return "The Cloud Assistant client is already {} ({}, {}).".format(
+        want, facts["service"], facts["init_system"]
+    )
 
 
 def _sentence(text):
