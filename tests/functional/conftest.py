@@ -27,3 +27,11 @@ def host(tmp_path):
     h = Host(tmp_path)
     yield h
     h.cleanup()
+
+
+@pytest.fixture
+def running_client(host):
+    """The default stand-in, started by its init script; returns its pids."""
+    host.install_client()
+    host.install_init_script()
+    return host.start_client()

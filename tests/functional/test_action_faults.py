@@ -84,10 +84,7 @@ def _watchdog(host, delay, stop_works=True):
     return path, proc
 
 
-def test_a_watchdog_that_restarts_the_client_is_named(host):
-    host.install_client()
-    host.install_init_script()
-    host.start_client()
+def test_a_watchdog_that_restarts_the_client_is_named(host, running_client):
     _, watchdog = _watchdog(host, delay=0.5)
     res = host.salt_call("cloudassist.stop", "settle=4")
     assert res.returncode != 0, res
@@ -97,10 +94,7 @@ def test_a_watchdog_that_restarts_the_client_is_named(host):
     assert wait_for(host.client_pids), "the watchdog should really have restarted the client"
 
 
-def test_stop_watchdog_stops_it_first_and_the_client_stays_down(host):
-    host.install_client()
-    host.install_init_script()
-    host.start_client()
+def test_stop_watchdog_stops_it_first_and_the_client_stays_down(host, running_client):
     path, watchdog = _watchdog(host, delay=0.5)
     host.config["watchdog"] = str(path)
     res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "settle=2")
@@ -112,10 +106,8 @@ def test_stop_watchdog_stops_it_first_and_the_client_stays_down(host):
     assert host.client_pids() == []
 
 
-def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(host):
-    host.install_client()
-    host.install_init_script()
-    pids = host.start_client()
+def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(host, running_client):
+    pids = running_client
     path, watchdog = _watchdog(host, delay=0.5, stop_works=False)
     host.config["watchdog"] = str(path)
     res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "timeout=2")
@@ -124,10 +116,7 @@ def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(h
     assert host.client_pids() == pids
 
 
-def test_a_slow_watchdog_is_a_warning(host):
-    host.install_client()
-    host.install_init_script()
-    host.start_client()
+def test_a_slow_watchdog_is_a_warning(host, running_client):
     _, watchdog = _watchdog(host, delay=30)
     res = host.salt_call("cloudassist.stop", "settle=1")
     assert res.returncode == 0, res
