@@ -1,6 +1,5 @@
 """The client binary misbehaves: every call fails clearly, in time, and says what to do."""
 
-import os
 import time
 
 import pytest

@@ -6,7 +6,6 @@ module returned.
 
 import os
 
-import pytest
 
 from .ca_host import DEFAULT_VERSION, INIT_SCRIPT
 
