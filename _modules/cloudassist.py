@@ -240,7 +240,7 @@ def _linux_state(timeout):
         version=version,
         binary=binary,
         init=init,
-        watchdog=_u("cloudassist_facts.pids_named")(WATCHDOG_NAME),
+        watchdog=_watchdog_now("linux"),
         blocked=blocked,
     )
 
@@ -286,11 +286,8 @@ def _windows_state(timeout):
         "decided_by": "the minion runs Windows",
         "evidence": [{"source": "salt.utils.platform.is_windows()", "found": "True"}],
     }
-    watchdog = []
-    if __salt__["service.available"](WATCHDOG_SERVICE) and __salt__["service.status"](WATCHDOG_SERVICE):
-        watchdog = [WATCHDOG_SERVICE]
     extra = {"version_problem": problem} if problem else {}
-    return _state_dict(row, running, [], version, exe, init, watchdog, **extra)
+    return _state_dict(row, running, [], version, exe, init, _watchdog_now("windows"), **extra)
 
 
 def _exe_from_service_path(binary_path):
@@ -303,13 +300,16 @@ def _exe_from_service_path(binary_path):
     return text[: end + 4] if end >= 0 else (text or None)
 
 
-def _newest_windows_exe():
+def _windows_root():
     default = os.path.join(os.environ.get("ProgramData", "C:\\ProgramData"), "aliyun", "assist")
-    root = _config("windows_root", default)
+    return _config("windows_root", default)
+
+
+def _newest_windows_exe(root):
     try:
         names = os.listdir(root)
     except OSError:
-        return None, root
+        return None
     versions = []
     for name in names:
         try:
@@ -319,16 +319,21 @@ def _newest_windows_exe():
     for _, name in sorted(versions, reverse=True):
         exe = os.path.join(root, name, WINDOWS_EXE)
         if os.path.isfile(exe):
-            return exe, root
-    return None, root
+            return exe
+    return None
 
 
 def _windows_version(info, timeout):
     """``(version, exe, problem)``: from the service's binary, else the newest version folder."""
     problems = []
     configured = _exe_from_service_path(info.get("BinaryPath"))
-    newest, root = _newest_windows_exe()
-    for exe, origin in ((configured, "the AliyunService configuration"), (newest, "the newest folder in " + root)):
+    root = _windows_root()
+    candidates = (
+        ("the AliyunService configuration", lambda: configured),
+        ("the newest folder in " + root, lambda: _newest_windows_exe(root)),
+    )
+    for origin, find in candidates:
+        exe = find()
         if not exe:
             continue
         if not os.path.isfile(exe):
@@ -425,8 +430,9 @@ def _pids_now(state):
     return _u("cloudassist_facts.client_pids")(state["binary"])
 
 
-def _watchdog_now(state):
-    if state["platform"] == "windows":
+def _watchdog_now(platform):
+    """Pids of the running watchdog (Windows: the running watchdog service's name)."""
+    if platform == "windows":
         if __salt__["service.available"](WATCHDOG_SERVICE) and __salt__["service.status"](WATCHDOG_SERVICE):
             return [WATCHDOG_SERVICE]
         return []
@@ -434,7 +440,7 @@ def _watchdog_now(state):
 
 
 def _stop_watchdog(state, timeout):
-    if not _watchdog_now(state):
+    if not _watchdog_now(state["platform"]):
         return None
     if state["platform"] == "windows":
         try:
@@ -452,11 +458,11 @@ def _stop_watchdog(state, timeout):
         # assist_daemon --stop exits 0 whatever happens: only the process table tells.
         res = _u("cloudassist_run.run")([binary, "--stop"], timeout)
         command = res["command"]
-    left = _wait_for(lambda: not _watchdog_now(state), timeout)
+    left = _wait_for(lambda: not _watchdog_now(state["platform"]), timeout)
     if not left:
         raise CommandExecutionError(
             "ran `{}` but the watchdog is still running ({}); the client was not stopped".format(
-                command, ", ".join(str(p) for p in _watchdog_now(state))
+                command, ", ".join(str(p) for p in _watchdog_now(state["platform"]))
             )
         )
     return command
@@ -473,7 +479,7 @@ def _wait_stopped(state, command, timeout):
 def _verify_stopped(state, command, timeout, settle):
     """Stopped, and not brought back by the watchdog within ``settle`` seconds."""
     _wait_stopped(state, command, timeout)
-    watchdog = _watchdog_now(state)
+    watchdog = _watchdog_now(state["platform"])
     if watchdog:
         back = _wait_for(lambda: _pids_now(state), settle)
         if back:

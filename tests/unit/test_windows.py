@@ -90,6 +90,11 @@ def quoted(path):
 def test_status_reads_the_service_and_its_binary(monkeypatch, tmp_path, assist_root):
     scm = FakeSCM(quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
     module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+
+    def no_fallback(root):
+        raise AssertionError("the version folders were listed although the configured binary answered")
+
+    monkeypatch.setattr(module, "_newest_windows_exe", no_fallback)
     status = module.status()
     assert status["running"] is True
     assert status["init_system"] == "windows"
