@@ -1,0 +1,1 @@
+"""Grains of saltext.cloudassist (none yet); Salt's loader skips files starting with ``_``."""

@@ -1,0 +1,1 @@
+"""Runners of saltext.cloudassist (none yet); Salt's loader skips files starting with ``_``."""

@@ -1,0 +1,1 @@
+"""State modules of saltext.cloudassist; Salt's loader skips files starting with ``_``."""

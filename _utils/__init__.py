@@ -1,0 +1,1 @@
+"""Helpers shared by the cloudassist modules; Salt's loader skips files starting with ``_``."""
