@@ -1,61 +1,115 @@
 """Stand-ins for the Cloud Assistant client, written into a host or a container root.
 
-The real client cannot run here, so each test writes a small program that behaves like it:
-``-v``/``--version`` prints the version it was built with (optionally after noise lines, as
-old builds did), anything else runs in the foreground until SIGTERM/SIGINT.  The script's
-shebang names its interpreter directly (never through ``env``), so the kernel sets the
-process name (``/proc/PID/comm``) to ``aliyun-service`` exactly as for the real binary.
+The real client cannot run here, so each test installs a small program that behaves like it
+(``standin.c`` beside this file, see its header): ``-v``/``--version`` creates ``log/`` next to
+the binary and prints the version (optionally among noise lines, as old builds did); no
+argument runs in the foreground until SIGTERM/SIGINT; ``-d`` re-runs itself in a new session
+and returns.  The real client's single-instance lock (``$TMPDIR/AliyunAssistClientSingleLock.lock``
+plus ``/var/tmp/aliyun-service.pid``) is deliberately NOT implemented: tests run several
+clients at once on purpose.
 
-Fault knobs (issue 4) are baked in at build time so a test states exactly what it wants.
+It is a real executable, like the real client (a Go ELF binary): ``/proc/PID/exe`` of a running
+stand-in is the installed file and ``/proc/PID/comm`` its basename (``aliyun-service``).  It
+is compiled once with ``gcc -static`` (so it also runs inside minbase container roots) and
+cached by the hash of its source and flags (:func:`client_binary`); every install is a copy.
+
+Fault knobs (issue 4) cannot be compiled per test, so the one binary reads them at run time
+from a sidecar next to the installed file, ``.standin-<basename>.conf`` (``key=value`` lines,
+see ``standin.c``), written atomically by :func:`install_client`.  ``-v`` reads it at each
+call; a foreground client reads it once at start, so a rewrite does not change a running one.
 """
 
 from __future__ import annotations
 
+import filecmp
+import hashlib
 import os
 import stat
+import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
-CLIENT_TEMPLATE = '''\
-#!{interpreter}
-# Stand-in for the Cloud Assistant client (aliyun-service), written by the cloudassist tests.
-import signal, sys, time
+SOURCE = Path(__file__).with_name("standin.c")
+CFLAGS = ("-static", "-O2", "-s", "-Wall", "-Wextra")
+DEFAULT_VERSION = "2.2.3.578"
+STREAMS = ("stdout", "stderr")
 
-VERSION = {version!r}
-NOISE = {noise!r}
-VERSION_EXIT = {version_exit!r}
-HANG_ON_VERSION = {hang_on_version!r}
-IGNORE_TERM = {ignore_term!r}
-DIE_AFTER = {die_after!r}
-
-args = sys.argv[1:]
-if args and args[0] in ("-v", "--version"):
-    if HANG_ON_VERSION:
-        while True:
-            time.sleep(3600)
-    for line in NOISE:
-        print(line)
-    if VERSION is not None:
-        print(VERSION)
-    sys.stdout.flush()
-    sys.exit(VERSION_EXIT)
-
-def _stop(signum, frame):
-    sys.exit(0)
-
-signal.signal(signal.SIGTERM, signal.SIG_IGN if IGNORE_TERM else _stop)
-signal.signal(signal.SIGINT, _stop)
-started = time.monotonic()
-while True:
-    time.sleep(0.1)
-    if DIE_AFTER is not None and time.monotonic() - started >= DIE_AFTER:
-        sys.exit(3)
-'''
+_built: dict[str, Path] = {}
 
 
-def client_script(
-    version: str | None = "2.2.3.578",
+def _cache_dirs():
+    """Where the compiled stand-in may be kept, best first."""
+    override = os.environ.get("CLOUDASSIST_STANDIN_CACHE")
+    if override:
+        yield Path(override)
+    if os.geteuid() == 0:
+        yield Path("/var/cache/cloudassist-tests/standin")
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    yield Path(xdg, "cloudassist-tests", "standin")
+    yield Path(tempfile.gettempdir(), "cloudassist-tests-{}".format(os.geteuid()), "standin")
+
+
+def client_binary() -> Path:
+    """The compiled stand-in (compiled on first use, then reused from the cache).
+
+    The cache key is the hash of ``standin.c`` and the compiler flags, so an edited source is
+    compiled again.  ``$CLOUDASSIST_STANDIN_CACHE`` names another cache folder.
+    """
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + b"\0" + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    if key in _built and _built[key].is_file():
+        return _built[key]
+    problems = []
+    for folder in _cache_dirs():
+        target = folder / "aliyun-service-{}".format(key)
+        if target.is_file() and os.access(target, os.X_OK):
+            _built[key] = target
+            return target
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".build-", dir=folder)
+            os.close(fd)
+        except OSError as exc:
+            problems.append("{}: {}".format(folder, exc))
+            continue
+        try:
+            proc = subprocess.run(
+                ["gcc", *CFLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    "compiling the stand-in client failed (gcc {}; a static build needs libc.a, "
+                    "from libc6-dev):\n{}".format(" ".join(CFLAGS), proc.stderr.strip())
+                )
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, target)  # concurrent sessions: the last identical build wins
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _built[key] = target
+        return target
+    raise RuntimeError("no writable cache folder for the stand-in client: " + "; ".join(problems))
+
+
+def _escape(value) -> str:
+    text = str(value)
+    if "\0" in text:
+        raise ValueError("the stand-in cannot print a NUL byte: {!r}".format(text))
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _lines(value):
+    """One line or several: a string is one line, not a list of characters."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def client_config(
+    version: str | None = DEFAULT_VERSION,
     *,
     interpreter: str | None = None,
     noise: tuple[str, ...] | list[str] = (),
@@ -63,39 +117,149 @@ def client_script(
     hang_on_version: bool = False,
     ignore_term: bool = False,
     die_after: float | None = None,
+    version_stream: str = "stdout",
+    noise_after: tuple[str, ...] | list[str] = (),
+    extra_versions: str | tuple[str, ...] | list[str] = (),
+    noise_stream: str = "stdout",
 ) -> str:
-    """Return the text of a stand-in client.
+    """The sidecar text that makes the stand-in behave as asked.
 
-    ``version=None`` prints no version at all; ``noise`` lines come before it.
-    ``interpreter`` defaults to the Python running the tests (use ``/usr/bin/python3`` inside
-    a container root).
+    ``version=None`` prints no version at all; ``noise`` lines come before it, ``noise_after``
+    lines after it (e.g. ``"100.100.100.200 unreachable, retry in 3s"``), both on
+    ``noise_stream``.  ``extra_versions`` are further version lines right after the version
+    (a faulty build printing two versions).  ``version_stream="stderr"`` prints the version
+    lines on stderr only.  ``version_exit`` is the exit code of ``-v``; ``hang_on_version``
+    makes ``-v`` never answer.  A foreground client ignores SIGTERM with ``ignore_term`` and
+    exits 3 after ``die_after`` seconds.  ``interpreter`` is accepted and ignored (the
+    stand-in is a static executable; it used to be a script).
     """
-    return CLIENT_TEMPLATE.format(
-        interpreter=interpreter or sys.executable,
-        version=version,
-        noise=list(noise),
-        version_exit=version_exit,
-        hang_on_version=hang_on_version,
-        ignore_term=ignore_term,
-        die_after=die_after,
-    )
+    del interpreter
+    for name, stream in (("version_stream", version_stream), ("noise_stream", noise_stream)):
+        if stream not in STREAMS:
+            raise ValueError("{} must be one of {}, not {!r}".format(name, STREAMS, stream))
+    out = ["# knobs of the cloudassist stand-in client (tests/support/standin.c)"]
+    out += ["noise=" + _escape(line) for line in _lines(noise)]
+    if version is not None:
+        out.append("version=" + _escape(version))
+    out += ["extra_version=" + _escape(line) for line in _lines(extra_versions)]
+    out += ["noise_after=" + _escape(line) for line in _lines(noise_after)]
+    out.append("version_stream=" + version_stream)
+    out.append("noise_stream=" + noise_stream)
+    out.append("version_exit={:d}".format(int(version_exit)))
+    out.append("hang_on_version={:d}".format(bool(hang_on_version)))
+    out.append("ignore_term={:d}".format(bool(ignore_term)))
+    if die_after is not None:
+        out.append("die_after={!r}".format(float(die_after)))
+    return "\n".join(out) + "\n"
 
 
-def write_executable(path: str | os.PathLike, text: str, mode: int = 0o755) -> Path:
-    """Write ``path`` atomically: a process starting from the old file (Python still reading
-    its script) never sees half a file, as with a real client's self-update."""
+# The stand-in used to be a script, whose text this returned; its text is now the sidecar.
+client_script = client_config
+
+
+def config_path(path: str | os.PathLike) -> Path:
+    """The sidecar the stand-in installed at ``path`` reads (next to the file, not a link)."""
     path = Path(path)
+    return path.with_name(".standin-{}.conf".format(path.name))
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".{}.{}.tmp".format(path.name, os.getpid()))
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(path.name), suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return path
 
 
-def install_client(path: str | os.PathLike, version: str | None = "2.2.3.578", **knobs) -> Path:
-    """Write a stand-in client at ``path`` (e.g. ``ROOT/usr/sbin/aliyun-service``)."""
-    return write_executable(path, client_script(version, **knobs))
+def write_executable(path: str | os.PathLike, text: str | bytes, mode: int = 0o755) -> Path:
+    """Write ``path`` atomically (a temporary file in the same folder, then a rename): a
+    process starting from the old file never sees half a file, as with a real client's
+    self-update."""
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    return _atomic_write(Path(path), data, mode)
+
+
+def install_client(path: str | os.PathLike, version: str | None = DEFAULT_VERSION, **knobs) -> Path:
+    """Install a stand-in client at ``path`` (e.g. ``ROOT/usr/sbin/aliyun-service``) with its
+    knobs (see :func:`client_config`); returns ``path``.
+
+    The sidecar is written first, then the binary by atomic replace.  When ``path`` already
+    is a regular file holding the same stand-in, the file is kept (only its mode is set to
+    0755): a client running from it keeps a valid ``/proc/PID/exe`` instead of one marked
+    ``(deleted)``.  A link at ``path`` is replaced by the file, as before.
+    """
+    path = Path(path)
+    config = client_config(version, **knobs)
+    _atomic_write(config_path(path), config.encode(), 0o644)
+    binary = client_binary()
+    if path.is_file() and not path.is_symlink() and filecmp.cmp(path, binary, shallow=False):
+        os.chmod(path, 0o755)
+        return path
+    return _atomic_write(path, binary.read_bytes(), 0o755)
+
+
+class ClientInstall(NamedTuple):
+    """Paths of a client laid out as the vendor's package does."""
+
+    binary: Path  # <root>/usr/local/share/aliyun-assist/<version>/aliyun-service
+    link: Path  # <root>/usr/sbin/aliyun-service
+    version_file: Path  # <root>/usr/local/share/aliyun-assist/version
+    folder: Path  # <root>/usr/local/share/aliyun-assist
+
+
+def install_versioned_client(
+    root: str | os.PathLike,
+    version: str = DEFAULT_VERSION,
+    *,
+    link: bool = True,
+    version_file: bool = True,
+    relative_link: bool = False,
+    share: str = "usr/local/share",
+    sbin: str = "usr/sbin",
+    name: str = "aliyun-service",
+    **knobs,
+) -> ClientInstall:
+    """Lay out the real install shape under ``root`` (``/`` for the host itself, or a
+    container root) and return its paths:
+
+    - ``<root>/usr/local/share/aliyun-assist/<version>/aliyun-service``, the stand-in printing
+      ``version`` (``knobs`` as for :func:`install_client`);
+    - ``<root>/usr/sbin/aliyun-service``, a link to it, absolute as seen from inside ``root``
+      (as the package makes it), or relative with ``relative_link`` (usable without a chroot);
+    - ``<root>/usr/local/share/aliyun-assist/version`` holding the version.
+
+    Calling it again with another version is a self-update: the new version folder is added
+    and the link and the version file move (atomically) to it; the old folder stays.  Pass
+    ``link=False`` or ``version_file=False`` to leave either where it was (a half-done
+    update).  ``share="opt/local/share", sbin="opt/sbin"`` gives the CoreOS-like layout.
+    """
+    root = Path(root)
+    folder = root / share / "aliyun-assist"
+    binary = install_client(folder / version / name, version, **knobs)
+    link_path = root / sbin / name
+    stamp = folder / "version"
+    if link:
+        target = (
+            os.path.relpath(binary, link_path.parent)
+            if relative_link
+            else "/" + str(binary.relative_to(root)).lstrip("/")
+        )
+        link_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link_path.with_name(".{}.{}.link".format(name, os.getpid()))
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(target)
+        os.replace(tmp, link_path)
+    if version_file:
+        _atomic_write(stamp, (version + "\n").encode(), 0o644)
+    return ClientInstall(binary, link_path, stamp, folder)
 
 
 SYSV_SCRIPT_TEMPLATE = '''\
