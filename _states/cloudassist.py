@@ -20,7 +20,17 @@ only when the client's status really changed.
           - file: /etc/aliyun-assist/config.json
 """
 
+import os
+
 from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+# Helpers come from this file's own install, never the other one, so that a minion holding
+# both a pip install and a synced copy cannot mix them: installed, this file sits in the
+# saltext.cloudassist package; synced, Salt puts extmods/utils on sys.path while it loads it.
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
+    from saltext.cloudassist.utils import cloudassist_args as args
+else:
+    import cloudassist_args as args
 
 __virtualname__ = "cloudassist"
 
@@ -45,68 +55,48 @@ def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, take
             )
         )
     if timeout is not None:
-        __utils__["cloudassist_args.seconds"]("timeout", timeout)
+        args.seconds("timeout", timeout)
     if settle is not None:
-        __utils__["cloudassist_args.seconds"]("settle", settle, True)
-    __utils__["cloudassist_args.flag"]("stop_watchdog", stop_watchdog)
+        args.seconds("settle", settle, True)
+    args.flag("stop_watchdog", stop_watchdog)
+
+
+def _act(ret, action, **kwargs):
+    """Run (or, under test=True, plan) ``action`` through the execution module: one plan for both."""
+    test = bool(__opts__["test"])
+    result = __salt__["cloudassist." + action](test=test, **kwargs)
+    ret["changes"] = result["changes"]
+    return result, test
 
 
 def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
-    action = "start" if want_running else "stop"
     takes = ("timeout", "settle") if want_running else ("timeout", "settle", "stop_watchdog")
     try:
         _check_args(timeout, settle, stop_watchdog, extra, fun, takes)
-        if __opts__["test"]:
-            return _predict(ret, want_running, stop_watchdog, __salt__["cloudassist.status"](timeout=timeout))
         kwargs = {"timeout": timeout, "settle": settle}
-        if action == "stop":
+        if not want_running:
             kwargs["stop_watchdog"] = stop_watchdog
         # The action reads the status first and does nothing when there is nothing to do.
-        result = __salt__["cloudassist." + action](**kwargs)
+        result, test = _act(ret, "start" if want_running else "stop", **kwargs)
     except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = getattr(exc, "changes", {})
         ret["comment"] = str(exc)
         return ret
-
-    was_running = bool(result["pids_before"])
-    if result["running"] != was_running:
-        ret["changes"]["running"] = {"old": was_running, "new": result["running"]}
-    if result.get("watchdog_stopped"):
-        ret["changes"]["watchdog"] = {"old": True, "new": False}
-    ret["result"] = result["running"] == want_running
     if not ret["changes"]:
+        ret["result"] = result["running"] == want_running
         ret["comment"] = _already(want, result)
         return ret
+    if test:
+        ret["result"] = None
+        ret["comment"] = result["comment"]
+        return ret
+    ret["result"] = result["running"] == want_running
     comment = [_sentence(result["comment"])] + [_sentence(w) for w in result.get("warnings", [])]
-    if action == "stop":
+    if not want_running:
         comment.append(result["warning"])
     ret["comment"] = " ".join(comment)
-    return ret
-
-
-def _predict(ret, want_running, stop_watchdog, status):
-    want = "running" if want_running else "stopped"
-    action = "start" if want_running else "stop"
-    watchdog_to_stop = not want_running and stop_watchdog and status["watchdog"]["running"]
-    if status["running"] == want_running and not watchdog_to_stop:
-        ret["result"] = True
-        ret["comment"] = _already(want, status)
-        return ret
-    if status["blocked"] and status["running"] != want_running:
-        ret["comment"] = status["blocked"]
-        return ret
-    steps = []
-    if watchdog_to_stop:
-        ret["changes"]["watchdog"] = {"old": True, "new": False}
-        steps.append("stop the watchdog assist_daemon (assist_daemon --stop)")
-    if status["running"] != want_running:
-        ret["changes"]["running"] = {"old": status["running"], "new": want_running}
-        steps.append("run `{}`".format(status["commands"][action]))
-    ret["result"] = None
-    ret["comment"] = "The Cloud Assistant client would be {}: would {} ({}).".format(
-        want, " and then ".join(steps), status["branch"]
-    )
     return ret
 
 
@@ -190,31 +180,11 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
         return ret
     try:
         _check_args(timeout, settle)
-        if __opts__["test"]:
-            status = __salt__["cloudassist.status"](timeout=timeout)
-            if status["blocked"]:
-                ret["comment"] = status["blocked"]
-                return ret
-            ret["result"] = None
-            if status["running"]:
-                ret["changes"] = {"restarted": {"old": status["pids"], "new": "new pids"}}
-            else:
-                ret["changes"] = {"running": {"old": False, "new": True}}
-            ret["comment"] = "The Cloud Assistant client would be {}: would run `{}`.".format(
-                "restarted" if status["running"] else "started",
-                "; ".join(
-                    [status["commands"]["stop"]] * status["running"] + [status["commands"]["start"]]
-                ),
-            )
-            return ret
-        result = __salt__["cloudassist.restart"](timeout=timeout, settle=settle)
+        result, test = _act(ret, "restart", timeout=timeout, settle=settle)
     except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = getattr(exc, "changes", {})
         ret["comment"] = "Failed to restart the Cloud Assistant client: {}".format(exc)
         return ret
-    ret["result"] = result["running"]
-    if result["pids_before"]:
-        ret["changes"] = {"restarted": {"old": result["pids_before"], "new": result["pids"]}}
-    else:
-        ret["changes"] = {"running": {"old": False, "new": result["running"]}}
-    ret["comment"] = _sentence(result["comment"])
+    ret["result"] = None if test else result["running"]
+    ret["comment"] = result["comment"] if test else _sentence(result["comment"])
     return ret

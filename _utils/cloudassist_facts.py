@@ -1,25 +1,34 @@
-"""Facts about a host's Cloud Assistant client: its version, the init system, its processes.
+"""Facts about a host's Cloud Assistant client: its version, the init system's traces, its processes.
 
-Parsing and deciding are pure functions of their inputs (unit-tested row by row); the
-``read_*`` and ``*_pids`` functions read files under ``/proc``, ``/run`` and ``/sbin`` and
-never start a process.  The execution module runs the only programs facts need
-(``aliyun-service -v``, and ``/sbin/initctl --version`` where upstart may be running).
+Parsing is pure (unit-tested row by row); the ``read_*`` and ``*_pids`` functions read files
+under ``/proc``, ``/run`` and ``/sbin`` and never start a process.  What the facts mean for
+the init system is decided in ``cloudassist_init``.
 """
 
 import os
 import re
 import stat
 
-LINUX_INIT_SYSTEMS = ("systemd", "upstart", "sysvinit")
+try:  # installed with pip
+    from .cloudassist_records import InitFile, Pid1, Process
+except ImportError:  # synced through file_roots
+    from cloudassist_records import InitFile, Pid1, Process
 
 # The vendor's markers: ``strings /sbin/init | grep ...``, done here by reading the file.
 MARKERS = ((b"/lib/system", "systemd"), (b"upstart", "upstart"), (b"sysvinit", "sysvinit"))
 
 INIT_SCRIPT = "/etc/init.d/aliyun-service"
+INITCTL = "/sbin/initctl"
 
-# A whole line that is a version, or a version followed by blanks and more words.
-_VERSION_LINE = re.compile(r"^\s*(\d+)\.(\d+)\.(\d+)\.(\d+)(?:\s.*)?$")
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
+
+
+class SeveralVersions(ValueError):
+    """The output names more than one version: the branch must not be chosen from a guess."""
+
+    def __init__(self, versions):
+        super().__init__(", ".join(versions))
+        self.versions = versions
 
 
 # --- versions -------------------------------------------------------------------------
@@ -28,16 +37,21 @@ _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
 def parse_version_output(text):
     """The version in ``aliyun-service -v`` output, or None.
 
-    Old builds printed log-file errors before the version; the line that is a version wins
-    (the last one, if there are several).  The result is canonical: ``01.0.1.308`` gives
-    ``1.0.1.308``.
+    A version is a line that is exactly four dot-separated integers (blanks around it
+    aside); any other line is noise (old builds printed log-file errors, and a log line may
+    start with an address such as ``100.100.100.200``).  The result is canonical:
+    ``01.0.1.308`` gives ``1.0.1.308``.  Several different versions raise ``SeveralVersions``.
     """
-    found = None
+    found = []
     for line in (text or "").splitlines():
-        match = _VERSION_LINE.match(line)
+        match = _VERSION.match(line.strip())
         if match:
-            found = ".".join(str(int(part)) for part in match.groups())
-    return found
+            version = ".".join(str(int(part)) for part in match.groups())
+            if version not in found:
+                found.append(version)
+    if len(found) > 1:
+        raise SeveralVersions(found)
+    return found[0] if found else None
 
 
 def version_tuple(version):
@@ -71,27 +85,25 @@ def scan_markers(chunks):
 
 
 def read_init_file(path="/sbin/init", chunk_size=1 << 20, max_bytes=64 << 20):
-    """Scan ``path`` for the vendor's markers.
+    """Scan ``path`` for the vendor's markers: an ``InitFile``.
 
-    Returns ``{"path", "target", "markers", "problem"}``: ``target`` is where a link leads,
-    ``problem`` says why the file could not be scanned (or was scanned only in part).
+    ``target`` is where a link leads, ``problem`` says why the file could not be scanned (or
+    was scanned only in part).
     """
-    result = {"path": path, "target": None, "markers": [], "problem": None}
+    target = None
     try:
         st = os.stat(path)
         if os.path.islink(path):
-            result["target"] = os.path.realpath(path)
+            target = os.path.realpath(path)
     except FileNotFoundError:
-        result["problem"] = (
-            "a dangling link to {}".format(os.readlink(path)) if os.path.islink(path) else "missing"
-        )
-        return result
+        problem = "a dangling link to {}".format(os.readlink(path)) if os.path.islink(path) else "missing"
+        return InitFile(path, problem=problem)
     except OSError as exc:
-        result["problem"] = "unreadable: {}".format(exc.strerror or exc)
-        return result
+        return InitFile(path, problem="unreadable: {}".format(exc.strerror or exc))
     if not stat.S_ISREG(st.st_mode):
-        result["problem"] = "not a regular file"
-        return result
+        return InitFile(path, target, problem="not a regular file")
+
+    truncated = []
 
     def chunks(handle):
         left = max_bytes
@@ -102,14 +114,14 @@ def read_init_file(path="/sbin/init", chunk_size=1 << 20, max_bytes=64 << 20):
             left -= len(data)
             yield data
         if handle.read(1):
-            result["problem"] = "only the first {} bytes were scanned".format(max_bytes)
+            truncated.append("only the first {} bytes were scanned".format(max_bytes))
 
     try:
         with open(path, "rb") as handle:
-            result["markers"] = scan_markers(chunks(handle))
+            markers = tuple(scan_markers(chunks(handle)))
     except OSError as exc:
-        result["problem"] = "unreadable: {}".format(exc.strerror or exc)
-    return result
+        return InitFile(path, target, problem="unreadable: {}".format(exc.strerror or exc))
+    return InitFile(path, target, markers, truncated[0] if truncated else None)
 
 
 # --- what is running ------------------------------------------------------------------
@@ -124,124 +136,26 @@ def _read(path, limit=4096):
 
 
 def read_pid1():
-    """``{"comm", "exe"}`` of PID 1, each None where /proc does not tell."""
+    """``Pid1``: comm and exe of PID 1, each None where /proc does not tell."""
     comm = _read("/proc/1/comm")
     try:
         exe = os.readlink("/proc/1/exe")
     except OSError:
         exe = None
-    return {"comm": comm.decode(errors="replace").strip() if comm else None, "exe": exe}
+    return Pid1(comm.decode(errors="replace").strip() if comm else None, exe)
 
 
 def init_script_present():
     return os.path.exists(INIT_SCRIPT)
 
 
+def initctl_present():
+    return os.path.exists(INITCTL)
+
+
 def systemd_booted():
     """systemd's own ``sd_booted()`` test."""
     return os.path.isdir("/run/systemd/system")
-
-
-def describe_pid1(pid1):
-    comm, exe = pid1.get("comm"), pid1.get("exe")
-    if comm is None and exe is None:
-        return "PID 1 cannot be read from /proc"
-    return "PID 1 is {!r}{}".format(comm, " ({})".format(exe) if exe else "")
-
-
-def decide_init_system(evidence, override=None):
-    """Decide the init system from ``evidence``, most trusted source first.
-
-    ``evidence`` keys: ``systemd_booted`` (bool), ``pid1`` ({comm, exe}), ``initctl``
-    (output of ``/sbin/initctl --version`` or None), ``init_file`` (from ``read_init_file``),
-    ``init_script`` (bool: /etc/init.d/aliyun-service exists).
-
-    Returns ``{"init_system", "decided_by", "error"}``; exactly one of init_system and error
-    is set.
-    """
-    if override is not None:
-        if override in LINUX_INIT_SYSTEMS:
-            return _decided(override, "the config key cloudassist:init_system")
-        return _failed(
-            "cloudassist:init_system is set to {!r}, which is not an init system this module "
-            "knows; valid values: {}".format(override, ", ".join(LINUX_INIT_SYSTEMS))
-        )
-    pid1 = evidence.get("pid1") or {}
-    if evidence.get("systemd_booted"):
-        return _decided("systemd", "/run/systemd/system exists: systemd is running")
-    if pid1.get("comm") == "systemd":
-        return _decided("systemd", "PID 1 is systemd")
-    if "upstart" in (evidence.get("initctl") or ""):
-        return _decided("upstart", "/sbin/initctl --version says upstart is running")
-
-    init_file = evidence.get("init_file") or {}
-    markers = init_file.get("markers") or []
-    if markers == ["sysvinit"]:
-        return _decided("sysvinit", "/sbin/init carries the sysvinit marker")
-
-    running = describe_pid1(pid1)
-    installed = _describe_init_file(init_file)
-    if evidence.get("init_script"):
-        return _decided(
-            "sysvinit",
-            "neither systemd nor upstart is running ({}); {}; {} exists, so it manages the "
-            "client".format(running, installed, INIT_SCRIPT),
-        )
-    nothing_runs = "neither systemd nor upstart is running ({})".format(running)
-    if len(markers) > 1:
-        reason = "the init system is ambiguous: {}, and {}".format(installed, nothing_runs)
-    elif markers:
-        reason = "{} is installed ({}) but not running: {}".format(
-            markers[0], _where(init_file), running
-        )
-    else:
-        reason = "the init system cannot be told: {}, and {}".format(installed, nothing_runs)
-    return _failed(
-        "{}; there is no {} to fall back on. On a container or chroot, manage the client from "
-        "the host; otherwise set cloudassist:init_system to one of: {}".format(
-            reason, INIT_SCRIPT, ", ".join(LINUX_INIT_SYSTEMS)
-        )
-    )
-
-
-def _where(init_file):
-    path = init_file.get("path", "/sbin/init")
-    return path + (" -> " + init_file["target"] if init_file.get("target") else "")
-
-
-def _describe_init_file(init_file):
-    where = _where(init_file)
-    if init_file.get("problem") and not init_file.get("markers"):
-        return "{} is {}".format(where, init_file["problem"])
-    if init_file.get("markers"):
-        return "{} carries the markers of {}".format(where, " and ".join(init_file["markers"]))
-    return "{} carries none of the markers /lib/system, upstart, sysvinit".format(where)
-
-
-def _decided(init_system, decided_by):
-    return {"init_system": init_system, "decided_by": decided_by, "error": None}
-
-
-def _failed(error):
-    return {"init_system": None, "decided_by": None, "error": error}
-
-
-def evidence_report(evidence):
-    """The evidence as a list of ``{"source", "found"}``, in the order it is trusted."""
-    pid1 = evidence.get("pid1") or {}
-    init_file = evidence.get("init_file") or {}
-    report = [
-        {"source": "/run/systemd/system", "found": "present" if evidence.get("systemd_booted") else "absent"},
-        {"source": "/proc/1/comm, /proc/1/exe", "found": describe_pid1(pid1)},
-        {
-            "source": "/sbin/initctl --version",
-            "found": evidence["initctl"].strip() if evidence.get("initctl") else "not run or no answer",
-        },
-    ]
-    if init_file:
-        report.append({"source": "markers in /sbin/init", "found": _describe_init_file(init_file)})
-    report.append({"source": INIT_SCRIPT, "found": "present" if evidence.get("init_script") else "absent"})
-    return report
 
 
 # --- processes --------------------------------------------------------------------------
@@ -278,26 +192,108 @@ def _process(pid):
     )
 
 
-def client_pids(binary):
-    """Pids of running Cloud Assistant clients started from ``binary``.
+def process(pid):
+    """The ``Process`` ``pid`` is, or None when it is gone or a zombie."""
+    proc = _process(pid)
+    if not proc:
+        return None
+    comm, argv, exe = proc
+    exe = exe[: -len(" (deleted)")] if exe.endswith(" (deleted)") else exe
+    return Process(pid, comm, exe, tuple(argv))
 
-    A client process has the binary's name (``/proc/PID/comm``) and either an executable of
-    that name or the binary in the first two words of its command line (a script's
-    interpreter comes first).  A ``-v``/``--version`` probe is not a running client.
-    """
-    name = os.path.basename(binary)
-    paths = {binary, os.path.realpath(binary)}
-    pids = []
+
+def processes(names):
+    """Live processes whose comm, or the name of whose executable, is one of ``names``."""
+    short = {name[:15] for name in names}
+    found = []
     for pid in _proc_entries():
-        proc = _process(pid)
-        if not proc or proc[0] != name[:15]:
+        proc = process(pid)
+        if proc and (proc.comm in short or os.path.basename(proc.exe) in names):
+            found.append(proc)
+    return found
+
+
+def install_of(binary):
+    """``(path, folder)``: the binary followed through links, and the install folder whose
+    version folders hold the client (``/usr/local/share/aliyun-assist``), or None when the
+    binary does not sit in a version folder."""
+    real = os.path.realpath(binary)
+    version_dir = os.path.dirname(real)
+    try:
+        version_tuple(os.path.basename(version_dir))
+    except ValueError:
+        return real, None
+    return real, os.path.dirname(version_dir)
+
+
+def is_client_exe(exe, install):
+    """True when ``exe`` is the client's binary or the same binary in another version folder
+    of its install (a self-update leaves the running client in the older folder)."""
+    real, folder = install
+    if exe == real:
+        return True
+    if folder is None or os.path.basename(exe) != os.path.basename(real):
+        return False
+    version_dir = os.path.dirname(exe)
+    if os.path.dirname(version_dir) != folder:
+        return False
+    try:
+        version_tuple(os.path.basename(version_dir))
+    except ValueError:
+        return False
+    return True
+
+
+def _ns_key(pid):
+    try:
+        ns = os.stat("/proc/{}/ns/pid".format(pid))
+        root = os.stat("/proc/{}/root".format(pid))
+    except OSError:
+        return None
+    return (ns.st_dev, ns.st_ino), (root.st_dev, root.st_ino)
+
+
+def not_ours(pid):
+    """Why ``pid`` is not in this host's PID namespace and root, or None when it is."""
+    own = _ns_key("self")
+    theirs = _ns_key(pid)
+    if own is None or theirs is None:
+        return "its namespaces cannot be read"
+    if theirs[0] != own[0]:
+        return "it runs in another PID namespace (a container)"
+    if theirs[1] != own[1]:
+        return "it runs under another root directory (a container or chroot)"
+    return None
+
+
+def is_probe(proc):
+    """A ``-v``/``--version`` call is not a running client."""
+    return "-v" in proc.argv[1:] or "--version" in proc.argv[1:]
+
+
+def client_pids(binary):
+    """Pids of this host's running clients: the client's executable, in this PID namespace
+    and root, never a process only because of its name."""
+    return classify(binary)[0]
+
+
+def classify(binary):
+    """``(pids, others)``: this host's client processes, and look-alikes with the reason each
+    is not counted (another executable of that name, a client in a container)."""
+    install = install_of(binary)
+    name = os.path.basename(install[0])
+    pids, others = [], []
+    for proc in processes({name, os.path.basename(binary)}):
+        if is_probe(proc):
             continue
-        comm, argv, exe = proc
-        if "-v" in argv[1:] or "--version" in argv[1:]:
-            continue
-        if os.path.basename(exe.replace(" (deleted)", "")) == name or paths.intersection(argv[:2]):
-            pids.append(pid)
-    return sorted(pids)
+        reason = not_ours(proc.pid)
+        if reason is None and not is_client_exe(proc.exe, install):
+            reason = "its executable is {}, not the client {}".format(proc.exe or "unknown", install[0])
+        if reason:
+            others.append((proc, reason))
+        else:
+            pids.append(proc.pid)
+    return sorted(pids), others
 
 
 def pids_named(comm):

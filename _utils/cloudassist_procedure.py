@@ -9,95 +9,97 @@ Two additions to the page, both documented in the README:
 - Legacy clients (1.0.1.308 and older) on a non-systemd host: the page says
   ``chkconfig agentwatch off``/``on``, which only changes what starts at boot.  Where the host
   has ``/etc/init.d/agentwatch`` the same branch then runs it, so the client really stops or
-  starts now; where it has no ``chkconfig`` the branch fails (see ``tool``).
+  starts now; where it has no ``chkconfig`` the branch fails (see ``Branch.tool``).
 - Windows rows name a Salt function, not a program: the Service Control Manager is driven
   through Salt's ``win_service`` module.
 """
 
-import shlex
+try:  # installed with pip: part of the saltext.cloudassist.utils package
+    from .cloudassist_records import Branch, Step, steps_text
+except ImportError:  # synced through file_roots: a top-level module beside this one
+    from cloudassist_records import Branch, Step, steps_text
 
 # Clients at or below this version are managed through ``agentwatch``.
 LEGACY_LAST = (1, 0, 1, 308)
 
 INIT_SYSTEMS = ("systemd", "upstart", "sysvinit", "windows")
 
-# kind "command": every step is an argument list run on the host, in order.  A step with
-# ``if_exists`` runs only when that path exists.  ``tool`` is the program the branch cannot
-# do without.
-# kind "salt": the step names a Salt execution function and its argument.
+
+def _run(*argv, if_exists=None):
+    return Step(argv=argv, if_exists=if_exists)
+
+
+def _salt(function, argument):
+    return Step(argv=(function, argument), kind="salt")
+
+
 TABLE = (
-    {
-        "platform": "windows",
-        "legacy": None,
-        "init_systems": ("windows",),
-        "branch": "Windows, any client version, Service Control Manager",
-        "kind": "salt",
-        "service": "AliyunService",
-        "tool": None,
-        "stop": ({"argv": ("service.stop", "AliyunService")},),
-        "start": ({"argv": ("service.start", "AliyunService")},),
-    },
-    {
-        "platform": "linux",
-        "legacy": True,
-        "init_systems": ("systemd",),
-        "branch": "Linux, client 1.0.1.308 or older, systemd",
-        "kind": "command",
-        "service": "agentwatch",
-        "tool": "systemctl",
-        "stop": ({"argv": ("systemctl", "stop", "agentwatch")},),
-        "start": ({"argv": ("systemctl", "start", "agentwatch")},),
-    },
-    {
-        "platform": "linux",
-        "legacy": True,
-        "init_systems": ("upstart", "sysvinit"),
-        "branch": "Linux, client 1.0.1.308 or older, init system other than systemd",
-        "kind": "command",
-        "service": "agentwatch",
-        "tool": "chkconfig",
-        "stop": (
-            {"argv": ("chkconfig", "agentwatch", "off")},
-            {"argv": ("/etc/init.d/agentwatch", "stop"), "if_exists": "/etc/init.d/agentwatch"},
+    Branch(
+        platform="windows",
+        legacy=None,
+        init_systems=("windows",),
+        name="Windows, any client version, Service Control Manager",
+        service="AliyunService",
+        tool=None,
+        stop=(_salt("service.stop", "AliyunService"),),
+        start=(_salt("service.start", "AliyunService"),),
+    ),
+    Branch(
+        platform="linux",
+        legacy=True,
+        init_systems=("systemd",),
+        name="Linux, client 1.0.1.308 or older, systemd",
+        service="agentwatch",
+        tool="systemctl",
+        stop=(_run("systemctl", "stop", "agentwatch"),),
+        start=(_run("systemctl", "start", "agentwatch"),),
+    ),
+    Branch(
+        platform="linux",
+        legacy=True,
+        init_systems=("upstart", "sysvinit"),
+        name="Linux, client 1.0.1.308 or older, init system other than systemd",
+        service="agentwatch",
+        tool="chkconfig",
+        stop=(
+            _run("chkconfig", "agentwatch", "off"),
+            _run("/etc/init.d/agentwatch", "stop", if_exists="/etc/init.d/agentwatch"),
         ),
-        "start": (
-            {"argv": ("chkconfig", "agentwatch", "on")},
-            {"argv": ("/etc/init.d/agentwatch", "start"), "if_exists": "/etc/init.d/agentwatch"},
+        start=(
+            _run("chkconfig", "agentwatch", "on"),
+            _run("/etc/init.d/agentwatch", "start", if_exists="/etc/init.d/agentwatch"),
         ),
-    },
-    {
-        "platform": "linux",
-        "legacy": False,
-        "init_systems": ("systemd",),
-        "branch": "Linux, client newer than 1.0.1.308, systemd",
-        "kind": "command",
-        "service": "aliyun.service",
-        "tool": "systemctl",
-        "stop": ({"argv": ("systemctl", "stop", "aliyun.service")},),
-        "start": ({"argv": ("systemctl", "start", "aliyun.service")},),
-    },
-    {
-        "platform": "linux",
-        "legacy": False,
-        "init_systems": ("upstart",),
-        "branch": "Linux, client newer than 1.0.1.308, upstart",
-        "kind": "command",
-        "service": "aliyun-service",
-        "tool": "/sbin/initctl",
-        "stop": ({"argv": ("/sbin/initctl", "stop", "aliyun-service")},),
-        "start": ({"argv": ("/sbin/initctl", "start", "aliyun-service")},),
-    },
-    {
-        "platform": "linux",
-        "legacy": False,
-        "init_systems": ("sysvinit",),
-        "branch": "Linux, client newer than 1.0.1.308, sysvinit",
-        "kind": "command",
-        "service": "/etc/init.d/aliyun-service",
-        "tool": "/etc/init.d/aliyun-service",
-        "stop": ({"argv": ("/etc/init.d/aliyun-service", "stop")},),
-        "start": ({"argv": ("/etc/init.d/aliyun-service", "start")},),
-    },
+    ),
+    Branch(
+        platform="linux",
+        legacy=False,
+        init_systems=("systemd",),
+        name="Linux, client newer than 1.0.1.308, systemd",
+        service="aliyun.service",
+        tool="systemctl",
+        stop=(_run("systemctl", "stop", "aliyun.service"),),
+        start=(_run("systemctl", "start", "aliyun.service"),),
+    ),
+    Branch(
+        platform="linux",
+        legacy=False,
+        init_systems=("upstart",),
+        name="Linux, client newer than 1.0.1.308, upstart",
+        service="aliyun-service",
+        tool="/sbin/initctl",
+        stop=(_run("/sbin/initctl", "stop", "aliyun-service"),),
+        start=(_run("/sbin/initctl", "start", "aliyun-service"),),
+    ),
+    Branch(
+        platform="linux",
+        legacy=False,
+        init_systems=("sysvinit",),
+        name="Linux, client newer than 1.0.1.308, sysvinit",
+        service="/etc/init.d/aliyun-service",
+        tool="/etc/init.d/aliyun-service",
+        stop=(_run("/etc/init.d/aliyun-service", "stop"),),
+        start=(_run("/etc/init.d/aliyun-service", "start"),),
+    ),
 )
 
 
@@ -107,7 +109,7 @@ def is_legacy(version):
 
 
 def choose(platform, version, init_system):
-    """Return the row of the vendor's table for this host.
+    """Return the ``Branch`` of the vendor's table for this host.
 
     ``platform`` is ``"linux"`` or ``"windows"``; ``version`` a tuple of four ints (ignored
     on Windows, may be None there); ``init_system`` one of ``INIT_SYSTEMS``.  Raises
@@ -124,12 +126,8 @@ def choose(platform, version, init_system):
     else:
         legacy = None
     for row in TABLE:
-        if (
-            row["platform"] == platform
-            and row["legacy"] == legacy
-            and init_system in row["init_systems"]
-        ):
-            return dict(row)
+        if row.platform == platform and row.legacy == legacy and init_system in row.init_systems:
+            return row
     raise ValueError(
         "the vendor's procedure has no branch for platform {!r} with init system {!r}".format(
             platform, init_system
@@ -139,4 +137,23 @@ def choose(platform, version, init_system):
 
 def command_text(steps):
     """The steps as an operator would type them: ``a b; c d``."""
-    return "; ".join(shlex.join(step["argv"]) for step in steps)
+    return steps_text(steps)
+
+
+# The names the client gives its own systemd unit (see the spec): the vendor's page knows only
+# the first; a systemd host without binutils gets the second.
+CLIENT_UNITS = ("aliyun.service", "aliyun-service.service")
+
+
+def for_service(branch, name):
+    """``branch`` managing ``name`` instead of the unit the vendor's page names."""
+    if name == branch.service:
+        return branch
+
+    def renamed(steps):
+        return tuple(
+            step._replace(argv=tuple(name if arg == branch.service else arg for arg in step.argv))
+            for step in steps
+        )
+
+    return branch._replace(service=name, stop=renamed(branch.stop), start=renamed(branch.start))

@@ -6,6 +6,7 @@ process group is killed, so a hung ``aliyun-service -v`` leaves nothing behind.
 """
 
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -13,6 +14,11 @@ import subprocess
 import tempfile
 
 from salt.exceptions import CommandExecutionError
+
+try:  # installed with pip
+    from .cloudassist_records import CommandResult
+except ImportError:  # synced through file_roots
+    from cloudassist_records import CommandResult
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OUTPUT_LIMIT = 64 * 1024
@@ -38,7 +44,7 @@ def which(program):
 
 
 def run(argv, timeout):
-    """Run ``argv`` and return ``{"command", "retcode", "stdout", "stderr"}``.
+    """Run ``argv`` and return a ``CommandResult``.
 
     Raises ``TypeError`` for anything but a non-empty list/tuple of strings, and
     ``CommandExecutionError`` when the program cannot be started or does not end within
@@ -70,12 +76,14 @@ def run(argv, timeout):
             )
         except PermissionError:
             raise CommandExecutionError(
-                "could not run `{}`: {} is not executable (permission denied)".format(command, argv[0])
+                "could not run `{}`: {} is present but not executable ({})".format(
+                    command, argv[0], mode_text(argv[0])
+                )
             )
         except OSError as exc:
             raise CommandExecutionError("could not run `{}`: {}".format(command, exc))
         try:
-            retcode = proc.wait(timeout=timeout)
+            retcode = _wait(proc, timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
             error = CommandExecutionError(
@@ -85,12 +93,31 @@ def run(argv, timeout):
             )
             error.timed_out = True
             raise error
-        return {
-            "command": command,
-            "retcode": retcode,
-            "stdout": _text(out),
-            "stderr": _text(err),
-        }
+        return CommandResult(command, retcode, _text(out), _text(err))
+
+
+def mode_text(path):
+    """``mode 644`` of ``path``, or why it cannot be read."""
+    try:
+        return "mode {:o}".format(os.stat(path).st_mode & 0o7777)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def _wait(proc, timeout):
+    """``proc.wait(timeout)`` without its sleeping poll: Popen checks a child with a timeout
+    at growing intervals, which adds up to as much again as a short command takes.  A pidfd
+    (Linux 5.3+) wakes us the moment the child ends."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return proc.wait(timeout=timeout)
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    return proc.wait()
 
 
 def _text(handle):

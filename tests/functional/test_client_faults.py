@@ -63,18 +63,38 @@ def test_bad_version_output(host, knobs, message):
 
 
 @pytest.mark.parametrize(
-    "version,noise,expected",
+    "version,knobs,expected",
     [
-        ("2.2.3.578 (linux/amd64)", [], "2.2.3.578"),
-        ("1.0.2.569", ["open /usr/local/share/aliyun-assist/1.0.2.569/log/aliyun_assist_main.log: no such file"], "1.0.2.569"),
+        ("1.0.2.569", {"noise": ["open /usr/local/share/aliyun-assist/1.0.2.569/log/aliyun_assist_main.log: no such file"]}, "1.0.2.569"),
+        # A log line that starts with an address is not a version (issue 8).
+        ("2.2.3.578", {"noise_after": ["100.100.100.200 unreachable, retry in 3s"]}, "2.2.3.578"),
+        ("2.2.3.578", {"noise": ["100.100.100.200 unreachable, retry in 3s"]}, "2.2.3.578"),
+        # Printed on stderr only: read from there, not reported as missing.
+        ("2.2.4.1065", {"version_stream": "stderr"}, "2.2.4.1065"),
     ],
-    ids=["trailing noise", "noise line before"],
+    ids=["noise line before", "address line after", "address line before", "stderr only"],
 )
-def test_versions_among_noise(host, version, noise, expected):
-    host.install_client(version, noise=noise)
+def test_versions_among_noise(host, version, knobs, expected):
+    host.install_client(version, **knobs)
     res = host.salt_call("cloudassist.version")
     assert res.returncode == 0, res
     assert res.data == expected
+
+
+def test_two_different_versions_are_an_error_that_names_them(host):
+    host.install_client("1.0.1.308", extra_versions=["2.2.3.578"])
+    for fun in ("cloudassist.version", "cloudassist.status", "cloudassist.stop"):
+        res = host.salt_call(fun)
+        assert res.returncode != 0, res
+        assert "printed several versions (1.0.1.308, 2.2.3.578)" in res.error, res
+        assert "nothing is chosen from a guess" in res.error
+
+
+def test_a_version_with_words_after_it_is_not_a_version(host):
+    host.install_client("2.2.3.578 (linux/amd64)")
+    res = host.salt_call("cloudassist.version")
+    assert res.returncode != 0, res
+    assert "printed no version (four dot-separated numbers): '2.2.3.578 (linux/amd64)'" in res.error
 
 
 @pytest.mark.parametrize("how", ["argument", "config"])

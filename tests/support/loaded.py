@@ -1,40 +1,60 @@
-"""Load a cloudassist Salt module outside Salt, with the dunders Salt would give it.
+"""The cloudassist Salt modules as plain Python modules, for pytest-salt-factories' loader mock.
 
-For unit tests of the parts that cannot run here for real (Windows' Service Control
-Manager): the module's own code runs, and ``__utils__`` holds the real _utils functions.
+A unit test names them in its ``configure_loader_modules`` fixture with the dunders Salt would
+give them (``__salt__``, ``__opts__``), as the salt-extensions projects do::
+
+    @pytest.fixture
+    def configure_loader_modules(tmp_path):
+        return {
+            loaded.execution: {"__salt__": {"config.get": loaded.config_get({})},
+                               "__opts__": {"cachedir": str(tmp_path)}},
+            loaded.states: {"__salt__": loaded.salt_functions(), "__opts__": {"test": False}},
+        }
+
+The modules' own code runs unchanged; the helpers in ``_utils`` are the real ones, imported
+from ``_utils`` on ``sys.path`` (``tests/conftest.py`` puts it there), exactly as Salt imports
+them for a module synced through file_roots.
 """
 
 import importlib.util
-import inspect
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-UTILS = ("cloudassist_args", "cloudassist_facts", "cloudassist_procedure", "cloudassist_run")
+PUBLIC = ("version", "status", "stop", "start", "restart")
 
 
-def utils_dunder():
-    funcs = {}
-    for name in UTILS:
-        module = importlib.import_module(name)
-        for attr, value in vars(module).items():
-            if not attr.startswith("_") and (inspect.isfunction(value) or attr.isupper()):
-                funcs["{}.{}".format(name, attr)] = value
-    return funcs
+def load(kind):
+    """``_modules/cloudassist.py`` (kind "modules") or ``_states/cloudassist.py`` ("states"), once."""
+    name = "cloudassist_{}_under_test".format(kind)
+    if name not in sys.modules:
+        path = ROOT / "_{}".format(kind) / "cloudassist.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
 
 
-def load(kind, salt_funcs, opts=None, config=None):
-    """Load ``_modules/cloudassist.py`` (kind "modules") or ``_states/...`` (kind "states")."""
-    path = ROOT / "_{}".format(kind) / "cloudassist.py"
-    spec = importlib.util.spec_from_file_location("cloudassist_{}_under_test".format(kind), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = dict(config or {})
+execution = load("modules")
+states = load("states")
 
-    def config_get(key, default=None):
-        return config.get(key.split(":", 1)[1], default)
 
-    salt_funcs.setdefault("config.get", config_get)
-    module.__salt__ = salt_funcs
-    module.__utils__ = utils_dunder()
-    module.__opts__ = dict(opts or {})
-    return module
+def config_get(config):
+    """A ``config.get`` that answers ``cloudassist:KEY`` from the dict ``config``."""
+
+    def get(key, default=None):
+        prefix, _, name = key.partition(":")
+        assert prefix == "cloudassist", "cloudassist read a config key outside its own: {}".format(key)
+        return config.get(name, default)
+
+    return get
+
+
+def salt_functions():
+    """``__salt__`` for the states: the real execution module's public functions."""
+    return {"cloudassist." + name: getattr(execution, name) for name in PUBLIC}

@@ -7,17 +7,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudassist_facts import MARKERS, decide_init_system, read_init_file, scan_markers
+import cloudassist_host as hosts
+from cloudassist_facts import MARKERS, read_init_file, scan_markers
+from cloudassist_init import TRUST_ORDER, Undecided, decide, overridden
+from cloudassist_records import Evidence, InitDecision, InitFile, Pid1
 
-PID1_NSPAWN_SYSTEMD = {"comm": "systemd", "exe": "/usr/lib/systemd/systemd"}
-PID1_INIT = {"comm": "init", "exe": "/sbin/init"}
-PID1_LAUNCHER = {"comm": "process_api", "exe": "/usr/bin/process_api"}
-PID1_SHELL = {"comm": "sh", "exe": "/bin/dash"}
-PID1_HIDDEN = {"comm": None, "exe": None}
+PID1_NSPAWN_SYSTEMD = Pid1("systemd", "/usr/lib/systemd/systemd")
+PID1_INIT = Pid1("init", "/sbin/init")
+PID1_LAUNCHER = Pid1("process_api", "/usr/bin/process_api")
+PID1_SHELL = Pid1("sh", "/bin/dash")
+PID1_HIDDEN = Pid1(None, None)
+
+SOURCES = ("systemd_booted", "pid1", "initctl", "init_file", "init_script")
 
 
 def init_file(*markers, target=None, problem=None):
-    return {"path": "/sbin/init", "target": target, "markers": list(markers), "problem": problem}
+    return InitFile("/sbin/init", target, tuple(markers), problem)
 
 
 def evidence(booted=False, pid1=PID1_INIT, initctl=None, init=None, script=False):
@@ -50,10 +55,10 @@ DECIDED = [
 
 @pytest.mark.parametrize("case,ev,expected,reason", DECIDED, ids=[d[0] for d in DECIDED])
 def test_evidence_decides_the_init_system(case, ev, expected, reason):
-    decision = decide_init_system(ev)
-    assert decision["error"] is None
-    assert decision["init_system"] == expected
-    assert reason in decision["decided_by"]
+    decision = decide(ev)
+    assert isinstance(decision, InitDecision)
+    assert decision.init_system == expected
+    assert reason in decision.decided_by
 
 
 # evidence -> an error that says what was found
@@ -79,23 +84,120 @@ REFUSED = [
 
 @pytest.mark.parametrize("case,ev,words", REFUSED, ids=[r[0] for r in REFUSED])
 def test_doubtful_evidence_is_an_error_that_says_what_was_found(case, ev, words):
-    decision = decide_init_system(ev)
-    assert decision["init_system"] is None
+    with pytest.raises(Undecided) as raised:
+        decide(ev)
     for word in words + ["cloudassist:init_system"]:
-        assert word in decision["error"]
+        assert word in str(raised.value)
 
 
 @pytest.mark.parametrize("override", ["systemd", "upstart", "sysvinit"])
 def test_the_config_override_wins(override):
-    decision = decide_init_system(evidence(True, PID1_NSPAWN_SYSTEMD), override=override)
-    assert decision == {"init_system": override, "decided_by": "the config key cloudassist:init_system", "error": None}
+    decision = overridden(override)
+    assert decision == InitDecision(
+        override,
+        "the config key cloudassist:init_system",
+        (Evidence("the config key cloudassist:init_system", repr(override)),),
+    )
 
 
 @pytest.mark.parametrize("override", ["openrc", "windows", "", "SYSTEMD", 1, ["systemd"]])
 def test_an_invalid_override_lists_the_valid_ones(override):
-    decision = decide_init_system(evidence(), override=override)
-    assert decision["init_system"] is None
-    assert "valid values: systemd, upstart, sysvinit" in decision["error"]
+    with pytest.raises(Undecided, match="valid values: systemd, upstart, sysvinit"):
+        overridden(override)
+
+
+@pytest.mark.parametrize("override", ["systemd", "upstart", "sysvinit"])
+def test_the_override_gathers_no_evidence(monkeypatch, override):
+    gathered = []
+    for source in SOURCES:
+        monkeypatch.setattr(hosts.LinuxHost, "_gather_" + source, lambda self, s=source: gathered.append(s))
+    host = hosts.LinuxHost(lambda key, default=None: override if key == "init_system" else default, {}, 5)
+    assert host.init_system().init_system == override
+    assert gathered == []
+
+
+# --- the order evidence is gathered in ----------------------------------------------------
+
+# evidence -> the sources gathered, in order, before decide() answers
+GATHERED = [
+    ("systemd booted", evidence(True, PID1_NSPAWN_SYSTEMD, init=init_file("systemd")), 1),
+    ("booted beats markers", evidence(True, PID1_INIT, init=init_file("sysvinit")), 1),
+    ("PID 1 is systemd", evidence(False, PID1_NSPAWN_SYSTEMD), 2),
+    ("upstart answers", evidence(initctl=UPSTART, init=init_file("upstart", "sysvinit")), 3),
+    ("sysvinit marker", evidence(init=init_file("sysvinit")), 4),
+    ("sysvinit marker, initctl not upstart", evidence(initctl="initctl 0.1 (other)", init=init_file("sysvinit")), 4),
+    ("init script", evidence(pid1=PID1_SHELL, init=init_file("upstart"), script=True), 5),
+    ("nothing tells", evidence(pid1=PID1_SHELL, init=init_file("systemd")), 5),
+]
+
+
+def test_the_trust_order_is_the_documented_one():
+    assert tuple(source for source, _, _ in TRUST_ORDER) == SOURCES
+
+
+def gather(world):
+    """Ask decide() for one source at a time, as the host does; return (answer, asked)."""
+    asked, evidence = [], {}
+    while True:
+        try:
+            answer = decide(evidence)
+        except Undecided as exc:
+            return exc, asked
+        if isinstance(answer, InitDecision):
+            return answer, asked
+        assert answer not in evidence, "decide() asked twice for {}".format(answer)
+        asked.append(answer)
+        evidence[answer] = world[answer]
+
+
+@pytest.mark.parametrize("case,world,count", GATHERED, ids=[g[0] for g in GATHERED])
+def test_sources_are_gathered_in_trust_order_and_only_until_one_decides(case, world, count):
+    answer, asked = gather(world)
+    assert asked == list(SOURCES[:count])
+    if isinstance(answer, InitDecision):
+        # the decision reports exactly what was gathered, most trusted first
+        labels = [label for _, label, _ in TRUST_ORDER[:count]]
+        assert [item.source for item in answer.evidence] == labels
+        whole = decide(world)
+        assert (answer.init_system, answer.decided_by) == (whole.init_system, whole.decided_by), (
+            "gathering lazily must decide as the whole evidence does"
+        )
+    else:
+        with pytest.raises(Undecided, match="cloudassist:init_system"):
+            decide(world)
+
+
+def test_decide_on_no_evidence_asks_for_the_most_trusted_source():
+    assert decide({}) == "systemd_booted"
+
+
+@pytest.mark.parametrize("case,world,count", GATHERED, ids=[g[0] for g in GATHERED])
+def test_the_linux_host_gathers_as_decide_asks(monkeypatch, case, world, count):
+    gathered = []
+
+    def gatherer(source):
+        def gather_one(*_):
+            gathered.append(source)
+            return world[source]
+
+        return gather_one
+
+    for source in SOURCES:
+        monkeypatch.setattr(hosts.LinuxHost, "_gather_" + source, gatherer(source))
+    host = hosts.LinuxHost(lambda key, default=None: default, {}, 5)
+    if count == 5 and not world["init_script"]:
+        with pytest.raises(hosts.CommandExecutionError, match="cloudassist:init_system"):
+            host.init_system()
+    else:
+        decision, _ = gather(world)
+        assert host.init_system() == decision
+    assert gathered == list(SOURCES[:count])
+
+
+def test_a_booted_systemd_needs_only_one_stat():
+    answer, asked = gather({"systemd_booted": True})
+    assert asked == ["systemd_booted"]
+    assert answer.init_system == "systemd"
 
 
 # --- the marker scan, on real files ----------------------------------------------------
@@ -104,7 +206,7 @@ def test_an_invalid_override_lists_the_valid_ones(override):
 def test_markers_in_a_real_file(tmp_path):
     path = tmp_path / "init"
     path.write_bytes(b"\x7fELF\x00" * 1000 + b"/lib/systemd/systemd\x00" + b"\x00" * 1000)
-    assert read_init_file(str(path))["markers"] == ["systemd"]
+    assert read_init_file(str(path)).markers == ("systemd",)
 
 
 @pytest.mark.parametrize("offset", range(1, 11))
@@ -112,7 +214,7 @@ def test_a_marker_split_across_read_chunks_is_found(tmp_path, offset):
     path = tmp_path / "init"
     chunk = 64
     path.write_bytes(b"x" * (chunk - offset) + b"sysvinit" + b"x" * 100)
-    assert read_init_file(str(path), chunk_size=chunk)["markers"] == ["sysvinit"]
+    assert read_init_file(str(path), chunk_size=chunk).markers == ("sysvinit",)
 
 
 def test_a_link_is_followed_and_named(tmp_path):
@@ -121,25 +223,25 @@ def test_a_link_is_followed_and_named(tmp_path):
     link = tmp_path / "init"
     link.symlink_to(target)
     result = read_init_file(str(link))
-    assert result["markers"] == ["upstart"] and result["target"] == str(target)
+    assert result.markers == ("upstart",) and result.target == str(target)
 
 
 def test_missing_and_dangling(tmp_path):
-    assert read_init_file(str(tmp_path / "nothing"))["problem"] == "missing"
+    assert read_init_file(str(tmp_path / "nothing")).problem == "missing"
     link = tmp_path / "init"
     link.symlink_to(tmp_path / "gone")
-    assert read_init_file(str(link))["problem"] == "a dangling link to {}".format(tmp_path / "gone")
+    assert read_init_file(str(link)).problem == "a dangling link to {}".format(tmp_path / "gone")
 
 
 def test_a_directory_or_fifo_is_not_read(tmp_path):
-    assert read_init_file(str(tmp_path))["problem"] == "not a regular file"
+    assert read_init_file(str(tmp_path)).problem == "not a regular file"
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     done = []
     reader = threading.Thread(target=lambda: done.append(read_init_file(str(fifo))), daemon=True)
     reader.start()
     reader.join(5)
-    assert done and done[0]["problem"] == "not a regular file", "reading a FIFO must not block"
+    assert done and done[0].problem == "not a regular file", "reading a FIFO must not block"
 
 
 def test_a_large_binary_without_markers(tmp_path):
@@ -148,15 +250,15 @@ def test_a_large_binary_without_markers(tmp_path):
         for _ in range(40):
             handle.write(os.urandom(1 << 20).replace(b"/", b"_").replace(b"u", b"U").replace(b"s", b"S"))
     result = read_init_file(str(path))
-    assert result["markers"] == [] and result["problem"] is None
+    assert result.markers == () and result.problem is None
 
 
 def test_reading_stops_at_the_limit_and_says_so(tmp_path):
     path = tmp_path / "init"
     path.write_bytes(b"\x00" * 4096 + b"sysvinit")
     result = read_init_file(str(path), chunk_size=1024, max_bytes=2048)
-    assert result["markers"] == []
-    assert result["problem"] == "only the first 2048 bytes were scanned"
+    assert result.markers == ()
+    assert result.problem == "only the first 2048 bytes were scanned"
 
 
 # --- property: the chunked scan agrees with a search of the whole ----------------------

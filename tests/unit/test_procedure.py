@@ -37,16 +37,18 @@ ROWS = [
 @pytest.mark.parametrize("platform,version,init_system,service,stop,start", ROWS)
 def test_every_row_of_the_vendor_table(platform, version, init_system, service, stop, start):
     row = procedure.choose(platform, version_tuple(version) if version else None, init_system)
-    assert row["service"] == service
-    assert procedure.command_text(row["stop"]) == stop
-    assert procedure.command_text(row["start"]) == start
+    assert isinstance(row, procedure.Branch)
+    assert row.service == service
+    assert procedure.command_text(row.stop) == stop
+    assert procedure.command_text(row.start) == start
 
 
 def test_the_rows_above_cover_the_whole_table():
     covered = {
-        procedure.choose(p, version_tuple(v) if v else None, i)["branch"] for p, v, i, *_ in ROWS
+        procedure.choose(p, version_tuple(v) if v else None, i).name for p, v, i, *_ in ROWS
     }
-    assert covered == {row["branch"] for row in procedure.TABLE}
+    assert covered == {row.name for row in procedure.TABLE}
+    assert len(covered) == len(procedure.TABLE), "two rows share a name"
 
 
 @pytest.mark.parametrize(
@@ -65,14 +67,15 @@ def test_the_rows_above_cover_the_whole_table():
 def test_version_boundary_compares_integer_tuples(version, legacy):
     assert procedure.is_legacy(version_tuple(version)) is legacy
     row = procedure.choose("linux", version_tuple(version), "systemd")
-    assert row["service"] == ("agentwatch" if legacy else "aliyun.service")
+    assert row.service == ("agentwatch" if legacy else "aliyun.service")
 
 
 def test_every_linux_command_is_an_argument_list():
     for row in procedure.TABLE:
-        for step in row["stop"] + row["start"]:
-            assert isinstance(step["argv"], tuple) and all(isinstance(a, str) for a in step["argv"])
-            assert len(step["argv"]) >= 2
+        for step in row.stop + row.start:
+            assert isinstance(step.argv, tuple) and all(isinstance(a, str) for a in step.argv)
+            assert len(step.argv) >= 2
+            assert step.kind == ("salt" if row.platform == "windows" else "command")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from salt.exceptions import CommandExecutionError
 
 import standin
 from cloudassist_facts import client_pids, pids_named
+from cloudassist_records import CommandResult
 from cloudassist_run import run, which
 
 
@@ -83,8 +84,9 @@ def test_a_zombie_is_not_running(client):
 
 def test_run_returns_code_and_output():
     res = run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"], 10)
-    assert res == {"command": res["command"], "retcode": 3, "stdout": "out\n", "stderr": "err\n"}
-    assert res["command"].endswith("-c 'import sys; print('\"'\"'out'\"'\"'); print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'")
+    assert res == CommandResult(res.command, 3, "out\n", "err\n")
+    assert res.output == "out\nerr"
+    assert res.command.endswith("-c 'import sys; print('\"'\"'out'\"'\"'); print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'")
 
 
 @pytest.mark.parametrize("argv", ["echo hi", b"echo", [], ["echo", 1], ("echo", None), None])
@@ -111,7 +113,7 @@ def test_a_daemon_holding_stdout_does_not_make_run_wait(tmp_path):
     script.chmod(0o755)
     started = time.monotonic()
     res = run([str(script)], 20)
-    assert res["retcode"] == 0 and res["stdout"] == "started\n"
+    assert res.retcode == 0 and res.stdout == "started\n"
     assert time.monotonic() - started < 3
 
 
@@ -120,7 +122,7 @@ def test_missing_and_not_executable_programs(tmp_path):
         run([str(tmp_path / "nothing"), "-v"], 5)
     plain = tmp_path / "plain"
     plain.write_text("#!/bin/sh\n")
-    with pytest.raises(CommandExecutionError, match="is not executable"):
+    with pytest.raises(CommandExecutionError, match=r"is present but not executable \(mode 644\)"):
         run([str(plain)], 5)
     assert which(str(plain)) is None
     assert which("sh") and which("/bin/sh") == "/bin/sh"

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudassist_facts import parse_version_output, version_tuple
+from cloudassist_facts import SeveralVersions, parse_version_output, version_tuple
 
 PARSE = [
     ("2.2.3.578\n", "2.2.3.578"),
@@ -13,7 +13,11 @@ PARSE = [
     ("  1.0.1.308  \n", "1.0.1.308"),
     ("open /usr/local/share/aliyun-assist/2.2.3.578/log/aliyun_assist_main.log: permission denied\n2.2.3.578\n", "2.2.3.578"),
     ("log error one\nlog error two\n1.0.2.569\n", "1.0.2.569"),
-    ("2.2.4.1065 (linux/amd64)\n", "2.2.4.1065"),
+    # a version line is exactly four integers: anything more on the line makes it noise
+    ("2.2.4.1065 (linux/amd64)\n", None),
+    ("2.2.4.1065 (linux/amd64)\n2.2.4.1065\n", "2.2.4.1065"),
+    ("100.100.100.200: connection refused\n2.2.3.578\n", "2.2.3.578"),
+    ("2.2.3.578\n02.2.3.578\n", "2.2.3.578"),
     ("1.0.1.308\ntrailing noise\n", "1.0.1.308"),
     ("01.0.1.0308\n", "1.0.1.308"),
     ("", None),
@@ -74,7 +78,18 @@ def test_comparison_agrees_with_integer_order(a, b):
     assert (va < vb) == (a < b) and (va == vb) == (a == b)
 
 
+@pytest.mark.parametrize("output", ["2.2.3.578\n2.2.4.1065\n", "1.0.1.308\nnoise\n1.0.1.309\n"])
+def test_several_versions_are_refused_not_guessed(output):
+    with pytest.raises(SeveralVersions) as raised:
+        parse_version_output(output)
+    assert len(raised.value.versions) == 2
+
+
 @given(st.text(max_size=200))
-def test_parser_never_raises_and_returns_a_canonical_version(text):
-    found = parse_version_output(text)
+def test_parser_raises_only_for_several_versions_and_returns_a_canonical_version(text):
+    try:
+        found = parse_version_output(text)
+    except SeveralVersions as exc:
+        assert len(set(exc.versions)) >= 2
+        return
     assert found is None or ".".join(map(str, version_tuple(found))) == found

@@ -8,8 +8,12 @@ for the SCM.  The client binary's ``--version`` is a real stand-in program.
 import pytest
 from salt.exceptions import CommandExecutionError
 
+import cloudassist_host as hosts
 import loaded
+import salt.utils.platform
 import standin
+
+module = loaded.execution
 
 
 class FakeSCM:
@@ -72,29 +76,44 @@ def assist_root(tmp_path):
     return root
 
 
-def windows_module(monkeypatch, tmp_path, scm, assist_root, **config):
-    module = loaded.load(
-        "modules",
-        scm.salt(),
-        opts={"cachedir": str(tmp_path / "cache")},
-        config=dict({"windows_root": str(assist_root), "settle": 0.3, "timeout": 5}, **config),
-    )
-    monkeypatch.setattr(module, "_platform", lambda: "windows")
-    return module
+@pytest.fixture
+def scm():
+    return FakeSCM(None)
+
+
+@pytest.fixture
+def config(assist_root):
+    """The minion's cloudassist:* configuration; a test may change it before calling."""
+    return {"windows_root": str(assist_root), "settle": 0.3, "timeout": 5}
+
+
+@pytest.fixture
+def configure_loader_modules(scm, config, tmp_path):
+    salt_funcs = dict(scm.salt(), **{"config.get": loaded.config_get(config)})
+    return {module: {"__salt__": salt_funcs, "__opts__": {"cachedir": str(tmp_path / "cache")}}}
+
+
+@pytest.fixture(autouse=True)
+def on_windows(monkeypatch):
+    # What the module asks to tell the platform; Salt's own answer for this test only.
+    monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: True)
+
+
+def service(scm, binary_path, running=True):
+    scm.services["AliyunService"].update(BinaryPath=binary_path, running=running)
 
 
 def quoted(path):
     return '"{}" --service'.format(path)
 
 
-def test_status_reads_the_service_and_its_binary(monkeypatch, tmp_path, assist_root):
-    scm = FakeSCM(quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
-    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+def test_status_reads_the_service_and_its_binary(monkeypatch, scm, assist_root):
+    service(scm, quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
 
     def no_fallback(root):
         raise AssertionError("the version folders were listed although the configured binary answered")
 
-    monkeypatch.setattr(module, "_newest_windows_exe", no_fallback)
+    monkeypatch.setattr(hosts, "newest_windows_exe", no_fallback)
     status = module.status()
     assert status["running"] is True
     assert status["init_system"] == "windows"
@@ -105,32 +124,28 @@ def test_status_reads_the_service_and_its_binary(monkeypatch, tmp_path, assist_r
     assert scm.calls == []
 
 
-def test_version_falls_back_to_the_newest_version_folder(monkeypatch, tmp_path, assist_root):
-    scm = FakeSCM(quoted(tmp_path / "gone" / "aliyun_assist_service.exe"))
-    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+def test_version_falls_back_to_the_newest_version_folder(scm, tmp_path):
+    service(scm, quoted(tmp_path / "gone" / "aliyun_assist_service.exe"))
     assert module.version() == "2.2.10.1"
 
 
-def test_no_version_anywhere_is_a_clear_error(monkeypatch, tmp_path):
-    scm = FakeSCM("")
-    module = windows_module(monkeypatch, tmp_path, scm, tmp_path / "nowhere")
+def test_no_version_anywhere_is_a_clear_error(scm, config, tmp_path):
+    service(scm, "")
+    config["windows_root"] = str(tmp_path / "nowhere")
     with pytest.raises(CommandExecutionError, match="could not be read: neither the AliyunService configuration nor .*nowhere names a client binary"):
         module.version()
     assert module.status()["version"] is None
 
 
-def test_a_minion_without_the_service(monkeypatch, tmp_path, assist_root):
-    scm = FakeSCM("x")
+def test_a_minion_without_the_service(scm):
     scm.services.clear()
-    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
     for call in (module.version, module.status, module.stop, module.start, module.restart):
         with pytest.raises(CommandExecutionError, match="not installed: looked for the Windows service AliyunService"):
             call()
 
 
-def test_stop_then_stop_again(monkeypatch, tmp_path, assist_root):
-    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
-    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+def test_stop_then_stop_again(scm, assist_root):
+    service(scm, quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
     result = module.stop()
     assert scm.calls == [("stop", "AliyunService", 5)]
     assert result["running"] is False and result["changed"] is True
@@ -140,17 +155,16 @@ def test_stop_then_stop_again(monkeypatch, tmp_path, assist_root):
     assert again["changed"] is False and len(scm.calls) == 1
 
 
-def test_a_stop_the_service_ignores_is_an_error(monkeypatch, tmp_path, assist_root):
-    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
+def test_a_stop_the_service_ignores_is_an_error(scm, config, assist_root):
+    service(scm, quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
     scm.stop_effect = False
-    module = windows_module(monkeypatch, tmp_path, scm, assist_root, timeout=1)
+    config["timeout"] = 1
     with pytest.raises(CommandExecutionError, match="`service.stop AliyunService` succeeded but the client is still running after 1 s"):
         module.stop()
 
 
-def test_start_and_a_start_that_fails_or_dies(monkeypatch, tmp_path, assist_root):
-    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"), running=False)
-    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+def test_start_and_a_start_that_fails_or_dies(scm, assist_root):
+    service(scm, quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"), running=False)
     result = module.start()
     assert result["running"] is True and result["changed"] is True
     assert module.start()["changed"] is False
@@ -165,10 +179,21 @@ def test_start_and_a_start_that_fails_or_dies(monkeypatch, tmp_path, assist_root
         module.start()
 
 
-def test_restart_stops_then_starts(monkeypatch, tmp_path, assist_root):
-    scm = FakeSCM(quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
-    module = windows_module(monkeypatch, tmp_path, scm, assist_root)
+def test_restart_stops_then_starts(scm, assist_root):
+    service(scm, quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
     result = module.restart()
     assert [c[0] for c in scm.calls] == ["stop", "start"]
     assert result["running"] is True
     assert result["command"] == "service.stop AliyunService; service.start AliyunService"
+
+
+def test_test_mode_asks_the_scm_and_changes_nothing(scm, assist_root):
+    service(scm, quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
+    stop = module.stop(test=True)
+    assert stop["test"] is True and stop["running"] is False
+    assert stop["changes"] == {"running": {"old": True, "new": False}}
+    assert "`service.stop AliyunService`" in stop["comment"]
+    restart = module.restart(test=True)
+    assert restart["changes"] == {"restarted": {"old": ["AliyunService"], "new": "new pids"}}
+    assert module.start(test=True)["changes"] == {}
+    assert scm.calls == [] and scm.services["AliyunService"]["running"] is True

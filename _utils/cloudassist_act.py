@@ -1,0 +1,206 @@
+"""Acting on a plan: run its steps in order, then read the truth again and check it holds.
+
+Nothing here decides what to run (``cloudassist_plan`` does); nothing here trusts an exit
+code for the result: the host's process table (Linux) or Service Control Manager (Windows)
+is read after every phase.  A failure after a change names the change.
+"""
+
+import contextlib
+import os
+import time
+from typing import NamedTuple
+
+from salt.exceptions import CommandExecutionError
+
+try:  # installed with pip
+    from .cloudassist_host import WATCHDOG_BINARY, WATCHDOG_NAME
+    from .cloudassist_plan import pid_text
+    from .cloudassist_records import steps_text
+except ImportError:  # synced through file_roots
+    from cloudassist_host import WATCHDOG_BINARY, WATCHDOG_NAME
+    from cloudassist_plan import pid_text
+    from cloudassist_records import steps_text
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+POLL = 0.1
+
+
+class Outcome(NamedTuple):
+    pids: tuple
+    command: str
+    warnings: tuple = ()
+    watchdog_stopped: bool = False
+
+
+@contextlib.contextmanager
+def exclusive(path, timeout):
+    """One change at a time on a minion: a racing job waits, then sees the true status."""
+    if fcntl is None:
+        yield
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + 4 * timeout + 60
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CommandExecutionError(
+                        "another cloudassist job on this minion has held {} for too long; "
+                        "nothing was changed. Try again when it has finished".format(path)
+                    )
+                time.sleep(POLL)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def wait_for(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(POLL)
+
+
+def carry_out(host, status, plan, settle):
+    """Run ``plan`` on ``host`` and verify it: an ``Outcome``, or an error that names every
+    change already made (and carries them as ``changes``, for the states)."""
+    if plan.blocked:
+        raise CommandExecutionError(plan.blocked)
+    done = {}
+    try:
+        return _carry_out(host, status, plan, settle, done)
+    except CommandExecutionError as exc:
+        if not done:
+            raise
+        error = CommandExecutionError("{} (already done: {})".format(exc, "; ".join(done)))
+        error.changes = {name: {"old": old, "new": new} for name, old, new in done.values()}
+        raise error from None
+
+
+def _carry_out(host, status, plan, settle, done):
+    timeout = host.timeout
+    warnings = []
+    pids = status.pids
+    if plan.stop_watchdog:
+        command = steps_text(plan.stop_watchdog)
+        for step in plan.stop_watchdog:
+            # assist_daemon --stop exits 0 whatever happens: only the process table tells.
+            host.run(step, check=False)
+        if not wait_for(lambda: not host.watchdog_pids(), timeout):
+            raise CommandExecutionError(
+                "ran `{}` but the watchdog is still running ({}); the client was not stopped".format(
+                    command, pid_text(host.watchdog_pids())
+                )
+            )
+        done["stopped the watchdog with `{}`".format(command)] = ("watchdog", True, False)
+        warnings.append("stopped the watchdog first: `{}`".format(command))
+    commands = []
+    if plan.stop:
+        commands.append(_run_phase(host, status, plan.stop))
+        if plan.start:
+            _wait_stopped(host, status, commands[-1])
+        else:
+            warnings += _verify_stopped(host, status, commands[-1], settle)
+        done["stopped the client with `{}`".format(commands[-1])] = ("running", True, False)
+        pids = ()
+    if plan.start:
+        commands.append(_run_phase(host, status, plan.start))
+        pids = _verify_started(host, status, commands[-1], settle)
+    return Outcome(tuple(pids), "; ".join(commands), tuple(warnings), bool(plan.stop_watchdog))
+
+
+def _run_phase(host, status, steps):
+    for step in steps:
+        host.run(step, branch=status.branch)
+    return steps_text(steps)
+
+
+def _wait_stopped(host, status, command):
+    if not wait_for(lambda: not host.client_pids(status), host.timeout):
+        raise CommandExecutionError(
+            "`{}` succeeded but the client is still running after {} s (pid {}); nothing "
+            "else was tried ({})".format(
+                command, host.timeout, pid_text(host.client_pids(status)), status.branch.name
+            )
+        )
+
+
+def _verify_stopped(host, status, command, settle):
+    """Stopped, not about to be restarted by systemd, and not brought back by the watchdog
+    within ``settle`` seconds."""
+    _wait_stopped(host, status, command)
+    if status.unit is not None:
+        unit = host.unit_state(status)
+        if unit.restart_pending or unit.active_state in ("active", "activating"):
+            raise CommandExecutionError(
+                "`{}` ran and no client process is left, but systemd still has {} {}: it will "
+                "start the client again. See `systemctl status {}`".format(
+                    command, unit.name, unit.state, unit.name
+                )
+            )
+    watchdog = host.watchdog_pids()
+    if not watchdog:
+        return []
+    back = wait_for(lambda: host.client_pids(status), settle)
+    if back:
+        raise CommandExecutionError(
+            "`{}` stopped the client, but it was running again within {} s (pid {}): its "
+            "watchdog {} (pid {}) restarted it. Stop the watchdog first: "
+            "cloudassist.stop stop_watchdog=True, or `{} --stop`".format(
+                command, settle, pid_text(back), WATCHDOG_NAME, pid_text(watchdog), WATCHDOG_BINARY
+            )
+        )
+    return [
+        "the watchdog {} (pid {}) is still running and may start the client again; "
+        "stop it with stop_watchdog=True".format(WATCHDOG_NAME, pid_text(watchdog))
+    ]
+
+
+def _verify_started(host, status, command, settle):
+    """Running, and still the same process ``settle`` seconds later: a new pid in that window
+    is a crash loop or a restart, however long the client lived before it."""
+    pids = wait_for(lambda: host.client_pids(status), host.timeout)
+    if not pids:
+        raise CommandExecutionError(
+            "`{}` succeeded but the client is not running after {} s ({}). Check the client's "
+            "log and the service's own status".format(command, host.timeout, status.branch.name)
+        )
+    first = set(pids)
+    seen = set(pids)
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+        seen.update(host.client_pids(status))
+    after = host.client_pids(status) if settle else pids
+    unit = host.unit_state(status) if status.unit is not None and settle else None
+    restarts = len(seen - first)
+    if unit is not None and unit.n_restarts > status.unit.n_restarts:
+        restarts = max(restarts, unit.n_restarts - status.unit.n_restarts)
+    if not after:
+        raise CommandExecutionError(
+            "`{}` started the client (pid {}) but it exited within {} s{}. Check the "
+            "client's log".format(
+                command, pid_text(pids), settle,
+                " and was restarted {} time(s)".format(restarts) if restarts else "",
+            )
+        )
+    if restarts or not first.intersection(after):
+        raise CommandExecutionError(
+            "`{}` started the client (pid {}), but within {} s it was restarted {} time(s) "
+            "(now pid {}): a crash loop or a restart, not a client that stays up. Check the "
+            "client's log{}".format(
+                command, pid_text(pids), settle, max(restarts, 1), pid_text(after),
+                " and `systemctl status {}`".format(status.unit.name) if status.unit is not None else "",
+            )
+        )
+    return after

@@ -1,0 +1,435 @@
+"""Finding the facts about this host's client: one interface, one implementation per platform.
+
+``host_for(platform, config, salt, timeout)`` gives a ``LinuxHost`` or a ``WindowsHost``.
+Each answers the same questions (``version``, ``status``, ``client_pids``,
+``watchdog_pids``, ``watchdog_stop``) and runs a ``Step`` the way its platform runs it.  A
+further platform (FreeBSD's ``service aliyun``) is one more class here plus rows in the
+vendor's table.
+
+``config(key, default)`` reads the ``cloudassist:*`` configuration; ``salt`` is the loader's
+``__salt__`` (Windows drives the Service Control Manager through Salt's ``win_service``).
+"""
+
+import logging
+import os
+
+from salt.exceptions import CommandExecutionError
+
+try:  # installed with pip
+    from . import cloudassist_facts as facts
+    from . import cloudassist_init as init
+    from . import cloudassist_procedure as procedure
+    from . import cloudassist_run as run
+    from . import cloudassist_systemd as systemd
+    from .cloudassist_records import ClientStatus, Evidence, InitDecision, Step
+except ImportError:  # synced through file_roots
+    import cloudassist_facts as facts
+    import cloudassist_init as init
+    import cloudassist_procedure as procedure
+    import cloudassist_run as run
+    import cloudassist_systemd as systemd
+    from cloudassist_records import ClientStatus, Evidence, InitDecision, Step
+
+log = logging.getLogger(__name__)
+
+LINUX_BINARIES = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
+CLIENT_NAME = "aliyun-service"
+WINDOWS_SERVICE = "AliyunService"
+WINDOWS_EXE = "aliyun_assist_service.exe"
+WATCHDOG_NAME = "assist_daemon"
+WATCHDOG_BINARY = "/usr/local/share/assist-daemon/assist_daemon"
+WATCHDOG_SERVICE = "AssistDaemon"
+
+# Killing a timed-out client of these init systems does not end the job it asked for.
+JOB_GOES_ON = {
+    "systemctl": (
+        "systemd goes on with the job for {0} in the background, so the client may still "
+        "stop or start later: see `systemctl list-jobs` and `systemctl status {0}`, and "
+        "`systemctl cancel JOB` drops a job that has not begun"
+    ),
+    facts.INITCTL: (
+        "upstart goes on with the job for {0} in the background, so the client may still "
+        "stop or start later: see `initctl status {0}`"
+    ),
+}
+
+
+def host_for(platform, config, salt, timeout):
+    return (WindowsHost if platform == "windows" else LinuxHost)(config, salt, timeout)
+
+
+class _Host:
+    platform = None
+
+    def __init__(self, config, salt, timeout):
+        self.config = config
+        self.salt = salt
+        self.timeout = timeout
+
+    def _status(self, version, binary, decision, pids, **kwargs):
+        branch = procedure.choose(
+            self.platform, facts.version_tuple(version) if self.platform == "linux" else None, decision.init_system
+        )
+        steps = {action: self._applicable(getattr(branch, action)) for action in ("stop", "start")}
+        return ClientStatus(
+            platform=self.platform,
+            version=version,
+            binary=binary,
+            init=decision,
+            branch=branch,
+            steps=steps,
+            pids=tuple(pids),
+            watchdog_pids=tuple(self.watchdog_pids()),
+            **kwargs,
+        )
+
+    def _applicable(self, steps):
+        return tuple(step for step in steps if step.if_exists is None or os.path.exists(step.if_exists))
+
+    def version_of(self, argv):
+        """The version a client binary prints (stdout, else stderr); an error that says why there is none."""
+        res = run.run(argv, self.timeout)
+        if res.retcode != 0:
+            raise CommandExecutionError(
+                "`{}` exited with code {}: {}. The client looks broken; reinstall it".format(
+                    res.command, res.retcode, res.output or "(no output)"
+                )
+            )
+        try:
+            version = facts.parse_version_output(res.stdout) or facts.parse_version_output(res.stderr)
+        except facts.SeveralVersions as exc:
+            raise CommandExecutionError(
+                "`{}` printed several versions ({}); the branch depends on the version, so "
+                "nothing is chosen from a guess. Check which client is installed, or reinstall "
+                "it".format(res.command, exc)
+            )
+        if version is None:
+            raise CommandExecutionError(
+                "`{}` printed no version (four dot-separated numbers): {}".format(
+                    res.command, repr(res.output[:500]) if res.output else "no output at all"
+                )
+            )
+        return version
+
+
+class LinuxHost(_Host):
+    platform = "linux"
+
+    def binary(self):
+        override = self.config("binary")
+        if override is not None:
+            if not isinstance(override, str) or not os.path.isabs(override):
+                raise CommandExecutionError(
+                    "the config key cloudassist:binary must be an absolute path, not {!r}".format(override)
+                )
+            return _checked_binary(override, "set by cloudassist:binary")
+        for path in LINUX_BINARIES:
+            if os.path.lexists(path):
+                return _checked_binary(path, "the standard location")
+        found = run.which(CLIENT_NAME)
+        if found:
+            return found
+        raise CommandExecutionError(
+            "the Cloud Assistant client is not installed: looked for {} and {} on the PATH. "
+            "Install the client, or set cloudassist:binary to where it is".format(
+                ", ".join(LINUX_BINARIES), CLIENT_NAME
+            )
+        )
+
+    def version(self):
+        return self.version_of([self.binary(), "-v"])
+
+    def init_system(self):
+        override = self.config("init_system")
+        try:
+            if override is not None:
+                return init.overridden(override)
+            evidence = {}
+            while True:
+                decided = init.decide(evidence)
+                if isinstance(decided, InitDecision):
+                    return decided
+                evidence[decided] = getattr(self, "_gather_" + decided)()
+        except init.Undecided as exc:
+            raise CommandExecutionError(str(exc)) from None
+
+    _gather_systemd_booted = staticmethod(facts.systemd_booted)
+    _gather_pid1 = staticmethod(facts.read_pid1)
+    _gather_init_file = staticmethod(facts.read_init_file)
+    _gather_init_script = staticmethod(facts.init_script_present)
+
+    def _gather_initctl(self):
+        if not facts.initctl_present():
+            return None
+        try:
+            res = run.run([facts.INITCTL, "--version"], self.timeout)
+        except CommandExecutionError as exc:
+            log.debug("cloudassist: %s", exc)
+            return None
+        return res.stdout if res.retcode == 0 else None
+
+    def status(self):
+        binary = self.binary()
+        version = self.version_of([binary, "-v"])
+        decision = self.init_system()
+        pids, others = facts.classify(binary)
+        status = self._status(version, binary, decision, pids, others=tuple(others))
+        if decision.init_system == "systemd":
+            status = self._with_unit(status)
+        tool = status.branch.tool
+        if run.which(tool):
+            return status
+        present = os.path.isabs(tool) and os.path.isfile(tool)
+        blocked = (
+            "the branch '{}' needs {} to manage {}, and {}; nothing was run "
+            "and the client is {} as before. {}".format(
+                status.branch.name, tool, status.branch.service,
+                "{} is present but not executable ({})".format(tool, run.mode_text(tool))
+                if present else "this host has no {}".format(tool),
+                "running" if status.running else "stopped",
+                "Restore its mode (chmod 755 {})".format(tool) if present else
+                "Manage the client by hand or set cloudassist:init_system if the init system "
+                "was misjudged ({})".format(decision.decided_by),
+            )
+        )
+        return status._replace(blocked=blocked)
+
+    def _with_unit(self, status):
+        """Under systemd: the unit that really manages the client, its state, and the client
+        as what runs in that unit."""
+        vendor = status.branch.service
+        legacy = status.branch.legacy
+        # The units the client's processes run in, read from /proc/PID/cgroup.
+        running_in = [] if legacy else sorted({u for u in map(systemd.unit_of, status.pids) if u})
+        candidates = [vendor] if legacy else list(dict.fromkeys(running_in + list(procedure.CLIENT_UNITS)))
+        units = {unit.name: unit for unit in self._show(candidates)}
+        # A unit is the client's only when the client is its main process: a client someone
+        # started by hand from another service (a Salt job, say) does not make that service its unit.
+        running_in = [name for name in running_in if units[name].main_pid in status.pids]
+        unit, decided_by = _choose_unit(vendor, candidates, units, running_in)
+        branch = procedure.for_service(status.branch, unit.name)
+        # The unit's main process is the client even where its executable is not the one
+        # configured; a copy of the client started by hand outside the unit runs all the same,
+        # and is shown, since the unit's stop command will not stop it.
+        pids = set(status.pids)
+        if unit.main_pid and facts.process(unit.main_pid):
+            pids.add(unit.main_pid)
+        outside = sorted(pid for pid in pids if systemd.unit_of(pid) != _unit_id(unit.name))
+        extra = status.extra + ((("outside_unit", outside),) if outside else ())
+        return status._replace(
+            branch=branch,
+            steps={action: self._applicable(getattr(branch, action)) for action in ("stop", "start")},
+            pids=tuple(sorted(pids)),
+            unit=unit,
+            service_decided_by=decided_by,
+            vendor_service=vendor if unit.name != vendor else None,
+            extra=extra,
+        )
+
+    def _show(self, units):
+        argv = systemd.show_argv(units)
+        res = self.run(Step(tuple(argv)), check=False)
+        if res.retcode != 0 and not res.stdout.strip():
+            raise CommandExecutionError(
+                "`{}` exited with code {}: {}; systemd's view of the client's unit is needed to "
+                "tell whether it runs".format(res.command, res.retcode, res.output or "(no output)")
+            )
+        return systemd.parse_show(res.stdout, units)
+
+    def unit_state(self, status):
+        """systemd's view of the status's unit, read again (one ``systemctl show``)."""
+        return self._show([status.unit.name])[0]
+
+    def client_pids(self, status):
+        return tuple(facts.client_pids(status.binary))
+
+    def watchdog_pids(self):
+        return tuple(facts.pids_named(WATCHDOG_NAME))
+
+    def watchdog_stop(self):
+        """The step that stops the running watchdog, or an error text saying why there is none."""
+        binary = self.config("watchdog", WATCHDOG_BINARY)
+        if not isinstance(binary, str) or not os.path.isabs(binary) or not os.path.isfile(binary):
+            return (
+                "the watchdog {} is running but its binary {!r} was not found, so it cannot be "
+                "stopped; nothing was changed. Set cloudassist:watchdog to its path".format(WATCHDOG_NAME, binary)
+            )
+        return Step((binary, "--stop"))
+
+    def run(self, step, branch=None, check=True):
+        """Run a step; raise on a failed start, a timeout or (with ``check``) a non-zero exit."""
+        try:
+            res = run.run(list(step.argv), self.timeout)
+        except CommandExecutionError as exc:
+            goes_on = branch and JOB_GOES_ON.get(branch.tool)
+            if getattr(exc, "timed_out", False) and goes_on:
+                raise CommandExecutionError("{}. {}".format(exc, goes_on.format(branch.service)))
+            raise
+        if check and res.retcode != 0:
+            raise CommandExecutionError(
+                "`{}` exited with code {}: {} (branch: {})".format(
+                    res.command, res.retcode, res.output or "(no output)", branch.name if branch else "watchdog"
+                )
+            )
+        return res
+
+
+def _unit_id(name):
+    return name if name.endswith(".service") else name + ".service"
+
+
+def _choose_unit(vendor, candidates, units, running_in):
+    """``(UnitState, why)``: the client's running unit, else an installed candidate (the one
+    that runs or is enabled when there are two), else the vendor's name."""
+    if running_in:
+        name = running_in[0]
+        why = "the running client is the main process of {} (its cgroup, and systemd's MainPID)".format(name)
+        if len(running_in) > 1:
+            why += "; clients also run in {}".format(", ".join(running_in[1:]))
+        return units[name], why
+    loaded = [units[name] for name in candidates if units[name].exists]
+    if not loaded:
+        return units[vendor], "no unit file of {} is installed; the vendor's name is the last resort".format(
+            " or ".join(candidates)
+        )
+    if len(loaded) == 1:
+        return loaded[0], "{} is the installed unit among {}".format(loaded[0].name, ", ".join(candidates))
+    live = [u for u in loaded if u.active_state in ("active", "activating", "deactivating", "reloading") or u.restart_pending]
+    chosen = (live or [u for u in loaded if u.enabled] or loaded)[0]
+    return chosen, "two units are installed ({}); {} {}".format(
+        ", ".join(u.name for u in loaded),
+        chosen.name,
+        "runs" if live else ("is enabled" if chosen.enabled else "comes first"),
+    )
+
+
+def _checked_binary(path, origin):
+    if not os.path.lexists(path):
+        raise CommandExecutionError(
+            "the Cloud Assistant client is not installed: looked for {} ({}), which does not "
+            "exist".format(path, origin)
+        )
+    if not os.path.exists(path):
+        raise CommandExecutionError(
+            "the Cloud Assistant client is broken: {} is a link to {}, which does not exist. "
+            "Reinstall the client".format(path, os.readlink(path))
+        )
+    if not os.path.isfile(path):
+        raise CommandExecutionError("{} ({}) is not a file, so it cannot be the client".format(path, origin))
+    if not os.access(path, os.X_OK):
+        raise CommandExecutionError(
+            "the Cloud Assistant client at {} is not executable (mode {:o}). Restore its mode "
+            "(chmod 755) or reinstall the client".format(path, os.stat(path).st_mode & 0o7777)
+        )
+    return path
+
+
+WINDOWS_DECISION = InitDecision(
+    "windows",
+    "the minion runs Windows",
+    (Evidence("salt.utils.platform.is_windows()", "True"),),
+)
+
+
+class WindowsHost(_Host):
+    platform = "windows"
+
+    def _info(self):
+        try:
+            return self.salt["service.info"](WINDOWS_SERVICE)
+        except CommandExecutionError as exc:
+            raise CommandExecutionError(
+                "the Cloud Assistant client is not installed: looked for the Windows service {} "
+                "({})".format(WINDOWS_SERVICE, exc)
+            )
+
+    def status(self):
+        info = self._info()
+        pids = self._service_pids()
+        version, exe, problem = self._version(info)
+        extra = (("version_problem", problem),) if problem else ()
+        return self._status(version, exe, WINDOWS_DECISION, pids, extra=extra)
+
+    def version(self):
+        version, _, problem = self._version(self._info())
+        if version is None:
+            raise CommandExecutionError("the version of the Cloud Assistant client could not be read: " + problem)
+        return version
+
+    def _service_pids(self):
+        # The Service Control Manager is the truth here; the service's name stands for its pid.
+        return (WINDOWS_SERVICE,) if self.salt["service.status"](WINDOWS_SERVICE) else ()
+
+    def client_pids(self, status):
+        return self._service_pids()
+
+    def watchdog_pids(self):
+        if self.salt["service.available"](WATCHDOG_SERVICE) and self.salt["service.status"](WATCHDOG_SERVICE):
+            return (WATCHDOG_SERVICE,)
+        return ()
+
+    def watchdog_stop(self):
+        return Step(("service.stop", WATCHDOG_SERVICE), kind="salt")
+
+    def run(self, step, branch=None, check=True):
+        function, argument = step.argv
+        try:
+            self.salt[function](argument, timeout=self.timeout)
+        except CommandExecutionError as exc:
+            raise CommandExecutionError("`{}` failed: {}".format(step.text, exc))
+
+    def _root(self):
+        default = os.path.join(os.environ.get("ProgramData", "C:\\ProgramData"), "aliyun", "assist")
+        return self.config("windows_root", default)
+
+    def _version(self, info):
+        """``(version, exe, problem)``: from the service's binary, else the newest version folder."""
+        problems = []
+        configured = exe_from_service_path(info.get("BinaryPath"))
+        root = self._root()
+        candidates = (
+            ("the AliyunService configuration", lambda: configured),
+            ("the newest folder in " + root, lambda: newest_windows_exe(root)),
+        )
+        for origin, find in candidates:
+            exe = find()
+            if not exe:
+                continue
+            if not os.path.isfile(exe):
+                problems.append("{} (from {}) does not exist".format(exe, origin))
+                continue
+            try:
+                return self.version_of([exe, "--version"]), exe, None
+            except CommandExecutionError as exc:
+                problems.append(str(exc))
+        if not problems:
+            problems.append("neither the AliyunService configuration nor {} names a client binary".format(root))
+        return None, configured, "; ".join(problems)
+
+
+def exe_from_service_path(binary_path):
+    """``"C:\\...\\aliyun_assist_service.exe" --args`` -> the exe path."""
+    text = (binary_path or "").strip()
+    if text.startswith('"'):
+        return text[1:].split('"', 1)[0] or None
+    lower = text.lower()
+    end = lower.find(".exe")
+    return text[: end + 4] if end >= 0 else (text or None)
+
+
+def newest_windows_exe(root):
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return None
+    versions = []
+    for name in names:
+        try:
+            versions.append((facts.version_tuple(name), name))
+        except ValueError:
+            continue
+    for _, name in sorted(versions, reverse=True):
+        exe = os.path.join(root, name, WINDOWS_EXE)
+        if os.path.isfile(exe):
+            return exe
+    return None

@@ -1,0 +1,238 @@
+"""The records cloudassist passes between finding facts, deciding and acting.
+
+Small frozen records with named fields, so that a field cannot be misspelt or changed on the
+way.  Dicts appear only at Salt's boundary (``ClientStatus.as_dict``, the module's return
+values).
+
+They are ``typing.NamedTuple`` classes rather than ``@dataclass(frozen=True)``: a minion
+imports this file on every job, and defining a frozen dataclass generates and ``exec``s six
+methods, which for these thirteen records took longer (16 to 30 ms here) than loading Salt's
+whole native ``service`` module; a NamedTuple is as immutable and costs a tenth of that.
+``bench/percall.py`` measures the load.  ``record._replace(field=value)`` makes a changed copy.
+"""
+
+import shlex
+from typing import NamedTuple
+
+
+class Step(NamedTuple):
+    """One thing to run.
+
+    ``kind`` "command": ``argv`` is a program and its arguments, run without a shell.
+    ``kind`` "salt": ``argv`` is a Salt execution function and its one argument (Windows).
+    A step with ``if_exists`` runs only where that path exists on the host.
+    """
+
+    argv: tuple
+    kind: str = "command"
+    if_exists: str = None
+
+    @property
+    def text(self):
+        """The step as an operator would type it."""
+        return shlex.join(self.argv) if self.kind == "command" else " ".join(self.argv)
+
+
+def steps_text(steps):
+    """``a b; c d``"""
+    return "; ".join(step.text for step in steps)
+
+
+class Branch(NamedTuple):
+    """A row of the vendor's table: where it applies, what it manages and how."""
+
+    platform: str
+    legacy: object  # True, False, or None where the version does not matter
+    init_systems: tuple
+    name: str
+    service: str
+    tool: str  # the program the branch cannot do without (None: Salt drives it)
+    stop: tuple
+    start: tuple
+
+    @property
+    def kind(self):
+        return self.stop[0].kind
+
+
+class Evidence(NamedTuple):
+    """What one source said about the init system."""
+
+    source: str
+    found: str
+
+    def as_dict(self):
+        return {"source": self.source, "found": self.found}
+
+
+class InitDecision(NamedTuple):
+    init_system: str
+    decided_by: str
+    evidence: tuple = ()
+
+
+class Pid1(NamedTuple):
+    comm: str = None
+    exe: str = None
+
+
+class InitFile(NamedTuple):
+    """The vendor's marker scan of ``/sbin/init``."""
+
+    path: str = "/sbin/init"
+    target: str = None
+    markers: tuple = ()
+    problem: str = None
+
+
+class CommandResult(NamedTuple):
+    command: str
+    retcode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self):
+        return (self.stdout + self.stderr).strip()
+
+
+class ClientStatus(NamedTuple):
+    """What a host knows about its client, gathered once per call."""
+
+    platform: str
+    version: str
+    binary: str
+    init: InitDecision
+    branch: Branch
+    steps: dict = None  # action -> the branch's steps that apply here
+    pids: tuple = ()
+    watchdog_pids: tuple = ()
+    blocked: str = None
+    unit: object = None  # UnitState under systemd
+    service_decided_by: str = None
+    vendor_service: str = None  # what the vendor's page names, where the host's name differs
+    others: tuple = ()  # (Process, why it is not this host's client)
+    extra: tuple = ()  # (key, value) pairs shown as they are, e.g. the Windows version problem
+
+    @property
+    def running(self):
+        return bool(self.pids)
+
+    @property
+    def restart_pending(self):
+        return bool(self.unit and self.unit.restart_pending)
+
+    @property
+    def stopping(self):
+        return bool(self.unit and self.unit.stopping)
+
+    def command(self, action):
+        return steps_text(self.steps[action])
+
+    def as_dict(self):
+        result = {
+            "installed": True,
+            "running": self.running,
+            "pids": list(self.pids),
+            "version": self.version,
+            "binary": self.binary,
+            "platform": self.platform,
+            "init_system": self.init.init_system,
+            "service": self.branch.service,
+            "branch": self.branch.name,
+            "commands": {"stop": self.command("stop"), "start": self.command("start")},
+            "decided_by": self.init.decided_by,
+            "evidence": [item.as_dict() for item in self.init.evidence],
+            "watchdog": {"running": bool(self.watchdog_pids), "pids": list(self.watchdog_pids)},
+            "blocked": self.blocked,
+            "restart_pending": self.restart_pending,
+            "others": [{"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others],
+        }
+        if self.service_decided_by:
+            result["service_decided_by"] = self.service_decided_by
+        if self.vendor_service:
+            result["vendor_service"] = self.vendor_service
+        if self.unit is not None:
+            result["unit"] = {
+                "name": self.unit.name,
+                "state": self.unit.state,
+                "main_pid": self.unit.main_pid,
+                "restarts": self.unit.n_restarts,
+                "unit_file_state": self.unit.unit_file_state,
+            }
+        result.update(self.extra)
+        return result
+
+
+class Change(NamedTuple):
+    name: str
+    old: object
+    new: object
+
+
+class Plan(NamedTuple):
+    """What an action would do on this host, decided before anything runs.
+
+    ``stop_watchdog``, ``stop`` and ``start`` are the steps in the order they run; an empty
+    tuple is a phase that is skipped.  ``changes`` is what an operator is told would change
+    (``test=True``) or did change (after verification).  ``blocked`` is why the plan cannot
+    run at all; then nothing runs.
+    """
+
+    action: str
+    stop_watchdog: tuple = ()
+    stop: tuple = ()
+    start: tuple = ()
+    changes: tuple = ()
+    blocked: str = None
+
+    @property
+    def steps(self):
+        return self.stop_watchdog + self.stop + self.start
+
+    @property
+    def noop(self):
+        return not self.steps
+
+
+class UnitState(NamedTuple):
+    """What systemd says of one unit (``systemctl show``)."""
+
+    name: str
+    load_state: str = ""
+    active_state: str = ""
+    sub_state: str = ""
+    main_pid: int = 0
+    n_restarts: int = 0
+    unit_file_state: str = ""
+    control_group: str = ""
+
+    @property
+    def exists(self):
+        return self.load_state == "loaded"
+
+    @property
+    def restart_pending(self):
+        """Down, and systemd will start it again when RestartSec has passed."""
+        return self.sub_state == "auto-restart"
+
+    @property
+    def stopping(self):
+        return self.active_state == "deactivating"
+
+    @property
+    def enabled(self):
+        return self.unit_file_state in ("enabled", "enabled-runtime", "alias", "linked", "linked-runtime")
+
+    @property
+    def state(self):
+        return "{}/{}".format(self.active_state or "unknown", self.sub_state or "unknown")
+
+
+class Process(NamedTuple):
+    """One live process as /proc shows it."""
+
+    pid: int
+    comm: str
+    exe: str
+    argv: tuple = ()

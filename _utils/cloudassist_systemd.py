@@ -1,0 +1,70 @@
+"""What systemd knows about the client's unit: ``systemctl show`` parsed, cgroups read as files.
+
+One ``systemctl show`` covers every candidate unit at once; the unit a process runs in is
+read from ``/proc/PID/cgroup``, so no process is spawned for it.
+"""
+
+try:  # installed with pip
+    from .cloudassist_records import UnitState
+except ImportError:  # synced through file_roots
+    from cloudassist_records import UnitState
+
+PROPERTIES = (
+    "Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "UnitFileState", "ControlGroup",
+)
+
+
+def show_argv(units):
+    return ["systemctl", "show", "--property=" + ",".join(PROPERTIES), "--"] + list(units)
+
+
+def _int(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return 0
+
+
+def parse_show(text, units):
+    """``UnitState`` per unit of ``units``, in order, from ``systemctl show`` output."""
+    blocks = [block for block in text.strip().split("\n\n")] if text.strip() else []
+    states = []
+    for name, block in zip(units, blocks + [""] * (len(units) - len(blocks))):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        states.append(
+            UnitState(
+                name=name,
+                load_state=props.get("LoadState", ""),
+                active_state=props.get("ActiveState", ""),
+                sub_state=props.get("SubState", ""),
+                main_pid=_int(props.get("MainPID")),
+                n_restarts=_int(props.get("NRestarts")),
+                unit_file_state=props.get("UnitFileState", ""),
+                control_group=props.get("ControlGroup", ""),
+            )
+        )
+    return tuple(states)
+
+
+def unit_of(pid):
+    """The systemd unit ``pid`` runs in, read from ``/proc/PID/cgroup``; None outside a service."""
+    try:
+        with open("/proc/{}/cgroup".format(pid)) as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    return unit_in_cgroup_lines(lines)
+
+
+def unit_in_cgroup_lines(lines):
+    """The last ``*.service`` in the systemd hierarchy's path (v2 ``0::``, else ``name=systemd``)."""
+    paths = {}
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            paths[parts[1]] = parts[2]
+    path = paths.get("") or paths.get("name=systemd") or ""
+    for part in reversed(path.split("/")):
+        if part.endswith(".service"):
+            return part
+    return None

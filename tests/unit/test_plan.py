@@ -1,0 +1,235 @@
+"""The planning function: for every row of the vendor's table and every situation a host can
+be in, what ``stop``, ``start`` and ``restart`` would run and change, decided before anything
+runs.  Pure: no host, no root, no process is started."""
+
+import itertools
+import re
+
+import pytest
+
+import cloudassist_plan as plans
+import cloudassist_procedure as procedure
+from cloudassist_host import WATCHDOG_BINARY, WATCHDOG_SERVICE
+from cloudassist_records import Change, ClientStatus, InitDecision, Plan, Step, UnitState, steps_text
+
+BRANCHES = {row.name: row for row in procedure.TABLE}
+CLIENT_PIDS = (4242, 4243)
+WATCHDOG_PIDS = (77,)
+BLOCKED = "the branch needs a tool this host does not have; nothing was run"
+NO_WATCHDOG_BINARY = "the watchdog assist_daemon is running but its binary was not found"
+
+
+def watchdog_step(branch):
+    if branch.platform == "windows":
+        return Step(("service.stop", WATCHDOG_SERVICE), kind="salt")
+    return Step((WATCHDOG_BINARY, "--stop"))
+
+
+def applicable(steps, present):
+    """The steps a host runs: those with ``if_exists`` only where that path is ``present``."""
+    return tuple(step for step in steps if step.if_exists is None or present)
+
+
+def status_for(branch, running, watchdog, blocked=None, present=True, unit=None):
+    return ClientStatus(
+        platform=branch.platform,
+        version="2.2.3.578" if branch.legacy is not True else "1.0.1.308",
+        binary="/usr/sbin/aliyun-service",
+        init=InitDecision(branch.init_systems[0], "the test says so"),
+        branch=branch,
+        steps={action: applicable(getattr(branch, action), present) for action in ("stop", "start")},
+        pids=CLIENT_PIDS if running else (),
+        watchdog_pids=WATCHDOG_PIDS if watchdog else (),
+        blocked=blocked,
+        unit=unit,
+    )
+
+
+# (action, client running) -> the phases of the branch that run, and what changes.
+# Written out by hand from the README, not computed: the oracle for every row below.
+EXPECTED = {
+    ("stop", True): (("stop",), (Change("running", True, False),)),
+    ("stop", False): ((), ()),
+    ("start", True): ((), ()),
+    ("start", False): (("start",), (Change("running", False, True),)),
+    ("restart", True): (("stop", "start"), (Change("restarted", list(CLIENT_PIDS), plans.NEW_PIDS),)),
+    ("restart", False): (("start",), (Change("running", False, True),)),
+}
+
+CASES = [
+    pytest.param(name, action, running, watchdog, stop_watchdog, blocked, present,
+                 id="{}|{}|client {}|watchdog {}|stop_watchdog={}|{}{}".format(
+                     name, action, "up" if running else "down", "up" if watchdog else "down",
+                     stop_watchdog, "blocked" if blocked else "free", "" if present else "|no init.d script"))
+    for name, action, running, watchdog, stop_watchdog, blocked, present in itertools.product(
+        BRANCHES, plans.ACTIONS, (True, False), (True, False), (True, False), (False, True), (True, False)
+    )
+    # only one branch has a step that depends on a path; the others need not repeat
+    if present or any(step.if_exists for step in BRANCHES[name].stop + BRANCHES[name].start)
+]
+
+
+@pytest.mark.parametrize("name,action,running,watchdog,stop_watchdog,blocked,present", CASES)
+def test_every_branch_action_and_situation(name, action, running, watchdog, stop_watchdog, blocked, present):
+    branch = BRANCHES[name]
+    status = status_for(branch, running, watchdog, BLOCKED if blocked else None, present)
+    asked_watchdog = action == "stop" and stop_watchdog and watchdog
+    plan = plans.make(status, action, stop_watchdog, watchdog_step(branch) if asked_watchdog else None)
+
+    phases, changes = EXPECTED[(action, running)]
+    wd_steps = (watchdog_step(branch),) if asked_watchdog else ()
+    if asked_watchdog:
+        changes = (Change("watchdog", True, False),) + changes
+    assert plan.action == action
+    assert plan.changes == changes
+    if blocked and phases:
+        # the branch cannot run here: nothing at all runs, not even the watchdog's stop
+        assert plan.blocked == BLOCKED
+        assert plan.steps == () and plan.stop_watchdog == () and plan.stop == () and plan.start == ()
+        return
+    assert plan.blocked is None
+    assert plan.stop_watchdog == wd_steps
+    assert plan.stop == (status.steps["stop"] if "stop" in phases else ())
+    assert plan.start == (status.steps["start"] if "start" in phases else ())
+    assert plan.steps == plan.stop_watchdog + plan.stop + plan.start
+    assert plan.noop is (not plan.steps)
+    # the steps are the branch's own, in the vendor's order, minus those whose path is absent
+    for phase in phases:
+        expected = getattr(branch, phase) if present else tuple(s for s in getattr(branch, phase) if not s.if_exists)
+        assert getattr(plan, phase) == expected
+
+
+@pytest.mark.parametrize("name", BRANCHES)
+@pytest.mark.parametrize("action", plans.ACTIONS)
+@pytest.mark.parametrize("running", [True, False])
+@pytest.mark.parametrize("watchdog", [True, False])
+def test_describe_names_exactly_the_commands_the_steps_hold(name, action, running, watchdog):
+    branch = BRANCHES[name]
+    status = status_for(branch, running, watchdog)
+    stop_watchdog = action == "stop" and watchdog
+    plan = plans.make(status, action, stop_watchdog, watchdog_step(branch) if stop_watchdog else None)
+    if plan.noop:
+        text = plans.already(status, action)
+        assert "already" in text and "was not run" in text
+        assert re.findall(r"`([^`]*)`", text) == [status.command("stop" if action == "stop" else "start")]
+        return
+    want = {"stop": "stopped", "start": "running", "restart": "restarted"}[action]
+    text = plans.describe(status, plan, want)
+    assert text.startswith("The Cloud Assistant client would be {}: would ".format(want))
+    assert text.endswith("({}).".format(branch.name))
+    quoted = re.findall(r"`([^`]*)`", text)
+    named = [command for segment in quoted for command in segment.split("; ")]
+    assert named == [step.text for step in plan.steps]
+    if plan.stop_watchdog:
+        assert quoted[0] == steps_text(plan.stop_watchdog) and "stop the watchdog assist_daemon" in text
+
+
+def test_a_watchdog_that_cannot_be_stopped_blocks_the_stop_and_nothing_runs():
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
+    status = status_for(branch, True, True)
+    plan = plans.make(status, "stop", True, NO_WATCHDOG_BINARY)
+    assert plan.blocked == NO_WATCHDOG_BINARY
+    assert plan.steps == ()
+    # the same stop without stop_watchdog is not blocked: the watchdog is left alone
+    free = plans.make(status, "stop", False, None)
+    assert free.blocked is None and free.stop_watchdog == () and free.stop == branch.stop
+
+
+def test_a_blocked_branch_wins_over_a_watchdog_without_binary():
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, upstart"]
+    status = status_for(branch, True, True, BLOCKED)
+    plan = plans.make(status, "stop", True, NO_WATCHDOG_BINARY)
+    assert plan.blocked == BLOCKED and plan.steps == ()
+
+
+@pytest.mark.parametrize("action", ["start", "restart"])
+def test_stop_watchdog_belongs_to_stop_only(action):
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
+    status = status_for(branch, True, True)
+    plan = plans.make(status, action, True, watchdog_step(branch))
+    assert plan.stop_watchdog == () and all(c.name != "watchdog" for c in plan.changes)
+
+
+@pytest.mark.parametrize("action", ["status", "", None, "STOP"])
+def test_an_unknown_action_is_refused(action):
+    with pytest.raises(ValueError, match="unknown action .*; valid: stop, start, restart"):
+        plans.make(status_for(procedure.TABLE[0], True, False), action)
+
+
+def test_plans_and_records_are_frozen():
+    plan = plans.make(status_for(procedure.TABLE[0], True, False), "stop")
+    with pytest.raises(AttributeError):
+        plan.stop = ()
+    assert isinstance(plan, Plan) and isinstance(plan.stop, tuple)
+
+
+def test_changes_dict_is_what_salt_shows():
+    changes = (Change("watchdog", True, False), Change("running", True, False))
+    assert plans.changes_dict(changes) == {
+        "watchdog": {"old": True, "new": False},
+        "running": {"old": True, "new": False},
+    }
+    assert plans.changes_dict(()) == {}
+
+
+# --- systemd's view of the unit ---------------------------------------------------------------
+
+SYSTEMD_BRANCHES = [row.name for row in procedure.TABLE if row.init_systems == ("systemd",)]
+
+
+def unit(active, sub):
+    return UnitState("aliyun.service", "loaded", active, sub, main_pid=CLIENT_PIDS[0] if active != "inactive" else 0)
+
+
+# situation -> (client running, UnitState)
+UNIT_SITUATIONS = {
+    "active": (True, unit("active", "running")),
+    "inactive": (False, unit("inactive", "dead")),
+    "deactivating": (True, unit("deactivating", "stop-sigterm")),
+    "auto-restart": (False, unit("activating", "auto-restart")),
+    "activating": (False, unit("activating", "start")),
+}
+
+RUNNING_FALSE_TRUE = (Change("running", False, True),)
+# (situation, action) -> phases and changes: a client whose unit is being stopped is not
+# "already running"; one that is down while systemd restarts or starts it is not "already stopped".
+UNIT_EXPECTED = {
+    ("active", "stop"): EXPECTED[("stop", True)],
+    ("active", "start"): EXPECTED[("start", True)],
+    ("active", "restart"): EXPECTED[("restart", True)],
+    ("inactive", "stop"): EXPECTED[("stop", False)],
+    ("inactive", "start"): EXPECTED[("start", False)],
+    ("inactive", "restart"): EXPECTED[("restart", False)],
+    ("deactivating", "stop"): (("stop",), (Change("running", True, False),)),
+    ("deactivating", "start"): (("start",), (Change("running", "stopping", True),)),
+    ("deactivating", "restart"): (("stop", "start"), (Change("restarted", list(CLIENT_PIDS), plans.NEW_PIDS),)),
+    ("auto-restart", "stop"): (("stop",), (Change("restart_pending", True, False),)),
+    ("auto-restart", "start"): (("start",), RUNNING_FALSE_TRUE),
+    ("auto-restart", "restart"): (("start",), RUNNING_FALSE_TRUE),
+    ("activating", "stop"): (("stop",), (Change("running", "starting", False),)),
+    ("activating", "start"): (("start",), RUNNING_FALSE_TRUE),
+    ("activating", "restart"): (("start",), RUNNING_FALSE_TRUE),
+}
+
+
+def test_every_unit_situation_has_an_expectation():
+    assert set(UNIT_EXPECTED) == set(itertools.product(UNIT_SITUATIONS, plans.ACTIONS))
+
+
+@pytest.mark.parametrize("name", SYSTEMD_BRANCHES)
+@pytest.mark.parametrize("situation", UNIT_SITUATIONS)
+@pytest.mark.parametrize("action", plans.ACTIONS)
+@pytest.mark.parametrize("blocked", [False, True])
+def test_systemds_view_of_the_unit_decides_what_is_already_done(name, situation, action, blocked):
+    branch = BRANCHES[name]
+    running, unit_state = UNIT_SITUATIONS[situation]
+    status = status_for(branch, running, False, BLOCKED if blocked else None, unit=unit_state)
+    plan = plans.make(status, action)
+    phases, changes = UNIT_EXPECTED[(situation, action)]
+    assert plan.changes == changes
+    if blocked and phases:
+        assert plan.blocked == BLOCKED and plan.steps == ()
+        return
+    assert plan.blocked is None
+    assert plan.stop == (branch.stop if "stop" in phases else ())
+    assert plan.start == (branch.start if "start" in phases else ())

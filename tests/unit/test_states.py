@@ -1,0 +1,404 @@
+"""The states and the execution module together, in Salt's loader mock, against a fake host.
+
+``_states/cloudassist.py`` reaches the real ``_modules/cloudassist.py`` functions through its
+``__salt__``, as on a minion; only the host is fake: an object with the methods of
+``LinuxHost``/``WindowsHost`` whose ``run`` really changes its own process table, so the
+module's verification after every step is real (against the fake).  For every branch of the
+vendor's table, each state runs twice from the same starting point: under ``test=True`` and
+for real.  The prediction must be what the real run then does.
+"""
+
+import inspect
+import itertools
+import re
+
+import pytest
+
+import cloudassist_host as hosts
+import cloudassist_procedure as procedure
+import loaded
+import salt.utils.platform
+from cloudassist_records import ClientStatus, CommandResult, InitDecision, Step, UnitState
+
+execution = loaded.execution
+states = loaded.states
+
+BRANCHES = {row.name: row for row in procedure.TABLE}
+LINUX_BRANCHES = [row.name for row in procedure.TABLE if row.platform == "linux"]
+BLOCKED = "the branch '{}' needs {} to manage {}, and this host has no {}; nothing was run"
+
+
+class FakeHost:
+    """A host whose client and watchdog are entries in a process table it keeps itself."""
+
+    def __init__(self, branch, client=False, watchdog=False, blocked=None, unit=None):
+        self.branch = branch
+        self.unit = unit  # under systemd: (ActiveState, SubState) of the client's unit
+        self.table = {}
+        self.next_pid = 1000
+        self.ran = []  # (step, branch, check) for every step run
+        self.blocked = blocked
+        self.timeout = None  # host_for sets it, as the real hosts take it
+        if client:
+            self._spawn("client")
+        if watchdog:
+            self._spawn("watchdog")
+
+    def _spawn(self, name):
+        self.next_pid += 1
+        self.table[self.next_pid] = name
+        return self.next_pid
+
+    def _pids(self, name):
+        return tuple(sorted(pid for pid, what in self.table.items() if what == name))
+
+    def _kill(self, name):
+        self.table = {pid: what for pid, what in self.table.items() if what != name}
+
+    # --- the interface of LinuxHost / WindowsHost -------------------------------------
+    def version(self):
+        return "1.0.1.308" if self.branch.legacy else "2.2.3.578"
+
+    def status(self):
+        return ClientStatus(
+            platform=self.branch.platform,
+            version=self.version(),
+            binary="/usr/sbin/aliyun-service",
+            init=InitDecision(self.branch.init_systems[0], "the fake host says so"),
+            branch=self.branch,
+            steps={"stop": self.branch.stop, "start": self.branch.start},
+            pids=self._pids("client") if self.branch.platform == "linux" else self._windows_pids(),
+            watchdog_pids=self.watchdog_pids(),
+            blocked=self.blocked,
+            unit=self.unit_state(None) if self.unit else None,
+        )
+
+    def unit_state(self, status):
+        active, sub = self.unit
+        main = self._pids("client")
+        return UnitState(self.branch.service, "loaded", active, sub, main_pid=main[0] if main else 0)
+
+    def _windows_pids(self):
+        return (hosts.WINDOWS_SERVICE,) if self._pids("client") else ()
+
+    def client_pids(self, status):
+        return self._pids("client") if self.branch.platform == "linux" else self._windows_pids()
+
+    def watchdog_pids(self):
+        return self._pids("watchdog")
+
+    def watchdog_stop(self):
+        if self.branch.platform == "windows":
+            return Step(("service.stop", hosts.WATCHDOG_SERVICE), kind="salt")
+        return Step((hosts.WATCHDOG_BINARY, "--stop"))
+
+    def run(self, step, branch=None, check=True):
+        self.ran.append((step, branch, check))
+        if step == self.watchdog_stop():
+            self._kill("watchdog")
+        elif step == self.branch.stop[-1]:
+            self._kill("client")
+            self.unit = self.unit and ("inactive", "dead")
+        elif step == self.branch.start[-1]:
+            if not self._pids("client"):
+                self._spawn("client")
+            self.unit = self.unit and ("active", "running")
+        else:  # e.g. `chkconfig agentwatch off`: changes what starts at boot only
+            assert step in self.branch.stop + self.branch.start, "ran a step of no branch: {}".format(step)
+        if step.kind == "command":
+            return CommandResult(step.text, 0, "", "")
+        return None
+
+    # --- for the tests ----------------------------------------------------------------
+    @property
+    def snapshot(self):
+        return dict(self.table)
+
+    @property
+    def ran_texts(self):
+        return [step.text for step, _, _ in self.ran]
+
+
+@pytest.fixture
+def opts(tmp_path):
+    # One __opts__ for both modules, as on a minion.
+    return {"test": False, "cachedir": str(tmp_path / "cache")}
+
+
+@pytest.fixture
+def config():
+    return {"timeout": 5, "settle": 0}
+
+
+@pytest.fixture
+def configure_loader_modules(opts, config):
+    return {
+        execution: {"__salt__": {"config.get": loaded.config_get(config)}, "__opts__": opts},
+        states: {"__salt__": loaded.salt_functions(), "__opts__": opts},
+    }
+
+
+@pytest.fixture
+def use_host(monkeypatch):
+    """``use_host(fake)``: the module's next calls act on ``fake``."""
+
+    def use(fake):
+        monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: fake.branch.platform == "windows")
+
+        def host_for(platform, config, salt, timeout):
+            assert platform == fake.branch.platform
+            assert salt is execution.__salt__
+            fake.timeout = timeout
+            return fake
+
+        monkeypatch.setattr(hosts, "host_for", host_for)
+        return fake
+
+    return use
+
+
+def apply(opts, test, fun, **kwargs):
+    opts["test"] = test
+    if fun == "mod_watch":
+        return states.mod_watch("cloud-assistant", **kwargs)
+    return getattr(states, fun)("cloud-assistant", **kwargs)
+
+
+def backticked(comment):
+    """Every command a comment names between backticks, one per step."""
+    return [command for quoted in re.findall(r"`([^`]*)`", comment) for command in quoted.split("; ")]
+
+
+# (state function, its arguments, whether it wants the client running)
+STATES = [
+    ("running", {}, True),
+    ("stopped", {}, False),
+    ("stopped", {"stop_watchdog": True}, False),
+    ("dead", {}, False),
+    ("dead", {"stop_watchdog": True}, False),
+    ("mod_watch", {"sfun": "running"}, True),
+]
+
+CASES = [
+    pytest.param(name, fun, kwargs, want, client, watchdog,
+                 id="{}|{}{}|client {}|watchdog {}".format(
+                     name, fun, "".join(",{}={}".format(k, v) for k, v in kwargs.items()),
+                     "up" if client else "down", "up" if watchdog else "down"))
+    for name, (fun, kwargs, want), client, watchdog in itertools.product(BRANCHES, STATES, (True, False), (True, False))
+]
+
+
+# systemd's view of the unit: (situation, client running, (ActiveState, SubState))
+UNITS = [
+    ("active", True, ("active", "running")),
+    ("inactive", False, ("inactive", "dead")),
+    ("deactivating", True, ("deactivating", "stop-sigterm")),
+    ("auto-restart", False, ("activating", "auto-restart")),
+    ("activating", False, ("activating", "start")),
+]
+SYSTEMD_BRANCHES = [row.name for row in procedure.TABLE if row.init_systems == ("systemd",)]
+UNIT_CASES = [
+    pytest.param(name, fun, kwargs, want, client, False, unit,
+                 id="{}|{}{}|unit {}".format(name, fun, "".join(",{}={}".format(k, v) for k, v in kwargs.items()), situation))
+    for name, (fun, kwargs, want), (situation, client, unit) in itertools.product(SYSTEMD_BRANCHES, STATES, UNITS)
+]
+ALL_CASES = [pytest.param(*case.values, None, id=case.id) for case in CASES] + UNIT_CASES
+
+
+@pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,unit", ALL_CASES)
+def test_test_mode_predicts_the_real_run(use_host, opts, name, fun, kwargs, want, client, watchdog, unit):
+    branch = BRANCHES[name]
+
+    predicted_host = use_host(FakeHost(branch, client, watchdog, unit=unit))
+    before = predicted_host.snapshot
+    predicted = apply(opts, True, fun, **kwargs)
+    assert predicted_host.ran == [], "test=True ran something"
+    assert predicted_host.snapshot == before and predicted_host.unit == unit
+
+    real_host = use_host(FakeHost(branch, client, watchdog, unit=unit))
+    real = apply(opts, False, fun, **kwargs)
+
+    # the real run did what was asked, verified against the fake's process table
+    assert real["result"] is True, real
+    assert bool(real_host._pids("client")) is want
+    # what test mode said would change is what changed (a restart's new pids exist only after it)
+    real_changes = {key: dict(value) for key, value in real["changes"].items()}
+    if "restarted" in real_changes:
+        new = real_changes["restarted"]["new"]
+        if branch.platform == "windows":  # the service's name stands for its pid
+            assert new == real_changes["restarted"]["old"] == [hosts.WINDOWS_SERVICE]
+        else:
+            assert new and not set(new) & set(real_changes["restarted"]["old"])
+        assert predicted["changes"]["restarted"]["new"] == "new pids"
+        real_changes["restarted"]["new"] = "new pids"
+    assert predicted["changes"] == real_changes
+    assert predicted["result"] is (None if predicted["changes"] else True)
+    # the real run ran exactly the steps the prediction named, in that order
+    assert real_host.ran_texts == backticked(predicted["comment"])
+    if not predicted["changes"]:
+        assert predicted["comment"] == real["comment"]
+        assert real_host.ran == []
+    for step, ran_branch, check in real_host.ran:
+        if step == real_host.watchdog_stop():
+            assert check is False  # `assist_daemon --stop` exits 0 whatever happens
+        else:
+            assert ran_branch is branch and check is True
+    assert predicted["name"] == real["name"] == "cloud-assistant"
+
+
+@pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,unit", [
+    case for case in ALL_CASES if case.values[1] != "mod_watch"
+])
+def test_a_second_real_run_changes_nothing(use_host, opts, name, fun, kwargs, want, client, watchdog, unit):
+    host = use_host(FakeHost(BRANCHES[name], client, watchdog, unit=unit))
+    first = apply(opts, False, fun, **kwargs)
+    assert first["result"] is True
+    ran = len(host.ran)
+    again = apply(opts, False, fun, **kwargs)
+    assert again["changes"] == {} and again["result"] is True
+    assert again["comment"] == "The Cloud Assistant client is already {} ({}, {}).".format(
+        "running" if want else "stopped", BRANCHES[name].service, BRANCHES[name].init_systems[0]
+    )
+    assert len(host.ran) == ran
+    # and test mode agrees there is nothing left to do
+    assert apply(opts, True, fun, **kwargs)["result"] is True
+
+
+# a branch this host cannot run, in a situation where it would have to run
+BLOCKED_CASES = [
+    ("running", {}, False),
+    ("stopped", {}, True),
+    ("stopped", {"stop_watchdog": True}, True),
+    ("dead", {"stop_watchdog": True}, True),
+    ("mod_watch", {"sfun": "running"}, True),
+    ("mod_watch", {"sfun": "running"}, False),
+]
+
+
+@pytest.mark.parametrize("name", LINUX_BRANCHES)
+@pytest.mark.parametrize("fun,kwargs,client", BLOCKED_CASES)
+def test_a_blocked_branch_fails_alike_in_both_modes_and_runs_nothing(use_host, opts, name, fun, kwargs, client):
+    branch = BRANCHES[name]
+    why = BLOCKED.format(branch.name, branch.tool, branch.service, branch.tool)
+    results = []
+    for test in (True, False):
+        host = use_host(FakeHost(branch, client, watchdog=True, blocked=why))
+        before = host.snapshot
+        results.append(apply(opts, test, fun, **kwargs))
+        assert host.ran == [] and host.snapshot == before, "a blocked branch touched the host"
+    predicted, real = results
+    assert predicted["result"] is False and real["result"] is False
+    assert predicted["comment"] == real["comment"]
+    assert why in real["comment"]
+    assert predicted["changes"] == real["changes"] == {}
+
+
+@pytest.mark.parametrize("test", [True, False])
+@pytest.mark.parametrize("fun,extra,words", [
+    ("running", {"enable": True}, ["does not take 'enable'", "use service.enabled"]),
+    ("running", {"stop_watchdog": True}, ["does not take 'stop_watchdog'", "it takes: name, timeout, settle)"]),
+    ("stopped", {"sfun": "running", "reload": True}, ["does not take 'reload', 'sfun'"]),
+    ("dead", {"enabled": False}, ["cloudassist.dead does not take 'enabled'"]),
+])
+def test_unknown_arguments_fail_and_run_nothing(use_host, opts, test, fun, extra, words):
+    host = use_host(FakeHost(BRANCHES["Linux, client newer than 1.0.1.308, systemd"], client=True, watchdog=True))
+    ret = apply(opts, test, fun, **extra)
+    assert ret["result"] is False and ret["changes"] == {}
+    for word in words:
+        assert word in ret["comment"]
+    assert host.ran == []
+
+
+@pytest.mark.parametrize("test", [True, False])
+@pytest.mark.parametrize("fun,kwargs,words", [
+    ("running", {"timeout": 0}, "timeout must be a number of seconds greater than 0"),
+    ("running", {"settle": -1}, "settle must be a number of seconds from 0"),
+    ("stopped", {"stop_watchdog": "yes"}, "stop_watchdog must be true or false, not 'yes'"),
+    ("mod_watch", {"sfun": "running", "timeout": "soon"}, "timeout must be a number of seconds"),
+])
+def test_bad_argument_values_fail_and_run_nothing(use_host, opts, test, fun, kwargs, words):
+    host = use_host(FakeHost(BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"], client=False))
+    ret = apply(opts, test, fun, **kwargs)
+    assert ret["result"] is False and words in ret["comment"]
+    assert host.ran == []
+
+
+@pytest.mark.parametrize("test", [True, False])
+@pytest.mark.parametrize("sfun", ["stopped", "dead"])
+def test_a_watch_on_a_stopped_state_does_nothing(use_host, opts, test, sfun):
+    host = use_host(FakeHost(BRANCHES["Linux, client newer than 1.0.1.308, upstart"], client=False))
+    ret = apply(opts, test, "mod_watch", sfun=sfun)
+    assert ret["result"] is True and ret["changes"] == {} and host.ran == []
+
+
+# --- the execution module's own test mode ------------------------------------------------
+
+SAME = ("running", "changed", "init_system", "service", "version", "command", "pids_before", "warning", "watchdog_stopped")
+
+
+@pytest.mark.parametrize("name", BRANCHES)
+@pytest.mark.parametrize("action,kwargs", [
+    ("stop", {}), ("stop", {"stop_watchdog": True}), ("start", {}), ("restart", {}),
+])
+@pytest.mark.parametrize("client", [True, False])
+@pytest.mark.parametrize("watchdog", [True, False])
+def test_the_module_returns_the_same_dict_under_test(use_host, name, action, kwargs, client, watchdog):
+    branch = BRANCHES[name]
+    host = use_host(FakeHost(branch, client, watchdog))
+    predicted = getattr(execution, action)(test=True, **kwargs)
+    assert host.ran == [] and predicted["test"] is True
+    host = use_host(FakeHost(branch, client, watchdog))
+    real = getattr(execution, action)(**kwargs)
+    assert "test" not in real
+    assert set(predicted) - {"test"} == set(real) - {"warnings"}
+    for key in SAME:
+        assert predicted.get(key) == real.get(key), key
+    if real["pids"] and real["pids"] != real["pids_before"]:
+        assert set(real["pids"]) == set(host.client_pids(None))
+
+
+def test_the_fake_host_has_the_real_hosts_interface():
+    for method in ("status", "version", "client_pids", "watchdog_pids", "watchdog_stop", "run"):
+        fake = inspect.signature(getattr(FakeHost, method))
+        for real in (hosts.LinuxHost, hosts.WindowsHost):
+            assert inspect.signature(getattr(real, method)) == fake, (real.__name__, method)
+    # systemd's view of the unit, read again while verifying (Linux under systemd only)
+    assert inspect.signature(hosts.LinuxHost.unit_state) == inspect.signature(FakeHost.unit_state)
+
+
+# --- a failure after a change ----------------------------------------------------------------
+
+
+def _ignoring(host, step_to_ignore=None, step_to_fail=None):
+    """Make ``host`` run one step without effect, or fail on it (a client that ignores stop...)."""
+    real_run = host.run
+
+    def run(step, branch=None, check=True):
+        if step == step_to_fail:
+            raise hosts.CommandExecutionError("`{}` exited with code 1: failed".format(step.text))
+        if step == step_to_ignore:
+            host.ran.append((step, branch, check))
+            return CommandResult(step.text, 0, "", "")
+        return real_run(step, branch, check)
+
+    host.run = run
+    return host
+
+
+def test_a_stop_that_fails_after_stopping_the_watchdog_reports_that_change(use_host, opts, config):
+    config["timeout"] = 0.3
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
+    host = _ignoring(use_host(FakeHost(branch, client=True, watchdog=True)), step_to_ignore=branch.stop[-1])
+    ret = apply(opts, False, "stopped", stop_watchdog=True)
+    assert ret["result"] is False and "already done: stopped the watchdog" in ret["comment"]
+    assert host.watchdog_pids() == ()
+    assert ret["changes"] == {"watchdog": {"old": True, "new": False}}
+
+
+def test_a_restart_whose_start_fails_reports_the_stop(use_host, opts):
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, upstart"]
+    host = _ignoring(use_host(FakeHost(branch, client=True)), step_to_fail=branch.start[-1])
+    ret = apply(opts, False, "mod_watch", sfun="running")
+    assert ret["result"] is False and "already done: stopped the client" in ret["comment"]
+    assert host.client_pids(None) == ()
+    assert ret["changes"] == {"running": {"old": True, "new": False}}
