@@ -111,7 +111,10 @@ def _carry_out(host, status, plan, settle, done):
             _wait_stopped(host, status, commands[-1])
         else:
             warnings += _verify_stopped(host, status, commands[-1], settle)
-        done["stopped the client with `{}`".format(commands[-1])] = ("running", True, False)
+        if status.running:
+            done["stopped the client with `{}`".format(commands[-1])] = ("running", True, False)
+        else:
+            done["cancelled the pending restart with `{}`".format(commands[-1])] = ("restart_pending", True, False)
         pids = ()
     if plan.start:
         commands.append(_run_phase(host, status, plan.start))

@@ -204,11 +204,20 @@ def process(pid):
 
 def processes(names):
     """Live processes whose comm, or the name of whose executable, is one of ``names``."""
-    short = {name[:15] for name in names}
+    short = {name[:15].encode() for name in names}
     found = []
     for pid in _proc_entries():
+        # Two cheap reads sift the process table; the whole record only for a candidate.
+        comm = (_read("/proc/{}/comm".format(pid)) or b"").strip()
+        if comm not in short:
+            try:
+                exe = os.readlink("/proc/{}/exe".format(pid))
+            except OSError:
+                continue
+            if os.path.basename(exe.replace(" (deleted)", "")) not in names:
+                continue
         proc = process(pid)
-        if proc and (proc.comm in short or os.path.basename(proc.exe) in names):
+        if proc:
             found.append(proc)
     return found
 
@@ -298,9 +307,9 @@ def classify(binary):
 
 def pids_named(comm):
     """Pids of live processes whose ``/proc/PID/comm`` is ``comm``."""
+    wanted = comm[:15].encode()
     pids = []
     for pid in _proc_entries():
-        proc = _process(pid)
-        if proc and proc[0] == comm[:15]:
+        if (_read("/proc/{}/comm".format(pid)) or b"").strip() == wanted and _process(pid):
             pids.append(pid)
     return sorted(pids)

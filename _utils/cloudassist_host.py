@@ -286,6 +286,9 @@ def _choose_unit(vendor, candidates, units, running_in):
         why = "the running client is the main process of {} (its cgroup, and systemd's MainPID)".format(name)
         if len(running_in) > 1:
             why += "; clients also run in {}".format(", ".join(running_in[1:]))
+        also = [other for other in candidates if other not in running_in and units[other].exists]
+        if also:
+            why += "; {} {} also installed".format(", ".join(also), "is" if len(also) == 1 else "are")
         return units[name], why
     loaded = [units[name] for name in candidates if units[name].exists]
     if not loaded:

@@ -51,6 +51,9 @@ def make(status, action, stop_watchdog=False, watchdog_stop=None):
             changes.append(Change("running", "starting", False))
     elif action == "start" or not status.running:
         if not up:
+            # systemd holds a start job back until RestartSec has passed (the real unit waits
+            # 120 s); the stop command cancels the pending restart, so the start runs at once.
+            stop = status.steps["stop"] if status.restart_pending else ()
             start = status.steps["start"]
             changes.append(Change("running", status.running and "stopping", True))
     else:

@@ -204,8 +204,9 @@ UNIT_EXPECTED = {
     ("deactivating", "start"): (("start",), (Change("running", "stopping", True),)),
     ("deactivating", "restart"): (("stop", "start"), (Change("restarted", list(CLIENT_PIDS), plans.NEW_PIDS),)),
     ("auto-restart", "stop"): (("stop",), (Change("restart_pending", True, False),)),
-    ("auto-restart", "start"): (("start",), RUNNING_FALSE_TRUE),
-    ("auto-restart", "restart"): (("start",), RUNNING_FALSE_TRUE),
+    # The stop command cancels the pending restart, which would hold the start job back.
+    ("auto-restart", "start"): (("stop", "start"), RUNNING_FALSE_TRUE),
+    ("auto-restart", "restart"): (("stop", "start"), RUNNING_FALSE_TRUE),
     ("activating", "stop"): (("stop",), (Change("running", "starting", False),)),
     ("activating", "start"): (("start",), RUNNING_FALSE_TRUE),
     ("activating", "restart"): (("start",), RUNNING_FALSE_TRUE),
