@@ -109,24 +109,23 @@ def test_stop_running_client_started_outside_salt(run, client):
     assert ret.data["pids_before"] == [pid]
 
 
-def test_failing_call_exits_non_zero(run, client, synced_minion):
+def test_failing_call_exits_non_zero(run, client, salt_call):
     """A CommandExecutionError reaches both CLIs as a non-zero exit code."""
     ret = run("cloudassist.stop", "timeout=-1")
     assert ret.returncode != 0, ret
     assert "timeout" in ret.stdout and "Traceback" not in ret.stdout, ret
 
-    call = synced_minion.salt_call_cli(timeout=120)
-    ret = call.run("cloudassist.start", "settle=abc")
+    ret = salt_call.run("cloudassist.start", "settle=abc")
     assert ret.returncode != 0, ret
     assert "settle" in (ret.stdout + ret.stderr), ret
     assert client.pids() == []
 
-    ret = call.run("cloudassist.version")
+    ret = salt_call.run("cloudassist.version")
     assert ret.returncode == 0, ret
     assert ret.data == DEFAULT_VERSION
 
 
-def test_sys_doc_has_cli_examples(run, synced_minion):
+def test_sys_doc_has_cli_examples(run):
     ret = run("sys.list_functions", "cloudassist")
     assert ret.returncode == 0, ret
     functions = set(ret.data)

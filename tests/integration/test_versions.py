@@ -57,7 +57,7 @@ def test_new_branch_just_above_boundary_really_starts(run, client):
 
 
 @pytest.mark.parametrize("running", [True, False], ids=["stop-running", "start-stopped"])
-def test_legacy_client_fails_for_want_of_chkconfig(run, client, synced_minion, running):
+def test_legacy_client_fails_for_want_of_chkconfig(run, client, salt_call, running):
     if shutil.which("chkconfig", path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"):
         pytest.skip("this host has chkconfig: the legacy branch would run it")
     pid = client.ensure_running() if running else None
@@ -72,7 +72,7 @@ def test_legacy_client_fails_for_want_of_chkconfig(run, client, synced_minion, r
     assert client.pids() == ([pid] if running else []), "the failed call touched the client"
 
     # salt-call on the minion: the same error, a non-zero exit code.
-    ret = synced_minion.salt_call_cli(timeout=120).run(action)
+    ret = salt_call.run(action)
     assert ret.returncode != 0, ret
     assert "chkconfig" in ret.stdout + ret.stderr, ret
     assert client.pids() == ([pid] if running else [])
