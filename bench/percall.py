@@ -59,19 +59,6 @@ trap 'exit 0' TERM INT
 while :; do sleep 1 & wait $!; done
 """
 
-UNIT = """\
-[Unit]
-Description=Stand-in Cloud Assistant client (bench)
-
-[Service]
-Type=simple
-ExecStart={binary}
-Restart=no
-
-[Install]
-WantedBy=multi-user.target
-"""
-
 CASE_ORDER = [
     "cloudassist.status",
     "cloudassist.version",
@@ -145,7 +132,7 @@ def prepare(c: tb.Container, checkout: Path, client: str) -> str:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy(HERE / "inner.py", bench / "inner.py")
     kind = put_client(c, client)
-    c.write("/etc/systemd/system/aliyun.service", UNIT.format(binary=BINARY))
+    c.write("/etc/systemd/system/aliyun.service", standin.systemd_unit(BINARY, description="Stand-in Cloud Assistant client (bench)"))
     wants = c.path("/etc/systemd/system/multi-user.target.wants")
     wants.mkdir(parents=True, exist_ok=True)
     (wants / "aliyun.service").symlink_to("/etc/systemd/system/aliyun.service")

@@ -10,7 +10,6 @@ Other suites may run stand-in clients of their own on this host at the same time
 check here looks only at the pids these tests started.
 """
 
-import json
 import os
 import pathlib
 import shutil
@@ -22,8 +21,6 @@ import pytest
 import standin
 from salthost import SUPPORT, wait_for
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-AUDIT = ROOT / "tests" / "support" / "audit"
 SCRIPT = "/etc/init.d/aliyun-service"
 
 
@@ -302,14 +299,7 @@ def test_an_init_script_that_is_not_executable_is_named_as_such(host):
 # --- 7. what status costs ----------------------------------------------------------------
 
 
-def test_status_spawns_only_the_version_probe(host, tmp_path):
-    log = tmp_path / "audit.jsonl"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(AUDIT), os.environ.get("PYTHONPATH")])),
-        CLOUDASSIST_AUDIT_LOG=str(log),
-        CLOUDASSIST_AUDIT_ROOT=str(ROOT),
-    )
+def test_status_spawns_only_the_version_probe(host, audited_call):
     host.install_client()
     host.start_client()
     pid = pidfile_pid(host)
@@ -317,11 +307,9 @@ def test_status_spawns_only_the_version_probe(host, tmp_path):
     other = host.spawn([str(look_alike)])
     assert wait_for(lambda: exe_of(other.pid) == str(look_alike))
 
-    log.write_text("")
-    res = host.salt_call("cloudassist.status", env=env)
+    res, records = audited_call("cloudassist.status")
     assert res.returncode == 0, res
     assert res.data["pids"] == [pid] and other.pid in others_by_pid(res.data), res.data
-    records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records, "the audit hook recorded nothing: it is not loaded"
     ours = [r["args"] for r in records if r["ours"]]
     assert len(ours) <= 2, ours

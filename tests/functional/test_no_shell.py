@@ -5,14 +5,12 @@ process Python starts; the records made while cloudassist's own code was on the 
 checked.  The hook sees what really ran, so a shell sneaking in anywhere fails this test.
 """
 
-import json
 import os
 import pathlib
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-AUDIT = ROOT / "tests" / "support" / "audit"
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "busybox", "cmd.exe", "powershell.exe"}
 
 # call -> processes cloudassist starts for it on this host (sysvinit branch, client running
@@ -32,26 +30,12 @@ CALLS = [
 
 
 @pytest.fixture
-def audited(host, tmp_path):
-    log = tmp_path / "audit.jsonl"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(AUDIT), os.environ.get("PYTHONPATH")])),
-        CLOUDASSIST_AUDIT_LOG=str(log),
-        CLOUDASSIST_AUDIT_ROOT=str(ROOT),
-    )
+def audited(host, audited_call):
     host.install_client()
     host.install_init_script()
     host.sls_file("ca_on", "ca:\n  cloudassist.running: []\n")
     host.sls_file("ca_off", "ca:\n  cloudassist.stopped: []\n")
-
-    def call(*args):
-        log.write_text("")
-        res = host.salt_call(*args, env=env)
-        records = [json.loads(line) for line in log.read_text().splitlines()]
-        return res, records
-
-    return call
+    return audited_call
 
 
 def test_every_command_is_an_argument_list_without_a_shell(audited, host):

@@ -3,6 +3,8 @@ container, then look at the container itself (process table, unit state, pid fil
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import realinit_testbed as tb
@@ -284,3 +286,16 @@ class ClientBranchChecks:
         st = single_state(second)
         assert st["result"] is True and st["changes"] == {}, second
         assert self.assert_running(host) == pids
+
+
+def no_traceback(res) -> None:
+    assert "Traceback" not in res.text, f"salt-call printed a traceback: {res!r}"
+
+
+def module_error(res, fun: str) -> str:
+    """The CommandExecutionError text of a failed ``salt-call fun``."""
+    assert res.returncode != 0, f"salt-call should have failed: {res!r}"
+    no_traceback(res)
+    m = re.search(r"Error running '%s': (.*)" % re.escape(fun), res.text, re.S)
+    assert m, f"no 'Error running {fun!r}' in the output: {res!r}"
+    return m.group(1).strip()

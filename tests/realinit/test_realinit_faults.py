@@ -31,6 +31,8 @@ from realinit_checks import (
     SLS_RUNNING,
     SLS_STOPPED,
     make_host,
+    module_error,
+    no_traceback,
     put_client,
     put_unit,
     single_state,
@@ -64,19 +66,6 @@ def by_hand(host, *argv: str):
     r = host.run(*argv, check=False)
     lines = (r.stdout + r.stderr).strip().splitlines()
     return r.returncode, (lines[0] if lines else "")
-
-
-def no_traceback(res) -> None:
-    assert "Traceback" not in res.text, f"salt-call printed a traceback: {res!r}"
-
-
-def module_error(res, fun: str) -> str:
-    """The CommandExecutionError text of a failed ``salt-call fun``."""
-    assert res.returncode != 0, f"salt-call should have failed: {res!r}"
-    no_traceback(res)
-    m = re.search(r"Error running '%s': (.*)" % re.escape(fun), res.text, re.S)
-    assert m, f"no 'Error running {fun!r}' in the output: {res!r}"
-    return m.group(1).strip()
 
 
 def assert_names_cause(message: str, command: str, code: int, words: str) -> None:

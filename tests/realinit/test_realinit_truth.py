@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from realinit_checks import BINARY, make_host, put_client, put_unit, single_state
+from realinit_checks import BINARY, make_host, module_error, no_traceback, put_client, put_unit, single_state
 from support import standin
 
 pytestmark = pytest.mark.realinit
@@ -58,19 +58,6 @@ def main_pid(host, unit: str = UNIT) -> int:
 def dropin(host_or_c, text: str, unit: str = UNIT, name: str = "truth.conf") -> None:
     """Write a drop-in for ``unit`` (into the container's writable layer)."""
     host_or_c.write(f"/etc/systemd/system/{unit}.d/{name}", text)
-
-
-def no_traceback(res) -> None:
-    assert "Traceback" not in res.text, f"salt-call printed a traceback: {res!r}"
-
-
-def module_error(res, fun: str) -> str:
-    """The CommandExecutionError text of a failed ``salt-call fun``."""
-    assert res.returncode != 0, f"salt-call should have failed: {res!r}"
-    no_traceback(res)
-    m = re.search(r"Error running '%s': (.*)" % re.escape(fun), res.text, re.S)
-    assert m, f"no 'Error running {fun!r}' in the output: {res!r}"
-    return m.group(1).strip()
 
 
 def stop_clean(host, unit: str = UNIT) -> None:
