@@ -25,25 +25,28 @@ def _int(text):
         return 0
 
 
+def unit_state(name, props):
+    """The ``UnitState`` of ``name`` from its properties as ``systemctl show`` prints them."""
+    return UnitState(
+        name=name,
+        load_state=props.get("LoadState", ""),
+        active_state=props.get("ActiveState", ""),
+        sub_state=props.get("SubState", ""),
+        main_pid=_int(props.get("MainPID")),
+        n_restarts=_int(props.get("NRestarts")),
+        unit_file_state=props.get("UnitFileState", ""),
+        control_group=props.get("ControlGroup", ""),
+    )
+
+
 def parse_show(text, units):
     """``UnitState`` per unit of ``units``, in order, from ``systemctl show`` output."""
-    blocks = [block for block in text.strip().split("\n\n")] if text.strip() else []
-    states = []
-    for name, block in zip(units, blocks + [""] * (len(units) - len(blocks))):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        states.append(
-            UnitState(
-                name=name,
-                load_state=props.get("LoadState", ""),
-                active_state=props.get("ActiveState", ""),
-                sub_state=props.get("SubState", ""),
-                main_pid=_int(props.get("MainPID")),
-                n_restarts=_int(props.get("NRestarts")),
-                unit_file_state=props.get("UnitFileState", ""),
-                control_group=props.get("ControlGroup", ""),
-            )
-        )
-    return tuple(states)
+    blocks = text.strip().split("\n\n") if text.strip() else []
+    blocks += [""] * (len(units) - len(blocks))
+    return tuple(
+        unit_state(name, dict(line.split("=", 1) for line in block.splitlines() if "=" in line))
+        for name, block in zip(units, blocks)
+    )
 
 
 def unit_of(pid):
