@@ -55,7 +55,9 @@ from support import readme  # noqa: E402
 
 CHECKOUT = TESTS.parent
 README = CHECKOUT / "README.md"
-VENV = CHECKOUT / ".venv"
+# The venv bin/cloudassist and bin/test use: CI names its own with CLOUDASSIST_VENV, and the
+# README's commands honour it, so they run against the venv this session was set up in.
+VENV = Path(os.environ.get("CLOUDASSIST_VENV") or CHECKOUT / ".venv")
 MINION_D = VENV / "salt-local" / "minion.d"
 COMMANDS = readme.commands(README)
 
@@ -204,8 +206,7 @@ def _run_to_files(args, **kwargs):
 
 
 def _environ(**extra):
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "PYTHON", "CLOUDASSIST_VENV", "CLOUDASSIST_SALT")}
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     environ.update(extra)
     return environ
 
