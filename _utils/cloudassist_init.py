@@ -15,12 +15,13 @@ init_script     bool: ``/etc/init.d/aliyun-service`` exists
 """
 
 try:  # installed with pip
+    from .cloudassist_facts import INIT_SCRIPT
     from .cloudassist_records import Evidence, InitDecision
 except ImportError:  # synced through file_roots
+    from cloudassist_facts import INIT_SCRIPT
     from cloudassist_records import Evidence, InitDecision
 
 LINUX_INIT_SYSTEMS = ("systemd", "upstart", "sysvinit")
-INIT_SCRIPT = "/etc/init.d/aliyun-service"
 OVERRIDE = "the config key cloudassist:init_system"
 
 

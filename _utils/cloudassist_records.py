@@ -50,10 +50,6 @@ class Branch(NamedTuple):
     stop: tuple
     start: tuple
 
-    @property
-    def kind(self):
-        return self.stop[0].kind
-
 
 class Evidence(NamedTuple):
     """What one source said about the init system."""
