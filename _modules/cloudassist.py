@@ -83,34 +83,60 @@ def _host(timeout):
     return hosts.host_for(platform, _config, __salt__, _seconds("timeout", timeout, DEFAULT_TIMEOUT))
 
 
-def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False):
+def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enable=None):
     host = _host(timeout)
     settle = _seconds("settle", settle, DEFAULT_SETTLE, allow_zero=True)
     stop_watchdog = args.flag("the argument stop_watchdog", stop_watchdog)
     test = args.flag("the argument test", test)
+    if enable is not None:
+        enable = args.flag("the argument enable", enable)
     if action == "stop" and not test:
         log.warning("cloudassist: %s", STOP_WARNING)
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, host.timeout):
         status = host.status()
-        watchdog_stop = host.watchdog_stop() if stop_watchdog and status.watchdog_pids else None
-        plan = plans.make(status, action, stop_watchdog, watchdog_stop)
+        watchdog_stop = host.watchdog_stop(status) if stop_watchdog and status.watchdog_pids else None
+        plan = plans.make(status, action, stop_watchdog, watchdog_stop, enable)
         if test:
             if plan.blocked:
                 raise CommandExecutionError(plan.blocked)
             return _predicted(status, plan)
-        outcome = act.carry_out(host, status, plan, settle)
+        try:
+            outcome = act.carry_out(host, status, plan, settle)
+        except CommandExecutionError as exc:
+            if getattr(exc, "changes", None):
+                _refresh_grains()
+            raise
+    if plan.changes:
+        _refresh_grains()
     return _result(status, plan, outcome)
 
 
+def _refresh_grains():
+    """The ``cloudassist`` grain tells the version and boot status: refresh it after a change."""
+    try:
+        __salt__["saltutil.refresh_grains"]()
+    except Exception as exc:  # pylint: disable=broad-except
+        # The change is made and verified; a stale grain must not turn it into a failure.
+        log.warning("cloudassist: could not refresh the grains after a change: %s", exc)
+
+
 def _result(status, plan, outcome):
-    """The documented return of stop/start/restart, after the real run."""
+    """The documented return of every action, after the real run."""
     action = plan.action
     changes = plans.changes_dict(plan.changes)
     if "restarted" in changes:
         changes["restarted"]["new"] = list(outcome.pids)
-    if not (plan.stop or plan.start):
+    boot_done = "{} {} at boot with `{}`".format(
+        "enabled" if plan.enable else "disabled", status.boot.service if status.boot else "", outcome.boot_command
+    )
+    if action in ("enable", "disable"):
+        command = outcome.boot_command or _idle_command(status, action)
+        comment = boot_done if plan.boot else plans.already(status, action)
+    elif not (plan.stop or plan.start):
         command, comment = _idle_command(status, action), plans.already(status, action)
+        if plan.boot:
+            command, comment = outcome.boot_command, comment + "; " + boot_done
     elif action == "restart":
         command = outcome.command
         comment = "restarted the client with `{}` (pid {} -> {})".format(
@@ -119,10 +145,22 @@ def _result(status, plan, outcome):
     else:
         command = outcome.command
         comment = "{} the client with `{}`".format("stopped" if action == "stop" else "started", command)
-    result = _boundary(status, plan, bool(outcome.pids), outcome.pids, command, comment, changes)
+    if plan.boot and action not in ("enable", "disable") and (plan.stop or plan.start):
+        command = "; ".join((command, outcome.boot_command))
+        comment += " and " + boot_done
+    result = _boundary(status, plan, bool(outcome.pids), outcome.pids, command, comment, changes, outcome.enabled)
     if outcome.warnings:
         result["warnings"] = list(outcome.warnings)
     return result
+
+
+WANTS = {
+    "stop": "stopped",
+    "start": "running",
+    "restart": "restarted",
+    "enable": "started at boot",
+    "disable": "kept from starting at boot",
+}
 
 
 def _predicted(status, plan):
@@ -131,23 +169,28 @@ def _predicted(status, plan):
     if plan.noop:
         comment = plans.already(status, plan.action)
     else:
-        want = {"stop": "stopped", "start": "running", "restart": "restarted"}[plan.action]
-        comment = plans.describe(status, plan, want)
-    phases = [plans.steps_text(phase) for phase in (plan.stop, plan.start) if phase]
+        comment = plans.describe(status, plan, WANTS[plan.action])
+    phases = [plans.steps_text(phase) for phase in (plan.stop, plan.start, plan.boot) if phase]
     command = "; ".join(phases) or _idle_command(status, plan.action)
     running = changes["running"]["new"] if "running" in changes else status.running
-    result = _boundary(status, plan, running, status.pids if running else (), command, comment, changes)
+    enabled = changes["enabled"]["new"] if "enabled" in changes else status.enabled
+    result = _boundary(status, plan, running, status.pids if running else (), command, comment, changes, enabled)
+    if plan.notes:
+        result["warnings"] = list(plan.notes)
     result["test"] = True
     return result
 
 
 def _idle_command(status, action):
+    if action in ("enable", "disable"):
+        return plans.steps_text(status.boot.steps(action == "enable"))
     return status.command("stop" if action == "stop" else "start")
 
 
-def _boundary(status, plan, running, pids, command, comment, changes):
+def _boundary(status, plan, running, pids, command, comment, changes, enabled):
     result = {
         "running": running,
+        "enabled": enabled,
         "changed": bool(changes),
         "init_system": status.init.init_system,
         "service": status.branch.service,
@@ -197,8 +240,12 @@ def status(timeout=None):
     (the unit, job, script or Windows service the vendor's procedure manages here),
     ``branch``, ``commands`` (what ``stop`` and ``start`` would run), ``decided_by`` and
     ``evidence`` (how the init system was decided, most trusted source first),
-    ``watchdog``, and ``blocked`` (why ``stop``/``start`` cannot run here, e.g. a missing
-    ``chkconfig``, or None).
+    ``enabled`` (whether the client's service starts at boot, None where that cannot be
+    told) and ``boot`` (how that was read, and the commands that would change it),
+    ``watchdog`` (``running``, ``pids``, ``form``: ``unit`` for systemd's
+    ``AssistDaemon.service``, ``service`` on Windows, ``process`` otherwise, ``service`` and
+    ``enabled``: its boot registration), and ``blocked`` (why ``stop``/``start`` cannot run
+    here, e.g. a missing ``chkconfig``, or None).
 
     timeout
         Seconds any command may take (default: ``cloudassist:timeout``, else 30).
@@ -212,7 +259,7 @@ def status(timeout=None):
     return _host(timeout).status().as_dict()
 
 
-def stop(timeout=None, settle=None, stop_watchdog=False, test=False):
+def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None):
     """
     Stop the Cloud Assistant client with the command the vendor's procedure gives for this
     minion, then check that it really stopped.
@@ -226,8 +273,12 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False):
         Seconds to watch for a restart by the watchdog ``assist_daemon`` when it runs
         (default 2).
     stop_watchdog
-        Stop ``assist_daemon`` first (``assist_daemon --stop``), so it cannot restart the
-        client (default False).
+        Stop the watchdog first (``systemctl stop AssistDaemon.service`` where that unit runs
+        it, ``assist_daemon --stop`` otherwise), so it cannot restart the client (default
+        False).  With ``enable=False`` the watchdog is also kept from starting at boot.
+    enable
+        ``False``: also keep the client from starting at boot (see ``disable``); ``True``:
+        make it start at boot; absent: leave boot alone.
     test
         Only say what would be done: the same return, with ``test: True``, the predicted
         ``running`` and ``changes``, and a comment naming the commands that would run.
@@ -243,11 +294,12 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False):
         salt '*' cloudassist.stop
         salt '*' cloudassist.stop stop_watchdog=True
         salt '*' cloudassist.stop test=True
+        salt '*' cloudassist.stop stop_watchdog=True enable=False
     """
-    return _do("stop", timeout=timeout, settle=settle, stop_watchdog=stop_watchdog, test=test)
+    return _do("stop", timeout=timeout, settle=settle, stop_watchdog=stop_watchdog, test=test, enable=enable)
 
 
-def start(timeout=None, settle=None, test=False):
+def start(timeout=None, settle=None, test=False, enable=None):
     """
     Start the Cloud Assistant client with the command the vendor's procedure gives for this
     minion, then check that it is running and stays up for ``settle`` seconds.
@@ -267,11 +319,12 @@ def start(timeout=None, settle=None, test=False):
 
         salt '*' cloudassist.start
         salt '*' cloudassist.start test=True
+        salt '*' cloudassist.start enable=True
     """
-    return _do("start", timeout=timeout, settle=settle, test=test)
+    return _do("start", timeout=timeout, settle=settle, test=test, enable=enable)
 
 
-def restart(timeout=None, settle=None, test=False):
+def restart(timeout=None, settle=None, test=False, enable=None):
     """
     Restart the Cloud Assistant client: the vendor's stop command (when it runs), then its
     start command, each checked.  A stopped client is just started.
@@ -292,4 +345,90 @@ def restart(timeout=None, settle=None, test=False):
         salt '*' cloudassist.restart
         salt '*' cloudassist.restart test=True
     """
-    return _do("restart", timeout=timeout, settle=settle, test=test)
+    return _do("restart", timeout=timeout, settle=settle, test=test, enable=enable)
+
+
+def enabled(timeout=None):
+    """
+    Return True when the Cloud Assistant client's service starts at boot, else False.
+
+    Read as the init system reads it at the next boot: systemd's ``UnitFileState`` of the
+    unit that manages the client, the ``S`` links in ``/etc/rc[2-5].d`` (sysvinit, and the
+    vendor's ``agentwatch`` of clients 1.0.1.308 and older), the job's ``.override`` file
+    (upstart), the service's start type (Windows).  ``cloudassist.status`` says how it was
+    read.  A service whose boot status cannot be told (a unit without an ``[Install]``
+    section) is an error that says so.
+
+    timeout
+        Seconds any command may take (default: ``cloudassist:timeout``, else 30).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.enabled
+    """
+    status = _host(timeout).status()
+    if status.enabled is None:
+        raise CommandExecutionError(
+            "whether {} starts at boot cannot be told: {}".format(status.boot.service, status.boot.how)
+        )
+    return status.enabled
+
+
+def enable(timeout=None, test=False):
+    """
+    Make the Cloud Assistant client's service start at boot, with the command its init
+    system uses, then read the boot status again and check it.
+
+    systemd: ``systemctl enable`` of the unit that manages the client (``agentwatch`` for
+    clients 1.0.1.308 and older); upstart: the ``manual`` stanza is removed from
+    ``/etc/init/aliyun-service.override``; sysvinit: ``update-rc.d aliyun-service defaults``
+    and ``enable``, or ``chkconfig --add`` and ``on``, whichever the host has (clients
+    1.0.1.308 and older: the vendor's ``chkconfig agentwatch on``); Windows: the start type
+    of ``AliyunService`` becomes automatic.  Nothing is started now.
+
+    Returns the dict ``stop``/``start`` return, with ``enabled``, ``changes``
+    (``enabled: {old, new}`` only when the boot status changed) and ``comment``.
+
+    timeout
+        Seconds each command may take (default 30).
+    test
+        Only say what would be done (default False).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.enable
+        salt '*' cloudassist.enable test=True
+    """
+    return _do("enable", timeout=timeout, test=test)
+
+
+def disable(timeout=None, test=False):
+    """
+    Keep the Cloud Assistant client's service from starting at boot, with the command its
+    init system uses, then read the boot status again and check it.  A running client keeps
+    running; ``cloudassist.stop enable=False`` stops it too.
+
+    systemd: ``systemctl disable`` of the unit that manages the client; upstart: ``manual``
+    in ``/etc/init/aliyun-service.override``; sysvinit: ``update-rc.d aliyun-service
+    disable`` or ``chkconfig aliyun-service off`` (clients 1.0.1.308 and older: the
+    vendor's ``chkconfig agentwatch off``); Windows: the start type of ``AliyunService``
+    becomes disabled.  Where the watchdog still starts at boot, the return's ``warnings`` say
+    so.
+
+    timeout
+        Seconds each command may take (default 30).
+    test
+        Only say what would be done (default False).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.disable
+        salt '*' cloudassist.disable test=True
+    """
+    return _do("disable", timeout=timeout, test=test)

@@ -13,6 +13,10 @@ only when the client's status really changed.
     cloud-assistant-off:
       cloudassist.stopped:
         - stop_watchdog: True
+        - enable: False
+
+    cloud-assistant-at-boot:
+      cloudassist.enabled
 
     cloud-assistant-reloaded:
       cloudassist.running:
@@ -41,17 +45,12 @@ def __virtual__():
     return (False, "cloudassist: the cloudassist execution module is not available")
 
 
-def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, takes=()):
+def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, takes=(), enable=None):
     unknown = sorted(key for key in (extra or {}) if not key.startswith("__"))
     if unknown:
         raise SaltInvocationError(
-            "cloudassist.{} does not take {} (it takes: name, {}){}".format(
-                fun,
-                ", ".join(repr(key) for key in unknown),
-                ", ".join(takes),
-                "; starting at boot is not managed here, use service.enabled"
-                if "enable" in unknown
-                else "",
+            "cloudassist.{} does not take {} (it takes: name, {})".format(
+                fun, ", ".join(repr(key) for key in unknown), ", ".join(takes)
             )
         )
     if timeout is not None:
@@ -59,6 +58,8 @@ def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, take
     if settle is not None:
         args.seconds("settle", settle, True)
     args.flag("stop_watchdog", stop_watchdog)
+    if enable is not None:
+        args.flag("enable", enable)
 
 
 def _act(ret, action, **kwargs):
@@ -69,13 +70,13 @@ def _act(ret, action, **kwargs):
     return result, test
 
 
-def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun):
+def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun, enable=None):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
-    takes = ("timeout", "settle") if want_running else ("timeout", "settle", "stop_watchdog")
+    takes = ("timeout", "settle", "enable") if want_running else ("timeout", "settle", "stop_watchdog", "enable")
     try:
-        _check_args(timeout, settle, stop_watchdog, extra, fun, takes)
-        kwargs = {"timeout": timeout, "settle": settle}
+        _check_args(timeout, settle, stop_watchdog, extra, fun, takes, enable)
+        kwargs = {"timeout": timeout, "settle": settle, "enable": enable}
         if not want_running:
             kwargs["stop_watchdog"] = stop_watchdog
         # The action reads the status first and does nothing when there is nothing to do.
@@ -84,33 +85,54 @@ def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun):
         ret["changes"] = getattr(exc, "changes", {})
         ret["comment"] = str(exc)
         return ret
+    holds = result["running"] == want_running and (enable is None or result["enabled"] == enable)
+    warnings = [_sentence(w) for w in result.get("warnings", [])]
     if not ret["changes"]:
-        ret["result"] = result["running"] == want_running
-        ret["comment"] = _already(want, result)
+        ret["result"] = holds
+        ret["comment"] = " ".join([_already(want, result, enable)] + warnings)
         return ret
     if test:
         ret["result"] = None
-        ret["comment"] = result["comment"]
+        ret["comment"] = " ".join([result["comment"]] + warnings)
         return ret
-    ret["result"] = result["running"] == want_running
-    comment = [_sentence(result["comment"])] + [_sentence(w) for w in result.get("warnings", [])]
-    if not want_running:
+    ret["result"] = holds
+    comment = [_sentence(result["comment"])] + warnings
+    if not want_running and set(ret["changes"]) - {"enabled", "watchdog_enabled"}:
         comment.append(result["warning"])
     ret["comment"] = " ".join(comment)
     return ret
 
 
-def _already(want, facts):
-    return "The Cloud Assistant client is already {} ({}, {}).".format(
-        want, facts["service"], facts["init_system"]
+def _already(want, facts, enable=None):
+    boot = ""
+    if enable is not None:
+        boot = " and {} at boot".format("starts" if facts["enabled"] else "does not start")
+    return "The Cloud Assistant client is already {}{} ({}, {}).".format(
+        want, boot, facts["service"], facts["init_system"]
     )
+
+
+def _boot(name, want, timeout, extra, fun):
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        _check_args(timeout, None, extra=extra, fun=fun, takes=("timeout",))
+        result, test = _act(ret, "enable" if want else "disable", timeout=timeout)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = getattr(exc, "changes", {})
+        ret["comment"] = str(exc)
+        return ret
+    warnings = [_sentence(w) for w in result.get("warnings", [])]
+    ret["result"] = None if test and ret["changes"] else result["enabled"] == want
+    predicted = test and ret["changes"]
+    ret["comment"] = " ".join([result["comment"] if predicted else _sentence(result["comment"])] + warnings)
+    return ret
 
 
 def _sentence(text):
     return text[:1].upper() + text[1:] + "."
 
 
-def running(name, timeout=None, settle=None, **kwargs):
+def running(name, timeout=None, settle=None, enable=None, **kwargs):
     """
     Ensure the Cloud Assistant client is running.
 
@@ -120,16 +142,21 @@ def running(name, timeout=None, settle=None, **kwargs):
         Seconds each command may take (default: ``cloudassist:timeout``, else 30).
     settle
         Seconds a started client must stay up before success is reported (default 2).
+    enable
+        ``True``: the client's service also starts at boot; ``False``: it does not;
+        absent: boot is left alone.  ``changes`` has an ``enabled`` entry only when the boot
+        status really changed.
 
     .. code-block:: yaml
 
         cloud-assistant:
-          cloudassist.running
+          cloudassist.running:
+            - enable: True
     """
-    return _ensure(name, True, timeout, settle, False, kwargs, "running")
+    return _ensure(name, True, timeout, settle, False, kwargs, "running", enable)
 
 
-def stopped(name, timeout=None, settle=None, stop_watchdog=False, **kwargs):
+def stopped(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kwargs):
     """
     Ensure the Cloud Assistant client is stopped.
 
@@ -143,18 +170,24 @@ def stopped(name, timeout=None, settle=None, stop_watchdog=False, **kwargs):
     settle
         Seconds to watch for a restart by the watchdog when it runs (default 2).
     stop_watchdog
-        Stop the watchdog ``assist_daemon`` first, so it cannot start the client again.
+        Stop the watchdog first (its systemd unit ``AssistDaemon.service``, or
+        ``assist_daemon --stop``), so it cannot start the client again; with
+        ``enable: False`` it is also kept from starting at boot.
+    enable
+        ``False``: the client's service does not start at boot either, so the next reboot
+        does not bring it back; ``True``: it starts at boot; absent: boot is left alone.
 
     .. code-block:: yaml
 
         cloud-assistant:
           cloudassist.stopped:
             - stop_watchdog: True
+            - enable: False
     """
-    return _ensure(name, False, timeout, settle, stop_watchdog, kwargs, "stopped")
+    return _ensure(name, False, timeout, settle, stop_watchdog, kwargs, "stopped", enable)
 
 
-def dead(name, timeout=None, settle=None, stop_watchdog=False, **kwargs):
+def dead(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kwargs):
     """
     Ensure the Cloud Assistant client is stopped: an alias of ``cloudassist.stopped``, as
     ``service.dead`` is of a stopped service.
@@ -162,9 +195,36 @@ def dead(name, timeout=None, settle=None, stop_watchdog=False, **kwargs):
     .. code-block:: yaml
 
         cloud-assistant:
-          cloudassist.dead
+          cloudassist.dead:
+            - enable: False
     """
-    return _ensure(name, False, timeout, settle, stop_watchdog, kwargs, "dead")
+    return _ensure(name, False, timeout, settle, stop_watchdog, kwargs, "dead", enable)
+
+
+def enabled(name, timeout=None, **kwargs):
+    """
+    Ensure the Cloud Assistant client's service starts at boot (see
+    ``cloudassist.enable``); whether it runs now is left alone.
+
+    .. code-block:: yaml
+
+        cloud-assistant-at-boot:
+          cloudassist.enabled
+    """
+    return _boot(name, True, timeout, kwargs, "enabled")
+
+
+def disabled(name, timeout=None, **kwargs):
+    """
+    Ensure the Cloud Assistant client's service does not start at boot (see
+    ``cloudassist.disable``); a running client keeps running.
+
+    .. code-block:: yaml
+
+        cloud-assistant-not-at-boot:
+          cloudassist.disabled
+    """
+    return _boot(name, False, timeout, kwargs, "disabled")
 
 
 def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):

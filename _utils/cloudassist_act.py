@@ -34,6 +34,8 @@ class Outcome(NamedTuple):
     command: str
     warnings: tuple = ()
     watchdog_stopped: bool = False
+    enabled: object = None
+    boot_command: str = ""
 
 
 @contextlib.contextmanager
@@ -89,17 +91,28 @@ def carry_out(host, status, plan, settle):
 
 def _carry_out(host, status, plan, settle, done):
     timeout = host.timeout
-    warnings = []
+    warnings = list(plan.notes)
     pids = status.pids
+    if plan.watchdog_boot:
+        command = _run_phase(host, status, plan.watchdog_boot)
+        watchdog = host.watchdog_now(status)
+        if not watchdog.boot or watchdog.boot.enabled:
+            raise CommandExecutionError(
+                "ran `{}` but the watchdog still starts at boot ({}); the client was not stopped".format(
+                    command, watchdog.boot.how if watchdog.boot else "its boot status can no longer be read"
+                )
+            )
+        done["disabled the watchdog at boot with `{}`".format(command)] = ("watchdog_enabled", True, False)
+        warnings.append("disabled the watchdog at boot: `{}`".format(command))
     if plan.stop_watchdog:
         command = steps_text(plan.stop_watchdog)
         for step in plan.stop_watchdog:
             # assist_daemon --stop exits 0 whatever happens: only the process table tells.
             host.run(step, check=False)
-        if not wait_for(lambda: not host.watchdog_pids(), timeout):
+        if not wait_for(lambda: not host.watchdog_now(status).pids, timeout):
             raise CommandExecutionError(
                 "ran `{}` but the watchdog is still running ({}); the client was not stopped".format(
-                    command, pid_text(host.watchdog_pids())
+                    command, pid_text(host.watchdog_now(status).pids)
                 )
             )
         done["stopped the watchdog with `{}`".format(command)] = ("watchdog", True, False)
@@ -119,7 +132,40 @@ def _carry_out(host, status, plan, settle, done):
     if plan.start:
         commands.append(_run_phase(host, status, plan.start))
         pids = _verify_started(host, status, commands[-1], settle)
-    return Outcome(tuple(pids), "; ".join(commands), tuple(warnings), bool(plan.stop_watchdog))
+        if status.running and plan.stop:
+            done.pop("stopped the client with `{}`".format(commands[0]), None)
+            done["restarted the client with `{}`".format("; ".join(commands))] = ("restarted", list(status.pids), list(pids))
+        else:
+            done["started the client with `{}`".format(commands[-1])] = ("running", False, True)
+    enabled, boot_command = _verify_boot(host, status, plan, commands, done)
+    return Outcome(
+        tuple(pids), "; ".join(commands), tuple(warnings), bool(plan.stop_watchdog), enabled, boot_command
+    )
+
+
+def _verify_boot(host, status, plan, commands, done):
+    """Run the boot steps, then read the boot status again: it must be what the plan said.
+    ``(enabled, the boot command run)``."""
+    wanted = {change.name: change.new for change in plan.changes}
+    if not plan.boot and "enabled" not in wanted:
+        return status.enabled, ""
+    want = plan.enable if plan.boot else wanted["enabled"]
+    command = _run_phase(host, status, plan.boot) if plan.boot else ""
+    now = host.boot_now(status)
+    if now.enabled != want:
+        raise CommandExecutionError(
+            "ran `{}` but {} {} at boot ({})".format(
+                "; ".join(commands + [command] if command else commands),
+                now.service,
+                "still does not start" if want else "still starts",
+                now.how,
+            )
+        )
+    if command and "enabled" in wanted:
+        done["{} {} at boot with `{}`".format("enabled" if want else "disabled", now.service, command)] = (
+            "enabled", status.enabled, want,
+        )
+    return now.enabled, command
 
 
 def _run_phase(host, status, steps):
@@ -151,7 +197,7 @@ def _verify_stopped(host, status, command, settle):
                     command, unit.name, unit.state, unit.name
                 )
             )
-    watchdog = host.watchdog_pids()
+    watchdog = host.watchdog_now(status).pids
     if not watchdog:
         return []
     back = wait_for(lambda: host.client_pids(status), settle)

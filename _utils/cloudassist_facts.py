@@ -153,6 +153,24 @@ def initctl_present():
     return os.path.exists(INITCTL)
 
 
+UPSTART_SOCKET = "@/com/ubuntu/upstart"
+
+
+def upstart_listening(path="/proc/net/unix"):
+    """What a running upstart shows without ``initctl``: its control socket, as /proc lists it.
+
+    The text stands in for ``initctl --version``'s answer; None where the socket is not there.
+    """
+    try:
+        with open(path) as handle:
+            for line in handle:
+                if line.rstrip().endswith(" " + UPSTART_SOCKET):
+                    return "upstart (its control socket {} is listening)".format(UPSTART_SOCKET)
+    except OSError:
+        pass
+    return None
+
+
 def systemd_booted():
     """systemd's own ``sd_booted()`` test."""
     return os.path.isdir("/run/systemd/system")

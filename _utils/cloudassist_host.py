@@ -16,21 +16,23 @@ import os
 from salt.exceptions import CommandExecutionError
 
 try:  # installed with pip
+    from . import cloudassist_boot as boot
     from . import cloudassist_facts as facts
     from . import cloudassist_init as init
     from . import cloudassist_procedure as procedure
     from . import cloudassist_run as run
     from . import cloudassist_sdbus as sdbus
     from . import cloudassist_systemd as systemd
-    from .cloudassist_records import ClientStatus, Evidence, InitDecision, Step
+    from .cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
 except ImportError:  # synced through file_roots
+    import cloudassist_boot as boot
     import cloudassist_facts as facts
     import cloudassist_init as init
     import cloudassist_procedure as procedure
     import cloudassist_run as run
     import cloudassist_sdbus as sdbus
     import cloudassist_systemd as systemd
-    from cloudassist_records import ClientStatus, Evidence, InitDecision, Step
+    from cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ WINDOWS_EXE = "aliyun_assist_service.exe"
 WATCHDOG_NAME = "assist_daemon"
 WATCHDOG_BINARY = "/usr/local/share/assist-daemon/assist_daemon"
 WATCHDOG_SERVICE = "AssistDaemon"
+WATCHDOG_UNIT = WATCHDOG_SERVICE + ".service"
+WATCHDOG_SCRIPT = "/etc/init.d/" + WATCHDOG_SERVICE
+AGENTWATCH_SCRIPT = "/etc/init.d/agentwatch"
+UNIT_ACTIVE = ("active", "activating", "deactivating", "reloading")
 # systemd answers on its bus in milliseconds; past this, systemctl is asked instead.
 BUS_TIMEOUT = 5
 
@@ -58,17 +64,20 @@ JOB_GOES_ON = {
 }
 
 
-def host_for(platform, config, salt, timeout):
-    return (WindowsHost if platform == "windows" else LinuxHost)(config, salt, timeout)
+def host_for(platform, config, salt, timeout, spawn=True):
+    """``spawn=False`` (the grain): no program runs but the client's ``-v``; what only a
+    program could tell is read from files instead (see ``LinuxHost._show``)."""
+    return (WindowsHost if platform == "windows" else LinuxHost)(config, salt, timeout, spawn)
 
 
 class _Host:
     platform = None
 
-    def __init__(self, config, salt, timeout):
+    def __init__(self, config, salt, timeout, spawn=True):
         self.config = config
         self.salt = salt
         self.timeout = timeout
+        self.spawn = spawn
 
     def _status(self, version, binary, decision, pids, **kwargs):
         branch = procedure.choose(
@@ -83,7 +92,6 @@ class _Host:
             branch=branch,
             steps=steps,
             pids=tuple(pids),
-            watchdog_pids=tuple(self.watchdog_pids()),
             **kwargs,
         )
 
@@ -165,6 +173,8 @@ class LinuxHost(_Host):
     def _gather_initctl(self):
         if not facts.initctl_present():
             return None
+        if not self.spawn:
+            return facts.upstart_listening()
         try:
             res = run.run([facts.INITCTL, "--version"], self.timeout)
         except CommandExecutionError as exc:
@@ -178,8 +188,12 @@ class LinuxHost(_Host):
         decision = self.init_system()
         pids, others = facts.classify(binary)
         status = self._status(version, binary, decision, pids, others=tuple(others))
+        units = {}
         if decision.init_system == "systemd":
-            status = self._with_unit(status)
+            status, units = self._with_unit(status)
+        status = status._replace(
+            boot=self._client_boot(status), watchdog=self._watchdog(decision.init_system, units.get(WATCHDOG_UNIT))
+        )
         tool = status.branch.tool
         if run.which(tool):
             return status
@@ -206,7 +220,8 @@ class LinuxHost(_Host):
         # The units the client's processes run in, read from /proc/PID/cgroup.
         running_in = [] if legacy else sorted({u for u in map(systemd.unit_of, status.pids) if u})
         candidates = [vendor] if legacy else list(dict.fromkeys(running_in + list(procedure.CLIENT_UNITS)))
-        units = {unit.name: unit for unit in self._show(candidates)}
+        # The watchdog's unit is read in the same call.
+        units = {unit.name: unit for unit in self._show(candidates + [WATCHDOG_UNIT])}
         # A unit is the client's only when the client is its main process: a client someone
         # started by hand from another service (a Salt job, say) does not make that service its unit.
         running_in = [name for name in running_in if units[name].main_pid in status.pids]
@@ -220,7 +235,7 @@ class LinuxHost(_Host):
             pids.add(unit.main_pid)
         outside = sorted(pid for pid in pids if systemd.unit_of(pid) != _unit_id(unit.name))
         extra = status.extra + ((("outside_unit", outside),) if outside else ())
-        return status._replace(
+        status = status._replace(
             branch=branch,
             steps={action: self._applicable(getattr(branch, action)) for action in ("stop", "start")},
             pids=tuple(sorted(pids)),
@@ -229,13 +244,61 @@ class LinuxHost(_Host):
             vendor_service=vendor if unit.name != vendor else None,
             extra=extra,
         )
+        return status, units
+
+    def _client_boot(self, status):
+        """Whether the client's service starts at boot, as the branch's init system decides it."""
+        if status.unit is not None:
+            return boot.systemd_boot(status.unit)
+        if status.branch.sets_boot:  # the vendor's chkconfig agentwatch, off systemd
+            tool = "chkconfig" if run.which("chkconfig") else None
+            return boot.sysv_boot("agentwatch", AGENTWATCH_SCRIPT, tool, boot.rc_links("agentwatch"), True)
+        if status.init.init_system == "upstart":
+            return boot.upstart_boot(CLIENT_NAME)
+        return boot.sysv_boot(CLIENT_NAME, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(CLIENT_NAME))
+
+    def _sysv_tool(self):
+        return next((tool for tool in boot.SYSV_TOOLS if run.which(tool)), None)
+
+    def _watchdog(self, init_system, unit=None):
+        """The watchdog: its processes, the unit that runs it, and how it starts at boot."""
+        pids = set(facts.pids_named(WATCHDOG_NAME))
+        managed = unit is not None and (unit.active_state in UNIT_ACTIVE or unit.restart_pending)
+        if managed and unit.main_pid and facts.process(unit.main_pid):
+            pids.add(unit.main_pid)
+        if init_system == "systemd" and unit is not None and unit.exists:
+            boot_state = boot.systemd_boot(unit)
+        elif init_system == "upstart" and os.path.exists(os.path.join(boot.UPSTART_DIR, WATCHDOG_SERVICE + ".conf")):
+            boot_state = boot.upstart_boot(WATCHDOG_SERVICE)
+        elif init_system != "systemd" and os.path.exists(WATCHDOG_SCRIPT):
+            boot_state = boot.sysv_boot(
+                WATCHDOG_SERVICE, WATCHDOG_SCRIPT, self._sysv_tool(), boot.rc_links(WATCHDOG_SERVICE)
+            )
+        else:
+            boot_state = None
+        form = "unit" if managed else ("process" if pids else None)
+        return Watchdog(tuple(sorted(pids)), form, unit if init_system == "systemd" else None, boot_state)
+
+    def watchdog_now(self, status):
+        """The watchdog read again (its unit too, under systemd)."""
+        unit = self._show([WATCHDOG_UNIT])[0] if status.unit is not None else None
+        return self._watchdog(status.init.init_system, unit)
+
+    def boot_now(self, status):
+        """The client's boot status read again."""
+        if status.unit is not None:
+            return boot.systemd_boot(self.unit_state(status))
+        return self._client_boot(status)
 
     def _show(self, units):
-        """systemd's view of ``units``: read over its private bus, else from ``systemctl show``."""
+        """systemd's view of ``units``: read over its private bus, else from ``systemctl show``
+        (without ``spawn``, from the unit files: no active state then)."""
         try:
             return sdbus.unit_states(units, timeout=min(self.timeout, BUS_TIMEOUT))
         except sdbus.Unavailable as exc:
             log.debug("cloudassist: systemd's bus: %s; asking systemctl", exc)
+        if not self.spawn:
+            return tuple(systemd.unit_from_files(name) for name in units)
         argv = systemd.show_argv(units)
         res = self.run(Step(tuple(argv)), check=False)
         if res.retcode != 0 and not res.stdout.strip():
@@ -252,11 +315,10 @@ class LinuxHost(_Host):
     def client_pids(self, status):
         return tuple(facts.client_pids(status.binary))
 
-    def watchdog_pids(self):
-        return tuple(facts.pids_named(WATCHDOG_NAME))
-
-    def watchdog_stop(self):
+    def watchdog_stop(self, status):
         """The step that stops the running watchdog, or an error text saying why there is none."""
+        if status.watchdog.form == "unit":
+            return Step(("systemctl", "stop", WATCHDOG_UNIT))
         binary = self.config("watchdog", WATCHDOG_BINARY)
         if not isinstance(binary, str) or not os.path.isabs(binary) or not os.path.isfile(binary):
             return (
@@ -267,6 +329,13 @@ class LinuxHost(_Host):
 
     def run(self, step, branch=None, check=True):
         """Run a step; raise on a failed start, a timeout or (with ``check``) a non-zero exit."""
+        if step.kind == "file":
+            edit, path = step.argv
+            try:
+                boot.set_manual(path, edit == "add-manual")
+            except OSError as exc:
+                raise CommandExecutionError("`{}` failed: {}".format(step.text, exc))
+            return None
         try:
             res = run.run(list(step.argv), self.timeout)
         except CommandExecutionError as exc:
@@ -360,7 +429,17 @@ class WindowsHost(_Host):
         pids = self._service_pids()
         version, exe, problem = self._version(info)
         extra = (("version_problem", problem),) if problem else ()
-        return self._status(version, exe, WINDOWS_DECISION, pids, extra=extra)
+        return self._status(
+            version, exe, WINDOWS_DECISION, pids, extra=extra,
+            boot=self._boot(WINDOWS_SERVICE, info), watchdog=self._watchdog(),
+        )
+
+    def _boot(self, service, info=None):
+        info = info if info is not None else self.salt["service.info"](service)
+        return boot.windows_boot(service, info.get("StartType"), bool(self.salt["service.enabled"](service)))
+
+    def boot_now(self, status):
+        return self._boot(WINDOWS_SERVICE)
 
     def version(self):
         version, _, problem = self._version(self._info())
@@ -375,12 +454,18 @@ class WindowsHost(_Host):
     def client_pids(self, status):
         return self._service_pids()
 
-    def watchdog_pids(self):
-        if self.salt["service.available"](WATCHDOG_SERVICE) and self.salt["service.status"](WATCHDOG_SERVICE):
-            return (WATCHDOG_SERVICE,)
-        return ()
+    def _watchdog(self):
+        if not self.salt["service.available"](WATCHDOG_SERVICE):
+            return Watchdog()
+        running = bool(self.salt["service.status"](WATCHDOG_SERVICE))
+        return Watchdog(
+            (WATCHDOG_SERVICE,) if running else (), "service" if running else None, None, self._boot(WATCHDOG_SERVICE)
+        )
 
-    def watchdog_stop(self):
+    def watchdog_now(self, status):
+        return self._watchdog()
+
+    def watchdog_stop(self, status):
         return Step(("service.stop", WATCHDOG_SERVICE), kind="salt")
 
     def run(self, step, branch=None, check=True):

@@ -1,8 +1,10 @@
 """Deciding what an action would do: one pure function, used by test mode and the real run.
 
-``make(status, action, stop_watchdog, watchdog_stop)`` turns the facts about this host
-(a ``ClientStatus``) and what is wanted into a ``Plan``: the steps that would run, the
-changes they would make, or why nothing can run.  ``describe`` words a plan for ``test=True``.
+``make(status, action, stop_watchdog, watchdog_stop, enable)`` turns the facts about this
+host (a ``ClientStatus``) and what is wanted into a ``Plan``: the steps that would run, the
+changes they would make, or why nothing can run.  ``enable`` (True, False, or None to leave
+it) is whether the client's service should start at boot; the actions ``enable`` and
+``disable`` change only that.  ``describe`` words a plan for ``test=True``.
 The execution module's ``stop``/``start``/``restart`` act on the same plan, and the states
 (``running``, ``stopped``, ``mod_watch``) call those functions, so the prediction and the
 real run cannot disagree.
@@ -13,12 +15,13 @@ try:  # installed with pip
 except ImportError:  # synced through file_roots
     from cloudassist_records import Change, Plan, steps_text
 
-ACTIONS = ("stop", "start", "restart")
+RUN_ACTIONS = ("stop", "start", "restart")
+ACTIONS = RUN_ACTIONS + ("enable", "disable")
 # What test=True shows for the pids a restart would give; they exist only after the run.
 NEW_PIDS = "new pids"
 
 
-def make(status, action, stop_watchdog=False, watchdog_stop=None):
+def make(status, action, stop_watchdog=False, watchdog_stop=None, enable=None):
     """The ``Plan`` for ``action`` on a host in ``status``.
 
     ``watchdog_stop`` is the step that stops the running watchdog, or a text saying why it
@@ -26,6 +29,12 @@ def make(status, action, stop_watchdog=False, watchdog_stop=None):
     """
     if action not in ACTIONS:
         raise ValueError("unknown action {!r}; valid: {}".format(action, ", ".join(ACTIONS)))
+    if action in ("enable", "disable"):
+        return _with_boot(status, Plan(action), action == "enable", False)
+    return _with_boot(status, _run_plan(status, action, stop_watchdog, watchdog_stop), enable, stop_watchdog)
+
+
+def _run_plan(status, action, stop_watchdog, watchdog_stop):
     # A client whose unit is being stopped is not "already running"; one that is down while
     # systemd will restart it (or is starting it) is not "already stopped".
     up = status.running and not status.stopping
@@ -67,6 +76,69 @@ def make(status, action, stop_watchdog=False, watchdog_stop=None):
     return Plan(action, stop_wd, stop, start, tuple(changes))
 
 
+def _with_boot(status, plan, enable, stop_watchdog):
+    """``plan`` with the boot status: the steps that make it ``enable``, or what the action's
+    own steps do to it (the vendor's ``chkconfig agentwatch off|on``)."""
+    if plan.blocked:
+        return plan._replace(enable=enable)
+    boot = status.boot
+    before = boot.enabled if boot else None
+    after = before
+    if status.branch.sets_boot and boot is not None and (plan.stop or plan.start):
+        after = bool(plan.start)
+    changes, notes, steps = list(plan.changes), [], ()
+    if enable is not None and after != enable:
+        why = boot.why_not(enable) if boot else "this host's boot status cannot be read"
+        if why:
+            return Plan(
+                plan.action,
+                changes=plan.changes,
+                enable=enable,
+                blocked="the client's service {} cannot be {} at boot: {}; nothing was run{}".format(
+                    boot.service if boot else status.branch.service,
+                    "enabled" if enable else "disabled",
+                    why,
+                    "" if plan.noop else " and the client was left as it is",
+                ),
+            )
+        steps, after = boot.steps(enable), enable
+    if after != before:
+        changes.append(Change("enabled", before, after))
+    watchdog_steps = ()
+    if stop_watchdog and enable is False:
+        watchdog_steps, change, note = _watchdog_boot(status.watchdog)
+        changes += [change] if change else []
+        notes += [note] if note else []
+    elif enable is False and status.watchdog.boot and status.watchdog.boot.enabled:
+        notes.append(
+            "the watchdog's {} still starts at boot and may start the client again; "
+            "stop_watchdog=True with enable=False disables it too".format(status.watchdog.boot.service)
+        )
+    return plan._replace(
+        boot=steps, watchdog_boot=watchdog_steps, changes=tuple(changes), enable=enable, notes=tuple(notes)
+    )
+
+
+def _watchdog_boot(watchdog):
+    """``(steps, change, note)`` that keep the watchdog from starting at boot."""
+    boot = watchdog.boot
+    if boot is None:
+        if not watchdog.running:
+            return (), None, None
+        return (), None, (
+            "the watchdog assist_daemon runs as a process that no boot registration cloudassist "
+            "knows starts (no AssistDaemon.service, /etc/init.d/AssistDaemon or "
+            "/etc/init/AssistDaemon.conf), so it was not disabled at boot; `assist_daemon --delete` "
+            "removes its own registration"
+        )
+    if not boot.enabled:
+        return (), None, None
+    why = boot.why_not(False)
+    if why:
+        return (), None, "the watchdog's {} could not be disabled at boot: {}".format(boot.service, why)
+    return boot.disable, Change("watchdog_enabled", True, False), None
+
+
 def _activating(status):
     return bool(status.unit and status.unit.active_state == "activating")
 
@@ -77,6 +149,11 @@ def changes_dict(changes):
 
 def already(status, action):
     """Why ``action`` has nothing to do: the sentence the module returns."""
+    if action in ("enable", "disable"):
+        boot = status.boot
+        return "the client's service {} already {} at boot ({})".format(
+            boot.service, "starts" if boot.enabled else "does not start", boot.how
+        )
     if action == "stop":
         return "the client is already stopped ({}); `{}` was not run".format(
             status.branch.service, status.command("stop")
@@ -89,11 +166,19 @@ def already(status, action):
 def describe(status, plan, want):
     """The ``test=True`` sentence: what would run, in order, and on which branch."""
     parts = []
+    if plan.watchdog_boot:
+        parts.append("disable the watchdog at boot (`{}`)".format(steps_text(plan.watchdog_boot)))
     if plan.stop_watchdog:
         parts.append("stop the watchdog assist_daemon (`{}`)".format(steps_text(plan.stop_watchdog)))
     commands = [steps_text(phase) for phase in (plan.stop, plan.start) if phase]
     if commands:
         parts.append("run `{}`".format("; ".join(commands)))
+    if plan.boot:
+        parts.append(
+            "{} {} at boot (`{}`)".format(
+                "enable" if plan.enable else "disable", status.boot.service, steps_text(plan.boot)
+            )
+        )
     return "The Cloud Assistant client would be {}: would {} ({}).".format(
         want, " and then ".join(parts), status.branch.name
     )

@@ -69,6 +69,7 @@ TABLE = (
             _run("chkconfig", "agentwatch", "on"),
             _run("/etc/init.d/agentwatch", "start", if_exists="/etc/init.d/agentwatch"),
         ),
+        sets_boot=True,
     ),
     Branch(
         platform="linux",

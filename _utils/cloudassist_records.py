@@ -20,6 +20,8 @@ class Step(NamedTuple):
 
     ``kind`` "command": ``argv`` is a program and its arguments, run without a shell.
     ``kind`` "salt": ``argv`` is a Salt execution function and its one argument (Windows).
+    ``kind`` "file": ``argv`` is ("add-manual"|"drop-manual", path): the ``manual`` stanza of an
+    upstart override file, written by the module itself.
     A step with ``if_exists`` runs only where that path exists on the host.
     """
 
@@ -30,7 +32,14 @@ class Step(NamedTuple):
     @property
     def text(self):
         """The step as an operator would type it."""
-        return shlex.join(self.argv) if self.kind == "command" else " ".join(self.argv)
+        if self.kind == "command":
+            return shlex.join(self.argv)
+        if self.kind == "file":
+            edit, path = self.argv
+            if edit == "add-manual":
+                return "echo manual >> {}".format(shlex.quote(path))
+            return "sed -i '/^manual$/d' {}".format(shlex.quote(path))
+        return " ".join(self.argv)
 
 
 def steps_text(steps):
@@ -49,6 +58,62 @@ class Branch(NamedTuple):
     tool: str  # the program the branch cannot do without (None: Salt drives it)
     stop: tuple
     start: tuple
+    sets_boot: bool = False  # its stop/start also switch starting at boot off/on (chkconfig)
+
+
+class BootState(NamedTuple):
+    """Whether a service starts at boot, how that was read, and how it would be changed.
+
+    ``enabled`` is None where it cannot be told.  ``enable``/``disable`` are the steps that
+    change it; ``cannot`` maps "enable"/"disable" to why that change is impossible here.
+    """
+
+    service: str
+    enabled: object
+    how: str
+    enable: tuple = ()
+    disable: tuple = ()
+    cannot: tuple = ()  # (("enable"|"disable", why), ...)
+
+    def steps(self, want):
+        return self.enable if want else self.disable
+
+    def why_not(self, want):
+        direction = "enable" if want else "disable"
+        return "; ".join(why for which, why in self.cannot if which == direction) or None
+
+    def as_dict(self):
+        return {
+            "service": self.service,
+            "enabled": self.enabled,
+            "how": self.how,
+            "commands": {"enable": steps_text(self.enable), "disable": steps_text(self.disable)},
+        }
+
+
+class Watchdog(NamedTuple):
+    """The watchdog ``assist_daemon`` in whichever form it is installed and runs.
+
+    ``form`` is "unit" (systemd's ``AssistDaemon.service`` runs it), "service" (Windows),
+    "process" (a process not under a service of its own), or None when it does not run.
+    """
+
+    pids: tuple = ()
+    form: str = None
+    unit: object = None  # UnitState of AssistDaemon.service under systemd
+    boot: BootState = None
+
+    @property
+    def running(self):
+        return bool(self.pids)
+
+    def as_dict(self):
+        result = {"running": self.running, "pids": list(self.pids), "form": self.form}
+        result["service"] = self.boot.service if self.boot else None
+        result["enabled"] = self.boot.enabled if self.boot else None
+        if self.unit is not None:
+            result["unit"] = {"name": self.unit.name, "state": self.unit.state, "unit_file_state": self.unit.unit_file_state}
+        return result
 
 
 class Evidence(NamedTuple):
@@ -102,13 +167,22 @@ class ClientStatus(NamedTuple):
     branch: Branch
     steps: dict = None  # action -> the branch's steps that apply here
     pids: tuple = ()
-    watchdog_pids: tuple = ()
+    watchdog: Watchdog = Watchdog()
     blocked: str = None
     unit: object = None  # UnitState under systemd
     service_decided_by: str = None
     vendor_service: str = None  # what the vendor's page names, where the host's name differs
     others: tuple = ()  # (Process, why it is not this host's client)
     extra: tuple = ()  # (key, value) pairs shown as they are, e.g. the Windows version problem
+    boot: BootState = None  # whether the client's service starts at boot
+
+    @property
+    def watchdog_pids(self):
+        return self.watchdog.pids
+
+    @property
+    def enabled(self):
+        return self.boot.enabled if self.boot else None
 
     @property
     def running(self):
@@ -139,7 +213,9 @@ class ClientStatus(NamedTuple):
             "commands": {"stop": self.command("stop"), "start": self.command("start")},
             "decided_by": self.init.decided_by,
             "evidence": [item.as_dict() for item in self.init.evidence],
-            "watchdog": {"running": bool(self.watchdog_pids), "pids": list(self.watchdog_pids)},
+            "enabled": self.enabled,
+            "boot": self.boot.as_dict() if self.boot else None,
+            "watchdog": self.watchdog.as_dict(),
             "blocked": self.blocked,
             "restart_pending": self.restart_pending,
             "others": [{"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others],
@@ -181,10 +257,14 @@ class Plan(NamedTuple):
     start: tuple = ()
     changes: tuple = ()
     blocked: str = None
+    boot: tuple = ()  # the steps that make the client's boot status the wanted one
+    watchdog_boot: tuple = ()  # the same for the watchdog's
+    enable: object = None  # the boot status asked for: True, False, or None to leave it
+    notes: tuple = ()  # what could not be done and why, told to the operator but not failing
 
     @property
     def steps(self):
-        return self.stop_watchdog + self.stop + self.start
+        return self.watchdog_boot + self.stop_watchdog + self.stop + self.start + self.boot
 
     @property
     def noop(self):

@@ -4,6 +4,8 @@ One ``systemctl show`` covers every candidate unit at once; the unit a process r
 read from ``/proc/PID/cgroup``, so no process is spawned for it.
 """
 
+import os
+
 try:  # installed with pip
     from .cloudassist_records import UnitState
 except ImportError:  # synced through file_roots
@@ -47,6 +49,30 @@ def parse_show(text, units):
         unit_state(name, dict(line.split("=", 1) for line in block.splitlines() if "=" in line))
         for name, block in zip(units, blocks)
     )
+
+
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+
+
+def unit_from_files(name, root="/"):
+    """A ``UnitState`` read from the unit files alone, where neither the bus nor ``systemctl``
+    may be used: loaded or not, and enabled (a link in a ``.wants``/``.requires`` folder of
+    /etc/systemd/system), disabled or masked.  The active state stays unknown."""
+    def at(path):
+        return os.path.join(root, path.lstrip("/"))
+
+    files = [at(os.path.join(folder, name)) for folder in UNIT_DIRS]
+    if any(os.path.realpath(path) == "/dev/null" for path in files if os.path.lexists(path)):
+        return UnitState(name, load_state="masked", unit_file_state="masked")
+    if not any(os.path.isfile(path) for path in files):
+        return UnitState(name, load_state="not-found")
+    etc = at("/etc/systemd/system")
+    try:
+        folders = [entry for entry in os.listdir(etc) if entry.endswith((".wants", ".requires"))]
+    except OSError:
+        folders = []
+    linked = any(os.path.lexists(os.path.join(etc, folder, name)) for folder in folders)
+    return UnitState(name, load_state="loaded", unit_file_state="enabled" if linked else "disabled")
 
 
 def unit_of(pid):

@@ -21,7 +21,7 @@ import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PUBLIC = ("version", "status", "stop", "start", "restart")
+PUBLIC = ("version", "status", "stop", "start", "restart", "enabled", "enable", "disable")
 
 
 def load(kind):

@@ -10,7 +10,7 @@ import pytest
 import cloudassist_plan as plans
 import cloudassist_procedure as procedure
 from cloudassist_host import WATCHDOG_BINARY, WATCHDOG_SERVICE
-from cloudassist_records import Change, ClientStatus, InitDecision, Plan, Step, UnitState, steps_text
+from cloudassist_records import Change, ClientStatus, InitDecision, Plan, Step, UnitState, Watchdog, steps_text
 
 BRANCHES = {row.name: row for row in procedure.TABLE}
 CLIENT_PIDS = (4242, 4243)
@@ -39,7 +39,7 @@ def status_for(branch, running, watchdog, blocked=None, present=True, unit=None)
         branch=branch,
         steps={action: applicable(getattr(branch, action), present) for action in ("stop", "start")},
         pids=CLIENT_PIDS if running else (),
-        watchdog_pids=WATCHDOG_PIDS if watchdog else (),
+        watchdog=Watchdog(WATCHDOG_PIDS, "process") if watchdog else Watchdog(),
         blocked=blocked,
         unit=unit,
     )
@@ -62,7 +62,7 @@ CASES = [
                      name, action, "up" if running else "down", "up" if watchdog else "down",
                      stop_watchdog, "blocked" if blocked else "free", "" if present else "|no init.d script"))
     for name, action, running, watchdog, stop_watchdog, blocked, present in itertools.product(
-        BRANCHES, plans.ACTIONS, (True, False), (True, False), (True, False), (False, True), (True, False)
+        BRANCHES, plans.RUN_ACTIONS, (True, False), (True, False), (True, False), (False, True), (True, False)
     )
     # only one branch has a step that depends on a path; the others need not repeat
     if present or any(step.if_exists for step in BRANCHES[name].stop + BRANCHES[name].start)
@@ -100,7 +100,7 @@ def test_every_branch_action_and_situation(name, action, running, watchdog, stop
 
 
 @pytest.mark.parametrize("name", BRANCHES)
-@pytest.mark.parametrize("action", plans.ACTIONS)
+@pytest.mark.parametrize("action", plans.RUN_ACTIONS)
 @pytest.mark.parametrize("running", [True, False])
 @pytest.mark.parametrize("watchdog", [True, False])
 def test_describe_names_exactly_the_commands_the_steps_hold(name, action, running, watchdog):
@@ -152,7 +152,7 @@ def test_stop_watchdog_belongs_to_stop_only(action):
 
 @pytest.mark.parametrize("action", ["status", "", None, "STOP"])
 def test_an_unknown_action_is_refused(action):
-    with pytest.raises(ValueError, match="unknown action .*; valid: stop, start, restart"):
+    with pytest.raises(ValueError, match="unknown action .*; valid: stop, start, restart, enable, disable"):
         plans.make(status_for(procedure.TABLE[0], True, False), action)
 
 
@@ -214,12 +214,12 @@ UNIT_EXPECTED = {
 
 
 def test_every_unit_situation_has_an_expectation():
-    assert set(UNIT_EXPECTED) == set(itertools.product(UNIT_SITUATIONS, plans.ACTIONS))
+    assert set(UNIT_EXPECTED) == set(itertools.product(UNIT_SITUATIONS, plans.RUN_ACTIONS))
 
 
 @pytest.mark.parametrize("name", SYSTEMD_BRANCHES)
 @pytest.mark.parametrize("situation", UNIT_SITUATIONS)
-@pytest.mark.parametrize("action", plans.ACTIONS)
+@pytest.mark.parametrize("action", plans.RUN_ACTIONS)
 @pytest.mark.parametrize("blocked", [False, True])
 def test_systemds_view_of_the_unit_decides_what_is_already_done(name, situation, action, blocked):
     branch = BRANCHES[name]
@@ -234,3 +234,134 @@ def test_systemds_view_of_the_unit_decides_what_is_already_done(name, situation,
     assert plan.blocked is None
     assert plan.stop == (branch.stop if "stop" in phases else ())
     assert plan.start == (branch.start if "start" in phases else ())
+
+
+# --- starting at boot ---------------------------------------------------------------------------
+
+from cloudassist_records import BootState  # noqa: E402
+
+ENABLE = (Step(("boot-on", "svc")),)
+DISABLE = (Step(("boot-off", "svc")),)
+
+
+def booting(status, enabled, cannot=()):
+    return status._replace(boot=BootState("svc", enabled, "the test says so", ENABLE, DISABLE, cannot))
+
+
+# (the action's own effect on boot, enabled before, enable asked) -> (boot steps, enabled change),
+# written out by hand.  Only the vendor's chkconfig branch has an effect: its stop runs
+# `chkconfig agentwatch off` (False), its start `chkconfig agentwatch on` (True).
+BOOT_EXPECTED = {
+    (None, True, None): ((), None),
+    (None, False, None): ((), None),
+    (None, True, True): ((), None),
+    (None, False, True): (ENABLE, (False, True)),
+    (None, True, False): (DISABLE, (True, False)),
+    (None, False, False): ((), None),
+    (False, True, None): ((), (True, False)),
+    (False, False, None): ((), None),
+    (False, True, False): ((), (True, False)),
+    (False, False, False): ((), None),
+    (False, True, True): (ENABLE, None),
+    (False, False, True): (ENABLE, (False, True)),
+    (True, True, None): ((), None),
+    (True, False, None): ((), (False, True)),
+    (True, True, True): ((), None),
+    (True, False, True): ((), (False, True)),
+    (True, True, False): (DISABLE, (True, False)),
+    (True, False, False): (DISABLE, None),
+}
+
+
+@pytest.mark.parametrize("name", BRANCHES)
+@pytest.mark.parametrize("action", plans.RUN_ACTIONS)
+@pytest.mark.parametrize("running", [True, False])
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("enable", [None, True, False])
+def test_the_boot_status_follows_enable_and_the_branch(name, action, running, enabled, enable):
+    branch = BRANCHES[name]
+    status = booting(status_for(branch, running, False), enabled)
+    plan = plans.make(status, action, False, None, enable)
+    ran = plan.stop or plan.start
+    effect = (bool(plan.start) if ran else None) if branch.sets_boot else None
+    steps, change = BOOT_EXPECTED[(effect, enabled, enable)]
+    assert plan.boot == steps
+    boot_changes = [c for c in plan.changes if c.name == "enabled"]
+    assert boot_changes == ([Change("enabled", *change)] if change else [])
+    assert plan.steps[-len(steps):] == steps if steps else True
+    # the run part is what it was without enable
+    without = plans.make(status._replace(boot=None), action, False, None, None)
+    assert (plan.stop, plan.start) == (without.stop, without.start)
+
+
+@pytest.mark.parametrize("name", BRANCHES)
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("action", ["enable", "disable"])
+def test_enable_and_disable_change_only_the_boot_status(name, enabled, action):
+    status = booting(status_for(BRANCHES[name], True, False), enabled)
+    plan = plans.make(status, action)
+    want = action == "enable"
+    assert plan.stop == plan.start == plan.stop_watchdog == ()
+    if enabled == want:
+        assert plan.noop and plan.changes == ()
+        assert plans.already(status, action).startswith("the client's service svc already")
+    else:
+        assert plan.boot == (ENABLE if want else DISABLE)
+        assert plan.changes == (Change("enabled", enabled, want),)
+
+
+def test_a_boot_change_that_cannot_be_made_blocks_everything():
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
+    status = booting(status_for(branch, True, True), True, (("disable", "this host has neither update-rc.d nor chkconfig"),))
+    plan = plans.make(status, "stop", True, watchdog_step(branch), False)
+    assert plan.blocked == (
+        "the client's service svc cannot be disabled at boot: this host has neither update-rc.d nor "
+        "chkconfig; nothing was run and the client was left as it is"
+    )
+    assert plan.steps == ()
+    # the same boot status asked for where it already holds is no reason to block
+    assert plans.make(status._replace(boot=status.boot._replace(enabled=False)), "stop", False, None, False).blocked is None
+
+
+def _watchdog(running, boot):
+    return Watchdog(WATCHDOG_PIDS if running else (), "unit" if running else None, None, boot)
+
+
+WD_BOOT = BootState("AssistDaemon.service", True, "enabled", (Step(("wd-on",)),), (Step(("wd-off",)),))
+
+
+def test_stop_watchdog_with_enable_false_disables_the_watchdog_at_boot_first():
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
+    status = booting(status_for(branch, True, False), True)._replace(watchdog=_watchdog(True, WD_BOOT))
+    stop_wd = Step(("systemctl", "stop", "AssistDaemon.service"))
+    plan = plans.make(status, "stop", True, stop_wd, False)
+    assert plan.watchdog_boot == WD_BOOT.disable and plan.stop_watchdog == (stop_wd,)
+    assert plan.steps == WD_BOOT.disable + (stop_wd,) + branch.stop + DISABLE
+    assert [c.name for c in plan.changes] == ["watchdog", "running", "enabled", "watchdog_enabled"]
+    text = plans.describe(status, plan, "stopped")
+    assert "disable the watchdog at boot (`wd-off`)" in text and "disable svc at boot (`boot-off svc`)" in text
+    # without enable=False the watchdog's boot is left alone
+    assert plans.make(status, "stop", True, stop_wd, None).watchdog_boot == ()
+    # a watchdog already disabled at boot needs nothing
+    off = status._replace(watchdog=_watchdog(True, WD_BOOT._replace(enabled=False)))
+    assert plans.make(off, "stop", True, stop_wd, False).watchdog_boot == ()
+
+
+def test_a_watchdog_that_cannot_be_disabled_at_boot_is_told_not_hidden():
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
+    status = booting(status_for(branch, True, False), True)._replace(watchdog=_watchdog(True, None))
+    plan = plans.make(status, "stop", True, watchdog_step(branch), False)
+    assert plan.blocked is None and plan.watchdog_boot == ()
+    assert len(plan.notes) == 1 and "was not disabled at boot" in plan.notes[0]
+    assert "assist_daemon --delete" in plan.notes[0]
+    stuck = status._replace(watchdog=_watchdog(True, WD_BOOT._replace(cannot=(("disable", "no update-rc.d"),))))
+    plan = plans.make(stuck, "stop", True, watchdog_step(branch), False)
+    assert plan.notes == ("the watchdog's AssistDaemon.service could not be disabled at boot: no update-rc.d",)
+
+
+def test_disable_alone_says_the_watchdog_still_starts_at_boot():
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
+    status = booting(status_for(branch, True, False), True)._replace(watchdog=_watchdog(False, WD_BOOT))
+    plan = plans.make(status, "disable")
+    assert plan.boot == DISABLE and plan.watchdog_boot == ()
+    assert plan.notes and "AssistDaemon.service still starts at boot" in plan.notes[0]

@@ -18,7 +18,7 @@ import cloudassist_host as hosts
 import cloudassist_procedure as procedure
 import loaded
 import salt.utils.platform
-from cloudassist_records import ClientStatus, CommandResult, InitDecision, Step, UnitState
+from cloudassist_records import BootState, ClientStatus, CommandResult, InitDecision, Step, UnitState, Watchdog
 
 execution = loaded.execution
 states = loaded.states
@@ -31,8 +31,9 @@ BLOCKED = "the branch '{}' needs {} to manage {}, and this host has no {}; nothi
 class FakeHost:
     """A host whose client and watchdog are entries in a process table it keeps itself."""
 
-    def __init__(self, branch, client=False, watchdog=False, blocked=None, unit=None):
+    def __init__(self, branch, client=False, watchdog=False, blocked=None, unit=None, enabled=True):
         self.branch = branch
+        self.enabled = enabled  # whether the client's service starts at boot
         self.unit = unit  # under systemd: (ActiveState, SubState) of the client's unit
         self.table = {}
         self.next_pid = 1000
@@ -68,9 +69,20 @@ class FakeHost:
             branch=self.branch,
             steps={"stop": self.branch.stop, "start": self.branch.start},
             pids=self._pids("client") if self.branch.platform == "linux" else self._windows_pids(),
-            watchdog_pids=self.watchdog_pids(),
+            watchdog=self.watchdog_now(None),
             blocked=self.blocked,
             unit=self.unit_state(None) if self.unit else None,
+            boot=self.boot_now(None),
+        )
+
+    def boot_now(self, status):
+        kind = "salt" if self.branch.platform == "windows" else "command"
+        return BootState(
+            self.branch.service,
+            self.enabled,
+            "the fake host says so",
+            (Step(("enable-at-boot", self.branch.service), kind=kind),),
+            (Step(("disable-at-boot", self.branch.service), kind=kind),),
         )
 
     def unit_state(self, status):
@@ -84,17 +96,22 @@ class FakeHost:
     def client_pids(self, status):
         return self._pids("client") if self.branch.platform == "linux" else self._windows_pids()
 
-    def watchdog_pids(self):
-        return self._pids("watchdog")
+    def watchdog_now(self, status):
+        pids = self._pids("watchdog")
+        return Watchdog(pids, "process" if pids else None)
 
-    def watchdog_stop(self):
+    def watchdog_stop(self, status):
         if self.branch.platform == "windows":
             return Step(("service.stop", hosts.WATCHDOG_SERVICE), kind="salt")
         return Step((hosts.WATCHDOG_BINARY, "--stop"))
 
     def run(self, step, branch=None, check=True):
         self.ran.append((step, branch, check))
-        if step == self.watchdog_stop():
+        if self.branch.sets_boot and step in (self.branch.stop[0], self.branch.start[0]):
+            self.enabled = step == self.branch.start[0]  # chkconfig agentwatch on|off
+        if step.argv[0] in ("enable-at-boot", "disable-at-boot"):
+            self.enabled = step.argv[0] == "enable-at-boot"
+        elif step == self.watchdog_stop(None):
             self._kill("watchdog")
         elif step == self.branch.stop[-1]:
             self._kill("client")
@@ -169,22 +186,37 @@ def backticked(comment):
     return [command for quoted in re.findall(r"`([^`]*)`", comment) for command in quoted.split("; ")]
 
 
-# (state function, its arguments, whether it wants the client running)
+# (state function, its arguments, whether it wants the client running: None, it does not care)
 STATES = [
     ("running", {}, True),
+    ("running", {"enable": True}, True),
+    ("running", {"enable": False}, True),
     ("stopped", {}, False),
     ("stopped", {"stop_watchdog": True}, False),
+    ("stopped", {"enable": False}, False),
+    ("stopped", {"stop_watchdog": True, "enable": False}, False),
     ("dead", {}, False),
     ("dead", {"stop_watchdog": True}, False),
+    ("dead", {"enable": True}, False),
     ("mod_watch", {"sfun": "running"}, True),
+    ("enabled", {}, None),
+    ("disabled", {}, None),
 ]
 
+
+def _boot_wanted(fun, kwargs):
+    return {"enabled": True, "disabled": False}.get(fun, kwargs.get("enable"))
+
+
 CASES = [
-    pytest.param(name, fun, kwargs, want, client, watchdog,
-                 id="{}|{}{}|client {}|watchdog {}".format(
+    pytest.param(name, fun, kwargs, want, client, watchdog, enabled,
+                 id="{}|{}{}|client {}|watchdog {}|{}".format(
                      name, fun, "".join(",{}={}".format(k, v) for k, v in kwargs.items()),
-                     "up" if client else "down", "up" if watchdog else "down"))
-    for name, (fun, kwargs, want), client, watchdog in itertools.product(BRANCHES, STATES, (True, False), (True, False))
+                     "up" if client else "down", "up" if watchdog else "down",
+                     "enabled" if enabled else "disabled"))
+    for name, (fun, kwargs, want), client, watchdog, enabled in itertools.product(
+        BRANCHES, STATES, (True, False), (True, False), (True, False)
+    )
 ]
 
 
@@ -198,29 +230,38 @@ UNITS = [
 ]
 SYSTEMD_BRANCHES = [row.name for row in procedure.TABLE if row.init_systems == ("systemd",)]
 UNIT_CASES = [
-    pytest.param(name, fun, kwargs, want, client, False, unit,
+    pytest.param(name, fun, kwargs, want, client, False, True, unit,
                  id="{}|{}{}|unit {}".format(name, fun, "".join(",{}={}".format(k, v) for k, v in kwargs.items()), situation))
     for name, (fun, kwargs, want), (situation, client, unit) in itertools.product(SYSTEMD_BRANCHES, STATES, UNITS)
 ]
 ALL_CASES = [pytest.param(*case.values, None, id=case.id) for case in CASES] + UNIT_CASES
 
 
-@pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,unit", ALL_CASES)
-def test_test_mode_predicts_the_real_run(use_host, opts, name, fun, kwargs, want, client, watchdog, unit):
+@pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,enabled,unit", ALL_CASES)
+def test_test_mode_predicts_the_real_run(use_host, opts, name, fun, kwargs, want, client, watchdog, enabled, unit):
     branch = BRANCHES[name]
 
-    predicted_host = use_host(FakeHost(branch, client, watchdog, unit=unit))
+    predicted_host = use_host(FakeHost(branch, client, watchdog, unit=unit, enabled=enabled))
     before = predicted_host.snapshot
     predicted = apply(opts, True, fun, **kwargs)
     assert predicted_host.ran == [], "test=True ran something"
     assert predicted_host.snapshot == before and predicted_host.unit == unit
+    assert predicted_host.enabled is enabled
 
-    real_host = use_host(FakeHost(branch, client, watchdog, unit=unit))
+    real_host = use_host(FakeHost(branch, client, watchdog, unit=unit, enabled=enabled))
     real = apply(opts, False, fun, **kwargs)
 
     # the real run did what was asked, verified against the fake's process table
     assert real["result"] is True, real
-    assert bool(real_host._pids("client")) is want
+    assert bool(real_host._pids("client")) is (client if want is None else want)
+    boot = _boot_wanted(fun, kwargs)
+    if boot is not None:
+        assert real_host.enabled is boot
+    # an `enabled` change is reported exactly when the boot status really changed
+    if real_host.enabled is not enabled:
+        assert real["changes"]["enabled"] == {"old": enabled, "new": real_host.enabled}
+    else:
+        assert "enabled" not in real["changes"]
     # what test mode said would change is what changed (a restart's new pids exist only after it)
     real_changes = {key: dict(value) for key, value in real["changes"].items()}
     if "restarted" in real_changes:
@@ -234,31 +275,41 @@ def test_test_mode_predicts_the_real_run(use_host, opts, name, fun, kwargs, want
     assert predicted["changes"] == real_changes
     assert predicted["result"] is (None if predicted["changes"] else True)
     # the real run ran exactly the steps the prediction named, in that order
-    assert real_host.ran_texts == backticked(predicted["comment"])
+    # (the sentences after the branch's name are warnings, which may quote commands not run)
+    assert real_host.ran_texts == backticked(predicted["comment"].split("({}).".format(branch.name))[0])
     if not predicted["changes"]:
         assert predicted["comment"] == real["comment"]
         assert real_host.ran == []
     for step, ran_branch, check in real_host.ran:
-        if step == real_host.watchdog_stop():
+        if step == real_host.watchdog_stop(None):
             assert check is False  # `assist_daemon --stop` exits 0 whatever happens
         else:
             assert ran_branch is branch and check is True
     assert predicted["name"] == real["name"] == "cloud-assistant"
 
 
-@pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,unit", [
+@pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,enabled,unit", [
     case for case in ALL_CASES if case.values[1] != "mod_watch"
 ])
-def test_a_second_real_run_changes_nothing(use_host, opts, name, fun, kwargs, want, client, watchdog, unit):
-    host = use_host(FakeHost(BRANCHES[name], client, watchdog, unit=unit))
+def test_a_second_real_run_changes_nothing(use_host, opts, name, fun, kwargs, want, client, watchdog, enabled, unit):
+    host = use_host(FakeHost(BRANCHES[name], client, watchdog, unit=unit, enabled=enabled))
     first = apply(opts, False, fun, **kwargs)
     assert first["result"] is True
     ran = len(host.ran)
     again = apply(opts, False, fun, **kwargs)
     assert again["changes"] == {} and again["result"] is True
-    assert again["comment"] == "The Cloud Assistant client is already {} ({}, {}).".format(
-        "running" if want else "stopped", BRANCHES[name].service, BRANCHES[name].init_systems[0]
-    )
+    boot = _boot_wanted(fun, kwargs)
+    if want is None:
+        expected = "The client's service {} already {} at boot (the fake host says so).".format(
+            BRANCHES[name].service, "starts" if boot else "does not start"
+        )
+    else:
+        expected = "The Cloud Assistant client is already {}{} ({}, {}).".format(
+            "running" if want else "stopped",
+            "" if boot is None else " and {} at boot".format("starts" if boot else "does not start"),
+            BRANCHES[name].service, BRANCHES[name].init_systems[0],
+        )
+    assert again["comment"] == expected
     assert len(host.ran) == ran
     # and test mode agrees there is nothing left to do
     assert apply(opts, True, fun, **kwargs)["result"] is True
@@ -295,8 +346,9 @@ def test_a_blocked_branch_fails_alike_in_both_modes_and_runs_nothing(use_host, o
 
 @pytest.mark.parametrize("test", [True, False])
 @pytest.mark.parametrize("fun,extra,words", [
-    ("running", {"enable": True}, ["does not take 'enable'", "use service.enabled"]),
-    ("running", {"stop_watchdog": True}, ["does not take 'stop_watchdog'", "it takes: name, timeout, settle)"]),
+    ("running", {"enabled": True}, ["does not take 'enabled'", "it takes: name, timeout, settle, enable)"]),
+    ("running", {"stop_watchdog": True}, ["does not take 'stop_watchdog'", "it takes: name, timeout, settle, enable)"]),
+    ("enabled", {"settle": 1}, ["cloudassist.enabled does not take 'settle' (it takes: name, timeout)"]),
     ("stopped", {"sfun": "running", "reload": True}, ["does not take 'reload', 'sfun'"]),
     ("dead", {"enabled": False}, ["cloudassist.dead does not take 'enabled'"]),
 ])
@@ -314,6 +366,8 @@ def test_unknown_arguments_fail_and_run_nothing(use_host, opts, test, fun, extra
     ("running", {"timeout": 0}, "timeout must be a number of seconds greater than 0"),
     ("running", {"settle": -1}, "settle must be a number of seconds from 0"),
     ("stopped", {"stop_watchdog": "yes"}, "stop_watchdog must be true or false, not 'yes'"),
+    ("stopped", {"enable": "no"}, "enable must be true or false, not 'no'"),
+    ("disabled", {"timeout": -2}, "timeout must be a number of seconds greater than 0"),
     ("mod_watch", {"sfun": "running", "timeout": "soon"}, "timeout must be a number of seconds"),
 ])
 def test_bad_argument_values_fail_and_run_nothing(use_host, opts, test, fun, kwargs, words):
@@ -358,7 +412,7 @@ def test_the_module_returns_the_same_dict_under_test(use_host, name, action, kwa
 
 
 def test_the_fake_host_has_the_real_hosts_interface():
-    for method in ("status", "version", "client_pids", "watchdog_pids", "watchdog_stop", "run"):
+    for method in ("status", "version", "client_pids", "watchdog_now", "watchdog_stop", "boot_now", "run"):
         fake = inspect.signature(getattr(FakeHost, method))
         for real in (hosts.LinuxHost, hosts.WindowsHost):
             assert inspect.signature(getattr(real, method)) == fake, (real.__name__, method)
@@ -391,7 +445,7 @@ def test_a_stop_that_fails_after_stopping_the_watchdog_reports_that_change(use_h
     host = _ignoring(use_host(FakeHost(branch, client=True, watchdog=True)), step_to_ignore=branch.stop[-1])
     ret = apply(opts, False, "stopped", stop_watchdog=True)
     assert ret["result"] is False and "already done: stopped the watchdog" in ret["comment"]
-    assert host.watchdog_pids() == ()
+    assert host.watchdog_now(None).pids == ()
     assert ret["changes"] == {"watchdog": {"old": True, "new": False}}
 
 

@@ -18,7 +18,7 @@ module = loaded.execution
 
 class FakeSCM:
     def __init__(self, binary_path, running=True):
-        self.services = {"AliyunService": {"BinaryPath": binary_path, "running": running}}
+        self.services = {"AliyunService": {"BinaryPath": binary_path, "running": running, "StartType": "Auto"}}
         self.calls = []
         self.stop_effect = True  # False: the service ignores the stop request
         self.start_effect = "run"  # "run", "die" (stops again at once), "fail" (raises)
@@ -29,7 +29,25 @@ class FakeSCM:
                 "Failed To Open {}: The specified service does not exist as an installed service.".format(name)
             )
         svc = self.services[name]
-        return {"BinaryPath": svc["BinaryPath"], "Status": "Running" if svc["running"] else "Stopped"}
+        return {
+            "BinaryPath": svc.get("BinaryPath"),
+            "Status": "Running" if svc["running"] else "Stopped",
+            "StartType": svc["StartType"],
+        }
+
+    # win_service's boot functions: the start type, as the SCM keeps it
+    def enabled(self, name, **kwargs):
+        return self.info(name)["StartType"] == "Auto"
+
+    def enable(self, name, start_type="auto", start_delayed=False, **kwargs):
+        self.calls.append(("enable", name))
+        self.services[name]["StartType"] = start_type.capitalize()
+        return True
+
+    def disable(self, name, **kwargs):
+        self.calls.append(("disable", name))
+        self.services[name]["StartType"] = "Disabled"
+        return True
 
     def status(self, name):
         svc = self.services[name]
@@ -63,6 +81,9 @@ class FakeSCM:
             "service.available": self.available,
             "service.stop": self.stop,
             "service.start": self.start,
+            "service.enabled": self.enabled,
+            "service.enable": self.enable,
+            "service.disable": self.disable,
         }
 
 
@@ -197,3 +218,52 @@ def test_test_mode_asks_the_scm_and_changes_nothing(scm, assist_root):
     assert restart["changes"] == {"restarted": {"old": ["AliyunService"], "new": "new pids"}}
     assert module.start(test=True)["changes"] == {}
     assert scm.calls == [] and scm.services["AliyunService"]["running"] is True
+
+
+# --- starting at boot: the start type -----------------------------------------------------------
+
+
+def test_enabled_reads_the_start_type(scm, assist_root):
+    service(scm, quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
+    assert module.enabled() is True
+    scm.services["AliyunService"]["StartType"] = "Manual"
+    assert module.enabled() is False
+    assert module.status()["boot"]["how"] == "the Service Control Manager's start type of AliyunService is Manual"
+
+
+def test_disable_and_enable_change_the_start_type_and_read_it_back(scm, assist_root):
+    service(scm, quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
+    predicted = module.disable(test=True)
+    assert predicted["changes"] == {"enabled": {"old": True, "new": False}} and scm.calls == []
+    ret = module.disable()
+    assert ret["changes"] == predicted["changes"] and ret["enabled"] is False
+    assert scm.calls == [("disable", "AliyunService")] and scm.services["AliyunService"]["running"]
+    assert module.disable()["changes"] == {}
+    assert module.enable()["changes"] == {"enabled": {"old": False, "new": True}}
+    assert scm.services["AliyunService"]["StartType"] == "Auto"
+
+
+def test_a_start_type_that_does_not_change_is_an_error(scm, assist_root, monkeypatch):
+    service(scm, quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
+    monkeypatch.setattr(scm, "disable", lambda name, **kwargs: True)  # the SCM refuses silently
+    module.__salt__["service.disable"] = scm.disable
+    with pytest.raises(CommandExecutionError, match="but AliyunService still starts at boot"):
+        module.disable()
+
+
+def test_stop_with_the_watchdog_service_disables_both_at_boot(scm, assist_root):
+    service(scm, quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
+    scm.services["AssistDaemon"] = {"BinaryPath": None, "running": True, "StartType": "Auto"}
+    status = module.status()
+    assert status["watchdog"] == {
+        "running": True, "pids": ["AssistDaemon"], "form": "service", "service": "AssistDaemon", "enabled": True,
+    }
+    ret = module.stop(stop_watchdog=True, enable=False)
+    assert ret["changes"] == {
+        "watchdog": {"old": True, "new": False},
+        "running": {"old": True, "new": False},
+        "enabled": {"old": True, "new": False},
+        "watchdog_enabled": {"old": True, "new": False},
+    }
+    assert [call for call in scm.calls if call[0] != "stop"] == [("disable", "AssistDaemon"), ("disable", "AliyunService")]
+    assert scm.services["AssistDaemon"]["StartType"] == "Disabled" and not scm.services["AssistDaemon"]["running"]

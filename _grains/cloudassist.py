@@ -1,0 +1,133 @@
+"""
+The ``cloudassist`` grain: what each minion's Cloud Assistant client is, for targeting.
+
+.. code-block:: bash
+
+    salt -G 'cloudassist:version:1.0.1.*' cloudassist.status
+    salt -G 'cloudassist:installed:True' cloudassist.stop test=True
+    salt -G 'cloudassist:enabled:False' cloudassist.enable
+
+The grain holds ``installed``, ``version``, ``init_system``, ``service`` and ``enabled``
+(whether the client's service starts at boot), decided as the ``cloudassist`` execution module
+decides them.  Where something cannot be read, that key is None and ``error`` says why.  It
+never raises: a failing grain function would cost the minion its other grains.
+
+It runs no program but the client's ``-v``: systemd is read over its private bus (else from
+the unit files), upstart is told by its control socket.  The execution module refreshes it
+after every change it makes; ``saltutil.refresh_grains`` refreshes it by hand.
+
+Configuration: the minion config's ``cloudassist`` keys (``binary``, ``init_system``,
+``timeout``), as for the execution module; pillar is not read for grains.
+"""
+
+import logging
+import os
+import sys
+
+import salt.utils.platform
+from salt.exceptions import CommandExecutionError
+
+# Grains load in the minion's main process, from which every job is forked.  Synced helpers
+# imported here are dropped from sys.modules again, so that a job imports the synced files as
+# they are then, and a re-sync reaches them (the grain keeps its own references).
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
+    from saltext.cloudassist.utils import cloudassist_host as hosts
+else:
+    _before = set(sys.modules)
+    try:
+        import cloudassist_host as hosts
+    finally:
+        for _name in set(sys.modules) - _before:
+            if _name.startswith("cloudassist_"):
+                del sys.modules[_name]
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "cloudassist"
+
+# A grain runs when the minion starts: a hanging -v must not hold it for the module's 30 s.
+GRAIN_TIMEOUT = 10
+KEYS = ("installed", "version", "init_system", "service", "enabled")
+
+
+def __virtual__():
+    if salt.utils.platform.is_linux() or salt.utils.platform.is_windows():
+        return __virtualname__
+    return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")
+
+
+def _config(key, default=None):
+    value = (__opts__.get("cloudassist") or {}).get(key, default)
+    return default if value is None else value
+
+
+def _windows_salt():
+    """The few ``win_service`` answers the host asks for, from Salt's own helper (grains have
+    no ``__salt__``)."""
+    import salt.utils.win_service as win_service  # pylint: disable=import-outside-toplevel
+
+    def available(name):
+        try:
+            win_service.info(name)
+            return True
+        except CommandExecutionError:
+            return False
+
+    return {
+        "service.info": win_service.info,
+        "service.available": available,
+        "service.status": lambda name: win_service.info(name).get("Status") == "Running",
+        "service.enabled": lambda name: win_service.info(name).get("StartType") == "Auto",
+    }
+
+
+def _facts(platform, config, salt=None):
+    """The grain's dict, for ``platform`` ("linux" or "windows"); never raises."""
+    result = dict.fromkeys(KEYS)
+    try:
+        timeout = config("timeout", GRAIN_TIMEOUT)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise CommandExecutionError(
+                "the config key cloudassist:timeout must be a number of seconds greater than 0, "
+                "not {!r}".format(timeout)
+            )
+        timeout = min(timeout, GRAIN_TIMEOUT)
+        host = hosts.host_for(platform, config, salt, timeout, spawn=False)
+        if platform == "linux":
+            try:
+                host.binary()
+            except CommandExecutionError as exc:
+                if "not installed" in str(exc):
+                    result["installed"] = False
+                    return result
+                raise
+        status = host.status()
+    except CommandExecutionError as exc:
+        if "not installed" in str(exc):
+            result["installed"] = False
+            return result
+        result.update(installed=True, error=str(exc))
+        return result
+    except Exception as exc:  # pylint: disable=broad-except
+        log.warning("cloudassist grain: %s", exc)
+        log.debug("cloudassist grain", exc_info=True)
+        result.update(installed=None, error="{}: {}".format(type(exc).__name__, exc))
+        return result
+    result.update(
+        installed=True,
+        version=status.version,
+        init_system=status.init.init_system,
+        service=status.branch.service,
+        enabled=status.enabled,
+    )
+    return result
+
+
+def cloudassist():
+    """``{"cloudassist": {installed, version, init_system, service, enabled}}``"""
+    windows = salt.utils.platform.is_windows()
+    try:
+        salt_funcs = _windows_salt() if windows else None
+    except Exception as exc:  # pylint: disable=broad-except
+        return {"cloudassist": dict(dict.fromkeys(KEYS), error="Salt's win_service helper: {}".format(exc))}
+    return {"cloudassist": _facts("windows" if windows else "linux", _config, salt_funcs)}

@@ -1,0 +1,54 @@
+"""The ``cloudassist`` grain under a real ``salt-call --local``: what it says, and that it
+starts no program but the client's ``-v``."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _load_the_grain(host):
+    host.grains = True
+
+
+def _grain(res):
+    assert res.returncode == 0, res
+    return res.data["cloudassist"]
+
+
+def test_without_a_client_the_grain_says_not_installed_and_runs_nothing(host, audited_call):
+    res, records = audited_call("grains.item", "cloudassist")
+    grain = _grain(res)
+    assert grain == {"installed": False, "version": None, "init_system": None, "service": None, "enabled": None}
+    assert [r["args"] for r in records if r["ours"]] == []
+
+
+def test_the_grain_tells_version_init_system_service_and_boot_spawning_only_the_probe(host, audited_call):
+    host.install_client()
+    host.install_init_script()
+    host.start_client()
+    res, records = audited_call("grains.item", "cloudassist")
+    grain = _grain(res)
+    assert grain["installed"] is True
+    assert grain["version"] == "2.2.3.578"
+    assert grain["init_system"] == "sysvinit" and grain["service"] == "/etc/init.d/aliyun-service"
+    # the test's script has no rc links: it does not start at boot
+    assert grain["enabled"] is False
+    ours = [r["args"] for r in records if r["ours"]]
+    assert ours == [[str(host.binary), "-v"]], ours
+    # the module agrees with the grain
+    status = host.salt_call("cloudassist.status").data
+    assert {k: status[k] for k in ("version", "init_system", "service", "enabled")} == {
+        k: grain[k] for k in ("version", "init_system", "service", "enabled")
+    }
+
+
+def test_a_broken_client_is_an_error_in_the_grain_not_a_failed_minion(host):
+    broken = host.binary
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text("#!/bin/sh\necho 'segfault' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    res = host.salt_call("grains.items")
+    assert res.returncode == 0, res
+    grain = res.data["cloudassist"]
+    assert grain["installed"] is True and grain["version"] is None
+    assert "exited with code 3" in grain["error"]
+    assert "os" in res.data, "the other grains are still there"
