@@ -5,7 +5,7 @@ The ``cloudassist`` grain: what each minion's Cloud Assistant client is, for tar
 
     salt -G 'cloudassist:version:1.0.1.*' cloudassist.status
     salt -G 'cloudassist:installed:True' cloudassist.stop test=True
-    salt -G 'cloudassist:enabled:False' cloudassist.enable
+    salt -G 'cloudassist:enabled:False' cloudassist.enable test=True
 
 The grain holds ``installed``, ``version``, ``init_system``, ``service`` and ``enabled``
 (whether the client's service starts at boot), decided as the ``cloudassist`` execution module
