@@ -399,6 +399,12 @@ def check_salt_return(ret, command, function, args, salt_cli=None, minion_id=Non
         assert not undocumented, f"{where}: no CLI example: {undocumented}"
     elif function == "saltutil.sync_all":
         assert isinstance(data, dict), (where, data)
+    elif function == "cloudassist.enabled":
+        assert isinstance(data, bool), (where, data)
+    elif function in ("cloudassist.enable", "cloudassist.disable"):
+        assert isinstance(data, dict) and isinstance(data["enabled"], bool), (where, data)
+        if _kwargs(args).get("test") is not True:
+            assert data["enabled"] is (function == "cloudassist.enable"), (where, data)
 
 
 @pytest.mark.parametrize("command", _unique("salt"))

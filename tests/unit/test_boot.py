@@ -132,3 +132,61 @@ def test_upstart_is_told_by_its_control_socket(tmp_path):
     table.write_text("0000000000000000: 00000002 00000000 00010000 0001 01 9310 /run/systemd/private\n")
     assert facts.upstart_listening(str(table)) is None
     assert facts.upstart_listening(str(tmp_path / "missing")) is None
+
+
+# --- the watchdog's forms ----------------------------------------------------------------------
+
+import cloudassist_host as hosts  # noqa: E402
+from cloudassist_records import Watchdog  # noqa: E402
+
+
+@pytest.fixture
+def linux_host(monkeypatch):
+    monkeypatch.setattr(facts, "process", lambda pid: object())
+    return hosts.LinuxHost(lambda key, default=None: default, {}, 5)
+
+
+def _unit(active, sub, main_pid=0, file_state="enabled"):
+    return UnitState("AssistDaemon.service", "loaded", active, sub, main_pid=main_pid, unit_file_state=file_state)
+
+
+@pytest.mark.parametrize("named,unit,form,pids,enabled", [
+    ((77,), _unit("active", "running", 77), "unit", (77,), True),
+    ((), _unit("active", "running", 78), "unit", (78,), True),  # its main process has another name
+    ((77,), _unit("inactive", "dead", 0, "disabled"), "process", (77,), False),
+    ((), _unit("inactive", "dead", 0, "disabled"), None, (), False),
+    ((), UnitState("AssistDaemon.service", "not-found"), None, (), None),
+    ((77,), None, "process", (77,), None),
+])
+def test_the_watchdog_is_found_in_the_form_it_runs(monkeypatch, linux_host, named, unit, form, pids, enabled):
+    monkeypatch.setattr(facts, "pids_named", lambda name: list(named) if name == "assist_daemon" else [])
+    watchdog = linux_host._watchdog("systemd", unit)
+    assert (watchdog.form, watchdog.pids) == (form, pids)
+    assert (watchdog.boot.enabled if watchdog.boot else None) is enabled
+    assert watchdog.as_dict()["form"] == form
+
+
+def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
+    from cloudassist_records import ClientStatus
+
+    status = ClientStatus("linux", "2.2.3.578", "/usr/sbin/aliyun-service", None, None,
+                          watchdog=Watchdog((77,), "unit", _unit("active", "running", 77)))
+    assert linux_host.watchdog_stop(status).text == "systemctl stop AssistDaemon.service"
+    # a watchdog outside a unit is stopped with its own binary, which must exist
+    status = status._replace(watchdog=Watchdog((77,), "process"))
+    missing = hosts.LinuxHost(lambda key, default=None: "/nonexistent/assist_daemon" if key == "watchdog" else default, {}, 5)
+    assert "its binary '/nonexistent/assist_daemon' was not found" in missing.watchdog_stop(status)
+
+
+def test_a_sysvinit_watchdog_script_gives_its_boot_status(monkeypatch, linux_host, tmp_path):
+    monkeypatch.setattr(facts, "pids_named", lambda name: [77])
+    script = tmp_path / "AssistDaemon"
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(hosts, "WATCHDOG_SCRIPT", str(script))
+    monkeypatch.setattr(boot, "rc_links", lambda name, root="/": (("2", "S20AssistDaemon"),))
+    monkeypatch.setattr(linux_host, "_sysv_tool", lambda: "update-rc.d")
+    watchdog = linux_host._watchdog("sysvinit")
+    assert watchdog.form == "process" and watchdog.boot.enabled is True
+    assert [s.text for s in watchdog.boot.disable] == ["update-rc.d AssistDaemon disable"]
+    monkeypatch.setattr(hosts, "WATCHDOG_SCRIPT", str(tmp_path / "missing"))
+    assert linux_host._watchdog("sysvinit").boot is None
