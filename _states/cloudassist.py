@@ -122,9 +122,15 @@ def _boot(name, want, timeout, extra, fun):
         ret["comment"] = str(exc)
         return ret
     warnings = [_sentence(w) for w in result.get("warnings", [])]
-    ret["result"] = None if test and ret["changes"] else result["enabled"] == want
-    predicted = test and ret["changes"]
-    ret["comment"] = " ".join([result["comment"] if predicted else _sentence(result["comment"])] + warnings)
+    if not ret["changes"]:
+        ret["result"] = result["enabled"] == want
+        comment = "The Cloud Assistant client already {} at boot ({}, {}).".format(
+            "starts" if result["enabled"] else "does not start", result["service"], result["init_system"]
+        )
+    else:
+        ret["result"] = None if test else result["enabled"] == want
+        comment = result["comment"] if test else _sentence(result["comment"])
+    ret["comment"] = " ".join([comment] + warnings)
     return ret
 
 

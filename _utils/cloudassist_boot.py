@@ -22,7 +22,9 @@ UPSTART_DIR = "/etc/init"
 SYSV_TOOLS = ("update-rc.d", "chkconfig")
 _LINK = re.compile(r"^([SK])(\d\d)(.+)$")
 
-ENABLED_STATES = ("enabled", "enabled-runtime", "alias", "linked", "linked-runtime")
+# Only "enabled" survives a reboot: "enabled-runtime" and "linked-runtime" live under /run,
+# and a "linked" unit file is known to systemd but pulled in by nothing at boot.
+ENABLED_STATES = ("enabled",)
 
 
 def rc_links(name, root="/"):
@@ -134,6 +136,10 @@ def systemd_boot(unit):
         how = why
     elif unit.unit_file_state == "masked":
         cannot.append(("enable", "{} is masked; `systemctl unmask {}` first".format(unit.name, unit.name)))
+    elif unit.unit_file_state == "alias":
+        why = "{} is an alias of another unit (UnitFileState 'alias'); manage that unit".format(unit.name)
+        cannot += [("enable", why), ("disable", why)]
+        enabled = None
     elif unit.unit_file_state == "static":
         why = "{} has no [Install] section (UnitFileState 'static')".format(unit.name)
         cannot += [("enable", why), ("disable", why)]

@@ -151,8 +151,9 @@ def already(status, action):
     """Why ``action`` has nothing to do: the sentence the module returns."""
     if action in ("enable", "disable"):
         boot = status.boot
-        return "the client's service {} already {} at boot ({})".format(
-            boot.service, "starts" if boot.enabled else "does not start", boot.how
+        return "the client's service {} already {} at boot ({}); `{}` was not run".format(
+            boot.service, "starts" if boot.enabled else "does not start", boot.how,
+            steps_text(boot.steps(action == "enable")),
         )
     if action == "stop":
         return "the client is already stopped ({}); `{}` was not run".format(

@@ -298,7 +298,8 @@ class UnitState(NamedTuple):
 
     @property
     def enabled(self):
-        return self.unit_file_state in ("enabled", "enabled-runtime", "alias", "linked", "linked-runtime")
+        """Started at the next boot: only "enabled" survives a reboot (see cloudassist_boot)."""
+        return self.unit_file_state == "enabled"
 
     @property
     def state(self):

@@ -90,7 +90,10 @@ def test_upstart_override_manual(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("unit_file_state,enabled,cannot", [
     ("enabled", True, ()),
-    ("enabled-runtime", True, ()),
+    ("enabled-runtime", False, ()),  # its links are under /run: gone at the next boot
+    ("linked", False, ()),  # known to systemd, pulled in by nothing
+    ("linked-runtime", False, ()),
+    ("alias", None, ("enable", "disable")),
     ("disabled", False, ()),
     ("masked", False, ("enable",)),
     ("static", None, ("enable", "disable")),

@@ -300,8 +300,8 @@ def test_a_second_real_run_changes_nothing(use_host, opts, name, fun, kwargs, wa
     assert again["changes"] == {} and again["result"] is True
     boot = _boot_wanted(fun, kwargs)
     if want is None:
-        expected = "The client's service {} already {} at boot (the fake host says so).".format(
-            BRANCHES[name].service, "starts" if boot else "does not start"
+        expected = "The Cloud Assistant client already {} at boot ({}, {}).".format(
+            "starts" if boot else "does not start", BRANCHES[name].service, BRANCHES[name].init_systems[0]
         )
     else:
         expected = "The Cloud Assistant client is already {}{} ({}, {}).".format(
