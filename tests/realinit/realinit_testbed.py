@@ -12,7 +12,9 @@ Layout on the host::
         .KIND.lock  flock serialising builds of one kind
 
 Each container boots from an overlayfs (lower: the cached root, upper: a throwaway temp dir),
-so tests never change the cached roots and every scenario starts clean.
+so tests never change the cached roots and every scenario starts clean.  ``Container.reboot()``
+ends a booted container (its PID 1 and with it the PID namespace) and boots it again on the
+same overlay, so what a test changed on disk is what the next boot sees.
 """
 
 from __future__ import annotations
@@ -317,10 +319,15 @@ class Container:
         for d in (self.upper, self.ovlwork, self.merged):
             d.mkdir()
         self.log_path = self.work / "console.log"
+        self.log = None
         self.proc: subprocess.Popen | None = None
         self.nspawn_pid: int | None = None
         self.init_pid: int | None = None
         self.mounted = False
+        self.boots = 0              # how many times this container was started
+        self.past_pids: list = []   # (nspawn pid, init pid) of the boots before the current one
+        self.on_boot: list = []     # callables run after every reboot (e.g. Salt restoring /tmp)
+        self._start = None          # how the container was started: ("boot",) or ("plain", argv)
         subprocess.run(
             ["mount", "-t", "overlay", "overlay", "-o",
              f"lowerdir={self.root},upperdir={self.upper},workdir={self.ovlwork}",
@@ -355,13 +362,18 @@ class Container:
                "--keep-unit", f"--machine={self.name}", "--console=read-only",
                *[f"--bind-ro={p}" for p in dict.fromkeys(str(b) for b in binds)]]
         cmd += ["--boot"] if boot else ["--", *argv]
-        self.log = open(self.log_path, "wb")
+        self.boots += 1
+        self.log = open(self.log_path, "ab")  # a reboot appends to the same console log
+        if self.boots > 1:
+            self.log.write(b"\n===== cloudassist realinit: boot %d =====\n" % self.boots)
+            self.log.flush()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      env=_clean_env())
         self.nspawn_pid = self.proc.pid
 
     def boot(self, timeout: float = 60) -> None:
+        self._start = ("boot",)
         self._spawn([], boot=True)
         deadline = time.monotonic() + timeout
         while self.init_pid is None:
@@ -377,6 +389,7 @@ class Container:
     def start_plain(self, pid1: list[str], timeout: float = 30) -> None:
         """Start the root *without* booting its init: PID 1 is ``pid1`` (a container-like
         host, where /sbin/init is systemd but systemd is not what runs)."""
+        self._start = ("plain", list(pid1))
         self._spawn(list(pid1), boot=False)
         deadline = time.monotonic() + timeout
         while self.init_pid is None:
@@ -442,6 +455,122 @@ class Container:
         except OSError:
             return ""
 
+    def boot_console(self) -> str:
+        """The console output of the current boot only (a reboot appends to the log)."""
+        try:
+            text = self.log_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        marker = "===== cloudassist realinit: boot %d =====" % self.boots
+        return text.split(marker, 1)[1] if self.boots > 1 and marker in text else text
+
+    # -- reboot ----------------------------------------------------------------------------
+    def reboot(self, timeout: float = 60, clean: bool = False) -> None:
+        """Boot the container again from the state its files are in now.
+
+        The upper layer of the overlay (every file the test or the container changed) is
+        kept; what lives only in memory is not: processes, and the tmpfs mounts nspawn gives
+        each boot (``/run``, ``/tmp``, ``/dev``).
+
+        ``clean=False`` (the default) cuts the power: SIGKILL to the container's PID 1 ends
+        its PID namespace at once, no shutdown script or unit runs, so the next boot sees
+        exactly what was on disk.  ``clean=True`` asks the init system to reboot
+        (``systemctl reboot``, sysvinit's ``reboot``), waits for its shutdown to finish and
+        for systemd-nspawn to exit (it exits 133 on a reboot), falling back to the power cut
+        after ``timeout``.  Either way the old systemd-nspawn and every process of the old
+        boot are gone (checked) before the new boot starts, which is waited for as
+        :meth:`boot` waits (or :meth:`start_plain` for a container started that way).
+        Then the ``on_boot`` callables run (the :class:`Salt` of this container rewrites
+        its configuration there, since ``/tmp`` is a fresh tmpfs).
+        """
+        assert self.proc is not None and self.init_pid, "container not started"
+        old = (self.nspawn_pid, self.init_pid)
+        if clean:
+            self._ask_init_to_reboot(timeout)
+        problems = self._halt()
+        problems += self._leftovers_of_boot(old)
+        if problems:
+            raise RuntimeError(f"container {self.name} did not stop cleanly for a reboot: {problems}")
+        self.past_pids.append(old)
+        self.init_pid = None
+        self.nspawn_pid = None
+        # A clean sysvinit shutdown ends with `mount -o remount,ro /` (umountroot): that flips
+        # the overlay's superblock, which the host's mount shares, to read-only.  A real
+        # machine's next boot remounts its root read-write; so does this one.
+        if os.statvfs(self.merged).f_flag & os.ST_RDONLY:
+            subprocess.run(["mount", "-o", "remount,rw", str(self.merged)], check=True,
+                           capture_output=True, text=True)
+        # The boot marker lives in /run (a tmpfs per boot); make sure a stale copy on the
+        # overlay itself cannot pass for the new boot's.
+        with contextlib.suppress(FileNotFoundError):
+            self.path(BOOT_MARKER_FILE).unlink()
+        if self._start[0] == "boot":
+            self.boot(timeout=timeout)
+        else:
+            self.start_plain(self._start[1], timeout=timeout)
+        for hook in self.on_boot:
+            hook()
+
+    def _ask_init_to_reboot(self, timeout: float) -> None:
+        if self._start[0] != "boot":
+            return  # no init system to ask: the power cut it is
+        cmd = ("systemctl", "reboot") if self.kind == "systemd" else ("/sbin/reboot",)
+        # The command may lose its own namespace under it: its exit status is not a verdict.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.run(*cmd, check=False, timeout=timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=timeout)
+
+    def _halt(self) -> list[str]:
+        """Stop the running container (if any): SIGKILL to PID 1, wait for systemd-nspawn.
+        Returns problems (empty when it stopped)."""
+        problems = []
+        if self.proc is None:
+            return problems
+        if self.proc.poll() is None and self.init_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.init_pid, signal.SIGKILL)  # ends the whole PID namespace
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                problems.append(f"systemd-nspawn {self.proc.pid} did not exit")
+        with contextlib.suppress(Exception):
+            self.log.close()
+        self.proc = None
+        return problems
+
+    def _leftovers_of_boot(self, pids, timeout: float = 10) -> list[str]:
+        """Processes of a stopped boot still alive, or mounts nspawn left on the overlay."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [f"{what} process {pid} still running"
+                     for what, pid in zip(("systemd-nspawn", "container init"), pids) if _alive(pid)]
+            found += [f"process {pid} still runs in the container" for pid in self.processes_inside()]
+            found += [f"mount {mp}" for mp in mounts_under(self.merged) if mp != str(self.merged)]
+            if not found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def processes_inside(self) -> list[int]:
+        """Host pids of live processes whose root is this container's tree."""
+        prefix = str(self.merged)
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                root = os.readlink(f"/proc/{p}/root")
+            except OSError:
+                continue
+            if (root == prefix or root.startswith(prefix + "/")) and _alive(int(p)):
+                out.append(int(p))
+        return out
+
     # -- inside ----------------------------------------------------------------------------
     def exists(self, inside: str) -> bool:
         """Does ``inside`` exist as the running container sees it?  (Asked inside: absolute
@@ -501,23 +630,7 @@ class Container:
     # -- teardown --------------------------------------------------------------------------
     def close(self) -> list[str]:
         """Kill the container, unmount, delete.  Returns problems (empty when clean)."""
-        problems = []
-        if self.proc is not None:
-            if self.init_pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.init_pid, signal.SIGKILL)  # ends the whole PID namespace
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    problems.append(f"systemd-nspawn {self.proc.pid} did not exit")
-            with contextlib.suppress(Exception):
-                self.log.close()
-            self.proc = None
+        problems = self._halt()
         if self.mounted:
             problems.extend(unmount_tree(self.merged))
             self.mounted = False
@@ -563,9 +676,10 @@ def _alive(pid: int | None) -> bool:
 def leftovers_of(c: "Container") -> list[str]:
     """What container ``c`` left on the host after ``close()`` (empty when nothing)."""
     found = []
-    for what, pid in (("systemd-nspawn", c.nspawn_pid), ("container init", c.init_pid)):
-        if _alive(pid):
-            found.append(f"{c.name}: {what} process {pid} still running")
+    for nspawn_pid, init_pid in [*c.past_pids, (c.nspawn_pid, c.init_pid)]:  # every boot
+        for what, pid in (("systemd-nspawn", nspawn_pid), ("container init", init_pid)):
+            if _alive(pid):
+                found.append(f"{c.name}: {what} process {pid} still running")
     found.extend(f"{c.name}: mount {mp}" for mp in mounts_under(c.work))
     if c.work.exists():
         found.append(f"{c.name}: directory {c.work}")
@@ -608,7 +722,17 @@ class Salt:
     def __init__(self, container: Container, extra_config: dict | None = None):
         self.c = container
         self.extra_config = extra_config or {}
+        self._last_extra = None
+        self._sls: dict[str, str] = {}
         self.configure()
+        # SALT_DIR is under /tmp, a fresh tmpfs at every boot: write it again after a reboot.
+        container.on_boot.append(self.restore)
+
+    def restore(self) -> None:
+        """Write the configuration and the sls files again (after a reboot)."""
+        self.configure(self._last_extra)
+        for name, text in self._sls.items():
+            self.write_sls(name, text)
 
     def configure(self, extra: dict | None = None, ns_dir: str = SALT_DIR) -> None:
         config = {
@@ -632,11 +756,13 @@ class Salt:
         }
         config.update(self.extra_config)
         config.update(extra or {})
+        self._last_extra = extra
         # JSON is YAML.
         self.c.sh(f"mkdir -p {SALT_DIR}/conf {SALT_DIR}/states {SALT_DIR}/pillar && "
                   f"cat > {SALT_DIR}/conf/minion", input=json.dumps(config, indent=1))
 
     def write_sls(self, name: str, text: str) -> None:
+        self._sls[name] = text
         self.c.run("/bin/sh", "-c", f"cat > {SALT_DIR}/states/{name}.sls",
                    input=textwrap.dedent(text))
 
