@@ -79,6 +79,9 @@ NOT_RUN = [
     (re.escape("cp -r _modules _states _utils /srv/salt/"),
      "writes the host master's /srv/salt; the integration suite's synced mode serves copies "
      "of the same folders from its own master's file_roots"),
+    (r"bin/cloudassist-demo( .*)?",
+     "boots a container for a minute; tests/realinit/test_demo.py runs it (and "
+     "tests/unit/test_try_it.py checks its --help without root)"),
     (r"\.venv/bin/python bench/percall\.py( .*)?",
      "the benchmark boots a systemd-nspawn container from the realinit suite's cached root "
      "for minutes; its options are checked against its --help"),
