@@ -421,6 +421,21 @@ class TestSystemdBoot(SystemdUnitFlow):
         return h
 
     # The same module code serves every init system: these run on systemd only.
+    def test_the_grain_reads_the_boot_status_systemd_keeps(self, host):
+        """The grain (systemd over its bus, no systemctl) agrees with `systemctl is-enabled`."""
+        grains = {"grains_dirs": [str(tb.PROJECT_DIR / "_grains")]}
+        host.salt.configure(grains)
+        try:
+            for enabled in (True, False):
+                self.given(host, running=True, enabled=enabled)
+                grain = host.call("grains.item", "cloudassist", check=True).ret["cloudassist"]
+                assert grain == {
+                    "installed": True, "version": VERSION, "init_system": "systemd",
+                    "service": "aliyun.service", "enabled": enabled,
+                }, (grain, is_enabled(host, "aliyun.service"))
+        finally:
+            host.salt.configure()
+
     def test_stop_and_start_with_enable(self, host):
         self.given(host, running=True, enabled=True)
         res = host.call("cloudassist.stop", "enable=False", check=True)
