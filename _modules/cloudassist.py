@@ -115,7 +115,7 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enab
 def _refresh_grains():
     """The ``cloudassist`` grain tells the version and boot status: refresh it after a change."""
     try:
-        __salt__["saltutil.refresh_grains"]()
+        __salt__["saltutil.refresh_grains"](refresh_pillar=False)
     except Exception as exc:  # pylint: disable=broad-except
         # The change is made and verified; a stale grain must not turn it into a failure.
         log.warning("cloudassist: could not refresh the grains after a change: %s", exc)

@@ -165,12 +165,6 @@ def windows_boot(service, start_type, enabled):
     )
 
 
-def missing(service, how):
-    """The ``BootState`` of a service that is not installed in a form this host boots."""
-    why = how
-    return BootState(service, False, how, (), (), (("enable", why), ("disable", why)))
-
-
 def set_manual(path, manual):
     """Add or drop the ``manual`` stanza in an upstart override file, keeping its other lines."""
     try:

@@ -76,7 +76,7 @@ NOT_RUN = [
     (re.escape("systemctl restart salt-minion"),
      "restarts the host's own salt-minion service; the test's minion is a salt-factories "
      "daemon and systemd is not necessarily PID 1 here"),
-    (re.escape("cp -r _modules _states _utils /srv/salt/"),
+    (re.escape("cp -r _modules _states _utils _grains _beacons _runners /srv/salt/"),
      "writes the host master's /srv/salt; the integration suite's synced mode serves copies "
      "of the same folders from its own master's file_roots"),
     (r"bin/cloudassist-demo( .*)?",

@@ -1,0 +1,186 @@
+"""
+Send an event when the Alibaba Cloud Assistant client stops, starts, is restarted or changes
+version.
+
+A poll starts no process: the client's pids come from the process table (the same test as
+``cloudassist.status``: the client's own executable, in this host's PID namespace and root;
+look-alikes do not count) and its versions from the install's files.  Events fire only on a
+change since the last poll, which is also kept in ``<cachedir>/cloudassist-beacon-<name>.json``
+so that a reload (a module refresh, a minion restart) loses no change.  The very first poll
+records what it finds and, unless ``emitatstartup`` is set, fires nothing.
+
+.. code-block:: yaml
+
+    beacons:
+      cloudassist:
+        - interval: 10              # seconds between polls (Salt's own key)
+        - binary: /usr/sbin/aliyun-service   # optional, see below
+        - emitatstartup: False      # optional: one ``startup`` event at the first poll
+
+``binary`` defaults to ``cloudassist:binary`` (minion config or pillar), else
+``/usr/sbin/aliyun-service``, ``/opt/sbin/aliyun-service``, then ``aliyun-service`` on the
+PATH, as the execution module.
+
+Tags: ``salt/beacon/<minion id>/cloudassist/<kind>``, kind ``stopped``, ``started``,
+``restarted`` (the client ran at both polls with other pids), ``version`` (the installed
+version changed), and ``startup``.  Data: ``changes`` (every kind of this poll), ``running``,
+``pids``, ``pids_before``, ``version``, ``version_before``, ``running_version``,
+``running_version_before``, ``installed``, ``binary`` (and ``id``, added by Salt).
+"""
+
+import importlib
+import json
+import logging
+import os
+import sys
+
+import salt.utils.beacons
+import salt.utils.platform
+
+# Helpers come from this file's own install, as in _modules/cloudassist.py.  Synced, this file
+# is <extmods>/beacons/cloudassist.py, and Salt's beacons loader (unlike the execution modules'
+# loader) puts no utils folder on sys.path: the sibling folder is added here, only while
+# importing.  Beacons run in the minion's main process, which every job is forked from:
+# cloudassist_* modules in sys.modules would shadow what a later saltutil.sync brings, so they
+# are dropped before (this import reads the synced files as they are now) and after (a job
+# forked later inherits none); the beacon keeps its own references.
+def _drop_helpers():
+    for name in [name for name in sys.modules if name.startswith("cloudassist_")]:
+        del sys.modules[name]
+
+
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
+    from saltext.cloudassist.utils import cloudassist_watch as watch
+else:
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    _UTILS = os.path.join(os.path.dirname(_HERE), os.path.basename(_HERE).replace("beacons", "utils"))
+    _drop_helpers()
+    sys.path.insert(0, _UTILS)
+    try:
+        importlib.invalidate_caches()
+        import cloudassist_watch as watch
+    finally:
+        sys.path.remove(_UTILS)
+        _drop_helpers()
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "cloudassist"
+
+# Keys Salt's beacon machinery reads itself.
+SALT_KEYS = ("interval", "enabled", "beacon_module", "disable_during_state_run", "run_once", "_beacon_name")
+OWN_KEYS = ("binary", "emitatstartup")
+CONTEXT = "cloudassist.beacon"
+
+
+def __virtual__():
+    if salt.utils.platform.is_linux():
+        return __virtualname__
+    return (False, "the cloudassist beacon reads the Linux process table; it runs on Linux only")
+
+
+def validate(config):
+    """
+    Validate the beacon configuration: a list of one-key dicts, keys as in the module's doc.
+    """
+    shape = "Configuration for the cloudassist beacon must be a list of dicts (`- interval: 10`)"
+    if not isinstance(config, list):
+        return False, "{}, not {}".format(shape, type(config).__name__)
+    for item in config:
+        if not isinstance(item, dict):
+            return False, "{}; {!r} is not a dict".format(shape, item)
+    config = salt.utils.beacons.list_to_dict(config)
+    unknown = sorted(set(config) - set(SALT_KEYS) - set(OWN_KEYS))
+    if unknown:
+        return False, "the cloudassist beacon does not take {}; it takes {}".format(
+            ", ".join(map(repr, unknown)), ", ".join(("interval",) + OWN_KEYS)
+        )
+    interval = config.get("interval", 1)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+        return False, "interval must be a positive number of seconds, not {!r}".format(interval)
+    binary = config.get("binary")
+    if binary is not None and not (isinstance(binary, str) and os.path.isabs(binary)):
+        return False, "binary must be the absolute path of the client, not {!r}".format(binary)
+    if not isinstance(config.get("emitatstartup", False), bool):
+        return False, "emitatstartup must be true or false, not {!r}".format(config["emitatstartup"])
+    return True, "Valid beacon configuration"
+
+
+def _binary(config):
+    binary = config.get("binary")
+    if binary is None:
+        binary = __salt__["config.get"]("cloudassist:binary", None)
+        if binary is not None and not (isinstance(binary, str) and os.path.isabs(binary)):
+            raise ValueError(
+                "the config key cloudassist:binary must be an absolute path, not {!r}".format(binary)
+            )
+    return binary or watch.default_binary()
+
+
+def _saved(name):
+    return os.path.join(__opts__["cachedir"], "cloudassist-beacon-{}.json".format(name))
+
+
+def _load(name):
+    """The snapshot of the last poll before this load, or None (none, or unreadable)."""
+    try:
+        with open(_saved(name)) as handle:
+            data = json.load(handle)
+        return watch.Snapshot(
+            data["binary"], data["installed"], tuple(data["pids"]), data["version"], data["running_version"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save(name, snapshot):
+    path = _saved(name)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as handle:
+            json.dump(snapshot._asdict(), handle)
+        os.replace(path + ".tmp", path)
+    except OSError as exc:
+        log.debug("cloudassist beacon %s: cannot keep the last poll in %s: %s", name, path, exc)
+
+
+def beacon(config):
+    """
+    Poll the client and return the events its change since the last poll means (a list of
+    dicts, each with its ``tag``); see the module's doc.
+
+    .. code-block:: yaml
+
+        beacons:
+          cloudassist:
+            - interval: 10
+    """
+    config = salt.utils.beacons.list_to_dict(config)
+    name = config.get("_beacon_name", __virtualname__)
+    state = __context__.setdefault(CONTEXT, {}).setdefault(name, {})
+    try:
+        after = watch.snapshot(_binary(config))
+    except Exception as exc:  # pylint: disable=broad-except
+        # Raised, it would be logged with a traceback at every poll; the baseline is kept.
+        message = "{}: {}".format(type(exc).__name__, exc)
+        if state.get("fault") != message:
+            log.error(
+                "cloudassist beacon %s: cannot read the client's state, no event this poll: %s", name, message
+            )
+            log.debug("cloudassist beacon %s: the fault in full", name, exc_info=True)
+            state["fault"] = message
+        return []
+    if state.pop("fault", None):
+        log.info("cloudassist beacon %s: reading the client's state works again", name)
+    # A reload (every module refresh, e.g. the grains refresh after each cloudassist action)
+    # empties __context__: the last poll is also kept on disk, so no change goes unreported.
+    before = state["snapshot"] if "snapshot" in state else _load(name)
+    state["snapshot"] = after
+    if after != before:
+        _save(name, after)
+    if before is None:
+        return watch.startup(after) if config.get("emitatstartup") else []
+    if before.binary != after.binary:
+        # Another client is watched now (the configuration changed): a new baseline.
+        return []
+    return watch.changes(before, after)

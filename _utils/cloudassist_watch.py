@@ -1,0 +1,153 @@
+"""What the beacon watches: a snapshot of this host's client, and the events two snapshots mean.
+
+``snapshot(binary)`` finds the facts without starting a process: the client's pids from the
+process table (``cloudassist_facts.classify``, so look-alikes and clients in containers do
+not count) and the versions from the install's files.  ``changes`` and ``startup`` decide,
+purely, what the beacon reports.
+"""
+
+import os
+import shutil
+from typing import NamedTuple
+
+try:  # installed with pip
+    from . import cloudassist_facts as facts
+except ImportError:  # synced through file_roots
+    import cloudassist_facts as facts
+
+# The same places, in the same order, as cloudassist_host.LINUX_BINARIES (a unit test keeps
+# them equal); importing cloudassist_host would load every helper into the minion's main
+# process, where beacons run.
+BINARIES = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
+CLIENT_NAME = "aliyun-service"
+# The vendor's install folder for each standard binary; its ``version`` file names the version.
+INSTALL_ROOTS = {
+    "/usr/sbin/aliyun-service": "/usr/local/share/aliyun-assist",
+    "/opt/sbin/aliyun-service": "/opt/local/share/aliyun-assist",
+}
+
+STOPPED = "stopped"
+STARTED = "started"
+RESTARTED = "restarted"
+VERSION = "version"
+STARTUP = "startup"
+
+
+class Snapshot(NamedTuple):
+    """The client as one poll saw it.
+
+    ``version`` is the installed version (what ``cloudassist.version`` answers): the version
+    folder the binary leads to, else the install's ``version`` file.  ``running_version`` is
+    the version folder of the running client's executable; after a self-update it is the old
+    one until the client restarts.
+    """
+
+    binary: str
+    installed: bool
+    pids: tuple
+    version: str | None
+    running_version: str | None
+
+    @property
+    def running(self):
+        return bool(self.pids)
+
+
+# --- finding the facts ------------------------------------------------------------------
+
+
+def default_binary():
+    """The first standard location that exists, else ``aliyun-service`` on the PATH, else the
+    first standard location (the client is then "not installed")."""
+    for path in BINARIES:
+        if os.path.lexists(path):
+            return path
+    return shutil.which(CLIENT_NAME) or BINARIES[0]
+
+
+def folder_version(path):
+    """The version a path's folder names (``.../aliyun-assist/2.2.3.578/aliyun-service``), or None."""
+    try:
+        parts = facts.version_tuple(os.path.basename(os.path.dirname(path)))
+    except ValueError:
+        return None
+    return ".".join(str(part) for part in parts)
+
+
+def read_version_file(path):
+    """The version an install's ``version`` file holds, or None (missing, unreadable, not a version)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(4096).decode(errors="replace")
+    except OSError:
+        return None
+    try:
+        return facts.parse_version_output(text)
+    except facts.SeveralVersions:
+        return None
+
+
+def newest(versions):
+    found = [v for v in versions if v]
+    return max(found, key=facts.version_tuple) if found else None
+
+
+def snapshot(binary):
+    """The ``Snapshot`` of the client at ``binary``, read from ``/proc`` and the install's files."""
+    pids, _ = facts.classify(binary)
+    procs = [facts.process(pid) for pid in pids]
+    # several clients at once are rare (a second copy started by hand): the newest counts
+    running_version = newest(folder_version(proc.exe) for proc in procs if proc and proc.exe)
+
+    version = folder_version(os.path.realpath(binary))
+    if version is None and binary in INSTALL_ROOTS:
+        version = read_version_file(os.path.join(INSTALL_ROOTS[binary], "version"))
+    return Snapshot(binary, os.path.exists(binary), tuple(pids), version, running_version)
+
+
+# --- deciding -------------------------------------------------------------------------------
+
+
+def _data(kind, kinds, before, after):
+    return {
+        "tag": kind,
+        "changes": list(kinds),
+        "running": after.running,
+        "pids": list(after.pids),
+        "pids_before": None if before is None else list(before.pids),
+        "version": after.version,
+        "version_before": None if before is None else before.version,
+        "running_version": after.running_version,
+        "running_version_before": None if before is None else before.running_version,
+        "installed": after.installed,
+        "binary": after.binary,
+    }
+
+
+def changes(before, after):
+    """The events (dicts, each with its ``tag``) that two polls' snapshots mean, in this order:
+
+    - ``stopped``: a client ran, none runs now;
+    - ``started``: none ran, one runs now;
+    - ``restarted``: a client runs at both polls, but not the same pids (it was restarted
+      between them, or a second copy started or ended);
+    - ``version``: the installed version changed (a self-update or a package upgrade; also
+      an install or removal, where one side is None).
+
+    Every event carries the same data, ``changes`` naming all the kinds of this poll.
+    """
+    kinds = []
+    if before.running and not after.running:
+        kinds.append(STOPPED)
+    elif after.running and not before.running:
+        kinds.append(STARTED)
+    elif after.running and set(after.pids) != set(before.pids):
+        kinds.append(RESTARTED)
+    if after.version != before.version:
+        kinds.append(VERSION)
+    return [_data(kind, kinds, before, after) for kind in kinds]
+
+
+def startup(after):
+    """The one event of a first poll (``emitatstartup``): the client as the beacon found it."""
+    return [_data(STARTUP, [STARTUP], None, after)]

@@ -1,0 +1,445 @@
+"""The beacon ``_beacons/cloudassist.py`` and its helper ``_utils/cloudassist_watch.py``.
+
+The beacon is loaded here from the checkout, which is the synced layout (``_beacons`` beside
+``_utils``): it adds its sibling utils folder to ``sys.path`` and drops stale
+``cloudassist_*`` modules while importing.  The test process's own ``cloudassist_*`` modules
+are put back afterwards, so the other unit tests keep theirs.
+"""
+
+import importlib.util
+import logging
+import os
+import pathlib
+import shutil
+import sys
+import types
+
+import pytest
+
+import cloudassist_host
+import salt.config
+import salt.loader
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BEACON = ROOT / "_beacons" / "cloudassist.py"
+
+
+def _load_beacon(name="beacon_cloudassist_under_test"):
+    """Import the beacon file; the caller's ``cloudassist_*`` modules survive it."""
+    saved = {key: mod for key, mod in sys.modules.items() if key.startswith("cloudassist_")}
+    try:
+        spec = importlib.util.spec_from_file_location(name, BEACON)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.modules.update(saved)
+
+
+beacon = _load_beacon()
+watch = beacon.watch
+Snapshot = watch.Snapshot
+
+BINARY = "/usr/sbin/aliyun-service"
+
+
+def snap(pids=(), version="2.2.3.578", running_version=None, installed=True, binary=BINARY):
+    if pids and running_version is None:
+        running_version = version
+    return Snapshot(binary, installed, tuple(pids), version, running_version)
+
+
+@pytest.fixture
+def config():
+    """The minion's ``cloudassist:*`` configuration, as config.get answers it."""
+    return {}
+
+
+@pytest.fixture
+def configure_loader_modules(config, tmp_path):
+    def config_get(key, default=None):
+        prefix, _, name = key.partition(":")
+        assert prefix == "cloudassist", key
+        return config.get(name, default)
+
+    return {beacon: {"__context__": {}, "__salt__": {"config.get": config_get}, "__opts__": {"id": "m1", "cachedir": str(tmp_path / "cache")}}}
+
+
+@pytest.fixture
+def polls(monkeypatch):
+    """``polls(snapshot, ...)``: the snapshots the beacon's next polls see; records the binary asked for."""
+    asked = []
+
+    def script(*snapshots):
+        queue = list(snapshots)
+
+        def fake(binary):
+            asked.append(binary)
+            result = queue.pop(0)
+            if isinstance(result, Exception):
+                raise result
+            return result
+
+        monkeypatch.setattr(watch, "snapshot", fake)
+        return asked
+
+    return script
+
+
+def tags(events):
+    return [event["tag"] for event in events]
+
+
+# --- validate -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        [],
+        [{"interval": 10}],
+        [{"interval": 0.5}, {"binary": "/opt/sbin/aliyun-service"}, {"emitatstartup": True}],
+        [{"interval": 5}, {"enabled": False}, {"disable_during_state_run": True}],
+    ],
+)
+def test_validate_accepts(config):
+    assert beacon.validate(config) == (True, "Valid beacon configuration")
+
+
+@pytest.mark.parametrize(
+    "config,reason",
+    [
+        ({"interval": 10}, "must be a list of dicts (`- interval: 10`), not dict"),
+        ("interval: 10", "must be a list of dicts (`- interval: 10`), not str"),
+        ([{"interval": 10}, "binary"], "'binary' is not a dict"),
+        ([{"intervall": 10}], "does not take 'intervall'; it takes interval, binary, emitatstartup"),
+        ([{"onchangeonly": True}], "does not take 'onchangeonly'"),
+        ([{"interval": "10"}], "interval must be a positive number of seconds, not '10'"),
+        ([{"interval": 0}], "interval must be a positive number of seconds, not 0"),
+        ([{"interval": True}], "interval must be a positive number of seconds, not True"),
+        ([{"binary": "aliyun-service"}], "binary must be the absolute path of the client, not 'aliyun-service'"),
+        ([{"binary": ["/usr/sbin/aliyun-service"]}], "binary must be the absolute path of the client"),
+        ([{"emitatstartup": "yes"}], "emitatstartup must be true or false, not 'yes'"),
+    ],
+)
+def test_validate_rejects_with_the_reason(config, reason):
+    valid, comment = beacon.validate(config)
+    assert valid is False
+    assert reason in comment, comment
+
+
+# --- changes: the pure decision ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "before,after,expected",
+    [
+        (snap([100]), snap([]), ["stopped"]),
+        (snap([]), snap([200]), ["started"]),
+        (snap([100]), snap([200]), ["restarted"]),
+        (snap([100]), snap([100, 200]), ["restarted"]),
+        (snap([100, 200]), snap([200, 100]), []),
+        (snap([100]), snap([100]), []),
+        (snap([]), snap([]), []),
+        (snap([100]), snap([100], version="2.2.4.1065", running_version="2.2.3.578"), ["version"]),
+        (snap([]), snap([], version="2.2.4.1065"), ["version"]),
+        (snap([100]), snap([200], version="2.2.4.1065"), ["restarted", "version"]),
+        (snap([100]), snap([], version=None, installed=False), ["stopped", "version"]),
+        (snap([], version=None, installed=False), snap([], version="2.2.3.578"), ["version"]),
+        # the running client moved to the new folder, the install had already changed: a restart
+        (snap([100], version="2.2.4.1065", running_version="2.2.3.578"), snap([200], version="2.2.4.1065"),
+         ["restarted"]),
+    ],
+)
+def test_changes(before, after, expected):
+    events = watch.changes(before, after)
+    assert tags(events) == expected
+    for event in events:
+        assert event["changes"] == expected
+
+
+def test_an_event_carries_both_polls():
+    before = snap([100], version="2.2.4.1065", running_version="2.2.3.578")
+    after = snap([], version="2.2.4.1065")
+    (event,) = watch.changes(before, after)
+    assert event == {
+        "tag": "stopped",
+        "changes": ["stopped"],
+        "running": False,
+        "pids": [],
+        "pids_before": [100],
+        "version": "2.2.4.1065",
+        "version_before": "2.2.4.1065",
+        "running_version": None,
+        "running_version_before": "2.2.3.578",
+        "installed": True,
+        "binary": BINARY,
+    }
+
+
+def test_startup_reports_what_the_first_poll_found():
+    (event,) = watch.startup(snap([100]))
+    assert event["tag"] == "startup" and event["changes"] == ["startup"]
+    assert event["running"] is True and event["pids"] == [100] and event["version"] == "2.2.3.578"
+    assert event["pids_before"] is None and event["version_before"] is None
+
+
+# --- snapshot: facts from the process table and the install's files ------------------------------
+
+
+class FakeProc:
+    """``classify`` and ``process`` over a made-up process table ({pid: exe})."""
+
+    def __init__(self, monkeypatch, table):
+        self.table = table
+        self.asked = []
+        monkeypatch.setattr(watch.facts, "classify", self.classify)
+        monkeypatch.setattr(watch.facts, "process", self.process)
+
+    def classify(self, binary):
+        self.asked.append(binary)
+        real = os.path.realpath(binary)
+        install = watch.facts.install_of(binary)
+        pids = [pid for pid, exe in self.table.items() if exe == real or watch.facts.is_client_exe(exe, install)]
+        return sorted(pids), []
+
+    def process(self, pid):
+        exe = self.table.get(pid)
+        return watch.facts.Process(pid, "aliyun-service", exe, (exe,)) if exe else None
+
+
+def _install(root, version):
+    """The vendor's layout under ``root``; called again, a self-update (the old folder stays)."""
+    folder = root / "usr/local/share/aliyun-assist"
+    binary = folder / version / "aliyun-service"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    binary.write_text("client")
+    sbin = root / "usr/sbin" / "aliyun-service"
+    sbin.parent.mkdir(parents=True, exist_ok=True)
+    if sbin.is_symlink():
+        sbin.unlink()
+    sbin.symlink_to(binary)
+    (folder / "version").write_text(version + "\n")
+    return binary, sbin
+
+
+def test_snapshot_after_a_self_update_the_client_still_runs_the_old_folder(tmp_path, monkeypatch):
+    old, link = _install(tmp_path, "2.2.3.578")
+    new, _ = _install(tmp_path, "2.2.4.1065")
+    proc = FakeProc(monkeypatch, {4242: str(old), 999: "/usr/bin/other"})
+    assert watch.snapshot(str(link)) == Snapshot(str(link), True, (4242,), "2.2.4.1065", "2.2.3.578")
+    assert proc.asked == [str(link)]
+    # a second copy from the new folder: the newest running version counts
+    FakeProc(monkeypatch, {4242: str(old), 5000: str(new)})
+    assert watch.snapshot(str(link)) == Snapshot(str(link), True, (4242, 5000), "2.2.4.1065", "2.2.4.1065")
+
+
+def test_snapshot_a_standard_binary_outside_a_version_folder_reads_the_vendors_version_file(
+    tmp_path, monkeypatch
+):
+    folder = tmp_path / "usr/local/share/aliyun-assist"
+    folder.mkdir(parents=True)
+    (folder / "version").write_text("2.2.4.1065\n")
+    binary = tmp_path / "usr/sbin/aliyun-service"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("client")
+    FakeProc(monkeypatch, {77: str(binary)})
+    assert watch.snapshot(str(binary)) == Snapshot(str(binary), True, (77,), None, None)
+    monkeypatch.setitem(watch.INSTALL_ROOTS, str(binary), str(folder))
+    assert watch.snapshot(str(binary)) == Snapshot(str(binary), True, (77,), "2.2.4.1065", None)
+    (folder / "version").write_text("unknown\n")
+    assert watch.snapshot(str(binary)).version is None
+
+
+def test_snapshot_of_a_missing_client(tmp_path, monkeypatch):
+    FakeProc(monkeypatch, {})
+    missing = str(tmp_path / "usr/sbin/aliyun-service")
+    assert watch.snapshot(missing) == Snapshot(missing, False, (), None, None)
+    assert watch.snapshot(missing).running is False
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2.2.3.578\n", "2.2.3.578"),
+    ("  02.2.3.578  ", "2.2.3.578"),
+    ("", None),
+    ("latest\n", None),
+    ("2.2.3.578\n2.2.4.1065\n", None),
+])
+def test_read_version_file(tmp_path, text, expected):
+    path = tmp_path / "version"
+    path.write_text(text)
+    assert watch.read_version_file(str(path)) == expected
+    assert watch.read_version_file(str(tmp_path / "missing")) is None
+
+
+def test_the_default_binaries_are_the_execution_modules():
+    assert watch.BINARIES == cloudassist_host.LINUX_BINARIES
+    assert watch.CLIENT_NAME == cloudassist_host.CLIENT_NAME
+
+
+# --- the beacon, in Salt's loader mock ---------------------------------------------------------
+
+
+def test_the_first_poll_records_a_baseline_and_fires_nothing(polls):
+    polls(snap([100]), snap([100]), snap([]))
+    assert beacon.beacon([{"_beacon_name": "cloudassist"}]) == []
+    assert beacon.beacon([{"_beacon_name": "cloudassist"}]) == []
+    events = beacon.beacon([{"_beacon_name": "cloudassist"}])
+    assert tags(events) == ["stopped"]
+    assert events[0]["pids_before"] == [100] and events[0]["running"] is False
+
+
+def test_emitatstartup_fires_one_startup_event(polls):
+    polls(snap([]), snap([]), snap([300]))
+    config = [{"emitatstartup": True}, {"_beacon_name": "cloudassist"}]
+    assert tags(beacon.beacon(config)) == ["startup"]
+    assert beacon.beacon(config) == []
+    assert tags(beacon.beacon(config)) == ["started"]
+
+
+def test_stop_start_restart_and_version_in_turn(polls):
+    polls(
+        snap([100]),
+        snap([]),
+        snap([200]),
+        snap([300]),
+        snap([300], version="2.2.4.1065", running_version="2.2.3.578"),
+        snap([400], version="2.2.4.1065"),
+    )
+    seen = [tags(beacon.beacon([{"_beacon_name": "cloudassist"}])) for _ in range(6)]
+    assert seen == [[], ["stopped"], ["started"], ["restarted"], ["version"], ["restarted"]]
+
+
+def test_the_binary_comes_from_the_beacon_then_the_minion_config_then_the_default(polls, config, monkeypatch):
+    asked = polls(snap(), snap(), snap())
+    beacon.beacon([{"binary": "/opt/sbin/aliyun-service"}])
+    config["binary"] = "/srv/client/aliyun-service"
+    beacon.beacon([])
+    del config["binary"]
+    monkeypatch.setattr(watch, "default_binary", lambda: "/default/aliyun-service")
+    beacon.beacon([])
+    assert asked == ["/opt/sbin/aliyun-service", "/srv/client/aliyun-service", "/default/aliyun-service"]
+
+
+def test_each_beacon_name_keeps_its_own_baseline(polls):
+    polls(snap([1]), snap([2], binary="/opt/sbin/aliyun-service"), snap([]), snap([2], binary="/opt/sbin/aliyun-service"))
+    usr = [{"_beacon_name": "ca_usr"}]
+    opt = [{"_beacon_name": "ca_opt"}, {"beacon_module": "cloudassist"}, {"binary": "/opt/sbin/aliyun-service"}]
+    assert beacon.beacon(usr) == [] and beacon.beacon(opt) == []
+    assert tags(beacon.beacon(usr)) == ["stopped"]
+    assert beacon.beacon(opt) == []
+
+
+def test_a_new_binary_is_a_new_baseline_not_a_change(polls):
+    polls(snap([1]), snap([], binary="/opt/sbin/aliyun-service"), snap([5], binary="/opt/sbin/aliyun-service"))
+    assert beacon.beacon([]) == []
+    assert beacon.beacon([{"binary": "/opt/sbin/aliyun-service"}]) == []
+    assert tags(beacon.beacon([{"binary": "/opt/sbin/aliyun-service"}])) == ["started"]
+
+
+def test_a_fault_is_logged_once_never_raised_and_the_baseline_is_kept(polls, caplog):
+    polls(snap([100]), OSError("boom"), OSError("boom"), RuntimeError("other"), snap([]))
+    caplog.set_level(logging.DEBUG, logger=beacon.__name__)
+    assert beacon.beacon([]) == []
+    assert beacon.beacon([]) == [] and beacon.beacon([]) == []
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "cloudassist beacon cloudassist: cannot read the client's state, no event this poll: OSError: boom"
+    ]
+    assert beacon.beacon([]) == []
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and errors[1].getMessage().endswith("RuntimeError: other")
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 2 and all(r.levelno == logging.DEBUG for r in tracebacks)
+    # the poll before the faults is still the baseline: the stop in between is reported
+    assert tags(beacon.beacon([])) == ["stopped"]
+    assert "works again" in caplog.records[-1].getMessage()
+
+
+def test_a_bad_cloudassist_binary_in_the_minion_config_is_a_logged_fault(polls, config, caplog):
+    polls()
+    config["binary"] = "aliyun-service"
+    assert beacon.beacon([]) == []
+    assert "cloudassist:binary must be an absolute path, not 'aliyun-service'" in caplog.text
+
+
+def test_a_real_poll_of_a_client_that_is_not_installed(tmp_path):
+    binary = str(tmp_path / "aliyun-service")
+    assert beacon.beacon([{"binary": binary}, {"emitatstartup": True}]) == [
+        {
+            "tag": "startup",
+            "changes": ["startup"],
+            "running": False,
+            "pids": [],
+            "pids_before": None,
+            "version": None,
+            "version_before": None,
+            "running_version": None,
+            "running_version_before": None,
+            "installed": False,
+            "binary": binary,
+        }
+    ]
+    assert beacon.beacon([{"binary": binary}]) == []
+
+
+# --- where the helpers come from ------------------------------------------------------------------
+
+
+def test_a_synced_beacon_imports_its_sibling_utils_and_drops_stale_helpers(tmp_path):
+    """The synced layout under Salt's own beacons loader: <extmods>/beacons and <extmods>/utils."""
+    extmods = tmp_path / "extmods"
+    (extmods / "beacons").mkdir(parents=True)
+    shutil.copy(BEACON, extmods / "beacons" / "cloudassist.py")
+    shutil.copytree(ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+    opts = salt.config.minion_config(None)
+    opts.update(extension_modules=str(extmods), beacons_dirs=[], cachedir=str(tmp_path / "cache"))
+
+    saved = {key: mod for key, mod in sys.modules.items() if key.startswith("cloudassist_")}
+    path_before = list(sys.path)
+    stale = types.ModuleType("cloudassist_facts")
+    try:
+        sys.modules["cloudassist_facts"] = stale
+        loaded = salt.loader.beacons(opts, {"config.get": lambda key, default=None: default})
+        validate = loaded["cloudassist.validate"]
+        assert validate([{"interval": 1}]) == (True, "Valid beacon configuration")
+        helper = validate.__globals__["watch"]
+        assert helper.__file__ == str(extmods / "utils" / "cloudassist_watch.py")
+        assert helper.facts.__file__ == str(extmods / "utils" / "cloudassist_facts.py")
+        assert helper.facts is not stale
+        # nothing is left for a job forked from the minion's main process to inherit
+        assert [key for key in sys.modules if key.startswith("cloudassist_")] == []
+        assert sys.path == path_before
+    finally:
+        for key in [key for key in sys.modules if key.startswith("cloudassist_")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+
+
+def test_the_checkout_beacon_took_the_checkout_utils():
+    assert pathlib.Path(watch.__file__) == ROOT / "_utils" / "cloudassist_watch.py"
+    assert str(ROOT / "_utils") in sys.path  # tests/conftest.py's entry was not removed
+
+
+# --- a reload loses no change -------------------------------------------------------------------
+
+
+def test_a_change_across_a_reload_is_still_reported(polls, tmp_path):
+    polls(snap([100]), snap([]), snap([]))
+    assert beacon.beacon([{"interval": 1}]) == []  # the very first poll: the baseline
+    # a module refresh (the grains refresh after every cloudassist action) empties __context__
+    beacon.__context__.clear()
+    events = beacon.beacon([{"interval": 1}])
+    assert tags(events) == ["stopped"]  # Salt prefixes salt/beacon/<id>/cloudassist/
+    saved = tmp_path / "cache" / "cloudassist-beacon-cloudassist.json"
+    assert saved.is_file()
+    beacon.__context__.clear()
+    assert beacon.beacon([{"interval": 1}]) == []  # nothing changed since
+
+
+def test_an_unreadable_saved_poll_is_a_fresh_baseline(polls, tmp_path):
+    saved = tmp_path / "cache" / "cloudassist-beacon-cloudassist.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text("{not json")
+    polls(snap([100]))
+    assert tags(beacon.beacon([{"interval": 1}, {"emitatstartup": True}])) == tags(watch.startup(snap([100])))
