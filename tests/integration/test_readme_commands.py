@@ -82,6 +82,9 @@ NOT_RUN = [
     (r"bin/cloudassist-demo( .*)?",
      "boots a container for a minute; tests/realinit/test_demo.py runs it (and "
      "tests/unit/test_try_it.py checks its --help without root)"),
+    (r"\.venv/bin/python bench/scale\.py( .*)?",
+     "the benchmark starts a salt-master and 20 salt-minions (root, a mount namespace per "
+     "minion) for about five minutes; its options are checked against its --help"),
     (r"\.venv/bin/python bench/percall\.py( .*)?",
      "the benchmark boots a systemd-nspawn container from the realinit suite's cached root "
      "for minutes; its options are checked against its --help"),
