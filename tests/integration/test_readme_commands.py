@@ -79,6 +79,15 @@ NOT_RUN = [
     (re.escape("cp -r _modules _states _utils _grains _beacons _runners /srv/salt/"),
      "writes the host master's /srv/salt; the integration suite's synced mode serves copies "
      "of the same folders from its own master's file_roots"),
+    (r"salt-run cloudassist\.report( .*)?",
+     "runs on the master against a fleet: tests/integration/test_fleet.py runs the report "
+     "against four minions and one that is down, --out=json and the default output"),
+    (re.escape("salt-run saltutil.sync_all"),
+     "syncs the runner onto the master (pip mode has nothing to sync): test_fleet.py's fixture "
+     "runs it and checks it synced runners.cloudassist and utils.cloudassist_report"),
+    (r"salt-run state\.orchestrate orch\.cloudassist_rolling_stop .*",
+     "the orchestration needs examples/ in the master's file_roots and a fleet: test_fleet.py "
+     "runs it (a failing pre-check, and a stop that fails mid-roll)"),
     (r"bin/cloudassist-demo( .*)?",
      "boots a container for a minute; tests/realinit/test_demo.py runs it (and "
      "tests/unit/test_try_it.py checks its --help without root)"),

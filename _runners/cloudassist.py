@@ -1,0 +1,119 @@
+"""
+Report the Cloud Assistant client across the fleet, from the master.
+
+.. code-block:: bash
+
+    salt-run cloudassist.report
+    salt-run cloudassist.report tgt='web*' timeout=30
+    salt-run cloudassist.report tgt='G@os:Ubuntu' tgt_type=compound --out=json
+
+Installed with pip, the runner comes with the wheel; synced from ``file_roots``, run
+``salt-run saltutil.sync_all`` on the master (the runner and the ``_utils`` helper it imports).
+"""
+
+import os
+import sys
+
+import salt.client
+import salt.utils.minions
+from salt.exceptions import SaltClientError
+
+# The helper comes from this file's own install (see _modules/cloudassist.py).  Synced, the
+# runner loader puts the master's extmods/utils on sys.path while it loads this file; the
+# helper is dropped from sys.modules again, so that a long-running master process (reactor,
+# salt-api) loading the runner after a re-sync imports the synced file as it is then.
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
+    from saltext.cloudassist.utils import cloudassist_report as reports
+else:
+    _before = set(sys.modules)
+    try:
+        import cloudassist_report as reports
+    except ImportError as exc:
+        reports = None
+        _MISSING = str(exc)
+    finally:
+        for _name in set(sys.modules) - _before:
+            if _name.startswith("cloudassist_"):
+                del sys.modules[_name]
+
+__virtualname__ = "cloudassist"
+
+
+def __virtual__():
+    if reports is None:
+        return (False, "cloudassist: the runner's helper cannot be imported ({}): sync _utils as well, "
+                       "with `salt-run saltutil.sync_all` (sync_runners alone does not)".format(_MISSING))
+    return __virtualname__
+
+
+def _failed(result):
+    # salt-run exits with the return's "retcode"; a runner state (orchestrate) fails on a
+    # non-zero __context__ retcode, and on an "Error" key.
+    __context__["retcode"] = result["retcode"]
+    return result
+
+
+def _gather(tgt, tgt_type, timeout):
+    """``(returns, expected)``: each minion's return to ``cloudassist.status``, and the minions
+    the master published the job to."""
+    returns, expected = {}, None
+    with salt.client.get_local_client(mopts=__opts__) as client:
+        for item in client.cmd_iter(tgt, "cloudassist.status", tgt_type=tgt_type,
+                                    timeout=timeout, yield_pub_data=True):
+            if expected is None:  # the first item is the job's publication
+                expected = item.get("minions") or []
+                continue
+            returns.update(item)
+    return returns, expected or []
+
+
+def report(tgt="*", tgt_type="glob", timeout=None):
+    """
+    Ask the targeted minions for ``cloudassist.status`` and count what they answered.
+
+    Returns ``summary`` (one line), ``counts`` (``targeted``, ``reported``, ``failed``,
+    ``no_answer``, ``running``, ``stopped``, ``watchdog_running``, ``blocked``), ``versions``
+    (client version -> minions), ``init_systems`` (init system -> service -> minions),
+    ``enabled`` (whether the client starts at boot: ``true``, ``false``, ``unknown`` ->
+    minions), ``stopped`` (the minions whose client is not running), ``blocked`` (why
+    ``stop``/``start`` cannot run -> the minions), ``failed`` (minion -> the error its
+    ``cloudassist.status`` raised), ``no_answer`` (minions the job went to that did not return
+    within the timeout: down, or slower than it) and ``retcode``: 0 when every targeted minion
+    reported, else 1 (``salt-run`` exits with it, and an orchestrate ``salt.runner`` step fails).
+
+    tgt
+        The minions to ask (default ``*``).
+    tgt_type
+        How ``tgt`` is read, as by ``salt``: ``glob`` (default), ``list``, ``grain``,
+        ``compound``, ``pcre``, ``pillar``, ``nodegroup``, ...
+    timeout
+        Seconds to wait for the minions (default: the master's ``timeout``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run cloudassist.report
+        salt-run cloudassist.report tgt='web*' timeout=30 --out=json
+    """
+    problem = reports.argument_problem(tgt, tgt_type, timeout)
+    if problem:
+        return _failed({"Error": "cloudassist.report: " + problem, "retcode": 1})
+    # Asked first so that an empty target publishes nothing (LocalClient would print its own
+    # "No minions matched" line into the output).
+    matched = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type)["minions"]
+    returns, expected = {}, []
+    if matched:
+        try:
+            returns, expected = _gather(tgt, tgt_type, timeout)
+        except SaltClientError as exc:
+            return _failed({"Error": "cloudassist.report: the job could not be published: {}".format(exc),
+                            "retcode": 1})
+        if not expected:
+            return _failed({"Error": "cloudassist.report: the master published the job to no minion, "
+                                     "although {} matched the target (is salt-master running?)".format(
+                                         ", ".join(sorted(matched))), "retcode": 1})
+    result = reports.summarize(returns, expected).as_dict()
+    if result["retcode"]:
+        return _failed(result)
+    return result

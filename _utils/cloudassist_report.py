@@ -1,0 +1,151 @@
+"""The fleet report: what the targeted minions answered to ``cloudassist.status``, counted.
+
+Pure: the runner (``_runners/cloudassist.py``) asks Salt and hands the returns here; every
+decision about them (answered, failed, did not answer, and the counts) is made here.
+"""
+
+from collections import Counter
+from typing import NamedTuple
+
+# What LocalClient.cmd_iter accepts as tgt_type (the ``salt`` CLI's targeting options).
+TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre",
+                "pillar_exact", "compound", "ipcidr", "nodegroup", "range")
+MAX_TIMEOUT = 3600
+ERROR_PREFIX = "ERROR: "  # how a minion returns a CommandExecutionError (retcode 1)
+
+
+class Answer(NamedTuple):
+    """One minion's reply: its status dict, or why the call failed there."""
+
+    minion: str
+    status: dict = None
+    error: str = None
+
+
+class Report(NamedTuple):
+    """The fleet's answers, sorted into those that reported, failed, or did not answer."""
+
+    reported: tuple = ()  # Answer with a status
+    failed: tuple = ()  # Answer with an error
+    no_answer: tuple = ()  # minion ids
+
+    @property
+    def targeted(self):
+        return len(self.reported) + len(self.failed) + len(self.no_answer)
+
+    @property
+    def retcode(self):
+        """0 when every targeted minion reported its status; 1 otherwise (also for none)."""
+        return 0 if self.reported and not self.failed and not self.no_answer else 1
+
+    def summary(self):
+        if not self.targeted:
+            return "no minion matched the target"
+        running = sum(1 for a in self.reported if a.status.get("running") is True)
+        return "{} targeted: {} reported ({} running, {} stopped), {} failed, {} did not answer".format(
+            self.targeted, len(self.reported), running, len(self.reported) - running,
+            len(self.failed), len(self.no_answer))
+
+    def as_dict(self):
+        statuses = [a.status for a in self.reported]
+        stopped = [a.minion for a in self.reported if a.status.get("running") is not True]
+        blocked = {}
+        for a in self.reported:
+            if a.status.get("blocked"):
+                blocked.setdefault(str(a.status["blocked"]), []).append(a.minion)
+        init_systems = {}
+        for status in statuses:
+            services = init_systems.setdefault(_name(status.get("init_system")), {})
+            service = _name(status.get("service"))
+            services[service] = services.get(service, 0) + 1
+        return {
+            "summary": self.summary(),
+            "counts": {
+                "targeted": self.targeted,
+                "reported": len(self.reported),
+                "failed": len(self.failed),
+                "no_answer": len(self.no_answer),
+                "running": len(statuses) - len(stopped),
+                "stopped": len(stopped),
+                "watchdog_running": sum(1 for s in statuses if _watchdog_running(s)),
+                "blocked": sum(len(m) for m in blocked.values()),
+            },
+            "versions": dict(sorted(Counter(_name(s.get("version")) for s in statuses).items())),
+            "init_systems": init_systems,
+            "enabled": _boot_counts(statuses),
+            "stopped": stopped,
+            "blocked": blocked,
+            "failed": {a.minion: a.error for a in self.failed},
+            "no_answer": list(self.no_answer),
+            "retcode": self.retcode,
+        }
+
+
+def _name(value):
+    return "unknown" if value is None or value == "" else str(value)
+
+
+def _watchdog_running(status):
+    watchdog = status.get("watchdog")
+    return isinstance(watchdog, dict) and watchdog.get("running") is True
+
+
+def _boot_counts(statuses):
+    counts = {"true": 0, "false": 0, "unknown": 0}
+    for status in statuses:
+        enabled = status.get("enabled")
+        counts["true" if enabled is True else "false" if enabled is False else "unknown"] += 1
+    return counts
+
+
+def answer(minion, entry):
+    """The ``Answer`` in one LocalClient return ``{"ret": ..., "retcode": ...}``, or None when
+    the entry says the minion did not return (``failed``, or a ``no_return`` placeholder)."""
+    if not isinstance(entry, dict) or entry.get("failed") is True or entry.get("out") == "no_return":
+        return None
+    ret = entry.get("ret")
+    retcode = entry.get("retcode") or 0
+    if retcode == 0 and isinstance(ret, dict):
+        return Answer(minion, status=ret)
+    if not retcode:
+        return Answer(minion, error="returned {!r} instead of a status".format(ret))
+    if isinstance(ret, str) and ret.startswith(ERROR_PREFIX):
+        return Answer(minion, error=ret[len(ERROR_PREFIX):])
+    text = ret if isinstance(ret, str) else repr(ret)
+    return Answer(minion, error="{} (retcode {})".format(text, retcode))
+
+
+def summarize(returns, expected):
+    """The ``Report`` of ``returns`` (minion id -> LocalClient return) for the ``expected``
+    minions (those the master published the job to); a minion that returned without being
+    expected is counted as well."""
+    answers = {}
+    for minion, entry in (returns or {}).items():
+        found = answer(minion, entry)
+        if found is not None:
+            answers[minion] = found
+    minions = sorted(set(expected or ()) | set(answers))
+    return Report(
+        reported=tuple(answers[m] for m in minions if m in answers and answers[m].error is None),
+        failed=tuple(answers[m] for m in minions if m in answers and answers[m].error is not None),
+        no_answer=tuple(m for m in minions if m not in answers),
+    )
+
+
+def argument_problem(tgt, tgt_type, timeout):
+    """Why the runner's arguments cannot be used, or None."""
+    if tgt_type not in TARGET_TYPES:
+        return "tgt_type must be one of {}, not {!r}".format(", ".join(TARGET_TYPES), tgt_type)
+    if tgt_type == "list":
+        if isinstance(tgt, str):
+            tgt = [part for part in tgt.split(",") if part.strip()]
+        if not isinstance(tgt, (list, tuple)) or not tgt or not all(isinstance(t, str) and t for t in tgt):
+            return "tgt must name at least one minion (a list, or ids separated by commas), not {!r}".format(tgt)
+    elif not isinstance(tgt, str) or not tgt.strip():
+        return "tgt must be a non-empty target string, not {!r}".format(tgt)
+    if timeout is not None:
+        number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+        if not number or not 0 < timeout <= MAX_TIMEOUT:
+            return "timeout must be a number of seconds greater than 0 and at most {}, not {!r}".format(
+                MAX_TIMEOUT, timeout)
+    return None
