@@ -84,13 +84,14 @@ def _windows_salt():
 def _facts(platform, config, salt=None):
     """The grain's dict, for ``platform`` ("linux" or "windows"); never raises."""
     result = dict.fromkeys(KEYS)
+    timeout = config("timeout", GRAIN_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        result["error"] = (
+            "the config key cloudassist:timeout must be a number of seconds greater than 0, "
+            "not {!r}".format(timeout)
+        )
+        return result
     try:
-        timeout = config("timeout", GRAIN_TIMEOUT)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise CommandExecutionError(
-                "the config key cloudassist:timeout must be a number of seconds greater than 0, "
-                "not {!r}".format(timeout)
-            )
         timeout = min(timeout, GRAIN_TIMEOUT)
         host = hosts.host_for(platform, config, salt, timeout, spawn=False)
         if platform == "linux":
