@@ -109,7 +109,7 @@ def validate(config):
 def _binary(config):
     binary = config.get("binary")
     if binary is None:
-        binary = __salt__["config.get"]("cloudassist:binary", None)
+        binary = __salt__["config.get"]("cloudassist:binary", None, omit_grains=True)
         if binary is not None and not (isinstance(binary, str) and os.path.isabs(binary)):
             raise ValueError(
                 "the config key cloudassist:binary must be an absolute path, not {!r}".format(binary)

@@ -69,7 +69,9 @@ def __virtual__():
 
 
 def _config(key, default=None):
-    return __salt__["config.get"]("cloudassist:" + key, default)
+    # Not from grains: the cloudassist grain has keys of the same names (init_system), and a
+    # grain must never pass for the operator's setting.
+    return __salt__["config.get"]("cloudassist:" + key, default, omit_grains=True)
 
 
 def _seconds(name, value, default, allow_zero=False):

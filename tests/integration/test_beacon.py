@@ -132,6 +132,16 @@ def test_a_client_killed_behind_salts_back_fires_stopped_and_the_reactor_starts_
     ret = beacon_cli.run("beacons.add", "cloudassist", "[{'interval': 1}, {'emitatstartup': True}]",
                          minion_tgt=beacon_minion.id)
     assert ret.returncode == 0 and ret.data["result"] is True, ret
+    try:
+        _fires_and_restarts(beacon_master, beacon_minion, host, event_listener, client_binary, prefix, pid, added_at)
+    finally:
+        # The client and its init script are the whole suite's: a beacon left polling here,
+        # with the start reactor, would start the client behind the next tests' backs.
+        ret = beacon_cli.run("beacons.delete", "cloudassist", minion_tgt=beacon_minion.id)
+        assert ret.returncode == 0, ret
+
+
+def _fires_and_restarts(beacon_master, beacon_minion, host, event_listener, client_binary, prefix, pid, added_at):
     startup = one_event(event_listener, beacon_master, prefix + "startup", added_at)
     assert startup.data["running"] is True and startup.data["pids"] == [pid], startup.data
 

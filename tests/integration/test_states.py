@@ -124,7 +124,7 @@ def test_watch_starts_stopped_client(run, client):
     "sls, words",
     [
         pytest.param("ca_misspelt", ["does not take 'setle'", "timeout, settle"], id="misspelt-key"),
-        pytest.param("ca_enable", ["does not take 'enable'", "service.enabled"], id="enable"),
+        pytest.param("ca_enable", ["enable must be true or false", "'yes'"], id="enable-string"),
         pytest.param("ca_watchdog_flag", ["stop_watchdog must be true or false", "'yes'"],
                      id="stop_watchdog-string"),
     ],

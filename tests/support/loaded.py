@@ -47,9 +47,11 @@ states = load("states")
 def config_get(config):
     """A ``config.get`` that answers ``cloudassist:KEY`` from the dict ``config``."""
 
-    def get(key, default=None):
+    def get(key, default=None, omit_grains=False):
         prefix, _, name = key.partition(":")
         assert prefix == "cloudassist", "cloudassist read a config key outside its own: {}".format(key)
+        # The cloudassist grain has keys of the same names: they must never be read as config.
+        assert omit_grains is True, "cloudassist read {} without omit_grains=True".format(key)
         return config.get(name, default)
 
     return get
