@@ -46,7 +46,6 @@ WATCHDOG_SERVICE = "AssistDaemon"
 WATCHDOG_UNIT = WATCHDOG_SERVICE + ".service"
 WATCHDOG_SCRIPT = "/etc/init.d/" + WATCHDOG_SERVICE
 AGENTWATCH_SCRIPT = "/etc/init.d/agentwatch"
-UNIT_ACTIVE = ("active", "activating", "deactivating", "reloading")
 # systemd answers on its bus in milliseconds; past this, systemctl is asked instead.
 BUS_TIMEOUT = 5
 
@@ -263,7 +262,7 @@ class LinuxHost(_Host):
     def _watchdog(self, init_system, unit=None):
         """The watchdog: its processes, the unit that runs it, and how it starts at boot."""
         pids = set(facts.pids_named(WATCHDOG_NAME))
-        managed = unit is not None and (unit.active_state in UNIT_ACTIVE or unit.restart_pending)
+        managed = unit is not None and unit.live
         if managed and unit.main_pid and facts.process(unit.main_pid):
             pids.add(unit.main_pid)
         if init_system == "systemd" and unit is not None and unit.exists:
@@ -375,7 +374,7 @@ def _choose_unit(vendor, candidates, units, running_in):
         )
     if len(loaded) == 1:
         return loaded[0], "{} is the installed unit among {}".format(loaded[0].name, ", ".join(candidates))
-    live = [u for u in loaded if u.active_state in ("active", "activating", "deactivating", "reloading") or u.restart_pending]
+    live = [u for u in loaded if u.live]
     chosen = (live or [u for u in loaded if u.enabled] or loaded)[0]
     return chosen, "two units are installed ({}); {} {}".format(
         ", ".join(u.name for u in loaded),

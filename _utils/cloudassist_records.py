@@ -297,6 +297,11 @@ class UnitState(NamedTuple):
         return self.active_state == "deactivating"
 
     @property
+    def live(self):
+        """Running, starting, stopping, reloading, or down until systemd restarts it."""
+        return self.active_state in ("active", "activating", "deactivating", "reloading") or self.restart_pending
+
+    @property
     def enabled(self):
         """Started at the next boot: only "enabled" survives a reboot (see cloudassist_boot)."""
         return self.unit_file_state == "enabled"
