@@ -31,7 +31,6 @@ import pytest
 import realinit_testbed as tb
 from realinit_checks import (
     BINARY,
-    PY3,
     SLS_STOPPED,
     make_host,
     no_traceback,
@@ -700,9 +699,8 @@ class TestSystemdWatchdogUnit:
             put_client(c, VERSION)
             c.write("/etc/systemd/system/aliyun.service", client_unit_with_pidfile())
             enable_by_link(c, "aliyun.service")
-            c.write(WATCHDOG, standin.watchdog_script(
-                ["systemctl", "start", "aliyun.service"], "/run/assist_daemon.pid", CLIENT_PIDFILE,
-                delay=0.5, interpreter=PY3), 0o755)
+            standin.install_watchdog(c.path(WATCHDOG), ["systemctl", "start", "aliyun.service"],
+                                     "/run/assist_daemon.pid", CLIENT_PIDFILE, delay=0.5)
             c.write(f"/etc/systemd/system/{WATCHDOG_UNIT}", watchdog_unit())
             enable_by_link(c, WATCHDOG_UNIT)
 

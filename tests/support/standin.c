@@ -30,6 +30,17 @@
  *   anything else   a usage message on stderr, exit 2 (Go's flag package)
  * The real client's single-instance lock is deliberately NOT implemented: tests run several
  * stand-ins at once.
+ *
+ * With role=watchdog in the sidecar the same binary is the watchdog assist_daemon (spec, "The
+ * watchdog"), so its /proc/PID/exe is the watchdog's installed file as for the real one.  Keys:
+ *     pidfile=PATH         where the running watchdog writes its pid
+ *     client_pidfile=PATH  the client's pid file; a stale one means the client is gone
+ *     start=ARG            the command that starts the client again, one argument per line
+ *     delay=SECONDS        how long the client must be gone before it is started (default 1)
+ *     stop_works=0|1       whether --stop really stops a running watchdog
+ *   (no argument)   every 0.1 s: client gone for `delay` s? run `start` (stdio on /dev/null)
+ *   --stop          SIGTERM to the pid in pidfile (with stop_works), exit 0 always
+ *   --delete        exit 0 (the real one removes its service registration)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,11 +279,146 @@ static int daemonize(const char *argv0)
     _exit(127);
 }
 
+/* The pid in `path` names a live, not zombie, process. */
+static int pidfile_alive(const char *path)
+{
+    char buf[64] = {0}, stat_path[64], stat_text[512] = {0};
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    long pid = strtol(buf, NULL, 10);
+    if (pid <= 0 || kill((pid_t)pid, 0) != 0)
+        return 0;
+    snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", pid);
+    f = fopen(stat_path, "r");
+    if (!f)
+        return 0;
+    n = fread(stat_text, 1, sizeof stat_text - 1, f);
+    fclose(f);
+    stat_text[n] = '\0';
+    char *paren = strrchr(stat_text, ')');
+    return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+struct argv_list {
+    char **items;
+    size_t len;
+};
+
+static void collect(const char *value, void *arg)
+{
+    struct argv_list *list = arg;
+    list->items = realloc(list->items, (list->len + 2) * sizeof *list->items);
+    if (!list->items)
+        die(70, "out of memory%s", "");
+    list->items[list->len++] = strdup(value);
+    list->items[list->len] = NULL;
+}
+
+static char *need(const char *key)
+{
+    char *value = get(key);
+    if (!value || !*value)
+        die(70, "role=watchdog needs %s= in its sidecar", key);
+    return value;
+}
+
+static int watchdog_stop(void)
+{
+    char *pidfile = need("pidfile");
+    if (get_flag("stop_works") && pidfile_alive(pidfile)) {
+        FILE *f = fopen(pidfile, "r");
+        long pid = 0;
+        if (f) {
+            if (fscanf(f, "%ld", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        if (pid > 0)
+            kill((pid_t)pid, SIGTERM);
+    }
+    free(pidfile);
+    return 0;
+}
+
+static int watchdog_run(void)
+{
+    char *pidfile = need("pidfile"), *client_pidfile = need("client_pidfile");
+    char *delay_text = get("delay");
+    double delay = delay_text ? strtod(delay_text, NULL) : 1.0;
+    free(delay_text);
+    struct argv_list start = {NULL, 0};
+    each("start", collect, &start);
+    if (!start.len)
+        die(70, "role=watchdog needs start= lines in its sidecar%s", "");
+
+    FILE *f = fopen(pidfile, "w");
+    if (!f)
+        die(70, "cannot write its pid file %s", pidfile);
+    fprintf(f, "%ld", (long)getpid());
+    fclose(f);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+
+    struct timespec tick = {0, 100 * 1000 * 1000}, now, gone_since = {0, 0};
+    int gone = 0;
+    for (;;) {
+        nanosleep(&tick, NULL);
+        if (pidfile_alive(client_pidfile)) {
+            gone = 0;
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!gone) {
+            gone = 1;
+            gone_since = now;
+        }
+        double away = (double)(now.tv_sec - gone_since.tv_sec) + (now.tv_nsec - gone_since.tv_nsec) / 1e9;
+        if (away < delay)
+            continue;
+        pid_t child = fork();
+        if (child == 0) {
+            int null = open("/dev/null", O_RDWR);
+            if (null >= 0) {
+                dup2(null, 0);
+                dup2(null, 1);
+                dup2(null, 2);
+            }
+            execvp(start.items[0], start.items);
+            _exit(127);
+        }
+        if (child > 0)
+            while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+                ;
+        gone = 0;
+    }
+}
+
+static int watchdog_main(int argc, char **argv)
+{
+    if (argc < 2)
+        return watchdog_run();
+    if (strcmp(argv[1], "--stop") == 0)
+        return watchdog_stop();
+    if (strcmp(argv[1], "--delete") == 0)
+        return 0;
+    fprintf(stderr, "assist_daemon (cloudassist stand-in): unknown argument %s\n", argv[1]);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *argv0 = argc > 0 ? argv[0] : "aliyun-service";
     find_self(argv0);
     read_conf();
+    char *role = get("role");
+    int is_watchdog = role && strcmp(role, "watchdog") == 0;
+    free(role);
+    if (is_watchdog)
+        return watchdog_main(argc, argv);
     if (argc < 2)
         return run_foreground();
     const char *flag = argv[1];

@@ -26,7 +26,6 @@ import hashlib
 import os
 import stat
 import subprocess
-import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -368,53 +367,28 @@ def is_executable_file(path: str | os.PathLike) -> bool:
     return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
 
 
-WATCHDOG_TEMPLATE = '''\
-#!{interpreter}
-# Stand-in for the watchdog assist_daemon, written by the cloudassist tests: while it runs,
-# it starts the client again ({delay} s after finding it gone) with {start!r}.
-# `assist_daemon --stop` stops a running watchdog and, like the real one, exits 0 always.
-import os, signal, subprocess, sys, time
-
-PIDFILE = {pidfile!r}
-CLIENT_PIDFILE = {client_pidfile!r}
-
-def alive(path):
-    try:
-        pid = int(open(path).read().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    state = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
-
-if sys.argv[1:] == ["--stop"]:
-    if {stop_works!r} and alive(PIDFILE):
-        os.kill(int(open(PIDFILE).read()), signal.SIGTERM)
-    sys.exit(0)
-
-with open(PIDFILE, "w") as handle:
-    handle.write(str(os.getpid()))
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-gone_since = None
-while True:
-    time.sleep(0.1)
-    if alive(CLIENT_PIDFILE):
-        gone_since = None
-        continue
-    gone_since = gone_since or time.monotonic()
-    if time.monotonic() - gone_since >= {delay!r}:
-        subprocess.call({start!r}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        gone_since = None
-'''
+def watchdog_config(start, pidfile, client_pidfile, *, delay=1.0, stop_works=True) -> str:
+    """The sidecar that makes the stand-in the watchdog ``assist_daemon``: while it runs, it
+    writes its pid to ``pidfile`` and runs ``start`` (an argument list) ``delay`` seconds after
+    the pid in ``client_pidfile`` went stale; ``assist_daemon --stop`` stops it (unless
+    ``stop_works`` is false) and, like the real one, exits 0 always."""
+    out = ["# knobs of the cloudassist stand-in watchdog (tests/support/standin.c)", "role=watchdog"]
+    out.append("pidfile=" + _escape(str(pidfile)))
+    out.append("client_pidfile=" + _escape(str(client_pidfile)))
+    out += ["start=" + _escape(str(arg)) for arg in start]
+    out.append("delay={!r}".format(float(delay)))
+    out.append("stop_works={:d}".format(bool(stop_works)))
+    return "\n".join(out) + "\n"
 
 
-def watchdog_script(start, pidfile, client_pidfile, *, delay=1.0, stop_works=True, interpreter=None):
-    """A watchdog that runs ``start`` (an argument list) when the client's pid file goes stale."""
-    return WATCHDOG_TEMPLATE.format(
-        interpreter=interpreter or sys.executable,
-        start=list(start),
-        pidfile=pidfile,
-        client_pidfile=client_pidfile,
-        delay=delay,
-        stop_works=stop_works,
-    )
+def install_watchdog(path: str | os.PathLike, start, pidfile, client_pidfile, *, delay=1.0,
+                     stop_works=True) -> Path:
+    """Install the stand-in watchdog at ``path`` (its sidecar from :func:`watchdog_config`).
+
+    It is the compiled stand-in, as the real watchdog is an executable of its own: a running
+    one's ``/proc/PID/exe`` is ``path`` and its ``comm`` ``assist_daemon``.
+    """
+    path = Path(path)
+    config = watchdog_config(start, pidfile, client_pidfile, delay=delay, stop_works=stop_works)
+    _atomic_write(config_path(path), config.encode(), 0o644)
+    return _atomic_write(path, client_binary().read_bytes(), 0o755)
