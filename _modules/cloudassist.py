@@ -22,7 +22,8 @@ settle
     runs, before the result is reported (default 2).
 watchdog
     Path of the watchdog ``assist_daemon``
-    (default ``/usr/local/share/assist-daemon/assist_daemon``).
+    (default ``/usr/local/share/assist-daemon/assist_daemon``); a process is the watchdog
+    only when its executable is this file (or systemd runs it as ``AssistDaemon.service``).
 windows_root
     Where the client's version folders are on Windows (default
     ``%ProgramData%\\aliyun\\assist``).

@@ -197,11 +197,12 @@ def _verify_stopped(host, status, command, settle):
                     command, unit.name, unit.state, unit.name
                 )
             )
-    watchdog = host.watchdog_now(status).pids
-    if not watchdog:
+    now = host.watchdog_now(status)
+    watchdog = now.pids
+    if not watchdog and not now.suspects:
         return []
     back = wait_for(lambda: host.client_pids(status), settle)
-    if back:
+    if back and watchdog:
         raise CommandExecutionError(
             "`{}` stopped the client, but it was running again within {} s (pid {}): its "
             "watchdog {} (pid {}) restarted it. Stop the watchdog first: "
@@ -209,10 +210,30 @@ def _verify_stopped(host, status, command, settle):
                 command, settle, pid_text(back), WATCHDOG_NAME, pid_text(watchdog), WATCHDOG_BINARY
             )
         )
-    return [
-        "the watchdog {} (pid {}) is still running and may start the client again; "
-        "stop it with stop_watchdog=True".format(WATCHDOG_NAME, pid_text(watchdog))
-    ]
+    if back:
+        raise CommandExecutionError(
+            "`{}` stopped the client, but it was running again within {} s (pid {}). {}".format(
+                command, settle, pid_text(back), _suspects_text(now.suspects)
+            )
+        )
+    if watchdog:
+        return [
+            "the watchdog {} (pid {}) is still running and may start the client again; "
+            "stop it with stop_watchdog=True".format(WATCHDOG_NAME, pid_text(watchdog))
+        ]
+    return [_suspects_text(now.suspects)]
+
+
+def _suspects_text(suspects):
+    """What to say of processes named like the watchdog that are another executable."""
+    return (
+        "{} (pid {}) runs from {}, not from the watchdog binary cloudassist knows, so it was "
+        "neither counted nor stopped and may start the client again. If it is this host's "
+        "watchdog, set cloudassist:watchdog to its path".format(
+            WATCHDOG_NAME, pid_text([proc.pid for proc in suspects]),
+            ", ".join(sorted({proc.exe or "an unknown executable" for proc in suspects})),
+        )
+    )
 
 
 def _verify_started(host, status, command, settle):

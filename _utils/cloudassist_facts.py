@@ -19,6 +19,9 @@ MARKERS = ((b"/lib/system", "systemd"), (b"upstart", "upstart"), (b"sysvinit", "
 
 INIT_SCRIPT = "/etc/init.d/aliyun-service"
 INITCTL = "/sbin/initctl"
+WATCHDOG_NAME = "assist_daemon"
+# calls of the watchdog binary that are not the running watchdog
+WATCHDOG_CALLS = frozenset(("--stop", "--delete"))
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
 
@@ -304,13 +307,30 @@ def client_pids(binary):
     return classify(binary)[0]
 
 
-def classify(binary):
+def client_names(binary):
+    """The names a client process of ``binary`` may show (its executable's and the link's)."""
+    return {os.path.basename(install_of(binary)[0]), os.path.basename(binary)}
+
+
+def watchdog_names(binary):
+    """The names a watchdog process of ``binary`` (None: no usable path) may show."""
+    return {WATCHDOG_NAME} | ({os.path.basename(binary)} if binary else set())
+
+
+def _named(found, names):
+    """The processes of ``found`` that ``processes(names)`` would have found."""
+    short = {name[:15] for name in names}
+    return [proc for proc in found if proc.comm in short or os.path.basename(proc.exe) in names]
+
+
+def classify(binary, found=None):
     """``(pids, others)``: this host's client processes, and look-alikes with the reason each
-    is not counted (another executable of that name, a client in a container)."""
+    is not counted (another executable of that name, a client in a container).  ``found``
+    is a process list already read (``processes`` of at least ``client_names(binary)``)."""
     install = install_of(binary)
-    name = os.path.basename(install[0])
+    names = client_names(binary)
     pids, others = [], []
-    for proc in processes({name, os.path.basename(binary)}):
+    for proc in _named(found, names) if found is not None else processes(names):
         if is_probe(proc):
             continue
         reason = not_ours(proc.pid)
@@ -323,11 +343,24 @@ def classify(binary):
     return sorted(pids), others
 
 
-def pids_named(comm):
-    """Pids of live processes whose ``/proc/PID/comm`` is ``comm``."""
-    wanted = comm[:15].encode()
-    pids = []
-    for pid in _proc_entries():
-        if (_read("/proc/{}/comm".format(pid)) or b"").strip() == wanted and _process(pid):
-            pids.append(pid)
-    return sorted(pids)
+def classify_watchdog(binary, found=None):
+    """``(pids, others)`` for the watchdog, as ``classify`` for the client: its processes are
+    the executable ``binary`` (followed through links; None when no usable path is
+    configured) in this host's PID namespace and root, never a process only because of its
+    name.  An ``assist_daemon --stop`` or ``--delete`` call is not a running watchdog."""
+    real = os.path.realpath(binary) if binary else None
+    names = watchdog_names(binary)
+    pids, others = [], []
+    for proc in _named(found, names) if found is not None else processes(names):
+        if WATCHDOG_CALLS.intersection(proc.argv[1:]):
+            continue
+        reason = not_ours(proc.pid)
+        if reason is None and real is None:
+            reason = "cloudassist:watchdog is not an absolute path, so no process can be told to be the watchdog"
+        elif reason is None and proc.exe != real:
+            reason = "its executable is {}, not the watchdog {}".format(proc.exe or "unknown", real)
+        if reason:
+            others.append((proc, reason))
+        else:
+            pids.append(proc.pid)
+    return sorted(pids), others

@@ -40,7 +40,7 @@ LINUX_BINARIES = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
 CLIENT_NAME = "aliyun-service"
 WINDOWS_SERVICE = "AliyunService"
 WINDOWS_EXE = "aliyun_assist_service.exe"
-WATCHDOG_NAME = "assist_daemon"
+WATCHDOG_NAME = facts.WATCHDOG_NAME
 WATCHDOG_BINARY = "/usr/local/share/assist-daemon/assist_daemon"
 WATCHDOG_SERVICE = "AssistDaemon"
 WATCHDOG_UNIT = WATCHDOG_SERVICE + ".service"
@@ -185,14 +185,15 @@ class LinuxHost(_Host):
         binary = self.binary()
         version = self.version_of([binary, "-v"])
         decision = self.init_system()
-        pids, others = facts.classify(binary)
+        # One pass over /proc for the client and the watchdog.
+        found = facts.processes(facts.client_names(binary) | facts.watchdog_names(self._watchdog_binary()))
+        pids, others = facts.classify(binary, found)
         status = self._status(version, binary, decision, pids, others=tuple(others))
         units = {}
         if decision.init_system == "systemd":
             status, units = self._with_unit(status)
-        status = status._replace(
-            boot=self._client_boot(status), watchdog=self._watchdog(decision.init_system, units.get(WATCHDOG_UNIT))
-        )
+        watchdog = self._watchdog(decision.init_system, units.get(WATCHDOG_UNIT), found)
+        status = status._replace(boot=self._client_boot(status), watchdog=watchdog)
         tool = status.branch.tool
         if run.which(tool):
             return status
@@ -259,9 +260,15 @@ class LinuxHost(_Host):
     def _sysv_tool(self):
         return next((tool for tool in boot.SYSV_TOOLS if run.which(tool)), None)
 
-    def _watchdog(self, init_system, unit=None):
+    def _watchdog_binary(self):
+        """The configured watchdog binary, or None when the setting is not an absolute path."""
+        binary = self.config("watchdog", WATCHDOG_BINARY)
+        return binary if isinstance(binary, str) and os.path.isabs(binary) else None
+
+    def _watchdog(self, init_system, unit=None, found=None):
         """The watchdog: its processes, the unit that runs it, and how it starts at boot."""
-        pids = set(facts.pids_named(WATCHDOG_NAME))
+        pids, others = facts.classify_watchdog(self._watchdog_binary(), found)
+        pids = set(pids)
         managed = unit is not None and unit.live
         if managed and unit.main_pid and facts.process(unit.main_pid):
             pids.add(unit.main_pid)
@@ -276,7 +283,11 @@ class LinuxHost(_Host):
         else:
             boot_state = None
         form = "unit" if managed else ("process" if pids else None)
-        return Watchdog(tuple(sorted(pids)), form, unit if init_system == "systemd" else None, boot_state)
+        others = tuple((proc, why) for proc, why in others if proc.pid not in pids)
+        suspects = tuple(proc for proc, _ in others if facts.not_ours(proc.pid) is None)
+        return Watchdog(
+            tuple(sorted(pids)), form, unit if init_system == "systemd" else None, boot_state, others, suspects
+        )
 
     def watchdog_now(self, status):
         """The watchdog read again (its unit too, under systemd)."""
@@ -318,11 +329,13 @@ class LinuxHost(_Host):
         """The step that stops the running watchdog, or an error text saying why there is none."""
         if status.watchdog.form == "unit":
             return Step(("systemctl", "stop", WATCHDOG_UNIT))
-        binary = self.config("watchdog", WATCHDOG_BINARY)
-        if not isinstance(binary, str) or not os.path.isabs(binary) or not os.path.isfile(binary):
+        binary = self._watchdog_binary()
+        if binary is None or not os.path.isfile(binary):
             return (
                 "the watchdog {} is running but its binary {!r} was not found, so it cannot be "
-                "stopped; nothing was changed. Set cloudassist:watchdog to its path".format(WATCHDOG_NAME, binary)
+                "stopped; nothing was changed. Set cloudassist:watchdog to its path".format(
+                    WATCHDOG_NAME, self.config("watchdog", WATCHDOG_BINARY)
+                )
             )
         return Step((binary, "--stop"))
 

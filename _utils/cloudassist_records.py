@@ -102,6 +102,8 @@ class Watchdog(NamedTuple):
     form: str = None
     unit: object = None  # UnitState of AssistDaemon.service under systemd
     boot: BootState = None
+    others: tuple = ()  # (Process, why it is not this host's watchdog)
+    suspects: tuple = ()  # the others on this host itself: another binary of the watchdog's name
 
     @property
     def running(self):
@@ -109,6 +111,8 @@ class Watchdog(NamedTuple):
 
     def as_dict(self):
         result = {"running": self.running, "pids": list(self.pids), "form": self.form}
+        if self.others:
+            result["others"] = [{"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others]
         result["service"] = self.boot.service if self.boot else None
         result["enabled"] = self.boot.enabled if self.boot else None
         if self.unit is not None:

@@ -67,17 +67,19 @@ def test_a_start_that_starts_nothing(host):
     assert "`/etc/init.d/aliyun-service start` succeeded but the client is not running after 2 s" in res.error
 
 
-def _watchdog(host, delay, stop_works=True):
+def _watchdog(host, delay, stop_works=True, configured=True):
+    """A running stand-in watchdog; ``configured``: cloudassist:watchdog names its binary, so
+    it is this host's watchdog (else it is another executable of the watchdog's name)."""
     path = host.base / "watchdog" / "assist_daemon"
-    standin.write_executable(
+    if configured:
+        host.config["watchdog"] = str(path)
+    standin.install_watchdog(
         path,
-        standin.watchdog_script(
-            [str(host.initd / "aliyun-service"), "start"],
-            str(host.base / "assist_daemon.pid"),
-            str(host.pidfile),
-            delay=delay,
-            stop_works=stop_works,
-        ),
+        [str(host.initd / "aliyun-service"), "start"],
+        host.base / "assist_daemon.pid",
+        host.pidfile,
+        delay=delay,
+        stop_works=stop_works,
     )
     proc = host.spawn([str(path)])
     assert wait_for(lambda: (host.base / "assist_daemon.pid").exists())
@@ -96,7 +98,6 @@ def test_a_watchdog_that_restarts_the_client_is_named(host, running_client):
 
 def test_stop_watchdog_stops_it_first_and_the_client_stays_down(host, running_client):
     path, watchdog = _watchdog(host, delay=0.5)
-    host.config["watchdog"] = str(path)
     res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "settle=2")
     assert res.returncode == 0, res
     assert res.data["running"] is False
@@ -109,7 +110,6 @@ def test_stop_watchdog_stops_it_first_and_the_client_stays_down(host, running_cl
 def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(host, running_client):
     pids = running_client
     path, watchdog = _watchdog(host, delay=0.5, stop_works=False)
-    host.config["watchdog"] = str(path)
     res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "timeout=2")
     assert res.returncode != 0, res
     assert "ran `{} --stop` but the watchdog is still running ({}); the client was not stopped".format(path, watchdog.pid) in res.error
@@ -125,3 +125,43 @@ def test_a_slow_watchdog_is_a_warning(host, running_client):
         "the watchdog assist_daemon (pid {}) is still running and may start the client again; "
         "stop it with stop_watchdog=True".format(watchdog.pid)
     ]
+
+
+# --- a process of the watchdog's name that is another executable ------------------------
+
+
+def _look_alike_text(path, pid):
+    return (
+        "assist_daemon (pid {}) runs from {}, not from the watchdog binary cloudassist knows, so "
+        "it was neither counted nor stopped and may start the client again. If it is this "
+        "host's watchdog, set cloudassist:watchdog to its path".format(pid, path)
+    )
+
+
+def test_another_executable_of_the_watchdogs_name_is_not_the_watchdog(host, running_client):
+    path, look_alike = _watchdog(host, delay=30, configured=False)
+    res = host.salt_call("cloudassist.status")
+    assert res.returncode == 0, res
+    watchdog = res.data["watchdog"]
+    assert watchdog["running"] is False and watchdog["pids"] == [], watchdog
+    assert watchdog["others"] == [{
+        "pid": look_alike.pid, "exe": str(path),
+        "why": "its executable is {}, not the watchdog /usr/local/share/assist-daemon/assist_daemon".format(path),
+    }], watchdog
+
+    # stop_watchdog=True does not run the default binary's --stop for it; the stop waits out
+    # the settle time and says what it left running
+    res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "settle=1")
+    assert res.returncode == 0, res
+    assert res.data["running"] is False and res.data["watchdog_stopped"] is False, res.data
+    assert res.data["warnings"] == [_look_alike_text(path, look_alike.pid)], res.data
+    assert look_alike.poll() is None, "a process cloudassist does not know as the watchdog was stopped"
+
+
+def test_a_look_alike_that_restarts_the_client_fails_the_stop(host, running_client):
+    path, look_alike = _watchdog(host, delay=0.5, configured=False)
+    res = host.salt_call("cloudassist.stop", "settle=4")
+    assert res.returncode != 0, res
+    assert "stopped the client, but it was running again within 4 s" in res.error
+    assert _look_alike_text(path, look_alike.pid) in res.error
+    assert wait_for(host.client_pids), "the look-alike should really have restarted the client"

@@ -178,6 +178,38 @@ def test_a_client_in_a_container_is_not_this_hosts_client(host, how, why):
     assert alive(pid), "cloudassist.stop killed the container's client"
 
 
+def test_a_watchdog_in_a_container_is_not_this_hosts_watchdog(host):
+    """The watchdog is found as the client is: its executable, in this host's PID namespace
+    and root (a container's assist_daemon once failed a stop on the host)."""
+    host.install_client()
+    host.install_init_script()
+    path = host.base / "watchdog" / "assist_daemon"
+    # a container's watchdog cannot see the host's client and would start it: it must not
+    # get that far within this test
+    standin.install_watchdog(path, [SCRIPT, "start"], host.base / "assist_daemon.pid",
+                             host.base / "no-client.pid", delay=60)
+    host.config["watchdog"] = str(path)
+    host.spawn(["unshare", "--pid", "--fork", "--", str(path)])
+    pids = wait_for(lambda: pids_with_exe(path, elsewhere=True))
+    assert len(pids) == 1, "the container's watchdog did not start: {}".format(pids)
+
+    res = host.salt_call("cloudassist.status")
+    assert res.returncode == 0, res
+    watchdog = res.data["watchdog"]
+    assert watchdog["running"] is False and watchdog["pids"] == [], watchdog
+    entry = {e["pid"]: e for e in watchdog.get("others", [])}.get(pids[0])
+    assert entry is not None, watchdog
+    assert entry["exe"] == str(path) and "PID namespace" in entry["why"], entry
+
+    host.start_client()
+    res = host.salt_call("cloudassist.stop", "stop_watchdog=True")
+    assert res.returncode == 0, res
+    assert res.data["changed"] is True and res.data["running"] is False, res.data
+    assert res.data["watchdog_stopped"] is False, res.data
+    assert not res.data.get("warnings"), res.data
+    assert alive(pids[0]), "cloudassist.stop stopped the container's watchdog"
+
+
 # --- 3. the binary configured as a link of another name -------------------------------
 
 

@@ -162,7 +162,7 @@ def _unit(active, sub, main_pid=0, file_state="enabled"):
     ((77,), None, "process", (77,), None),
 ])
 def test_the_watchdog_is_found_in_the_form_it_runs(monkeypatch, linux_host, named, unit, form, pids, enabled):
-    monkeypatch.setattr(facts, "pids_named", lambda name: list(named) if name == "assist_daemon" else [])
+    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: (list(named), []))
     watchdog = linux_host._watchdog("systemd", unit)
     assert (watchdog.form, watchdog.pids) == (form, pids)
     assert (watchdog.boot.enabled if watchdog.boot else None) is enabled
@@ -182,7 +182,7 @@ def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
 
 
 def test_a_sysvinit_watchdog_script_gives_its_boot_status(monkeypatch, linux_host, tmp_path):
-    monkeypatch.setattr(facts, "pids_named", lambda name: [77])
+    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: ([77], []))
     script = tmp_path / "AssistDaemon"
     script.write_text("#!/bin/sh\n")
     monkeypatch.setattr(hosts, "WATCHDOG_SCRIPT", str(script))

@@ -9,7 +9,7 @@ import pytest
 from salt.exceptions import CommandExecutionError
 
 import standin
-from cloudassist_facts import client_pids, pids_named
+from cloudassist_facts import classify_watchdog, client_pids, processes
 from cloudassist_records import CommandResult
 from cloudassist_run import run, which
 
@@ -28,6 +28,11 @@ def client(tmp_path):
     for proc in procs:
         proc.kill()
         proc.wait()
+
+
+def named(name):
+    """Pids of live processes called ``name`` (by comm or executable)."""
+    return [proc.pid for proc in processes({name})]
 
 
 def wait_until(predicate, seconds=5):
@@ -65,7 +70,7 @@ def test_a_version_probe_is_not_a_running_client(tmp_path):
     path = standin.install_client(tmp_path / "aliyun-service", hang_on_version=True)
     proc = subprocess.Popen([str(path), "-v"])
     try:
-        assert wait_until(lambda: proc.pid in pids_named("aliyun-service"))
+        assert wait_until(lambda: proc.pid in named("aliyun-service"))
         assert client_pids(str(path)) == []
     finally:
         proc.kill()
@@ -81,6 +86,53 @@ def test_a_zombie_is_not_running(client):
     assert wait_until(lambda: client_pids(path) == [])
     proc.wait()
 
+
+
+@pytest.fixture
+def watchdog(tmp_path):
+    """A running stand-in watchdog (it never gets to start anything) and its binary."""
+    path = standin.install_watchdog(tmp_path / "wd" / "assist_daemon", ["/bin/true"], tmp_path / "wd.pid",
+                                    tmp_path / "client.pid", delay=3600)
+    proc = subprocess.Popen([str(path)])
+    assert wait_until(lambda: (tmp_path / "wd.pid").exists())
+    yield str(path), proc
+    proc.kill()
+    proc.wait()
+
+
+def test_the_watchdog_is_its_binary_running_here(watchdog, tmp_path):
+    path, proc = watchdog
+    # other suites may run watchdogs of their own meanwhile: only this test's pid is looked at
+    pids, others = classify_watchdog(path)
+    assert proc.pid in pids and proc.pid not in [p.pid for p, _ in others]
+    # through a link to it, as a configured path may be
+    link = tmp_path / "link-to-assist_daemon"
+    link.symlink_to(path)
+    assert classify_watchdog(str(link))[0] == [proc.pid]
+
+
+def test_a_watchdog_of_another_binary_is_named_not_counted(watchdog):
+    path, proc = watchdog
+    pids, others = classify_watchdog("/usr/local/share/assist-daemon/assist_daemon")
+    assert proc.pid not in pids
+    why = dict((p.pid, why) for p, why in others)[proc.pid]
+    assert why == "its executable is {}, not the watchdog /usr/local/share/assist-daemon/assist_daemon".format(path)
+    pids, others = classify_watchdog(None)
+    assert proc.pid not in pids
+    assert "cloudassist:watchdog is not an absolute path" in dict((p.pid, why) for p, why in others)[proc.pid]
+
+
+@pytest.mark.parametrize("call", ["--stop", "--delete"])
+def test_a_call_of_the_watchdog_binary_is_not_a_running_watchdog(tmp_path, call):
+    path = standin.install_client(tmp_path / "assist_daemon", hang_on_version=True)
+    proc = subprocess.Popen([str(path), "-v", call])
+    try:
+        assert wait_until(lambda: proc.pid in named("assist_daemon"))
+        pids, others = classify_watchdog(str(path))
+        assert proc.pid not in pids + [p.pid for p, _ in others]
+    finally:
+        proc.kill()
+        proc.wait()
 
 def test_run_returns_code_and_output():
     res = run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"], 10)
@@ -101,9 +153,9 @@ def test_a_hung_command_is_killed_with_its_children(tmp_path):
     with pytest.raises(CommandExecutionError, match=r"did not finish within 1 seconds and was killed.*cloudassist:timeout"):
         run([str(path), "-v"], 1)
     assert time.monotonic() - started < 5
-    assert wait_until(lambda: not pids_named("aliyun-service") or all(
+    assert wait_until(lambda: not named("aliyun-service") or all(
         str(path) not in open("/proc/{}/cmdline".format(p), "rb").read().decode(errors="replace")
-        for p in pids_named("aliyun-service")
+        for p in named("aliyun-service")
     ))
 
 
