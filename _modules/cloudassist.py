@@ -98,7 +98,7 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enab
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, host.timeout):
         status = host.status()
-        watchdog_stop = host.watchdog_stop(status) if stop_watchdog and status.watchdog_pids else None
+        watchdog_stop = host.watchdog_stop(status) if stop_watchdog and status.watchdog.at_stake else None
         plan = plans.make(status, action, stop_watchdog, watchdog_stop, enable)
         if test:
             if plan.blocked:
@@ -247,7 +247,8 @@ def status(timeout=None):
     told) and ``boot`` (how that was read, and the commands that would change it),
     ``watchdog`` (``running``, ``pids``, ``form``: ``unit`` for systemd's
     ``AssistDaemon.service``, ``service`` on Windows, ``process`` otherwise, ``service`` and
-    ``enabled``: its boot registration), and ``blocked`` (why ``stop``/``start`` cannot run
+    ``enabled``: its boot registration, and ``others``: processes named ``assist_daemon``
+    that are not this host's watchdog, with why), and ``blocked`` (why ``stop``/``start`` cannot run
     here, e.g. a missing ``chkconfig``, or None).
 
     timeout
@@ -279,6 +280,8 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
         Stop the watchdog first (``systemctl stop AssistDaemon.service`` where that unit runs
         it, ``assist_daemon --stop`` otherwise), so it cannot restart the client (default
         False).  With ``enable=False`` the watchdog is also kept from starting at boot.
+        A process named ``assist_daemon`` on this host that runs from another file than
+        ``cloudassist:watchdog`` makes it an error before anything runs.
     enable
         ``False``: also keep the client from starting at boot (see ``disable``); ``True``:
         make it start at boot; absent: leave boot alone.

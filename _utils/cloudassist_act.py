@@ -13,11 +13,11 @@ from typing import NamedTuple
 from salt.exceptions import CommandExecutionError
 
 try:  # installed with pip
-    from .cloudassist_host import WATCHDOG_BINARY, WATCHDOG_NAME
+    from .cloudassist_host import WATCHDOG_NAME
     from .cloudassist_plan import pid_text
     from .cloudassist_records import steps_text
 except ImportError:  # synced through file_roots
-    from cloudassist_host import WATCHDOG_BINARY, WATCHDOG_NAME
+    from cloudassist_host import WATCHDOG_NAME
     from cloudassist_plan import pid_text
     from cloudassist_records import steps_text
 
@@ -206,14 +206,12 @@ def _verify_stopped(host, status, command, settle):
         raise CommandExecutionError(
             "`{}` stopped the client, but it was running again within {} s (pid {}): its "
             "watchdog {} (pid {}) restarted it. Stop the watchdog first: "
-            "cloudassist.stop stop_watchdog=True, or `{} --stop`".format(
-                command, settle, pid_text(back), WATCHDOG_NAME, pid_text(watchdog), WATCHDOG_BINARY
-            )
+            "cloudassist.stop stop_watchdog=True".format(command, settle, pid_text(back), WATCHDOG_NAME, pid_text(watchdog))
         )
     if back:
         raise CommandExecutionError(
             "`{}` stopped the client, but it was running again within {} s (pid {}). {}".format(
-                command, settle, pid_text(back), _suspects_text(now.suspects)
+                command, settle, pid_text(back), now.suspects_text()
             )
         )
     if watchdog:
@@ -221,19 +219,7 @@ def _verify_stopped(host, status, command, settle):
             "the watchdog {} (pid {}) is still running and may start the client again; "
             "stop it with stop_watchdog=True".format(WATCHDOG_NAME, pid_text(watchdog))
         ]
-    return [_suspects_text(now.suspects)]
-
-
-def _suspects_text(suspects):
-    """What to say of processes named like the watchdog that are another executable."""
-    return (
-        "{} (pid {}) runs from {}, not from the watchdog binary cloudassist knows, so it was "
-        "neither counted nor stopped and may start the client again. If it is this host's "
-        "watchdog, set cloudassist:watchdog to its path".format(
-            WATCHDOG_NAME, pid_text([proc.pid for proc in suspects]),
-            ", ".join(sorted({proc.exe or "an unknown executable" for proc in suspects})),
-        )
-    )
+    return [now.suspects_text()]
 
 
 def _verify_started(host, status, command, settle):

@@ -313,8 +313,9 @@ def client_names(binary):
 
 
 def watchdog_names(binary):
-    """The names a watchdog process of ``binary`` (None: no usable path) may show."""
-    return {WATCHDOG_NAME} | ({os.path.basename(binary)} if binary else set())
+    """The names a watchdog process of ``binary`` may show (the usual name, the configured
+    path's and, when that is a link, its target's)."""
+    return {WATCHDOG_NAME, os.path.basename(binary), os.path.basename(os.path.realpath(binary))}
 
 
 def _named(found, names):
@@ -345,19 +346,17 @@ def classify(binary, found=None):
 
 def classify_watchdog(binary, found=None):
     """``(pids, others)`` for the watchdog, as ``classify`` for the client: its processes are
-    the executable ``binary`` (followed through links; None when no usable path is
-    configured) in this host's PID namespace and root, never a process only because of its
-    name.  An ``assist_daemon --stop`` or ``--delete`` call is not a running watchdog."""
-    real = os.path.realpath(binary) if binary else None
+    the executable ``binary`` (followed through links) in this host's PID namespace and
+    root, never a process only because of its name.  An ``assist_daemon --stop`` or
+    ``--delete`` call is not a running watchdog."""
+    real = os.path.realpath(binary)
     names = watchdog_names(binary)
     pids, others = [], []
     for proc in _named(found, names) if found is not None else processes(names):
         if WATCHDOG_CALLS.intersection(proc.argv[1:]):
             continue
         reason = not_ours(proc.pid)
-        if reason is None and real is None:
-            reason = "cloudassist:watchdog is not an absolute path, so no process can be told to be the watchdog"
-        elif reason is None and proc.exe != real:
+        if reason is None and proc.exe != real:
             reason = "its executable is {}, not the watchdog {}".format(proc.exe or "unknown", real)
         if reason:
             others.append((proc, reason))

@@ -261,9 +261,14 @@ class LinuxHost(_Host):
         return next((tool for tool in boot.SYSV_TOOLS if run.which(tool)), None)
 
     def _watchdog_binary(self):
-        """The configured watchdog binary, or None when the setting is not an absolute path."""
+        """The watchdog's binary: ``cloudassist:watchdog``, which must be an absolute path."""
         binary = self.config("watchdog", WATCHDOG_BINARY)
-        return binary if isinstance(binary, str) and os.path.isabs(binary) else None
+        if not isinstance(binary, str) or not os.path.isabs(binary):
+            raise CommandExecutionError(
+                "the config key cloudassist:watchdog must be the absolute path of assist_daemon, "
+                "not {!r}".format(binary)
+            )
+        return binary
 
     def _watchdog(self, init_system, unit=None, found=None):
         """The watchdog: its processes, the unit that runs it, and how it starts at boot."""
@@ -272,6 +277,10 @@ class LinuxHost(_Host):
         managed = unit is not None and unit.live
         if managed and unit.main_pid and facts.process(unit.main_pid):
             pids.add(unit.main_pid)
+        if managed:
+            # whatever runs inside AssistDaemon.service's cgroup is the watchdog, as the
+            # kernel says, whichever file it runs from
+            pids.update(proc.pid for proc, _ in others if systemd.unit_of(proc.pid) == _unit_id(WATCHDOG_UNIT))
         if init_system == "systemd" and unit is not None and unit.exists:
             boot_state = boot.systemd_boot(unit)
         elif init_system == "upstart" and os.path.exists(os.path.join(boot.UPSTART_DIR, WATCHDOG_SERVICE + ".conf")):
@@ -329,13 +338,14 @@ class LinuxHost(_Host):
         """The step that stops the running watchdog, or an error text saying why there is none."""
         if status.watchdog.form == "unit":
             return Step(("systemctl", "stop", WATCHDOG_UNIT))
+        if status.watchdog.suspects:
+            return "stop_watchdog=True, but nothing was changed: " + status.watchdog.suspects_text()
         binary = self._watchdog_binary()
-        if binary is None or not os.path.isfile(binary):
+        if not os.path.isfile(binary):
             return (
-                "the watchdog {} is running but its binary {!r} was not found, so it cannot be "
-                "stopped; nothing was changed. Set cloudassist:watchdog to its path".format(
-                    WATCHDOG_NAME, self.config("watchdog", WATCHDOG_BINARY)
-                )
+                "the watchdog {} is running but its binary {!r} is gone (removed while it runs), "
+                "so it cannot be stopped with --stop; nothing was changed. Reinstall the client "
+                "or stop pid {} yourself".format(WATCHDOG_NAME, binary, ", ".join(map(str, status.watchdog.pids)))
             )
         return Step((binary, "--stop"))
 

@@ -42,7 +42,7 @@ def _run_plan(status, action, stop_watchdog, watchdog_stop):
     changes = []
     blocked = None
     stop_wd = ()
-    if action == "stop" and stop_watchdog and status.watchdog_pids:
+    if action == "stop" and stop_watchdog and status.watchdog.at_stake:
         if isinstance(watchdog_stop, str):
             blocked = watchdog_stop
         else:

@@ -109,6 +109,23 @@ class Watchdog(NamedTuple):
     def running(self):
         return bool(self.pids)
 
+    @property
+    def at_stake(self):
+        """A stop must reckon with it: the watchdog runs, or something of its name on this host."""
+        return bool(self.pids or self.suspects)
+
+    def suspects_text(self):
+        """What to say of the processes of the watchdog's name that are another executable."""
+        return (
+            "{} (pid {}) runs from {}, not from the watchdog binary cloudassist knows, so it was "
+            "neither counted nor stopped and may start the client again. If it is this host's "
+            "watchdog, set cloudassist:watchdog to its path".format(
+                "assist_daemon",
+                ", ".join(str(proc.pid) for proc in self.suspects),
+                ", ".join(sorted({proc.exe or "an unknown executable" for proc in self.suspects})),
+            )
+        )
+
     def as_dict(self):
         result = {"running": self.running, "pids": list(self.pids), "form": self.form}
         if self.others:

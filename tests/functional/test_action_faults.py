@@ -1,5 +1,6 @@
 """Stopping and starting go wrong: the module never reports a success that did not happen."""
 
+import re
 import time
 
 import standin
@@ -133,9 +134,9 @@ def test_a_slow_watchdog_is_a_warning(host, running_client):
 def _names_look_alike(text, path, pid):
     """The look-alike's warning or error names it; other suites may run assist_daemon
     processes meanwhile, which the same text may list too."""
-    return (
-        "assist_daemon (pid " in text and str(pid) in text and "runs from " in text and str(path) in text
-        and "not from the watchdog binary cloudassist knows, so it was neither counted nor stopped "
+    listed = re.search(r"assist_daemon \(pid ([\d, ]+)\) runs from (.+?), not from the watchdog binary", text)
+    return bool(listed) and str(pid) in listed.group(1).split(", ") and str(path) in listed.group(2).split(", ") and (
+        "not from the watchdog binary cloudassist knows, so it was neither counted nor stopped "
         "and may start the client again. If it is this host's watchdog, set cloudassist:watchdog "
         "to its path" in text
     )
@@ -152,9 +153,17 @@ def test_another_executable_of_the_watchdogs_name_is_not_the_watchdog(host, runn
         "why": "its executable is {}, not the watchdog /usr/local/share/assist-daemon/assist_daemon".format(path),
     }, watchdog
 
-    # stop_watchdog=True does not run the default binary's --stop for it; the stop waits out
-    # the settle time and says what it left running
-    res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "settle=1")
+    # stop_watchdog=True cannot keep its promise: nothing runs, and it says why
+    pids = host.client_pids()
+    for args in (("stop_watchdog=True",), ("stop_watchdog=True", "test=True")):
+        res = host.salt_call("cloudassist.stop", *args)
+        assert res.returncode != 0, res
+        assert "stop_watchdog=True, but nothing was changed: " in res.error, res.error
+        assert _names_look_alike(res.error, path, look_alike.pid), res.error
+        assert host.client_pids() == pids and look_alike.poll() is None
+
+    # a plain stop waits out the settle time and says what it left running
+    res = host.salt_call("cloudassist.stop", "settle=1")
     assert res.returncode == 0, res
     assert res.data["running"] is False and res.data["watchdog_stopped"] is False, res.data
     assert [w for w in res.data["warnings"] if _names_look_alike(w, path, look_alike.pid)], res.data

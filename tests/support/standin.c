@@ -326,6 +326,21 @@ static char *need(const char *key)
     return value;
 }
 
+/* True when `pid` runs this very file (a stale pid file's pid may be reused by another). */
+static int runs_self(long pid)
+{
+    char link[64], target[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/%ld/exe", pid);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    size_t len = (size_t)n, dl = strlen(DELETED);
+    if (len > dl && strcmp(target + len - dl, DELETED) == 0)
+        target[len - dl] = '\0';
+    return strcmp(target, exe_path) == 0;
+}
+
 static int watchdog_stop(void)
 {
     char *pidfile = need("pidfile");
@@ -337,7 +352,7 @@ static int watchdog_stop(void)
                 pid = 0;
             fclose(f);
         }
-        if (pid > 0)
+        if (pid > 0 && runs_self(pid))
             kill((pid_t)pid, SIGTERM);
     }
     free(pidfile);
@@ -355,11 +370,15 @@ static int watchdog_run(void)
     if (!start.len)
         die(70, "role=watchdog needs start= lines in its sidecar%s", "");
 
-    FILE *f = fopen(pidfile, "w");
+    /* written aside, then renamed: whoever sees the pid file sees the whole pid */
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", pidfile);
+    FILE *f = fopen(tmp, "w");
     if (!f)
-        die(70, "cannot write its pid file %s", pidfile);
+        die(70, "cannot write its pid file %s", tmp);
     fprintf(f, "%ld", (long)getpid());
-    fclose(f);
+    if (fclose(f) != 0 || rename(tmp, pidfile) != 0)
+        die(70, "cannot write its pid file %s", pidfile);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
 
@@ -386,6 +405,8 @@ static int watchdog_run(void)
                 dup2(null, 0);
                 dup2(null, 1);
                 dup2(null, 2);
+                if (null > 2)
+                    close(null);
             }
             execvp(start.items[0], start.items);
             _exit(127);

@@ -175,10 +175,61 @@ def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
     status = ClientStatus("linux", "2.2.3.578", "/usr/sbin/aliyun-service", None, None,
                           watchdog=Watchdog((77,), "unit", _unit("active", "running", 77)))
     assert linux_host.watchdog_stop(status).text == "systemctl stop AssistDaemon.service"
-    # a watchdog outside a unit is stopped with its own binary, which must exist
+    # a watchdog outside a unit is stopped with its own binary, which must still exist
     status = status._replace(watchdog=Watchdog((77,), "process"))
     missing = hosts.LinuxHost(lambda key, default=None: "/nonexistent/assist_daemon" if key == "watchdog" else default, {}, 5)
-    assert "its binary '/nonexistent/assist_daemon' was not found" in missing.watchdog_stop(status)
+    assert missing.watchdog_stop(status) == (
+        "the watchdog assist_daemon is running but its binary '/nonexistent/assist_daemon' is gone "
+        "(removed while it runs), so it cannot be stopped with --stop; nothing was changed. "
+        "Reinstall the client or stop pid 77 yourself"
+    )
+
+
+def _proc(pid, exe):
+    from cloudassist_records import Process
+
+    return Process(pid, "assist_daemon", exe, (exe,))
+
+
+def test_a_look_alike_on_this_host_blocks_stop_watchdog(linux_host):
+    from cloudassist_records import ClientStatus
+
+    look_alike = _proc(91, "/opt/other/assist_daemon")
+    watchdog = Watchdog(others=((look_alike, "its executable is ..."),), suspects=(look_alike,))
+    assert watchdog.at_stake and not watchdog.running
+    status = ClientStatus("linux", "2.2.3.578", "/usr/sbin/aliyun-service", None, None, watchdog=watchdog)
+    assert linux_host.watchdog_stop(status) == (
+        "stop_watchdog=True, but nothing was changed: assist_daemon (pid 91) runs from "
+        "/opt/other/assist_daemon, not from the watchdog binary cloudassist knows, so it was "
+        "neither counted nor stopped and may start the client again. If it is this host's "
+        "watchdog, set cloudassist:watchdog to its path"
+    )
+    assert watchdog.as_dict()["others"] == [{"pid": 91, "exe": "/opt/other/assist_daemon", "why": "its executable is ..."}]
+    # one in a container is listed, not a suspect: nothing to reckon with
+    assert not Watchdog(others=((look_alike, "it runs in another PID namespace (a container)"),)).at_stake
+
+
+@pytest.mark.parametrize("value", ["assist_daemon", "./bin/assist_daemon", 5, ["/a"]])
+def test_a_watchdog_path_that_is_not_absolute_is_an_error(value):
+    from salt.exceptions import CommandExecutionError
+
+    host = hosts.LinuxHost(lambda key, default=None: value if key == "watchdog" else default, {}, 5)
+    with pytest.raises(CommandExecutionError, match="cloudassist:watchdog must be the absolute path of assist_daemon"):
+        host._watchdog("sysvinit")
+
+
+def test_the_units_main_pid_and_its_cgroup_are_the_watchdog_whatever_their_file(monkeypatch, linux_host):
+    main, helper, stranger = _proc(78, "/opt/x/assist_daemon"), _proc(79, "/opt/y/assist_daemon"), _proc(80, "/tmp/assist_daemon")
+    others = [(main, "its executable is ..."), (helper, "its executable is ..."), (stranger, "its executable is ...")]
+    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: ([], list(others)))
+    monkeypatch.setattr(facts, "not_ours", lambda pid: None)
+    monkeypatch.setattr(systemd, "unit_of", lambda pid: "AssistDaemon.service" if pid in (78, 79) else None)
+    watchdog = linux_host._watchdog("systemd", _unit("active", "running", 78))
+    assert watchdog.pids == (78, 79) and watchdog.form == "unit"
+    assert [proc.pid for proc, _ in watchdog.others] == [80] and watchdog.suspects == (stranger,)
+    # the unit not running: its cgroup holds nothing, and the files decide
+    watchdog = linux_host._watchdog("systemd", _unit("inactive", "dead", 0, "disabled"))
+    assert watchdog.pids == () and [proc.pid for proc in watchdog.suspects] == [78, 79, 80]
 
 
 def test_a_sysvinit_watchdog_script_gives_its_boot_status(monkeypatch, linux_host, tmp_path):

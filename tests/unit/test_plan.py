@@ -135,6 +135,19 @@ def test_a_watchdog_that_cannot_be_stopped_blocks_the_stop_and_nothing_runs():
     assert free.blocked is None and free.stop_watchdog == () and free.stop == branch.stop
 
 
+
+def test_a_look_alike_of_the_watchdog_blocks_stop_watchdog_only():
+    from cloudassist_records import Process
+
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
+    look_alike = Process(91, "assist_daemon", "/opt/other/assist_daemon")
+    status = status_for(branch, True, False)._replace(watchdog=Watchdog(suspects=(look_alike,)))
+    why = "stop_watchdog=True, but nothing was changed: " + status.watchdog.suspects_text()
+    plan = plans.make(status, "stop", True, why)
+    assert plan.blocked == why and plan.steps == ()
+    free = plans.make(status, "stop", False, None)
+    assert free.blocked is None and free.stop == branch.stop
+
 def test_a_blocked_branch_wins_over_a_watchdog_without_binary():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, upstart"]
     status = status_for(branch, True, True, BLOCKED)

@@ -117,9 +117,22 @@ def test_a_watchdog_of_another_binary_is_named_not_counted(watchdog):
     assert proc.pid not in pids
     why = dict((p.pid, why) for p, why in others)[proc.pid]
     assert why == "its executable is {}, not the watchdog /usr/local/share/assist-daemon/assist_daemon".format(path)
-    pids, others = classify_watchdog(None)
-    assert proc.pid not in pids
-    assert "cloudassist:watchdog is not an absolute path" in dict((p.pid, why) for p, why in others)[proc.pid]
+
+
+def test_a_watchdog_started_from_the_target_of_the_configured_link_is_found(tmp_path):
+    """The configured path is a link to a file of another name; the process, started from
+    that file, shows the target's name."""
+    target = standin.install_watchdog(tmp_path / "assist_daemon_v2", ["/bin/true"], tmp_path / "wd.pid",
+                                      tmp_path / "client.pid", delay=3600)
+    link = tmp_path / "assist_daemon"
+    link.symlink_to(target.name)
+    proc = subprocess.Popen([str(target)])
+    try:
+        assert wait_until(lambda: (tmp_path / "wd.pid").exists())
+        assert proc.pid in classify_watchdog(str(link))[0]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.parametrize("call", ["--stop", "--delete"])
