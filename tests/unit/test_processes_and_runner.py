@@ -30,6 +30,14 @@ def client(tmp_path):
         proc.wait()
 
 
+def _argv(pid):
+    try:
+        with open("/proc/{}/cmdline".format(pid), "rb") as handle:
+            return handle.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 def named(name):
     """Pids of live processes called ``name`` (by comm or executable)."""
     return [proc.pid for proc in processes({name})]
@@ -70,7 +78,7 @@ def test_a_version_probe_is_not_a_running_client(tmp_path):
     path = standin.install_client(tmp_path / "aliyun-service", hang_on_version=True)
     proc = subprocess.Popen([str(path), "-v"])
     try:
-        assert wait_until(lambda: proc.pid in named("aliyun-service"))
+        assert wait_until(lambda: "-v" in _argv(proc.pid))  # exec done, arguments in place
         assert client_pids(str(path)) == []
     finally:
         proc.kill()
@@ -140,7 +148,8 @@ def test_a_call_of_the_watchdog_binary_is_not_a_running_watchdog(tmp_path, call)
     path = standin.install_client(tmp_path / "assist_daemon", hang_on_version=True)
     proc = subprocess.Popen([str(path), "-v", call])
     try:
-        assert wait_until(lambda: proc.pid in named("assist_daemon"))
+        # until exec has set up its arguments, /proc shows the new name with no argv yet
+        assert wait_until(lambda: call in _argv(proc.pid))
         pids, others = classify_watchdog(str(path))
         assert proc.pid not in pids + [p.pid for p, _ in others]
     finally:
