@@ -318,7 +318,7 @@ def watchdog_names(binary):
     return {WATCHDOG_NAME, os.path.basename(binary), os.path.basename(os.path.realpath(binary))}
 
 
-def _named(found, names):
+def named(found, names):
     """The processes of ``found`` that ``processes(names)`` would have found."""
     short = {name[:15] for name in names}
     return [proc for proc in found if proc.comm in short or os.path.basename(proc.exe) in names]
@@ -331,7 +331,7 @@ def classify(binary, found=None):
     install = install_of(binary)
     names = client_names(binary)
     pids, others = [], []
-    for proc in _named(found, names) if found is not None else processes(names):
+    for proc in named(found, names) if found is not None else processes(names):
         if is_probe(proc):
             continue
         reason = not_ours(proc.pid)
@@ -352,7 +352,7 @@ def classify_watchdog(binary, found=None):
     real = os.path.realpath(binary)
     names = watchdog_names(binary)
     pids, others = [], []
-    for proc in _named(found, names) if found is not None else processes(names):
+    for proc in named(found, names) if found is not None else processes(names):
         if WATCHDOG_CALLS.intersection(proc.argv[1:]):
             continue
         reason = not_ours(proc.pid)

@@ -186,13 +186,14 @@ class LinuxHost(_Host):
         version = self.version_of([binary, "-v"])
         decision = self.init_system()
         # One pass over /proc for the client and the watchdog.
-        found = facts.processes(facts.client_names(binary) | facts.watchdog_names(self._watchdog_binary()))
+        watchdog_binary = self._watchdog_binary()
+        found = facts.processes(facts.client_names(binary) | facts.watchdog_names(watchdog_binary))
         pids, others = facts.classify(binary, found)
         status = self._status(version, binary, decision, pids, others=tuple(others))
         units = {}
         if decision.init_system == "systemd":
-            status, units = self._with_unit(status)
-        watchdog = self._watchdog(decision.init_system, units.get(WATCHDOG_UNIT), found)
+            status, units = self._with_unit(status, self._watchdog_unit_may_exist(found, watchdog_binary))
+        watchdog = self._watchdog(decision.init_system, units.get(WATCHDOG_UNIT), found, watchdog_binary)
         status = status._replace(boot=self._client_boot(status), watchdog=watchdog)
         tool = status.branch.tool
         if run.which(tool):
@@ -212,7 +213,16 @@ class LinuxHost(_Host):
         )
         return status._replace(blocked=blocked)
 
-    def _with_unit(self, status):
+    def _watchdog_unit_may_exist(self, found, binary):
+        """Whether systemd may know AssistDaemon.service: a file of that name in its load path,
+        or a process of the watchdog's name in its cgroup (its file removed while it runs).
+        Without either, asking the bus for it would only cost time."""
+        if systemd.has_unit_file(WATCHDOG_UNIT):
+            return True
+        names = facts.watchdog_names(binary)
+        return any(systemd.unit_of(proc.pid) == WATCHDOG_UNIT for proc in facts.named(found, names))
+
+    def _with_unit(self, status, watchdog_unit=True):
         """Under systemd: the unit that really manages the client, its state, and the client
         as what runs in that unit."""
         vendor = status.branch.service
@@ -220,8 +230,9 @@ class LinuxHost(_Host):
         # The units the client's processes run in, read from /proc/PID/cgroup.
         running_in = [] if legacy else sorted({u for u in map(systemd.unit_of, status.pids) if u})
         candidates = [vendor] if legacy else list(dict.fromkeys(running_in + list(procedure.CLIENT_UNITS)))
-        # The watchdog's unit is read in the same call.
-        units = {unit.name: unit for unit in self._show(candidates + [WATCHDOG_UNIT])}
+        # The watchdog's unit is read in the same call, where systemd may know it.
+        units = {unit.name: unit for unit in self._show(candidates + ([WATCHDOG_UNIT] if watchdog_unit else []))}
+        units.setdefault(WATCHDOG_UNIT, systemd.not_found(WATCHDOG_UNIT))
         # A unit is the client's only when the client is its main process: a client someone
         # started by hand from another service (a Salt job, say) does not make that service its unit.
         running_in = [name for name in running_in if units[name].main_pid in status.pids]
@@ -270,9 +281,9 @@ class LinuxHost(_Host):
             )
         return binary
 
-    def _watchdog(self, init_system, unit=None, found=None):
+    def _watchdog(self, init_system, unit=None, found=None, binary=None):
         """The watchdog: its processes, the unit that runs it, and how it starts at boot."""
-        pids, others = facts.classify_watchdog(self._watchdog_binary(), found)
+        pids, others = facts.classify_watchdog(binary or self._watchdog_binary(), found)
         pids = set(pids)
         managed = unit is not None and unit.live
         if managed and unit.main_pid and facts.process(unit.main_pid):

@@ -52,6 +52,28 @@ def parse_show(text, units):
 
 
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+# Every folder of systemd's system unit load path (systemd.unit(5)), transient and generated
+# units included.
+LOAD_PATH = (
+    "/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+    "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
+    "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
+    "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+    "/run/systemd/generator.late",
+)
+NOT_FOUND = {"LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead", "MainPID": "0",
+             "NRestarts": "0", "UnitFileState": "", "ControlGroup": ""}
+
+
+def has_unit_file(name, root="/"):
+    """Whether a file or link (a mask too) named ``name`` is in systemd's unit load path: a
+    unit without one is not found, unless it still runs from a file since removed."""
+    return any(os.path.lexists(os.path.join(root, folder.lstrip("/"), name)) for folder in LOAD_PATH)
+
+
+def not_found(name):
+    """The ``UnitState`` systemd gives a unit it has no file for."""
+    return unit_state(name, dict(NOT_FOUND, Id=name))
 
 
 def unit_from_files(name, root="/"):

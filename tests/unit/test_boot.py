@@ -244,3 +244,55 @@ def test_a_sysvinit_watchdog_script_gives_its_boot_status(monkeypatch, linux_hos
     assert [s.text for s in watchdog.boot.disable] == ["update-rc.d AssistDaemon disable"]
     monkeypatch.setattr(hosts, "WATCHDOG_SCRIPT", str(tmp_path / "missing"))
     assert linux_host._watchdog("sysvinit").boot is None
+
+
+# --- AssistDaemon.service is asked of the bus only where systemd may know it ----------------
+
+
+@pytest.fixture
+def load_path(monkeypatch, tmp_path):
+    folders = (tmp_path / "etc", tmp_path / "run-transient", tmp_path / "lib")
+    monkeypatch.setattr(systemd, "LOAD_PATH", tuple(str(f) for f in folders))
+    monkeypatch.setattr(systemd, "unit_of", lambda pid: None)
+    return folders
+
+
+@pytest.mark.parametrize("where,how", [(0, "file"), (0, "mask"), (1, "file"), (2, "file")])
+def test_a_watchdog_unit_file_anywhere_in_the_load_path_is_asked_for(linux_host, load_path, where, how):
+    assert not linux_host._watchdog_unit_may_exist([], "/usr/local/share/assist-daemon/assist_daemon")
+    load_path[where].mkdir()
+    unit = load_path[where] / "AssistDaemon.service"
+    if how == "mask":
+        unit.symlink_to("/dev/null")
+    else:
+        unit.write_text("[Service]\nExecStart=/usr/local/share/assist-daemon/assist_daemon\n")
+    assert linux_host._watchdog_unit_may_exist([], "/usr/local/share/assist-daemon/assist_daemon")
+
+
+def test_a_watchdog_running_in_its_unit_whose_file_is_gone_is_asked_for(monkeypatch, linux_host, load_path):
+    in_unit = _proc(78, "/usr/local/share/assist-daemon/assist_daemon")
+    elsewhere = _proc(79, "/usr/local/share/assist-daemon/assist_daemon")
+    monkeypatch.setattr(systemd, "unit_of", lambda pid: "AssistDaemon.service" if pid == 78 else "ssh.service")
+    binary = "/usr/local/share/assist-daemon/assist_daemon"
+    assert not linux_host._watchdog_unit_may_exist([elsewhere], binary)
+    assert linux_host._watchdog_unit_may_exist([elsewhere, in_unit], binary)
+
+
+@pytest.mark.parametrize("may_exist", [True, False])
+def test_the_watchdog_unit_joins_the_clients_bus_call_only_where_it_may_exist(monkeypatch, linux_host, may_exist):
+    import cloudassist_procedure as procedure
+    from cloudassist_records import ClientStatus, InitDecision
+
+    branch = next(row for row in procedure.TABLE if row.name == "Linux, client newer than 1.0.1.308, systemd")
+    status = ClientStatus("linux", "2.2.3.578", "/usr/sbin/aliyun-service", InitDecision("systemd", "test"), branch,
+                          steps={"stop": branch.stop, "start": branch.start})
+    asked = []
+
+    def show(units):
+        asked.append(list(units))
+        return tuple(systemd.not_found(name) for name in units)
+
+    monkeypatch.setattr(linux_host, "_show", show)
+    _, units = linux_host._with_unit(status, may_exist)
+    assert ("AssistDaemon.service" in asked[0]) is may_exist and len(asked) == 1
+    assert units["AssistDaemon.service"] == systemd.not_found("AssistDaemon.service")
