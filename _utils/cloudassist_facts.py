@@ -345,21 +345,23 @@ def classify(binary, found=None):
 
 
 def classify_watchdog(binary, found=None):
-    """``(pids, others)`` for the watchdog, as ``classify`` for the client: its processes are
-    the executable ``binary`` (followed through links) in this host's PID namespace and
-    root, never a process only because of its name.  An ``assist_daemon --stop`` or
-    ``--delete`` call is not a running watchdog."""
+    """``(pids, others, here)`` for the watchdog, as ``classify`` for the client: its
+    processes are the executable ``binary`` (followed through links) in this host's PID
+    namespace and root, never a process only because of its name; ``here`` are those of
+    ``others`` that do run in this host's namespaces (another executable).  An
+    ``assist_daemon --stop`` or ``--delete`` call is not a running watchdog."""
     real = os.path.realpath(binary)
     names = watchdog_names(binary)
-    pids, others = [], []
+    pids, others, here = [], [], []
     for proc in named(found, names) if found is not None else processes(names):
         if WATCHDOG_CALLS.intersection(proc.argv[1:]):
             continue
         reason = not_ours(proc.pid)
         if reason is None and proc.exe != real:
             reason = "its executable is {}, not the watchdog {}".format(proc.exe or "unknown", real)
+            here.append(proc)
         if reason:
             others.append((proc, reason))
         else:
             pids.append(proc.pid)
-    return sorted(pids), others
+    return sorted(pids), others, here

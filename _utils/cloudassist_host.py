@@ -283,15 +283,16 @@ class LinuxHost(_Host):
 
     def _watchdog(self, init_system, unit=None, found=None, binary=None):
         """The watchdog: its processes, the unit that runs it, and how it starts at boot."""
-        pids, others = facts.classify_watchdog(binary or self._watchdog_binary(), found)
+        pids, others, here = facts.classify_watchdog(binary or self._watchdog_binary(), found)
         pids = set(pids)
         managed = unit is not None and unit.live
         if managed and unit.main_pid and facts.process(unit.main_pid):
             pids.add(unit.main_pid)
         if managed:
-            # whatever runs inside AssistDaemon.service's cgroup is the watchdog, as the
-            # kernel says, whichever file it runs from
-            pids.update(proc.pid for proc, _ in others if systemd.unit_of(proc.pid) == _unit_id(WATCHDOG_UNIT))
+            # whatever of this host runs inside AssistDaemon.service's cgroup is the watchdog,
+            # as the kernel says, whichever file it runs from (a container's cgroup path may
+            # end in a unit of that name too)
+            pids.update(proc.pid for proc in here if systemd.unit_of(proc.pid) == WATCHDOG_UNIT)
         if init_system == "systemd" and unit is not None and unit.exists:
             boot_state = boot.systemd_boot(unit)
         elif init_system == "upstart" and os.path.exists(os.path.join(boot.UPSTART_DIR, WATCHDOG_SERVICE + ".conf")):
@@ -304,7 +305,7 @@ class LinuxHost(_Host):
             boot_state = None
         form = "unit" if managed else ("process" if pids else None)
         others = tuple((proc, why) for proc, why in others if proc.pid not in pids)
-        suspects = tuple(proc for proc, _ in others if facts.not_ours(proc.pid) is None)
+        suspects = tuple(proc for proc in here if proc.pid not in pids)
         return Watchdog(
             tuple(sorted(pids)), form, unit if init_system == "systemd" else None, boot_state, others, suspects
         )

@@ -162,7 +162,7 @@ def _unit(active, sub, main_pid=0, file_state="enabled"):
     ((77,), None, "process", (77,), None),
 ])
 def test_the_watchdog_is_found_in_the_form_it_runs(monkeypatch, linux_host, named, unit, form, pids, enabled):
-    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: (list(named), []))
+    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: (list(named), [], []))
     watchdog = linux_host._watchdog("systemd", unit)
     assert (watchdog.form, watchdog.pids) == (form, pids)
     assert (watchdog.boot.enabled if watchdog.boot else None) is enabled
@@ -220,20 +220,22 @@ def test_a_watchdog_path_that_is_not_absolute_is_an_error(value):
 
 def test_the_units_main_pid_and_its_cgroup_are_the_watchdog_whatever_their_file(monkeypatch, linux_host):
     main, helper, stranger = _proc(78, "/opt/x/assist_daemon"), _proc(79, "/opt/y/assist_daemon"), _proc(80, "/tmp/assist_daemon")
-    others = [(main, "its executable is ..."), (helper, "its executable is ..."), (stranger, "its executable is ...")]
-    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: ([], list(others)))
-    monkeypatch.setattr(facts, "not_ours", lambda pid: None)
-    monkeypatch.setattr(systemd, "unit_of", lambda pid: "AssistDaemon.service" if pid in (78, 79) else None)
+    # a container's watchdog: its cgroup path, seen from here, ends in AssistDaemon.service too
+    boxed = _proc(81, "/usr/local/share/assist-daemon/assist_daemon")
+    here = [main, helper, stranger]
+    others = [(proc, "its executable is ...") for proc in here] + [(boxed, "it runs in another PID namespace (a container)")]
+    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: ([], list(others), list(here)))
+    monkeypatch.setattr(systemd, "unit_of", lambda pid: "AssistDaemon.service" if pid in (78, 79, 81) else None)
     watchdog = linux_host._watchdog("systemd", _unit("active", "running", 78))
     assert watchdog.pids == (78, 79) and watchdog.form == "unit"
-    assert [proc.pid for proc, _ in watchdog.others] == [80] and watchdog.suspects == (stranger,)
+    assert [proc.pid for proc, _ in watchdog.others] == [80, 81] and watchdog.suspects == (stranger,)
     # the unit not running: its cgroup holds nothing, and the files decide
     watchdog = linux_host._watchdog("systemd", _unit("inactive", "dead", 0, "disabled"))
     assert watchdog.pids == () and [proc.pid for proc in watchdog.suspects] == [78, 79, 80]
 
 
 def test_a_sysvinit_watchdog_script_gives_its_boot_status(monkeypatch, linux_host, tmp_path):
-    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: ([77], []))
+    monkeypatch.setattr(facts, "classify_watchdog", lambda binary, found=None: ([77], [], []))
     script = tmp_path / "AssistDaemon"
     script.write_text("#!/bin/sh\n")
     monkeypatch.setattr(hosts, "WATCHDOG_SCRIPT", str(script))

@@ -111,7 +111,8 @@ def watchdog(tmp_path):
 def test_the_watchdog_is_its_binary_running_here(watchdog, tmp_path):
     path, proc = watchdog
     # other suites may run watchdogs of their own meanwhile: only this test's pid is looked at
-    pids, others = classify_watchdog(path)
+    pids, others, here = classify_watchdog(path)
+    assert proc.pid not in [p.pid for p in here]
     assert proc.pid in pids and proc.pid not in [p.pid for p, _ in others]
     # through a link to it, as a configured path may be
     link = tmp_path / "link-to-assist_daemon"
@@ -121,7 +122,8 @@ def test_the_watchdog_is_its_binary_running_here(watchdog, tmp_path):
 
 def test_a_watchdog_of_another_binary_is_named_not_counted(watchdog):
     path, proc = watchdog
-    pids, others = classify_watchdog("/usr/local/share/assist-daemon/assist_daemon")
+    pids, others, here = classify_watchdog("/usr/local/share/assist-daemon/assist_daemon")
+    assert proc.pid in [p.pid for p in here]
     assert proc.pid not in pids
     why = dict((p.pid, why) for p, why in others)[proc.pid]
     assert why == "its executable is {}, not the watchdog /usr/local/share/assist-daemon/assist_daemon".format(path)
@@ -150,7 +152,7 @@ def test_a_call_of_the_watchdog_binary_is_not_a_running_watchdog(tmp_path, call)
     try:
         # until exec has set up its arguments, /proc shows the new name with no argv yet
         assert wait_until(lambda: call in _argv(proc.pid))
-        pids, others = classify_watchdog(str(path))
+        pids, others, _ = classify_watchdog(str(path))
         assert proc.pid not in pids + [p.pid for p, _ in others]
     finally:
         proc.kill()
