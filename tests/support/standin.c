@@ -69,15 +69,34 @@ static void die(int code, const char *fmt, const char *arg)
     exit(code);
 }
 
+/* A /proc/PID/exe target without the kernel's mark for a file replaced since. */
+static void strip_deleted(char *path)
+{
+    size_t len = strlen(path), dl = strlen(DELETED);
+    if (len > dl && strcmp(path + len - dl, DELETED) == 0)
+        path[len - dl] = '\0';
+}
+
+/* stdin, stdout and stderr on /dev/null, as for a daemon. */
+static void stdio_to_null(void)
+{
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0)
+        return;
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2)
+        close(null);
+}
+
 /* The executable's own path: /proc/self/exe, else argv[0] resolved. */
 static void find_self(const char *argv0)
 {
     ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
     if (n > 0) {
         exe_path[n] = '\0';
-        size_t len = (size_t)n, dl = strlen(DELETED);
-        if (len > dl && strcmp(exe_path + len - dl, DELETED) == 0)
-            exe_path[len - dl] = '\0';
+        strip_deleted(exe_path);
         return;
     }
     if (strchr(argv0, '/') && realpath(argv0, exe_path))
@@ -266,14 +285,7 @@ static int daemonize(const char *argv0)
     if (pid > 0)
         return 0;
     setsid();
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (null > 2)
-            close(null);
-    }
+    stdio_to_null();
     char *const args[] = {(char *)argv0, NULL};
     execv(exe_path, args);
     _exit(127);
@@ -335,9 +347,7 @@ static int runs_self(long pid)
     if (n <= 0)
         return 0;
     target[n] = '\0';
-    size_t len = (size_t)n, dl = strlen(DELETED);
-    if (len > dl && strcmp(target + len - dl, DELETED) == 0)
-        target[len - dl] = '\0';
+    strip_deleted(target);
     return strcmp(target, exe_path) == 0;
 }
 
@@ -400,14 +410,7 @@ static int watchdog_run(void)
             continue;
         pid_t child = fork();
         if (child == 0) {
-            int null = open("/dev/null", O_RDWR);
-            if (null >= 0) {
-                dup2(null, 0);
-                dup2(null, 1);
-                dup2(null, 2);
-                if (null > 2)
-                    close(null);
-            }
+            stdio_to_null();
             execvp(start.items[0], start.items);
             _exit(127);
         }
