@@ -7,10 +7,16 @@ decision about them (answered, failed, did not answer, and the counts) is made h
 from collections import Counter
 from typing import NamedTuple
 
+from salt.exceptions import CommandExecutionError
+
+try:  # installed with pip
+    from . import cloudassist_args as args
+except ImportError:  # synced through file_roots
+    import cloudassist_args as args
+
 # What LocalClient.cmd_iter accepts as tgt_type (the ``salt`` CLI's targeting options).
 TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre",
                 "pillar_exact", "compound", "ipcidr", "nodegroup", "range")
-MAX_TIMEOUT = 3600
 ERROR_PREFIX = "ERROR: "  # how a minion returns a CommandExecutionError (retcode 1)
 
 
@@ -144,8 +150,8 @@ def argument_problem(tgt, tgt_type, timeout):
     elif not isinstance(tgt, str) or not tgt.strip():
         return "tgt must be a non-empty target string, not {!r}".format(tgt)
     if timeout is not None:
-        number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-        if not number or not 0 < timeout <= MAX_TIMEOUT:
-            return "timeout must be a number of seconds greater than 0 and at most {}, not {!r}".format(
-                MAX_TIMEOUT, timeout)
+        try:
+            args.seconds("timeout", timeout)
+        except CommandExecutionError as exc:
+            return str(exc)
     return None
