@@ -37,46 +37,65 @@ import sys
 import salt.utils.beacons
 import salt.utils.platform
 
-# Helpers come from this file's own install, as in _modules/cloudassist.py.  Synced, this file
-# is <extmods>/beacons/cloudassist.py, and Salt's beacons loader (unlike the execution modules'
-# loader) puts no utils folder on sys.path: the sibling folder is added here, only while
-# importing.  Beacons run in the minion's main process, which every job is forked from:
-# cloudassist_* modules in sys.modules would shadow what a later saltutil.sync brings, so they
-# are dropped before (this import reads the synced files as they are now) and after (a job
-# forked later inherits none); the beacon keeps its own references.
-def _drop_helpers():
-    for name in [name for name in sys.modules if name.startswith("cloudassist_")]:
-        del sys.modules[name]
-
-
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
-    from saltext.cloudassist.utils import cloudassist_watch as watch
+# The library beside this file, imported the same way by every cloudassist entry file: pip
+# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
+# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
+# that has both (install.refusal).
+# Beacons run in the minion's main process (see the grain: cloudassist_lib.forget), and Salt's
+# beacons loader, unlike the others, puts no utils folder on sys.path (3006 to 3008): the
+# sibling one is put there while the library is imported.
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
+    os.path.join("saltext", "cloudassist")
+):
+    from saltext.cloudassist.utils.cloudassist_lib import install, watch
 else:
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    _UTILS = os.path.join(os.path.dirname(_HERE), os.path.basename(_HERE).replace("beacons", "utils"))
-    _drop_helpers()
-    sys.path.insert(0, _UTILS)
+    sys.path.insert(
+        0,
+        os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            os.path.basename(os.path.dirname(os.path.abspath(__file__))).replace(
+                "beacons", "utils"
+            ),
+        ),
+    )
     try:
-        importlib.invalidate_caches()
-        import cloudassist_watch as watch
+        importlib.invalidate_caches()  # a sync may have just written the files
+        import cloudassist_lib
+
+        cloudassist_lib.forget()  # a copy this process imported before a sync
+        from cloudassist_lib import install, watch
     finally:
-        sys.path.remove(_UTILS)
-        _drop_helpers()
+        del sys.path[0]
+    cloudassist_lib.forget()
+
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "cloudassist"
 
 # Keys Salt's beacon machinery reads itself.
-SALT_KEYS = ("interval", "enabled", "beacon_module", "disable_during_state_run", "run_once", "_beacon_name")
+SALT_KEYS = (
+    "interval",
+    "enabled",
+    "beacon_module",
+    "disable_during_state_run",
+    "run_once",
+    "_beacon_name",
+)
 OWN_KEYS = ("binary", "emitatstartup")
 CONTEXT = "cloudassist.beacon"
 
 
 def __virtual__():
-    if salt.utils.platform.is_linux():
-        return __virtualname__
-    return (False, "the cloudassist beacon reads the Linux process table; it runs on Linux only")
+    if not salt.utils.platform.is_linux():
+        return (
+            False,
+            "the cloudassist beacon reads the Linux process table; it runs on Linux only",
+        )
+    refusal = install.refusal(__file__, install.__file__)
+    if refusal:
+        return (False, refusal)
+    return __virtualname__
 
 
 def validate(config):
@@ -85,10 +104,10 @@ def validate(config):
     """
     shape = "Configuration for the cloudassist beacon must be a list of dicts (`- interval: 10`)"
     if not isinstance(config, list):
-        return False, "{}, not {}".format(shape, type(config).__name__)
+        return False, f"{shape}, not {type(config).__name__}"
     for item in config:
         if not isinstance(item, dict):
-            return False, "{}; {!r} is not a dict".format(shape, item)
+            return False, f"{shape}; {item!r} is not a dict"
     config = salt.utils.beacons.list_to_dict(config)
     unknown = sorted(set(config) - set(SALT_KEYS) - set(OWN_KEYS))
     if unknown:
@@ -97,12 +116,14 @@ def validate(config):
         )
     interval = config.get("interval", 1)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
-        return False, "interval must be a positive number of seconds, not {!r}".format(interval)
+        return False, f"interval must be a positive number of seconds, not {interval!r}"
     binary = config.get("binary")
     if binary is not None and not (isinstance(binary, str) and os.path.isabs(binary)):
-        return False, "binary must be the absolute path of the client, not {!r}".format(binary)
+        return False, f"binary must be the absolute path of the client, not {binary!r}"
     if not isinstance(config.get("emitatstartup", False), bool):
-        return False, "emitatstartup must be true or false, not {!r}".format(config["emitatstartup"])
+        return False, "emitatstartup must be true or false, not {!r}".format(
+            config["emitatstartup"]
+        )
     return True, "Valid beacon configuration"
 
 
@@ -112,13 +133,13 @@ def _binary(config):
         binary = __salt__["config.get"]("cloudassist:binary", None, omit_grains=True)
         if binary is not None and not (isinstance(binary, str) and os.path.isabs(binary)):
             raise ValueError(
-                "the config key cloudassist:binary must be an absolute path, not {!r}".format(binary)
+                f"the config key cloudassist:binary must be an absolute path, not {binary!r}"
             )
     return binary or watch.default_binary()
 
 
 def _saved(name):
-    return os.path.join(__opts__["cachedir"], "cloudassist-beacon-{}.json".format(name))
+    return os.path.join(__opts__["cachedir"], f"cloudassist-beacon-{name}.json")
 
 
 def _load(name):
@@ -127,7 +148,11 @@ def _load(name):
         with open(_saved(name)) as handle:
             data = json.load(handle)
         return watch.Snapshot(
-            data["binary"], data["installed"], tuple(data["pids"]), data["version"], data["running_version"]
+            data["binary"],
+            data["installed"],
+            tuple(data["pids"]),
+            data["version"],
+            data["running_version"],
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -162,10 +187,12 @@ def beacon(config):
         after = watch.snapshot(_binary(config))
     except Exception as exc:  # pylint: disable=broad-except
         # Raised, it would be logged with a traceback at every poll; the baseline is kept.
-        message = "{}: {}".format(type(exc).__name__, exc)
+        message = f"{type(exc).__name__}: {exc}"
         if state.get("fault") != message:
             log.error(
-                "cloudassist beacon %s: cannot read the client's state, no event this poll: %s", name, message
+                "cloudassist beacon %s: cannot read the client's state, no event this poll: %s",
+                name,
+                message,
             )
             log.debug("cloudassist beacon %s: the fault in full", name, exc_info=True)
             state["fault"] = message

@@ -27,19 +27,26 @@ import sys
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
-# Grains load in the minion's main process, from which every job is forked.  Synced helpers
-# imported here are dropped from sys.modules again, so that a job imports the synced files as
-# they are then, and a re-sync reaches them (the grain keeps its own references).
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
-    from saltext.cloudassist.utils import cloudassist_host as hosts
+# The library beside this file, imported the same way by every cloudassist entry file: pip
+# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
+# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
+# that has both (install.refusal).
+# Grains run in the minion's main process, from which every job is forked: a synced library
+# is dropped from sys.modules again (cloudassist_lib.forget), so that a job imports the synced
+# files as they are then and a re-sync reaches them; the grain keeps its own references.
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
+    os.path.join("saltext", "cloudassist")
+):
+    from saltext.cloudassist.utils.cloudassist_lib import host as hosts
+    from saltext.cloudassist.utils.cloudassist_lib import install
 else:
     _before = set(sys.modules)
-    try:
-        import cloudassist_host as hosts
-    finally:
-        for _name in set(sys.modules) - _before:
-            if _name.startswith("cloudassist_"):
-                del sys.modules[_name]
+    import cloudassist_lib
+    from cloudassist_lib import host as hosts
+    from cloudassist_lib import install
+
+    cloudassist_lib.forget(keep=_before)
+
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +58,12 @@ KEYS = ("installed", "version", "init_system", "service", "enabled")
 
 
 def __virtual__():
-    if salt.utils.platform.is_linux() or salt.utils.platform.is_windows():
-        return __virtualname__
-    return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")
+    if not (salt.utils.platform.is_linux() or salt.utils.platform.is_windows()):
+        return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")
+    refusal = install.refusal(__file__, install.__file__)
+    if refusal:
+        return (False, refusal)
+    return __virtualname__
 
 
 def _config(key, default=None):
@@ -88,7 +98,7 @@ def _facts(platform, config, salt=None):
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         result["error"] = (
             "the config key cloudassist:timeout must be a number of seconds greater than 0, "
-            "not {!r}".format(timeout)
+            f"not {timeout!r}"
         )
         return result
     try:
@@ -112,7 +122,7 @@ def _facts(platform, config, salt=None):
     except Exception as exc:  # pylint: disable=broad-except
         log.warning("cloudassist grain: %s", exc)
         log.debug("cloudassist grain", exc_info=True)
-        result.update(installed=None, error="{}: {}".format(type(exc).__name__, exc))
+        result.update(installed=None, error=f"{type(exc).__name__}: {exc}")
         return result
     result.update(
         installed=True,
@@ -130,5 +140,5 @@ def cloudassist():
     try:
         salt_funcs = _windows_salt() if windows else None
     except Exception as exc:  # pylint: disable=broad-except
-        return {"cloudassist": dict(dict.fromkeys(KEYS), error="Salt's win_service helper: {}".format(exc))}
+        return {"cloudassist": dict(dict.fromkeys(KEYS), error=f"Salt's win_service helper: {exc}")}
     return {"cloudassist": _facts("windows" if windows else "linux", _config, salt_funcs)}

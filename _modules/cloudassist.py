@@ -35,19 +35,20 @@ import os
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
-# Helpers come from this file's own install, never the other one, so that a minion holding
-# both a pip install and a synced copy cannot mix them: installed, this file sits in the
-# saltext.cloudassist package; synced, Salt puts extmods/utils on sys.path while it loads it.
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
-    from saltext.cloudassist.utils import cloudassist_act as act
-    from saltext.cloudassist.utils import cloudassist_args as args
-    from saltext.cloudassist.utils import cloudassist_host as hosts
-    from saltext.cloudassist.utils import cloudassist_plan as plans
+# The library beside this file, imported the same way by every cloudassist entry file: pip
+# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
+# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
+# that has both (install.refusal).
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
+    os.path.join("saltext", "cloudassist")
+):
+    from saltext.cloudassist.utils.cloudassist_lib import act, args, install
+    from saltext.cloudassist.utils.cloudassist_lib import host as hosts
+    from saltext.cloudassist.utils.cloudassist_lib import plan as plans
 else:
-    import cloudassist_act as act
-    import cloudassist_args as args
-    import cloudassist_host as hosts
-    import cloudassist_plan as plans
+    from cloudassist_lib import act, args, install
+    from cloudassist_lib import host as hosts
+    from cloudassist_lib import plan as plans
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,12 @@ STOP_WARNING = (
 
 
 def __virtual__():
-    if salt.utils.platform.is_linux() or salt.utils.platform.is_windows():
-        return __virtualname__
-    return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")
+    if not (salt.utils.platform.is_linux() or salt.utils.platform.is_windows()):
+        return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")
+    refusal = install.refusal(__file__, install.__file__)
+    if refusal:
+        return (False, refusal)
+    return __virtualname__
 
 
 def _config(key, default=None):
@@ -77,13 +81,17 @@ def _config(key, default=None):
 
 def _seconds(name, value, default, allow_zero=False):
     if value is None:
-        return args.seconds("the config key cloudassist:" + name, _config(name, default), allow_zero)
+        return args.seconds(
+            "the config key cloudassist:" + name, _config(name, default), allow_zero
+        )
     return args.seconds("the argument " + name, value, allow_zero)
 
 
 def _host(timeout):
     platform = "windows" if salt.utils.platform.is_windows() else "linux"
-    return hosts.host_for(platform, _config, __salt__, _seconds("timeout", timeout, DEFAULT_TIMEOUT))
+    return hosts.host_for(
+        platform, _config, __salt__, _seconds("timeout", timeout, DEFAULT_TIMEOUT)
+    )
 
 
 def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enable=None):
@@ -98,7 +106,9 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enab
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, host.timeout):
         status = host.status()
-        watchdog_stop = host.watchdog_stop(status) if stop_watchdog and status.watchdog.at_stake else None
+        watchdog_stop = (
+            host.watchdog_stop(status) if stop_watchdog and status.watchdog.at_stake else None
+        )
         plan = plans.make(status, action, stop_watchdog, watchdog_stop, enable)
         if test:
             if plan.blocked:
@@ -131,7 +141,9 @@ def _result(status, plan, outcome):
     if "restarted" in changes:
         changes["restarted"]["new"] = list(outcome.pids)
     boot_done = "{} {} at boot with `{}`".format(
-        "enabled" if plan.enable else "disabled", status.boot.service if status.boot else "", outcome.boot_command
+        "enabled" if plan.enable else "disabled",
+        status.boot.service if status.boot else "",
+        outcome.boot_command,
     )
     if action in ("enable", "disable"):
         command = outcome.boot_command or _idle_command(status, action)
@@ -147,11 +159,15 @@ def _result(status, plan, outcome):
         )
     else:
         command = outcome.command
-        comment = "{} the client with `{}`".format("stopped" if action == "stop" else "started", command)
+        comment = "{} the client with `{}`".format(
+            "stopped" if action == "stop" else "started", command
+        )
     if plan.boot and action not in ("enable", "disable") and (plan.stop or plan.start):
         command = "; ".join((command, outcome.boot_command))
         comment += " and " + boot_done
-    result = _boundary(status, plan, bool(outcome.pids), outcome.pids, command, comment, changes, outcome.enabled)
+    result = _boundary(
+        status, plan, bool(outcome.pids), outcome.pids, command, comment, changes, outcome.enabled
+    )
     if outcome.warnings:
         result["warnings"] = list(outcome.warnings)
     return result
@@ -177,7 +193,9 @@ def _predicted(status, plan):
     command = "; ".join(phases) or _idle_command(status, plan.action)
     running = changes["running"]["new"] if "running" in changes else status.running
     enabled = changes["enabled"]["new"] if "enabled" in changes else status.enabled
-    result = _boundary(status, plan, running, status.pids if running else (), command, comment, changes, enabled)
+    result = _boundary(
+        status, plan, running, status.pids if running else (), command, comment, changes, enabled
+    )
     if plan.notes:
         result["warnings"] = list(plan.notes)
     result["test"] = True
@@ -302,7 +320,14 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
         salt '*' cloudassist.stop test=True
         salt '*' cloudassist.stop stop_watchdog=True enable=False
     """
-    return _do("stop", timeout=timeout, settle=settle, stop_watchdog=stop_watchdog, test=test, enable=enable)
+    return _do(
+        "stop",
+        timeout=timeout,
+        settle=settle,
+        stop_watchdog=stop_watchdog,
+        test=test,
+        enable=enable,
+    )
 
 
 def start(timeout=None, settle=None, test=False, enable=None):
@@ -377,7 +402,7 @@ def enabled(timeout=None):
     status = _host(timeout).status()
     if status.enabled is None:
         raise CommandExecutionError(
-            "whether {} starts at boot cannot be told: {}".format(status.boot.service, status.boot.how)
+            f"whether {status.boot.service} starts at boot cannot be told: {status.boot.how}"
         )
     return status.enabled
 

@@ -18,31 +18,45 @@ import salt.client
 import salt.utils.minions
 from salt.exceptions import SaltClientError
 
-# The helper comes from this file's own install (see _modules/cloudassist.py).  Synced, the
-# runner loader puts the master's extmods/utils on sys.path while it loads this file; the
-# helper is dropped from sys.modules again, so that a long-running master process (reactor,
-# salt-api) loading the runner after a re-sync imports the synced file as it is then.
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
-    from saltext.cloudassist.utils import cloudassist_report as reports
+# The library beside this file, imported the same way by every cloudassist entry file: pip
+# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
+# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
+# that has both (install.refusal).
+# A master's reactor and salt-api are long-running too: a synced library is dropped from
+# sys.modules again (cloudassist_lib.forget).  A master that synced the runner but not _utils
+# gets a reason from __virtual__; any other import error surfaces as itself.
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
+    os.path.join("saltext", "cloudassist")
+):
+    from saltext.cloudassist.utils.cloudassist_lib import install
+    from saltext.cloudassist.utils.cloudassist_lib import report as reports
 else:
-    _before = set(sys.modules)
     try:
-        import cloudassist_report as reports
-    except ImportError as exc:
-        reports = None
-        _MISSING = str(exc)
-    finally:
-        for _name in set(sys.modules) - _before:
-            if _name.startswith("cloudassist_"):
-                del sys.modules[_name]
+        _before = set(sys.modules)
+        import cloudassist_lib
+        from cloudassist_lib import install
+        from cloudassist_lib import report as reports
+    except ModuleNotFoundError as exc:
+        if exc.name != "cloudassist_lib":
+            raise
+        install = reports = None
+    else:
+        cloudassist_lib.forget(keep=_before)
+
 
 __virtualname__ = "cloudassist"
 
 
 def __virtual__():
     if reports is None:
-        return (False, "cloudassist: the runner's helper cannot be imported ({}): sync _utils as well, "
-                       "with `salt-run saltutil.sync_all` (sync_runners alone does not)".format(_MISSING))
+        return (
+            False,
+            "cloudassist: the runner's library cloudassist_lib is not in the master's extmods/utils: "
+            "sync _utils as well, with `salt-run saltutil.sync_all` (sync_runners alone does not)",
+        )
+    refusal = install.refusal(__file__, install.__file__)
+    if refusal:
+        return (False, refusal)
     return __virtualname__
 
 
@@ -58,8 +72,9 @@ def _gather(tgt, tgt_type, timeout):
     the master published the job to."""
     returns, expected = {}, None
     with salt.client.get_local_client(mopts=__opts__) as client:
-        for item in client.cmd_iter(tgt, "cloudassist.status", tgt_type=tgt_type,
-                                    timeout=timeout, yield_pub_data=True):
+        for item in client.cmd_iter(
+            tgt, "cloudassist.status", tgt_type=tgt_type, timeout=timeout, yield_pub_data=True
+        ):
             if expected is None:  # the first item is the job's publication
                 expected = item.get("minions") or []
                 continue
@@ -107,12 +122,22 @@ def report(tgt="*", tgt_type="glob", timeout=None):
         try:
             returns, expected = _gather(tgt, tgt_type, timeout)
         except SaltClientError as exc:
-            return _failed({"Error": "cloudassist.report: the job could not be published: {}".format(exc),
-                            "retcode": 1})
+            return _failed(
+                {
+                    "Error": f"cloudassist.report: the job could not be published: {exc}",
+                    "retcode": 1,
+                }
+            )
         if not expected:
-            return _failed({"Error": "cloudassist.report: the master published the job to no minion, "
-                                     "although {} matched the target (is salt-master running?)".format(
-                                         ", ".join(sorted(matched))), "retcode": 1})
+            return _failed(
+                {
+                    "Error": "cloudassist.report: the master published the job to no minion, "
+                    "although {} matched the target (is salt-master running?)".format(
+                        ", ".join(sorted(matched))
+                    ),
+                    "retcode": 1,
+                }
+            )
     result = reports.summarize(returns, expected).as_dict()
     if result["retcode"]:
         return _failed(result)

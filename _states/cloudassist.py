@@ -28,18 +28,24 @@ import os
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-# Helpers come from this file's own install, never the other one, so that a minion holding
-# both a pip install and a synced copy cannot mix them: installed, this file sits in the
-# saltext.cloudassist package; synced, Salt puts extmods/utils on sys.path while it loads it.
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(os.path.join("saltext", "cloudassist")):
-    from saltext.cloudassist.utils import cloudassist_args as args
+# The library beside this file, imported the same way by every cloudassist entry file: pip
+# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
+# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
+# that has both (install.refusal).
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
+    os.path.join("saltext", "cloudassist")
+):
+    from saltext.cloudassist.utils.cloudassist_lib import args, install
 else:
-    import cloudassist_args as args
+    from cloudassist_lib import args, install
 
 __virtualname__ = "cloudassist"
 
 
 def __virtual__():
+    refusal = install.refusal(__file__, install.__file__)
+    if refusal:
+        return (False, refusal)
     if "cloudassist.status" in __salt__:
         return __virtualname__
     return (False, "cloudassist: the cloudassist execution module is not available")
@@ -73,7 +79,11 @@ def _act(ret, action, **kwargs):
 def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun, enable=None):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
-    takes = ("timeout", "settle", "enable") if want_running else ("timeout", "settle", "stop_watchdog", "enable")
+    takes = (
+        ("timeout", "settle", "enable")
+        if want_running
+        else ("timeout", "settle", "stop_watchdog", "enable")
+    )
     try:
         _check_args(timeout, settle, stop_watchdog, extra, fun, takes, enable)
         kwargs = {"timeout": timeout, "settle": settle, "enable": enable}
@@ -125,7 +135,9 @@ def _boot(name, want, timeout, extra, fun):
     if not ret["changes"]:
         ret["result"] = result["enabled"] == want
         comment = "The Cloud Assistant client already {} at boot ({}, {}).".format(
-            "starts" if result["enabled"] else "does not start", result["service"], result["init_system"]
+            "starts" if result["enabled"] else "does not start",
+            result["service"],
+            result["init_system"],
         )
     else:
         ret["result"] = None if test else result["enabled"] == want
@@ -242,14 +254,14 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     if sfun not in ("running",):
         ret["result"] = True
-        ret["comment"] = "A watch on cloudassist.{} does nothing: the client stays stopped.".format(sfun)
+        ret["comment"] = f"A watch on cloudassist.{sfun} does nothing: the client stays stopped."
         return ret
     try:
         _check_args(timeout, settle)
         result, test = _act(ret, "restart", timeout=timeout, settle=settle)
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["changes"] = getattr(exc, "changes", {})
-        ret["comment"] = "Failed to restart the Cloud Assistant client: {}".format(exc)
+        ret["comment"] = f"Failed to restart the Cloud Assistant client: {exc}"
         return ret
     ret["result"] = None if test else result["running"]
     ret["comment"] = result["comment"] if test else _sentence(result["comment"])

@@ -24,8 +24,16 @@ UNIT = "aliyun.service"
 # Audit events that start a process.  subprocess.Popen raises its own event and then (on
 # Linux) forks through _posixsubprocess or os.posix_spawn; the os.* events are counted only
 # when subprocess is not on the stack, so one Popen counts once.
-SPAWN_EVENTS = {"subprocess.Popen", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-                "os.system", "os.exec", "pty.spawn"}
+SPAWN_EVENTS = {
+    "subprocess.Popen",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.system",
+    "os.exec",
+    "pty.spawn",
+}
 
 
 def pct(values, q):
@@ -39,8 +47,13 @@ def pct(values, q):
 
 def summary(seconds):
     ms = [s * 1000.0 for s in seconds]
-    return {"n": len(ms), "median_ms": statistics.median(ms), "p90_ms": pct(ms, 0.9),
-            "min_ms": min(ms), "max_ms": max(ms)}
+    return {
+        "n": len(ms),
+        "median_ms": statistics.median(ms),
+        "p90_ms": pct(ms, 0.9),
+        "min_ms": min(ms),
+        "max_ms": max(ms),
+    }
 
 
 def last_pid():
@@ -61,6 +74,7 @@ def minion_opts(conf):
 # --------------------------------------------------------------------------------------------
 # in-process
 # --------------------------------------------------------------------------------------------
+
 
 def cases(sminion):
     """name -> (callable, check).  Each check raises when the call did not do what the row
@@ -100,19 +114,31 @@ def cases(sminion):
         assert ret is True, ret
 
     def bare_client():
-        return subprocess.run([BINARY, "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, check=True)
+        return subprocess.run(
+            [BINARY, "-v"],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=True,
+        )
 
     def bare_systemctl():
-        return subprocess.run(["systemctl", "is-active", UNIT], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=True)
+        return subprocess.run(
+            ["systemctl", "is-active", UNIT],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=True,
+        )
 
     def polled_systemctl():
         # As a runner that sends output to files and enforces a timeout must, unless it waits
         # some other way: Popen.wait(timeout) polls, sleeping 0.5 ms, 1 ms, 2 ms ... up to 50 ms.
         with tempfile.TemporaryFile() as out:
-            proc = subprocess.Popen(["systemctl", "is-active", UNIT], stdout=out,
-                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                ["systemctl", "is-active", UNIT],
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            )
             return proc.wait(timeout=30)
 
     ok = lambda ret: None  # noqa: E731
@@ -222,6 +248,7 @@ def profile(conf, n, name, top=25):
 # fresh processes
 # --------------------------------------------------------------------------------------------
 
+
 def loadone(conf, fun):
     """One fresh interpreter: imports, opts and grains (common to both, reported apart),
     then the timed part: build the utils and execution-module loaders and touch ``fun``,
@@ -260,17 +287,21 @@ def load(conf, repeat):
     for _ in range(repeat):
         for fun in funs:  # interleaved
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "loadone", conf, fun],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "loadone", conf, fun],
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - t
             if proc.returncode != 0:
-                raise RuntimeError("loadone %s failed:\n%s\n%s" % (fun, proc.stdout, proc.stderr))
+                raise RuntimeError(f"loadone {fun} failed:\n{proc.stdout}\n{proc.stderr}")
             data = json.loads(proc.stdout)
             data["wall_ms"] = wall * 1000.0
             raw[fun].append(data)
     for fun, runs in raw.items():
-        out[fun] = {key: statistics.median(r[key] for r in runs)
-                    for key in runs[0] if key.endswith("_ms")}
+        out[fun] = {
+            key: statistics.median(r[key] for r in runs) for key in runs[0] if key.endswith("_ms")
+        }
         out[fun]["n"] = len(runs)
         out[fun]["loaded_files"] = runs[-1]["loaded_files"]
         out[fun]["provider"] = runs[-1]["provider"]
@@ -281,8 +312,11 @@ SALT_CALLS = {
     "salt-call --local cloudassist.status": ["cloudassist.status"],
     "salt-call --local test.version": ["test.version"],
     "salt-call --local service.status aliyun.service": ["service.status", UNIT],
-    "salt-call --local state.single cloudassist.running": ["state.single", "cloudassist.running",
-                                                           "name=aliyun"],
+    "salt-call --local state.single cloudassist.running": [
+        "state.single",
+        "cloudassist.running",
+        "name=aliyun",
+    ],
 }
 
 
@@ -292,14 +326,22 @@ def e2e(conf, repeat):
     raw = {name: [] for name in SALT_CALLS}
     for i in range(repeat + 1):  # the first round warms the page cache and is dropped
         for name, argv in SALT_CALLS.items():
-            cmd = [salt_call, "--local", "--config-dir=" + conf_dir, "--out=json",
-                   "--retcode-passthrough", "--log-level=quiet", *argv]
+            cmd = [
+                salt_call,
+                "--local",
+                "--config-dir=" + conf_dir,
+                "--out=json",
+                "--retcode-passthrough",
+                "--log-level=quiet",
+                *argv,
+            ]
             t = time.perf_counter()
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True)
             wall = time.perf_counter() - t
             if proc.returncode != 0:
-                raise RuntimeError("%s failed (%d):\n%s\n%s" % (name, proc.returncode,
-                                                                proc.stdout, proc.stderr))
+                raise RuntimeError(
+                    "%s failed (%d):\n%s\n%s" % (name, proc.returncode, proc.stdout, proc.stderr)
+                )
             if i:
                 raw[name].append(wall)
     return {name: summary(times) for name, times in raw.items()}
@@ -318,7 +360,7 @@ def main(argv):
     elif mode == "e2e":
         out = e2e(conf, int(argv[2]))
     else:
-        raise SystemExit("unknown mode %r" % mode)
+        raise SystemExit(f"unknown mode {mode!r}")
     json.dump(out, sys.stdout)
 
 

@@ -43,7 +43,7 @@ sys.path[:0] = [str(REPO / "tests" / "realinit"), str(REPO / "tests")]
 import realinit_testbed as tb  # noqa: E402
 from support import standin  # noqa: E402
 
-BENCH_DIR = "/opt/cloudassist-bench"          # inside the container
+BENCH_DIR = "/opt/cloudassist-bench"  # inside the container
 CONF = BENCH_DIR + "/conf/minion"
 INNER = BENCH_DIR + "/inner.py"
 BINARY = "/usr/sbin/aliyun-service"
@@ -92,8 +92,10 @@ def checkout_id(path: Path) -> str:
     if head.returncode != 0:
         return f"{path} (not a git checkout; files sha256 {tree_hash(path)})"
     dirty = git("status", "--porcelain", "--", "_modules", "_states", "_utils").stdout.strip()
-    return (f"{path} @ {head.stdout.strip()}{' + uncommitted changes' if dirty else ''} "
-            f"(files sha256 {tree_hash(path)})")
+    return (
+        f"{path} @ {head.stdout.strip()}{' + uncommitted changes' if dirty else ''} "
+        f"(files sha256 {tree_hash(path)})"
+    )
 
 
 def tree_hash(path: Path) -> str:
@@ -120,19 +122,28 @@ def put_client(c: tb.Container, client: str) -> str:
     else:  # the tests' own stand-in (tests/support/standin.py), as the realinit suite installs it
         standin.install_client(path, VERSION)
     head = path.read_bytes()[:64]
-    return ("ELF executable" if head.startswith(b"\x7fELF")
-            else "script " + head.split(b"\n")[0].decode(errors="replace"))
+    return (
+        "ELF executable"
+        if head.startswith(b"\x7fELF")
+        else "script " + head.split(b"\n")[0].decode(errors="replace")
+    )
 
 
 def prepare(c: tb.Container, checkout: Path, client: str) -> str:
     """Before boot, on the container's writable layer."""
     bench = c.path(BENCH_DIR)
     for sub in ("_modules", "_states", "_utils"):
-        shutil.copytree(checkout / sub, bench / "checkout" / sub,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            checkout / sub,
+            bench / "checkout" / sub,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
     shutil.copy(HERE / "inner.py", bench / "inner.py")
     kind = put_client(c, client)
-    c.write("/etc/systemd/system/aliyun.service", standin.systemd_unit(BINARY, description="Stand-in Cloud Assistant client (bench)"))
+    c.write(
+        "/etc/systemd/system/aliyun.service",
+        standin.systemd_unit(BINARY, description="Stand-in Cloud Assistant client (bench)"),
+    )
     wants = c.path("/etc/systemd/system/multi-user.target.wants")
     wants.mkdir(parents=True, exist_ok=True)
     (wants / "aliyun.service").symlink_to("/etc/systemd/system/aliyun.service")
@@ -142,32 +153,44 @@ def prepare(c: tb.Container, checkout: Path, client: str) -> str:
 def inner(c: tb.Container, *args: str, timeout: float = 600) -> dict:
     res = c.run(str(tb.VENV_PYTHON), INNER, *args, check=False, timeout=timeout)
     if res.returncode != 0:
-        raise RuntimeError(f"inner.py {' '.join(args)} failed in the container:\n{res.stderr[-3000:]}")
+        raise RuntimeError(
+            f"inner.py {' '.join(args)} failed in the container:\n{res.stderr[-3000:]}"
+        )
     return json.loads(res.stdout)
 
 
 def measure(args, c: tb.Container) -> dict:
     # Salt's config for the container: the testbed's masterless minion, pointed at the copy.
-    salt = tb.Salt(c, {
-        "module_dirs": [BENCH_DIR + "/checkout/_modules"],
-        "states_dirs": [BENCH_DIR + "/checkout/_states"],
-        "utils_dirs": [BENCH_DIR + "/checkout/_utils"],
-        "log_level_logfile": "warning",  # the benchmark should not time debug logging
-    })
+    salt = tb.Salt(
+        c,
+        {
+            "module_dirs": [BENCH_DIR + "/checkout/_modules"],
+            "states_dirs": [BENCH_DIR + "/checkout/_states"],
+            "utils_dirs": [BENCH_DIR + "/checkout/_utils"],
+            "log_level_logfile": "warning",  # the benchmark should not time debug logging
+        },
+    )
     c.sh(f"mkdir -p {BENCH_DIR}/conf && cp {tb.SALT_DIR}/conf/minion {CONF}")
 
     # Preflight: the client runs under aliyun.service and the module sees it so.
     try:
-        c.wait_for(lambda: c.run("systemctl", "is-active", "aliyun.service",
-                                 check=False).stdout.strip() == "active",
-                   timeout=10, what="aliyun.service to be active")
+        c.wait_for(
+            lambda: (
+                c.run("systemctl", "is-active", "aliyun.service", check=False).stdout.strip()
+                == "active"
+            ),
+            timeout=10,
+            what="aliyun.service to be active",
+        )
     except AssertionError:
         st = c.run("systemctl", "status", "--no-pager", "-l", "aliyun.service", check=False)
         raise RuntimeError("aliyun.service is not active:\n" + st.stdout + st.stderr) from None
     pre = salt.call("cloudassist.status")
     if pre.returncode != 0 or not isinstance(pre.ret, dict) or pre.ret.get("running") is not True:
-        raise RuntimeError("cloudassist.status does not work with this checkout (is the module "
-                           "being edited? try --checkout with a clean copy):\n" + repr(pre))
+        raise RuntimeError(
+            "cloudassist.status does not work with this checkout (is the module "
+            "being edited? try --checkout with a clean copy):\n" + repr(pre)
+        )
 
     out = {"inprocess": {}}
     for i, client in enumerate(args.clients):
@@ -198,23 +221,29 @@ def ratios(data: dict) -> dict:
         native = ip["cases"]["service.status aliyun.service"]
         out[f"status / service.status, in-process ({client} stand-in)"] = {
             "value": status["median_ms"] / native["median_ms"],
-            "target": "<= 0.3 (issue 7, one spawn; issue 8 allows a second)"}
+            "target": "<= 0.3 (issue 7, one spawn; issue 8 allows a second)",
+        }
     load = data["load"]
     status = data["inprocess"][next(iter(data["inprocess"]))]["cases"]["cloudassist.status"]
     return {
         **out,
         "processes spawned by status": {
-            "value": max(status["spawned"]), "target": "<= 2, one of them -v (issue 8)"},
+            "value": max(status["spawned"]),
+            "target": "<= 2, one of them -v (issue 8)",
+        },
         "module load, cloudassist / service (fresh process)": {
             "value": load["cloudassist.status"]["load_ms"] / load["service.status"]["load_ms"],
-            "target": "<= 1.0"},
+            "target": "<= 1.0",
+        },
         "  of which touching the function only": {
             "value": load["cloudassist.status"]["touch_ms"] / load["service.status"]["touch_ms"],
-            "target": "(info)"},
+            "target": "(info)",
+        },
         "salt-call, cloudassist.status / service.status": {
             "value": data["e2e"]["salt-call --local cloudassist.status"]["median_ms"]
             / data["e2e"]["salt-call --local service.status aliyun.service"]["median_ms"],
-            "target": "(info)"},
+            "target": "(info)",
+        },
     }
 
 
@@ -245,27 +274,38 @@ def table(data: dict) -> str:
             spawned = "/".join(str(x) for x in sorted(set(r["spawned"])))
             pids = "/".join(str(x) for x in sorted(set(r["pids_allocated"])))
             cmds = "; ".join(r["commands"]) or "-"
-            lines.append(f"{name:40} {r['median_ms']:7.1f} {r['p90_ms']:7.1f} "
-                         f"{ip['first_call_ms'][name]:7.1f} {spawned:>7} {pids:>4}  {cmds}")
-    lines += ["  (ms. 1st = first call, with the lazy load of the module; spawned = processes "
-              "started per call, audit hook; pids = PIDs allocated in the container per call: "
-              "every process and thread, grandchildren and systemd's own included)", ""]
+            lines.append(
+                f"{name:40} {r['median_ms']:7.1f} {r['p90_ms']:7.1f} "
+                f"{ip['first_call_ms'][name]:7.1f} {spawned:>7} {pids:>4}  {cmds}"
+            )
+    lines += [
+        "  (ms. 1st = first call, with the lazy load of the module; spawned = processes "
+        "started per call, audit hook; pids = PIDs allocated in the container per call: "
+        "every process and thread, grandchildren and systemd's own included)",
+        "",
+    ]
     ld = data["load"]
     n = ld["cloudassist.status"]["n"]
-    lines += [f"Fresh process, median of {n}: utils(opts) + minion_mods(opts, utils), then touch the function "
-              "(imports, opts+grains shown apart)",
-              f"{'function':20} {'load':>6} {'loader':>6} {'touch':>6} {'imports':>7} "
-              f"{'grains':>6} {'process':>7}  modules loaded"]
+    lines += [
+        f"Fresh process, median of {n}: utils(opts) + minion_mods(opts, utils), then touch the function "
+        "(imports, opts+grains shown apart)",
+        f"{'function':20} {'load':>6} {'loader':>6} {'touch':>6} {'imports':>7} "
+        f"{'grains':>6} {'process':>7}  modules loaded",
+    ]
     for fun in ("cloudassist.status", "service.status"):
         r = ld[fun]
-        lines.append(f"{fun:20} {r['load_ms']:6.1f} {r['loader_ms']:6.1f} {r['touch_ms']:6.1f} "
-                     f"{r['import_ms']:7.1f} {r['opts_grains_ms']:6.1f} {r['wall_ms']:7.1f}  "
-                     f"{', '.join(r['loaded_files'])} (provider: {r['provider']})")
+        lines.append(
+            f"{fun:20} {r['load_ms']:6.1f} {r['loader_ms']:6.1f} {r['touch_ms']:6.1f} "
+            f"{r['import_ms']:7.1f} {r['opts_grains_ms']:6.1f} {r['wall_ms']:7.1f}  "
+            f"{', '.join(r['loaded_files'])} (provider: {r['provider']})"
+        )
     lines += ["  (ms; load = loader + touch; process = the whole fresh python process, wall)", ""]
     e2e = data["e2e"]
     n = next(iter(e2e.values()))["n"]
-    lines += [f"End to end, {meta['clients'][0]} stand-in, median of {n} (one warm-up round dropped)",
-              f"{'command':52} {'median':>7} {'p90':>7}"]
+    lines += [
+        f"End to end, {meta['clients'][0]} stand-in, median of {n} (one warm-up round dropped)",
+        f"{'command':52} {'median':>7} {'p90':>7}",
+    ]
     for name, r in e2e.items():
         lines.append(f"{name:52} {r['median_ms']:7.0f} {r['p90_ms']:7.0f}")
     lines += ["  (ms)", "", "Ratios (issue 7)"]
@@ -274,32 +314,62 @@ def table(data: dict) -> str:
         shown = f"{v:6.2f}" if isinstance(v, float) else f"{v:6}"
         lines.append(f"{name:56} {shown}   target {r['target']}")
     if "profile" in data:
-        lines += ["", f"cProfile, {data['profile']['calls']} calls of {data['profile']['case']}",
-                  data["profile"]["profile"]]
+        lines += [
+            "",
+            f"cProfile, {data['profile']['calls']} calls of {data['profile']['case']}",
+            data["profile"]["profile"],
+        ]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--calls", type=int, default=50, metavar="N",
-                   help="in-process calls per case (default 50)")
-    p.add_argument("--load-repeat", type=int, default=7, metavar="N",
-                   help="fresh processes per function for the load time (default 7)")
-    p.add_argument("--e2e-repeat", type=int, default=7, metavar="N",
-                   help="salt-call runs per command (default 7)")
-    p.add_argument("--checkout", type=Path, default=REPO,
-                   help="tree whose _modules/_states/_utils are measured (default: %(default)s)")
-    p.add_argument("--clients", default="project",
-                   help="stand-in clients to measure in-process, in order, comma-separated "
-                        "(default %(default)s): 'project' is the tests' stand-in "
-                        "(tests/support/standin.py), 'sh' a /bin/sh script kept in bench/; "
-                        "the first one serves the load and salt-call parts")
-    p.add_argument("--profile", metavar="CASE", nargs="?", const="cloudassist.status",
-                   help="also print a cProfile of CASE (default cloudassist.status)")
+    p.add_argument(
+        "--calls", type=int, default=50, metavar="N", help="in-process calls per case (default 50)"
+    )
+    p.add_argument(
+        "--load-repeat",
+        type=int,
+        default=7,
+        metavar="N",
+        help="fresh processes per function for the load time (default 7)",
+    )
+    p.add_argument(
+        "--e2e-repeat",
+        type=int,
+        default=7,
+        metavar="N",
+        help="salt-call runs per command (default 7)",
+    )
+    p.add_argument(
+        "--checkout",
+        type=Path,
+        default=REPO,
+        help="tree whose _modules/_states/_utils are measured (default: %(default)s)",
+    )
+    p.add_argument(
+        "--clients",
+        default="project",
+        help="stand-in clients to measure in-process, in order, comma-separated "
+        "(default %(default)s): 'project' is the tests' stand-in "
+        "(tests/support/standin.py), 'sh' a /bin/sh script kept in bench/; "
+        "the first one serves the load and salt-call parts",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="CASE",
+        nargs="?",
+        const="cloudassist.status",
+        help="also print a cProfile of CASE (default cloudassist.status)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
     args.clients = [x.strip() for x in args.clients.split(",") if x.strip()]
-    if not args.clients or set(args.clients) - {"project", "sh"} or len(set(args.clients)) < len(args.clients):
+    if (
+        not args.clients
+        or set(args.clients) - {"project", "sh"}
+        or len(set(args.clients)) < len(args.clients)
+    ):
         p.error("--clients takes project and/or sh, comma-separated")
     checkout = args.checkout.resolve()
     for sub in ("_modules", "_states", "_utils"):

@@ -60,7 +60,7 @@ SUPPORT = REPO / "tests" / "support"
 NS_EXEC = SUPPORT / "namespace_exec.py"
 EXT_FOLDERS = ("_modules", "_states", "_utils", "_grains")
 MASTER_ID = "cloudassist-bench-master"
-SERVICE = "aliyun-service"           # the init script's name, as the vendor's
+SERVICE = "aliyun-service"  # the init script's name, as the vendor's
 WATCHDOG = "/usr/local/share/assist-daemon/assist_daemon"  # the default watchdog binary
 GOAL_MINIONS = 20
 GOAL_RATIO = 1.2
@@ -173,8 +173,9 @@ def installed_copies(cwd: Path) -> list[str]:
     )
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run([sys.executable, "-c", probe], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
     return [line for line in proc.stdout.splitlines() if line.strip()]
 
 
@@ -195,8 +196,8 @@ class Minion:
         self.pidfile = self.base / f"{SERVICE}.pid"
         self.conf = self.base / "conf"
         self.root = self.base / "root"
-        self.binary: Path | None = None   # the link, /usr/sbin/<name> of its own root
-        self.real: Path | None = None     # the version folder's binary
+        self.binary: Path | None = None  # the link, /usr/sbin/<name> of its own root
+        self.real: Path | None = None  # the version folder's binary
         self.proc: subprocess.Popen | None = None
         self.client_pid: int | None = None
         self.log = self.base / "minion.out"
@@ -218,8 +219,11 @@ class Fleet:
     def snapshot(self, checkout: Path) -> None:
         """The modules as they are now: edits to the checkout during the run do not matter."""
         for sub in EXT_FOLDERS:
-            shutil.copytree(checkout / sub, self.ext / sub,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                checkout / sub,
+                self.ext / sub,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
 
     def write_master(self) -> None:
         import yaml
@@ -257,10 +261,12 @@ class Fleet:
         m.conf.mkdir(parents=True)
         m.initd.mkdir()
         installed = standin.install_versioned_client(
-            m.base / "client", m.version, name=m.name, relative_link=True)
+            m.base / "client", m.version, name=m.name, relative_link=True
+        )
         m.binary, m.real = installed.link, installed.binary
-        standin.write_executable(m.initd / SERVICE,
-                                 standin.sysv_script(binary=str(m.binary), pidfile=str(m.pidfile)))
+        standin.write_executable(
+            m.initd / SERVICE, standin.sysv_script(binary=str(m.binary), pidfile=str(m.pidfile))
+        )
         conf = {
             "id": m.id,
             "master": "127.0.0.1",
@@ -290,8 +296,13 @@ class Fleet:
         """Started by the minion's own init script (its pid file, outside any namespace: the
         script names absolute paths)."""
         with open(os.devnull, "rb") as null, tempfile.TemporaryFile() as out:
-            proc = subprocess.run([str(m.initd / SERVICE), "start"], stdin=null, stdout=out,
-                                  stderr=subprocess.STDOUT, timeout=30)
+            proc = subprocess.run(
+                [str(m.initd / SERVICE), "start"],
+                stdin=null,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=30,
+            )
             out.seek(0)
             text = out.read().decode(errors="replace")
         if proc.returncode != 0:
@@ -327,18 +338,41 @@ class Fleet:
         out = open(self.master_dir / "master.out", "wb")
         self.master = subprocess.Popen(
             [str(self.bin / "salt-master"), "-c", str(self.master_dir / "conf"), "-l", "quiet"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=self.environ(), start_new_session=True)
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=self.environ(),
+            start_new_session=True,
+        )
         out.close()
 
     def start_minion(self, m: Minion) -> None:
         out = open(m.log, "wb")
         m.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--",
-             sys.executable, str(NS_EXEC), "--bind", str(m.initd), "/etc/init.d", "--",
-             str(self.bin / "salt-minion"), "-c", str(m.conf), "-l", "quiet"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=self.environ(), start_new_session=True)
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                sys.executable,
+                str(NS_EXEC),
+                "--bind",
+                str(m.initd),
+                "/etc/init.d",
+                "--",
+                str(self.bin / "salt-minion"),
+                "-c",
+                str(m.conf),
+                "-l",
+                "quiet",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=self.environ(),
+            start_new_session=True,
+        )
         out.close()
 
     def local_client(self):
@@ -355,9 +389,12 @@ class Fleet:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.master.poll() is not None:
-                raise RuntimeError("salt-master exited ({}):\n{}".format(
-                    self.master.returncode, tail(self.master_dir / "master.out")
-                    + tail(self.master_dir / "master.log")))
+                raise RuntimeError(
+                    "salt-master exited ({}):\n{}".format(
+                        self.master.returncode,
+                        tail(self.master_dir / "master.out") + tail(self.master_dir / "master.log"),
+                    )
+                )
             if (sock / "master_event_pub.ipc").exists():
                 return
             time.sleep(0.2)
@@ -373,8 +410,11 @@ class Fleet:
         while True:
             for m in self.minions:
                 if m.proc.poll() is not None:
-                    raise RuntimeError("salt-minion {} exited ({}):\n{}".format(
-                        m.id, m.proc.returncode, tail(m.log) + tail(m.root / "minion.log")))
+                    raise RuntimeError(
+                        "salt-minion {} exited ({}):\n{}".format(
+                            m.id, m.proc.returncode, tail(m.log) + tail(m.root / "minion.log")
+                        )
+                    )
             try:
                 with contextlib.redirect_stdout(sys.stderr):
                     ret = client.cmd("*", "test.ping", timeout=5)
@@ -385,8 +425,11 @@ class Fleet:
             if want <= seen:
                 return time.monotonic() - started
             if time.monotonic() > deadline:
-                raise RuntimeError("minions not connected after {:.0f} s: {}".format(
-                    timeout, ", ".join(sorted(want - seen))))
+                raise RuntimeError(
+                    "minions not connected after {:.0f} s: {}".format(
+                        timeout, ", ".join(sorted(want - seen))
+                    )
+                )
             log(f"{len(seen & want)}/{len(want)} minions answer test.ping")
             time.sleep(1)
 
@@ -461,14 +504,23 @@ def check(fleet: Fleet, label: str, mid: str, value) -> str | None:
     if label == "cloudassist.status":
         if not isinstance(value, dict):
             return f"not a dict: {value!r:.300}"
-        want = {"running": True, "version": m.version, "init_system": "sysvinit",
-                "pids": [m.client_pid], "blocked": None}
+        want = {
+            "running": True,
+            "version": m.version,
+            "init_system": "sysvinit",
+            "pids": [m.client_pid],
+            "blocked": None,
+        }
         wrong = {k: value.get(k) for k, v in want.items() if value.get(k) != v}
         return f"{wrong} (expected {want})" if wrong else None
     if label == "cloudassist.version":
         return None if value == m.version else f"{value!r:.300} (expected {m.version!r})"
     if label == BASELINE:
-        return None if value == fleet.salt_version else f"{value!r:.300} (expected {fleet.salt_version!r})"
+        return (
+            None
+            if value == fleet.salt_version
+            else f"{value!r:.300} (expected {fleet.salt_version!r})"
+        )
     return None if value is True else f"{value!r:.300} (expected True: the client runs)"
 
 
@@ -485,8 +537,13 @@ def verdict(fleet: Fleet, label: str, answers: dict, retcodes: dict) -> dict:
             if problem:
                 wrong[mid] = problem
     extra = sorted(set(answers) - set(want))
-    return {"answered": len([mid for mid in want if mid in answers]), "missing": missing,
-            "wrong": wrong, "unexpected": extra, "ok": not missing and not wrong}
+    return {
+        "answered": len([mid for mid in want if mid in answers]),
+        "missing": missing,
+        "wrong": wrong,
+        "unexpected": extra,
+        "ok": not missing and not wrong,
+    }
 
 
 NO_RETURN = "Minion did not return"
@@ -496,25 +553,44 @@ def run_cli(fleet: Fleet, label: str, fun: str, args: tuple) -> dict:
     # Not --static: it makes the CLI run as a 100% batch, which first sends test.ping to every
     # minion and only then the function (two jobs per minion).  Without it the CLI prints one
     # JSON document per minion as each answers, as `salt '*' FUN` does for an operator.
-    cmd = [str(fleet.bin / "salt"), "-c", str(fleet.master_dir / "conf"), "--out=json",
-           "--no-color", "-t", str(fleet.cli_timeout), "*", fun, *args]
+    cmd = [
+        str(fleet.bin / "salt"),
+        "-c",
+        str(fleet.master_dir / "conf"),
+        "--out=json",
+        "--no-color",
+        "-t",
+        str(fleet.cli_timeout),
+        "*",
+        fun,
+        *args,
+    ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                              env=fleet.environ(), timeout=fleet.cli_timeout * 3 + 60)
+        proc = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=fleet.environ(),
+            timeout=fleet.cli_timeout * 3 + 60,
+        )
         seconds = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode(errors="replace")
         stderr = err.read().decode(errors="replace")
     data, garbage = json_documents(stdout)
-    answers = {mid: v for mid, v in data.items()
-               if not (isinstance(v, str) and v.startswith(NO_RETURN))}
+    answers = {
+        mid: v for mid, v in data.items() if not (isinstance(v, str) and v.startswith(NO_RETURN))
+    }
     res = verdict(fleet, label, answers, {})
     res.update(seconds=seconds, exit=proc.returncode)
     if proc.returncode != 0:
         res["ok"] = False
-        res["error"] = f"salt exited {proc.returncode}: {stderr.strip()[-500:] or stdout.strip()[-500:]}"
+        res["error"] = (
+            f"salt exited {proc.returncode}: {stderr.strip()[-500:] or stdout.strip()[-500:]}"
+        )
     elif garbage or not data:
         res["ok"] = res["ok"] and bool(data)
         res["error"] = f"unexpected output: {garbage[:300]!r} {stderr[-300:]!r}"
@@ -550,8 +626,9 @@ def run_api(fleet: Fleet, label: str, fun: str, args: tuple) -> dict:
     answers, retcodes, arrivals = {}, {}, {}
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # LocalClient prints some errors
-        for ret in client.cmd_iter("*", fun, list(args), timeout=fleet.cli_timeout,
-                                   full_return=True):
+        for ret in client.cmd_iter(
+            "*", fun, list(args), timeout=fleet.cli_timeout, full_return=True
+        ):
             now = time.perf_counter() - started
             for mid, data in (ret or {}).items():
                 if not isinstance(data, dict) or "ret" not in data:
@@ -562,9 +639,13 @@ def run_api(fleet: Fleet, label: str, fun: str, args: tuple) -> dict:
     done = time.perf_counter() - started
     res = verdict(fleet, label, answers, retcodes)
     times = sorted(arrivals.values())
-    res.update(seconds=max(times) if times else done, done=done, arrivals=arrivals,
-               first=min(times) if times else None,
-               median_answer=statistics.median(times) if times else None)
+    res.update(
+        seconds=max(times) if times else done,
+        done=done,
+        arrivals=arrivals,
+        first=min(times) if times else None,
+        median_answer=statistics.median(times) if times else None,
+    )
     return res
 
 
@@ -576,11 +657,26 @@ FLOOR = "floor: salt CLI, no minion matched"
 def run_floor(fleet: Fleet) -> dict:
     """What the salt command line costs by itself: start, read the config, authenticate,
     publish to a target no minion matches, print."""
-    cmd = [str(fleet.bin / "salt"), "-c", str(fleet.master_dir / "conf"), "--out=json",
-           "--no-color", "-t", str(fleet.cli_timeout), "cloudassist-bench-nobody", "test.version"]
+    cmd = [
+        str(fleet.bin / "salt"),
+        "-c",
+        str(fleet.master_dir / "conf"),
+        "--out=json",
+        "--no-color",
+        "-t",
+        str(fleet.cli_timeout),
+        "cloudassist-bench-nobody",
+        "test.version",
+    ]
     started = time.perf_counter()
-    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, env=fleet.environ(), timeout=fleet.cli_timeout + 60)
+    subprocess.run(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=fleet.environ(),
+        timeout=fleet.cli_timeout + 60,
+    )
     return {"seconds": time.perf_counter() - started, "ok": True}
 
 
@@ -592,8 +688,12 @@ def idle_rate(fleet: Fleet, seconds: float = 5.0) -> float:
 
 
 def measure(fleet: Fleet, args) -> dict:
-    data = {"cli": {c[0]: [] for c in COMMANDS}, "api": {c[0]: [] for c in COMMANDS},
-            "floor": [], "failures": []}
+    data = {
+        "cli": {c[0]: [] for c in COMMANDS},
+        "api": {c[0]: [] for c in COMMANDS},
+        "floor": [],
+        "failures": [],
+    }
     data["idle_cpu_per_s"] = idle_rate(fleet)
     modes = (("cli", run_cli), ("api", run_api))
 
@@ -608,14 +708,27 @@ def measure(fleet: Fleet, args) -> dict:
         res["master_cpu"] = cpu_after[1] - cpu_before[1]
         res["round"] = rnd
         if not res["ok"]:
-            gone = [f"{m.id} (exit {m.proc.returncode})" for m in fleet.minions
-                    if m.id in res.get("missing", ()) and m.proc.poll() is not None]
+            gone = [
+                f"{m.id} (exit {m.proc.returncode})"
+                for m in fleet.minions
+                if m.id in res.get("missing", ()) and m.proc.poll() is not None
+            ]
             if gone:
-                res["error"] = ((res.get("error") or "") + "; salt-minion process gone: "
-                                + ", ".join(gone)).lstrip("; ")
+                res["error"] = (
+                    (res.get("error") or "") + "; salt-minion process gone: " + ", ".join(gone)
+                ).lstrip("; ")
             desc = describe_failure(mode, label, res, rnd)
-            data["failures"].append({"mode": mode, "command": label, "round": rnd, **{
-                k: res.get(k) for k in ("missing", "wrong", "error", "answered", "unexpected")}})
+            data["failures"].append(
+                {
+                    "mode": mode,
+                    "command": label,
+                    "round": rnd,
+                    **{
+                        k: res.get(k)
+                        for k in ("missing", "wrong", "error", "answered", "unexpected")
+                    },
+                }
+            )
             log("FAILED: " + desc)
             if not args.keep_going:
                 raise Failed(desc)
@@ -629,22 +742,36 @@ def measure(fleet: Fleet, args) -> dict:
             for mode, fn in modes:
                 one(mode, fn, label, fun, fargs, False, f"warm-up {w + 1}")
     for r in range(args.rounds):
-        order = COMMANDS[r % len(COMMANDS):] + COMMANDS[:r % len(COMMANDS)]
-        for mode, fn in (modes if r % 2 == 0 else modes[::-1]):
+        order = COMMANDS[r % len(COMMANDS) :] + COMMANDS[: r % len(COMMANDS)]
+        for mode, fn in modes if r % 2 == 0 else modes[::-1]:
             for label, fun, fargs in order:
                 one(mode, fn, label, fun, fargs, True, r + 1)
             if mode == "cli":
                 data["floor"].append(run_floor(fleet))
-        log("round {}/{}: {}  (load {})".format(r + 1, args.rounds, "  ".join(
-            "{} {:.2f}s/{:.2f}s".format(label.split()[0], data["cli"][label][-1]["seconds"],
-                                        data["api"][label][-1]["seconds"])
-            for label, _, _ in COMMANDS if data["cli"][label] and data["api"][label]), loadavg()))
+        log(
+            "round {}/{}: {}  (load {})".format(
+                r + 1,
+                args.rounds,
+                "  ".join(
+                    "{} {:.2f}s/{:.2f}s".format(
+                        label.split()[0],
+                        data["cli"][label][-1]["seconds"],
+                        data["api"][label][-1]["seconds"],
+                    )
+                    for label, _, _ in COMMANDS
+                    if data["cli"][label] and data["api"][label]
+                ),
+                loadavg(),
+            )
+        )
     return data
 
 
 def describe_failure(mode, label, res, rnd) -> str:
-    parts = [f"{'salt' if mode == 'cli' else 'LocalClient'} '*' {label} (round {rnd}): "
-             f"{res.get('answered')} of the minions answered"]
+    parts = [
+        f"{'salt' if mode == 'cli' else 'LocalClient'} '*' {label} (round {rnd}): "
+        f"{res.get('answered')} of the minions answered"
+    ]
     if res.get("missing"):
         parts.append("no answer from " + ", ".join(res["missing"]))
     for mid, why in (res.get("wrong") or {}).items():
@@ -662,10 +789,14 @@ def summarize(data: dict, n: int) -> dict:
             secs = [r["seconds"] for r in ok]
             row = {"runs": len(runs), "failed": len(runs) - len(ok)}
             if secs:
-                row.update(median=statistics.median(secs), min=min(secs), max=max(secs),
-                           per_minion_ms=statistics.median(secs) / n * 1000,
-                           minion_cpu=statistics.median(r["minion_cpu"] for r in ok),
-                           master_cpu=statistics.median(r["master_cpu"] for r in ok))
+                row.update(
+                    median=statistics.median(secs),
+                    min=min(secs),
+                    max=max(secs),
+                    per_minion_ms=statistics.median(secs) / n * 1000,
+                    minion_cpu=statistics.median(r["minion_cpu"] for r in ok),
+                    master_cpu=statistics.median(r["master_cpu"] for r in ok),
+                )
             if mode == "api" and ok:
                 row["first"] = statistics.median(r["first"] for r in ok)
                 row["median_answer"] = statistics.median(r["median_answer"] for r in ok)
@@ -680,8 +811,12 @@ def summarize(data: dict, n: int) -> dict:
                     row["answer_ratio"] = row["median_answer"] / base["median_answer"]
     floor = [r["seconds"] for r in data["floor"]]
     if floor:
-        out["floor"] = {"median": statistics.median(floor), "min": min(floor), "max": max(floor),
-                        "runs": len(floor)}
+        out["floor"] = {
+            "median": statistics.median(floor),
+            "min": min(floor),
+            "max": max(floor),
+            "runs": len(floor),
+        }
     return out
 
 
@@ -717,15 +852,18 @@ def table(result: dict) -> str:
     ]
     for label, _, _ in COMMANDS:
         r = s["cli"][label]
-        lines.append(f"{'salt * ' + label:36} {fmt(r.get('median'), '7.3f')} "
-                     f"{fmt(r.get('min'), '7.3f')} {fmt(r.get('max'), '7.3f')} "
-                     f"{fmt(r.get('per_minion_ms'), '9.1f')} {fmt(r.get('ratio'), '14.2f')} "
-                     f"{fmt(r.get('minion_cpu'), '10.2f')} {fmt(r.get('cpu_ratio'), '5.2f')} "
-                     f"{r['failed']:>3}/{r['runs']}")
+        lines.append(
+            f"{'salt * ' + label:36} {fmt(r.get('median'), '7.3f')} "
+            f"{fmt(r.get('min'), '7.3f')} {fmt(r.get('max'), '7.3f')} "
+            f"{fmt(r.get('per_minion_ms'), '9.1f')} {fmt(r.get('ratio'), '14.2f')} "
+            f"{fmt(r.get('minion_cpu'), '10.2f')} {fmt(r.get('cpu_ratio'), '5.2f')} "
+            f"{r['failed']:>3}/{r['runs']}"
+        )
     if "floor" in s:
         f = s["floor"]
-        lines.append(f"{FLOOR:36} {fmt(f['median'], '7.3f')} {fmt(f['min'], '7.3f')} "
-                     f"{fmt(f['max'], '7.3f')}")
+        lines.append(
+            f"{FLOOR:36} {fmt(f['median'], '7.3f')} {fmt(f['min'], '7.3f')} {fmt(f['max'], '7.3f')}"
+        )
     lines += [
         "",
         "LocalClient in this process: publish until the LAST minion answered (s), and until the "
@@ -735,13 +873,17 @@ def table(result: dict) -> str:
     ]
     for label, _, _ in COMMANDS:
         r = s["api"][label]
-        lines.append(f"{'* ' + label:36} {fmt(r.get('median'), '7.3f')} "
-                     f"{fmt(r.get('min'), '7.3f')} {fmt(r.get('max'), '7.3f')} "
-                     f"{fmt(r.get('ratio'), '14.2f')} {fmt(r.get('median_answer'), '13.3f')} "
-                     f"{fmt(r.get('answer_ratio'), '5.2f')} {fmt(r.get('minion_cpu'), '10.2f')} "
-                     f"{fmt(r.get('cpu_ratio'), '5.2f')} {r['failed']:>3}/{r['runs']}")
-    lines.append(f"  (idle minions used {result['data']['idle_cpu_per_s']:.3f} CPU s per s, "
-                 "subtracted above)")
+        lines.append(
+            f"{'* ' + label:36} {fmt(r.get('median'), '7.3f')} "
+            f"{fmt(r.get('min'), '7.3f')} {fmt(r.get('max'), '7.3f')} "
+            f"{fmt(r.get('ratio'), '14.2f')} {fmt(r.get('median_answer'), '13.3f')} "
+            f"{fmt(r.get('answer_ratio'), '5.2f')} {fmt(r.get('minion_cpu'), '10.2f')} "
+            f"{fmt(r.get('cpu_ratio'), '5.2f')} {r['failed']:>3}/{r['runs']}"
+        )
+    lines.append(
+        f"  (idle minions used {result['data']['idle_cpu_per_s']:.3f} CPU s per s, "
+        "subtracted above)"
+    )
     if "explain" in result:
         lines += ["", *explain_lines(result["explain"], n)]
     lines += ["", *goal_lines(result)]
@@ -758,18 +900,29 @@ def goal_lines(result: dict) -> list[str]:
     api = s["api"]["cloudassist.status"].get("ratio")
     cpu = s["api"]["cloudassist.status"].get("cpu_ratio")
     if cli is None or api is None:
-        return [f"goal (issue 10): cloudassist.status <= {GOAL_RATIO}x test.version at "
-                f"{GOAL_MINIONS} minions: NOT MEASURED (failed runs)"]
+        return [
+            f"goal (issue 10): cloudassist.status <= {GOAL_RATIO}x test.version at "
+            f"{GOAL_MINIONS} minions: NOT MEASURED (failed runs)"
+        ]
     met = cli <= GOAL_RATIO
-    head = (f"goal (issue 10): at {GOAL_MINIONS} minions `salt '*' cloudassist.status` costs at "
-            f"most {GOAL_RATIO}x `salt '*' test.version`: {cli:.2f}x (salt CLI wall, median)")
-    more = (f"      publish -> last answer (LocalClient): {api:.2f}x; minions' CPU: "
-            + (f"{cpu:.2f}x" if cpu is not None else "-"))
+    head = (
+        f"goal (issue 10): at {GOAL_MINIONS} minions `salt '*' cloudassist.status` costs at "
+        f"most {GOAL_RATIO}x `salt '*' test.version`: {cli:.2f}x (salt CLI wall, median)"
+    )
+    more = f"      publish -> last answer (LocalClient): {api:.2f}x; minions' CPU: " + (
+        f"{cpu:.2f}x" if cpu is not None else "-"
+    )
     if n != GOAL_MINIONS:
         return [head + f" -- not judged: this run had {n} minions", more]
-    return [head + (" -- MET" if met else " -- NOT MET"),
-            more + ("" if (api <= GOAL_RATIO) == met else
-                    f"  (publish -> last answer {'meets' if api <= GOAL_RATIO else 'misses'} it)")]
+    return [
+        head + (" -- MET" if met else " -- NOT MET"),
+        more
+        + (
+            ""
+            if (api <= GOAL_RATIO) == met
+            else f"  (publish -> last answer {'meets' if api <= GOAL_RATIO else 'misses'} it)"
+        ),
+    ]
 
 
 # --- --explain: where a minion's job spends its time -------------------------------------------
@@ -805,9 +958,10 @@ def anatomy(fun, args=(), **kwargs):
     return out
 
 
-HELPERS = ("cloudassist_records", "cloudassist_facts", "cloudassist_run", "cloudassist_procedure",
-           "cloudassist_init", "cloudassist_boot", "cloudassist_systemd", "cloudassist_sdbus",
-           "cloudassist_host", "cloudassist_args", "cloudassist_plan", "cloudassist_act")
+HELPERS = ("cloudassist_lib.records", "cloudassist_lib.facts", "cloudassist_lib.run",
+           "cloudassist_lib.procedure", "cloudassist_lib.init_system", "cloudassist_lib.boot",
+           "cloudassist_lib.systemd", "cloudassist_lib.sdbus", "cloudassist_lib.host",
+           "cloudassist_lib.args", "cloudassist_lib.plan", "cloudassist_lib.act")
 
 
 def pieces(**kwargs):
@@ -828,7 +982,7 @@ def pieces(**kwargs):
             out["import " + name] = (pc() - t) * 1e3
     finally:
         sys.path.pop(0)
-    facts, run = sys.modules["cloudassist_facts"], sys.modules["cloudassist_run"]
+    facts, run = sys.modules["cloudassist_lib.facts"], sys.modules["cloudassist_lib.run"]
     t = pc()
     found = facts.processes(facts.client_names(binary) | facts.watchdog_names(WATCHDOG))
     facts.classify(binary, found)
@@ -847,8 +1001,7 @@ def explain(fleet: Fleet, args) -> dict:
     """Jobs that time, inside the job process, the load and the call of each command."""
     client = fleet.local_client()
     one = fleet.minions[0].id
-    out = {"all": {c[0]: [] for c in COMMANDS}, "alone": {c[0]: [] for c in COMMANDS},
-           "pieces": []}
+    out = {"all": {c[0]: [] for c in COMMANDS}, "alone": {c[0]: [] for c in COMMANDS}, "pieces": []}
 
     def job(tgt, fun, kwarg, want):
         with contextlib.redirect_stdout(sys.stderr):
@@ -856,14 +1009,18 @@ def explain(fleet: Fleet, args) -> dict:
         missing = sorted(set(want) - set(ret or {}))
         bad = sorted(mid for mid, v in (ret or {}).items() if not isinstance(v, dict))
         if missing or bad:
-            raise Failed(f"--explain: {fun} got no answer from {', '.join(missing) or '-'}; "
-                         f"a wrong one from {', '.join(bad) or '-'}: "
-                         f"{[ret[m] for m in bad][:1]!r:.500}")
+            raise Failed(
+                f"--explain: {fun} got no answer from {', '.join(missing) or '-'}; "
+                f"a wrong one from {', '.join(bad) or '-'}: "
+                f"{[ret[m] for m in bad][:1]!r:.500}"
+            )
         return ret
 
     everyone = [m.id for m in fleet.minions]
-    log(f"--explain: {EXPLAIN_REPEAT} jobs per command on all minions at once, then "
-        f"{EXPLAIN_ALONE} on {one} alone")
+    log(
+        f"--explain: {EXPLAIN_REPEAT} jobs per command on all minions at once, then "
+        f"{EXPLAIN_ALONE} on {one} alone"
+    )
     for _ in range(EXPLAIN_REPEAT):
         for label, fun, fargs in COMMANDS:
             ret = job("*", "scalebench.anatomy", {"fun": fun, "args": list(fargs)}, everyone)
@@ -895,25 +1052,35 @@ def explain_lines(ex: dict, n: int) -> list[str]:
         cells = []
         for where in ("all", "alone"):
             rows = ex[where][label]
-            cells.append(f"{fmt(med(rows, 'since_publish_ms'), '8.0f')} "
-                         f"{fmt(med(rows, 'load_ms'), '6.1f')} ({fmt(med(rows, 'load_cpu_ms'), '5.1f')}) "
-                         f"{fmt(med(rows, 'call_ms'), '6.1f')} ({fmt(med(rows, 'call_cpu_ms'), '5.1f')})")
+            cells.append(
+                f"{fmt(med(rows, 'since_publish_ms'), '8.0f')} "
+                f"{fmt(med(rows, 'load_ms'), '6.1f')} ({fmt(med(rows, 'load_cpu_ms'), '5.1f')}) "
+                f"{fmt(med(rows, 'call_ms'), '6.1f')} ({fmt(med(rows, 'call_cpu_ms'), '5.1f')})"
+            )
         lines.append(f"{label:36} {cells[0]} {cells[1]}")
     imported = ex["alone"]["cloudassist.status"][-1].get("imported", [])
-    lines.append(f"  a cloudassist job imports {len(imported)} modules afresh: "
-                 + ", ".join(x.rsplit('.', 1)[-1] for x in imported))
+    lines.append(
+        f"  a cloudassist job imports {len(imported)} modules afresh: "
+        + ", ".join(x.rsplit(".", 1)[-1] for x in imported)
+    )
     pieces = ex["pieces"]
     keys = [k for k in pieces[0] if k != "/proc entries"]
     imports = [k for k in keys if k.startswith("import ")]
     total_imports = statistics.median(sum(p[k] for k in imports) for p in pieces)
-    lines.append(f"  cloudassist.status in pieces, on one minion alone (ms, median of {len(pieces)} "
-                 f"cold jobs; /proc held {statistics.median(p['/proc entries'] for p in pieces):.0f} "
-                 "processes):")
+    lines.append(
+        f"  cloudassist.status in pieces, on one minion alone (ms, median of {len(pieces)} "
+        f"cold jobs; /proc held {statistics.median(p['/proc entries'] for p in pieces):.0f} "
+        "processes):"
+    )
     parts = [f"{k} {statistics.median(p[k] for p in pieces):.1f}" for k in keys if k not in imports]
-    parts.append(f"importing the 12 helpers {total_imports:.1f} (of which "
-                 + ", ".join(f"{k[len('import cloudassist_'):]} {statistics.median(p[k] for p in pieces):.1f}"
-                             for k in sorted(imports, key=lambda k: -statistics.median(p[k] for p in pieces))[:4])
-                 + ")")
+    parts.append(
+        f"importing the 12 helpers {total_imports:.1f} (of which "
+        + ", ".join(
+            f"{k[len('import cloudassist_lib.') :]} {statistics.median(p[k] for p in pieces):.1f}"
+            for k in sorted(imports, key=lambda k: -statistics.median(p[k] for p in pieces))[:4]
+        )
+        + ")"
+    )
     lines += ["    " + part for part in parts]
     return lines
 
@@ -941,16 +1108,20 @@ def checkout_id(path: Path) -> str:
 
 def unavailable_reason(args) -> str | None:
     if os.geteuid() != 0:
-        return ("needs root: every minion runs under `unshare --mount` with its own folder "
-                "bound over /etc/init.d")
+        return (
+            "needs root: every minion runs under `unshare --mount` with its own folder "
+            "bound over /etc/init.d"
+        )
     if not shutil.which("unshare"):
         return "needs util-linux's unshare"
     if not Path("/etc/init.d").is_dir():
         return "needs an /etc/init.d folder to bind over"
     for prog in ("salt-master", "salt-minion", "salt"):
         if not (Path(sys.executable).parent / prog).exists():
-            return (f"{prog} is not next to {sys.executable}: run it with the checkout's venv "
-                    "(.venv/bin/python bench/scale.py)")
+            return (
+                f"{prog} is not next to {sys.executable}: run it with the checkout's venv "
+                "(.venv/bin/python bench/scale.py)"
+            )
     for sub in EXT_FOLDERS:
         if not (args.checkout / sub).is_dir():
             return f"{args.checkout} has no {sub}/"
@@ -969,35 +1140,68 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
         epilog="\n".join(__doc__.split("\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minions", type=int, default=20, metavar="N",
-                   help="number of salt-minions, each with its own stand-in client (default 20)")
-    p.add_argument("--rounds", type=int, default=7, metavar="R",
-                   help="timed rounds; each round runs every command once through the salt CLI "
-                        "and once through LocalClient (default 7)")
-    p.add_argument("--warmup", type=int, default=1, metavar="W",
-                   help="untimed rounds first (default 1)")
-    p.add_argument("--timeout", type=int, default=60, metavar="S",
-                   help="salt's -t: seconds to wait for the minions' answers (default 60)")
-    p.add_argument("--keep-going", action="store_true",
-                   help="on a run where a minion did not answer, record it and go on (the exit "
-                        "status is still 1); default: stop at the first such run")
-    p.add_argument("--same-name", action="store_true",
-                   help="name every client aliyun-service (default: aliyun-benchNNN, so that "
-                        "no minion sees the other minions' clients as look-alikes in "
-                        "`others`, which a minion on its own host would not)")
-    p.add_argument("--dont-write-bytecode", action="store_true",
-                   help="run the master and minions with PYTHONDONTWRITEBYTECODE=1 (default: "
-                        "without it, as a service manager starts them, even where this shell "
-                        "sets it): every job then compiles cloudassist's modules from source")
-    p.add_argument("--checkout", type=Path, default=REPO,
-                   help="tree whose _modules/_states/_utils/_grains the minions load (copied at "
-                        "start; default: %(default)s)")
-    p.add_argument("--explain", action="store_true",
-                   help="after the rounds, run jobs that time inside each minion's job process "
-                        "the loading and the first call of each command, and cloudassist.status "
-                        "piece by piece (a bench-only module, scalebench, is added to the "
-                        "minions' module_dirs copy for the whole run)")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--minions",
+        type=int,
+        default=20,
+        metavar="N",
+        help="number of salt-minions, each with its own stand-in client (default 20)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=7,
+        metavar="R",
+        help="timed rounds; each round runs every command once through the salt CLI "
+        "and once through LocalClient (default 7)",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=1, metavar="W", help="untimed rounds first (default 1)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=int,
+        default=60,
+        metavar="S",
+        help="salt's -t: seconds to wait for the minions' answers (default 60)",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="on a run where a minion did not answer, record it and go on (the exit "
+        "status is still 1); default: stop at the first such run",
+    )
+    p.add_argument(
+        "--same-name",
+        action="store_true",
+        help="name every client aliyun-service (default: aliyun-benchNNN, so that "
+        "no minion sees the other minions' clients as look-alikes in "
+        "`others`, which a minion on its own host would not)",
+    )
+    p.add_argument(
+        "--dont-write-bytecode",
+        action="store_true",
+        help="run the master and minions with PYTHONDONTWRITEBYTECODE=1 (default: "
+        "without it, as a service manager starts them, even where this shell "
+        "sets it): every job then compiles cloudassist's modules from source",
+    )
+    p.add_argument(
+        "--checkout",
+        type=Path,
+        default=REPO,
+        help="tree whose _modules/_states/_utils/_grains the minions load (copied at "
+        "start; default: %(default)s)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="after the rounds, run jobs that time inside each minion's job process "
+        "the loading and the first call of each command, and cloudassist.status "
+        "piece by piece (a bench-only module, scalebench, is added to the "
+        "minions' module_dirs copy for the whole run)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
     if args.minions < 1 or args.rounds < 1 or args.warmup < 0 or args.timeout < 1:
@@ -1009,8 +1213,11 @@ def main(argv=None) -> int:
         return 2
     copies = installed_copies(Path(tempfile.gettempdir()))
     if copies:
-        print("cannot run: the venv holds saltext.cloudassist ({}), which the minions would load "
-              "as well: run bin/setup-env".format("; ".join(copies)), file=sys.stderr)
+        print(
+            "cannot run: the venv holds saltext.cloudassist ({}), which the minions would load "
+            "as well: run bin/setup-env".format("; ".join(copies)),
+            file=sys.stderr,
+        )
         return 2
 
     def _term(signum, frame):
@@ -1040,8 +1247,10 @@ def main(argv=None) -> int:
         if args.explain:
             (fleet.ext / "_modules" / "scalebench.py").write_text(EXPLAIN_MODULE)
         fleet.write_master()
-        log(f"temporary root {tmp}; ports {fleet.publish_port}/{fleet.ret_port}; "
-            f"open files {nofile}")
+        log(
+            f"temporary root {tmp}; ports {fleet.publish_port}/{fleet.ret_port}; "
+            f"open files {nofile}"
+        )
         for m in fleet.minions:
             fleet.write_minion(m)
             fleet.start_client(m)
@@ -1067,7 +1276,8 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(),
             "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
             "host": host_text(),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None
+            "command": " ".join([Path(sys.executable).name, *sys.argv])
+            if argv is None
             else "scale.py " + " ".join(argv),
             "checkout": checkout_id(args.checkout),
             "minions": args.minions,
@@ -1075,18 +1285,26 @@ def main(argv=None) -> int:
             "warmup": args.warmup,
             "connect_s": connect_s,
             "modules": "modules from a copy of the checkout's _modules/_states/_utils/_grains "
-                       "taken at start (module_dirs, states_dirs, utils_dirs, grains_dirs; "
-                       "nothing synced)",
-            "bytecode": ("PYTHONDONTWRITEBYTECODE=1 for the daemons (--dont-write-bytecode): "
-                         "every job compiles the modules it loads"
-                         if args.dont_write_bytecode else
-                         "the daemons run without PYTHONDONTWRITEBYTECODE"
-                         + (" (set in this shell, removed for them)"
-                            if os.environ.get("PYTHONDONTWRITEBYTECODE") else "")
-                         + ": __pycache__ is written and reused, as by a minion its service "
-                         "manager starts"),
-            "client_names": ("every client named aliyun-service (--same-name)" if args.same_name
-                             else "named aliyun-bench000.. so no minion sees another's client"),
+            "taken at start (module_dirs, states_dirs, utils_dirs, grains_dirs; "
+            "nothing synced)",
+            "bytecode": (
+                "PYTHONDONTWRITEBYTECODE=1 for the daemons (--dont-write-bytecode): "
+                "every job compiles the modules it loads"
+                if args.dont_write_bytecode
+                else "the daemons run without PYTHONDONTWRITEBYTECODE"
+                + (
+                    " (set in this shell, removed for them)"
+                    if os.environ.get("PYTHONDONTWRITEBYTECODE")
+                    else ""
+                )
+                + ": __pycache__ is written and reused, as by a minion its service "
+                "manager starts"
+            ),
+            "client_names": (
+                "every client named aliyun-service (--same-name)"
+                if args.same_name
+                else "named aliyun-bench000.. so no minion sees another's client"
+            ),
             "versions": {m.id: m.version for m in fleet.minions},
             "service_provider": provider,
             "load_before": load_before,
@@ -1131,16 +1349,22 @@ def main(argv=None) -> int:
         print(table(result))
     log(f"done in {result['meta']['seconds']} s")
     if result["data"]["failures"]:
-        log("{} failed run(s): a minion did not answer or answered wrongly (see above)".format(
-            len(result["data"]["failures"])))
+        log(
+            "{} failed run(s): a minion did not answer or answered wrongly (see above)".format(
+                len(result["data"]["failures"])
+            )
+        )
         return 1
     return 1 if problems else 0
 
 
 def host_text() -> str:
     try:
-        pretty = next(l.split("=", 1)[1].strip('"') for l in
-                      Path("/etc/os-release").read_text().splitlines() if l.startswith("PRETTY_NAME="))
+        pretty = next(
+            l.split("=", 1)[1].strip('"')
+            for l in Path("/etc/os-release").read_text().splitlines()
+            if l.startswith("PRETTY_NAME=")
+        )
     except (OSError, StopIteration):
         pretty = "Linux"
     return f"{pretty}, kernel {os.uname().release}"

@@ -21,7 +21,9 @@ def _missing_tools():
 @pytest.fixture(scope="session", autouse=True)
 def _can_make_namespaces():
     if os.geteuid() != 0 or _missing_tools():
-        reason = "functional tests need root and unshare/mount (missing: {})".format(_missing_tools() or "root")
+        reason = "functional tests need root and unshare/mount (missing: {})".format(
+            _missing_tools() or "root"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

@@ -31,7 +31,7 @@ def test_a_stop_that_lies_is_caught(host):
     assert res.returncode != 0, res
     assert (
         "`/etc/init.d/aliyun-service stop` succeeded but the client is still running after 2 s "
-        "(pid {})".format(pids[0]) in res.error
+        f"(pid {pids[0]})" in res.error
     )
     assert host.client_pids() == pids
 
@@ -61,11 +61,16 @@ def test_a_client_that_dies_right_after_start(host):
 
 def test_a_start_that_starts_nothing(host):
     host.install_client()
-    script = standin.write_executable(host.initd / "aliyun-service", "#!/bin/sh\necho \"Starting\"\nexit 0\n")
+    script = standin.write_executable(
+        host.initd / "aliyun-service", '#!/bin/sh\necho "Starting"\nexit 0\n'
+    )
     assert script.exists()
     res = host.salt_call("cloudassist.start", "timeout=2")
     assert res.returncode != 0, res
-    assert "`/etc/init.d/aliyun-service start` succeeded but the client is not running after 2 s" in res.error
+    assert (
+        "`/etc/init.d/aliyun-service start` succeeded but the client is not running after 2 s"
+        in res.error
+    )
 
 
 def _watchdog(host, delay, stop_works=True, configured=True):
@@ -92,7 +97,7 @@ def test_a_watchdog_that_restarts_the_client_is_named(host, running_client):
     res = host.salt_call("cloudassist.stop", "settle=4")
     assert res.returncode != 0, res
     assert "stopped the client, but it was running again within 4 s" in res.error
-    assert "its watchdog assist_daemon (pid {}) restarted it".format(watchdog.pid) in res.error
+    assert f"its watchdog assist_daemon (pid {watchdog.pid}) restarted it" in res.error
     assert "cloudassist.stop stop_watchdog=True" in res.error
     assert wait_for(host.client_pids), "the watchdog should really have restarted the client"
 
@@ -102,18 +107,23 @@ def test_stop_watchdog_stops_it_first_and_the_client_stays_down(host, running_cl
     res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "settle=2")
     assert res.returncode == 0, res
     assert res.data["running"] is False
-    assert "stopped the watchdog first: `{} --stop`".format(path) in res.data["warnings"]
+    assert f"stopped the watchdog first: `{path} --stop`" in res.data["warnings"]
     assert wait_for(lambda: watchdog.poll() is not None, 5)
     time.sleep(1.5)
     assert host.client_pids() == []
 
 
-def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(host, running_client):
+def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(
+    host, running_client
+):
     pids = running_client
     path, watchdog = _watchdog(host, delay=0.5, stop_works=False)
     res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "timeout=2")
     assert res.returncode != 0, res
-    assert "ran `{} --stop` but the watchdog is still running ({}); the client was not stopped".format(path, watchdog.pid) in res.error
+    assert (
+        f"ran `{path} --stop` but the watchdog is still running ({watchdog.pid}); the client was not stopped"
+        in res.error
+    )
     assert host.client_pids() == pids
 
 
@@ -123,8 +133,8 @@ def test_a_slow_watchdog_is_a_warning(host, running_client):
     assert res.returncode == 0, res
     assert res.data["running"] is False
     assert res.data["warnings"] == [
-        "the watchdog assist_daemon (pid {}) is still running and may start the client again; "
-        "stop it with stop_watchdog=True".format(watchdog.pid)
+        f"the watchdog assist_daemon (pid {watchdog.pid}) is still running and may start the client again; "
+        "stop it with stop_watchdog=True"
     ]
 
 
@@ -134,11 +144,18 @@ def test_a_slow_watchdog_is_a_warning(host, running_client):
 def _names_look_alike(text, path, pid):
     """The look-alike's warning or error names it; other suites may run assist_daemon
     processes meanwhile, which the same text may list too."""
-    listed = re.search(r"assist_daemon \(pid ([\d, ]+)\) runs from (.+?), not from the watchdog binary", text)
-    return bool(listed) and str(pid) in listed.group(1).split(", ") and str(path) in listed.group(2).split(", ") and (
-        "not from the watchdog binary cloudassist knows, so it was neither counted nor stopped "
-        "and may start the client again. If it is this host's watchdog, set cloudassist:watchdog "
-        "to its path" in text
+    listed = re.search(
+        r"assist_daemon \(pid ([\d, ]+)\) runs from (.+?), not from the watchdog binary", text
+    )
+    return (
+        bool(listed)
+        and str(pid) in listed.group(1).split(", ")
+        and str(path) in listed.group(2).split(", ")
+        and (
+            "not from the watchdog binary cloudassist knows, so it was neither counted nor stopped "
+            "and may start the client again. If it is this host's watchdog, set cloudassist:watchdog "
+            "to its path" in text
+        )
     )
 
 
@@ -149,8 +166,9 @@ def test_another_executable_of_the_watchdogs_name_is_not_the_watchdog(host, runn
     watchdog = res.data["watchdog"]
     assert watchdog["running"] is False and watchdog["pids"] == [], watchdog
     assert {e["pid"]: e for e in watchdog["others"]}[look_alike.pid] == {
-        "pid": look_alike.pid, "exe": str(path),
-        "why": "its executable is {}, not the watchdog /usr/local/share/assist-daemon/assist_daemon".format(path),
+        "pid": look_alike.pid,
+        "exe": str(path),
+        "why": f"its executable is {path}, not the watchdog /usr/local/share/assist-daemon/assist_daemon",
     }, watchdog
 
     # stop_watchdog=True cannot keep its promise: nothing runs, and it says why
@@ -167,7 +185,9 @@ def test_another_executable_of_the_watchdogs_name_is_not_the_watchdog(host, runn
     assert res.returncode == 0, res
     assert res.data["running"] is False and res.data["watchdog_stopped"] is False, res.data
     assert [w for w in res.data["warnings"] if _names_look_alike(w, path, look_alike.pid)], res.data
-    assert look_alike.poll() is None, "a process cloudassist does not know as the watchdog was stopped"
+    assert look_alike.poll() is None, (
+        "a process cloudassist does not know as the watchdog was stopped"
+    )
 
 
 def test_a_look_alike_that_restarts_the_client_fails_the_stop(host, running_client):

@@ -18,9 +18,9 @@ import standin
 from salthost import ROOT, wait_for
 
 MINION_ID = "beacon-functional"
-TAG = "salt/beacon/{}/cloudassist/".format(MINION_ID)
+TAG = f"salt/beacon/{MINION_ID}/cloudassist/"
 
-DRIVER = r'''
+DRIVER = r"""
 import json
 import subprocess
 import sys
@@ -61,19 +61,33 @@ for line in sys.stdin:
         answer = {}
     answer["spawns"] = list(SPAWNS)
     print(json.dumps(answer), flush=True)
-'''
+"""
 
 
 class Driver:
     def __init__(self, tmp_path, binary):
         extmods = tmp_path / "extmods"
-        shutil.copytree(ROOT / "_beacons", extmods / "beacons", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / "_beacons", extmods / "beacons", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        shutil.copytree(
+            ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__")
+        )
         script = tmp_path / "beacon_driver.py"
         script.write_text(DRIVER)
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), str(extmods), str(tmp_path / "cache"), str(binary), MINION_ID],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(tmp_path),
+            [
+                sys.executable,
+                str(script),
+                str(extmods),
+                str(tmp_path / "cache"),
+                str(binary),
+                MINION_ID,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=str(tmp_path),
         )
 
     def ask(self, **request):
@@ -109,14 +123,14 @@ def driver(tmp_path, host):
 def runs(pid, binary):
     """``pid`` is live and has become ``binary`` (the init script's ``setsid`` execs it)."""
     try:
-        return alive(pid) and os.readlink("/proc/{}/exe".format(pid)) == str(binary)
+        return alive(pid) and os.readlink(f"/proc/{pid}/exe") == str(binary)
     except OSError:
         return False
 
 
 def alive(pid):
     try:
-        with open("/proc/{}/stat".format(pid)) as handle:
+        with open(f"/proc/{pid}/stat") as handle:
             return handle.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
     except OSError:
         return False
@@ -152,7 +166,11 @@ def test_each_poll_reports_the_real_client_and_starts_no_process(host, driver):
     assert list(events) == [TAG + "startup"], events
     data = events[TAG + "startup"]
     assert data["pids"] == [pid] and other.pid not in data["pids"], data
-    assert (data["running"], data["version"], data["running_version"]) == (True, "2.2.3.578", "2.2.3.578")
+    assert (data["running"], data["version"], data["running_version"]) == (
+        True,
+        "2.2.3.578",
+        "2.2.3.578",
+    )
     assert (data["binary"], data["installed"], data["id"]) == (str(old.link), True, MINION_ID)
     assert beacon.poll() == {}
 
@@ -162,7 +180,9 @@ def test_each_poll_reports_the_real_client_and_starts_no_process(host, driver):
     assert list(events) == [TAG + "version"], events
     data = events[TAG + "version"]
     assert (data["version_before"], data["version"]) == ("2.2.3.578", "2.2.4.1065"), data
-    assert data["running_version"] == "2.2.3.578" and data["pids"] == data["pids_before"] == [pid], data
+    assert data["running_version"] == "2.2.3.578" and data["pids"] == data["pids_before"] == [
+        pid
+    ], data
 
     # 3. stopped behind Salt's back
     init_script("stop")
@@ -182,7 +202,11 @@ def test_each_poll_reports_the_real_client_and_starts_no_process(host, driver):
     events = beacon.poll()
     assert list(events) == [TAG + "started"], events
     data = events[TAG + "started"]
-    assert (data["pids"], data["pids_before"], data["running_version"]) == ([pid2], [], "2.2.4.1065"), data
+    assert (data["pids"], data["pids_before"], data["running_version"]) == (
+        [pid2],
+        [],
+        "2.2.4.1065",
+    ), data
 
     # 5. restarted between two polls: another pid
     init_script("restart")

@@ -6,7 +6,13 @@ import pytest
 
 import standin
 
-FUNCTIONS = ["cloudassist.version", "cloudassist.status", "cloudassist.stop", "cloudassist.start", "cloudassist.restart"]
+FUNCTIONS = [
+    "cloudassist.version",
+    "cloudassist.status",
+    "cloudassist.stop",
+    "cloudassist.start",
+    "cloudassist.restart",
+]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -14,7 +20,10 @@ def test_a_missing_client_fails_every_function(host, function):
     host.install_init_script()
     res = host.salt_call(function)
     assert res.returncode != 0, res
-    assert "Error running '{}': the Cloud Assistant client is not installed: looked for {}".format(function, host.binary) in res.error
+    assert (
+        f"Error running '{function}': the Cloud Assistant client is not installed: looked for {host.binary}"
+        in res.error
+    )
     assert "Traceback" not in res.stderr
 
 
@@ -32,7 +41,7 @@ def test_a_client_that_is_not_executable(host):
     host.install_client().chmod(0o644)
     res = host.salt_call("cloudassist.status")
     assert res.returncode != 0, res
-    assert "the Cloud Assistant client at {} is not executable (mode 644)".format(host.binary) in res.error
+    assert f"the Cloud Assistant client at {host.binary} is not executable (mode 644)" in res.error
 
 
 def test_a_dangling_client_link(host):
@@ -40,16 +49,30 @@ def test_a_dangling_client_link(host):
     host.binary.symlink_to(host.base / "2.2.3.578" / "aliyun-service")
     res = host.salt_call("cloudassist.version")
     assert res.returncode != 0, res
-    assert "is a link to {}, which does not exist. Reinstall the client".format(host.base / "2.2.3.578" / "aliyun-service") in res.error
+    assert (
+        "is a link to {}, which does not exist. Reinstall the client".format(
+            host.base / "2.2.3.578" / "aliyun-service"
+        )
+        in res.error
+    )
 
 
 @pytest.mark.parametrize(
     "knobs,message",
     [
-        ({"version": None, "noise": ["garbage"]}, "printed no version (four dot-separated numbers): 'garbage'"),
+        (
+            {"version": None, "noise": ["garbage"]},
+            "printed no version (four dot-separated numbers): 'garbage'",
+        ),
         ({"version": None}, "printed no version (four dot-separated numbers): no output at all"),
-        ({"version": "2.2.3", "noise": []}, "printed no version (four dot-separated numbers): '2.2.3'"),
-        ({"version": "2.2.3.578", "version_exit": 2}, "-v` exited with code 2: 2.2.3.578. The client looks broken"),
+        (
+            {"version": "2.2.3", "noise": []},
+            "printed no version (four dot-separated numbers): '2.2.3'",
+        ),
+        (
+            {"version": "2.2.3.578", "version_exit": 2},
+            "-v` exited with code 2: 2.2.3.578. The client looks broken",
+        ),
     ],
     ids=["garbage", "nothing", "three-part", "non-zero exit"],
 )
@@ -65,7 +88,15 @@ def test_bad_version_output(host, knobs, message):
 @pytest.mark.parametrize(
     "version,knobs,expected",
     [
-        ("1.0.2.569", {"noise": ["open /usr/local/share/aliyun-assist/1.0.2.569/log/aliyun_assist_main.log: no such file"]}, "1.0.2.569"),
+        (
+            "1.0.2.569",
+            {
+                "noise": [
+                    "open /usr/local/share/aliyun-assist/1.0.2.569/log/aliyun_assist_main.log: no such file"
+                ]
+            },
+            "1.0.2.569",
+        ),
         # A log line that starts with an address is not a version (issue 8).
         ("2.2.3.578", {"noise_after": ["100.100.100.200 unreachable, retry in 3s"]}, "2.2.3.578"),
         ("2.2.3.578", {"noise": ["100.100.100.200 unreachable, retry in 3s"]}, "2.2.3.578"),
@@ -154,10 +185,22 @@ def test_a_version_on_the_legacy_side_of_the_boundary_changes_the_branch(host):
 @pytest.mark.parametrize(
     "config,message",
     [
-        ({"binary": "relative/aliyun-service"}, "cloudassist:binary must be an absolute path, not 'relative/aliyun-service'"),
-        ({"init_system": "openrc"}, "cloudassist:init_system is set to 'openrc', which is not an init system this module knows; valid values: systemd, upstart, sysvinit"),
-        ({"timeout": "soon"}, "the config key cloudassist:timeout must be a number of seconds greater than 0 and at most 3600, not 'soon'"),
-        ({"settle": -1}, "the config key cloudassist:settle must be a number of seconds from 0 and at most 3600, not -1"),
+        (
+            {"binary": "relative/aliyun-service"},
+            "cloudassist:binary must be an absolute path, not 'relative/aliyun-service'",
+        ),
+        (
+            {"init_system": "openrc"},
+            "cloudassist:init_system is set to 'openrc', which is not an init system this module knows; valid values: systemd, upstart, sysvinit",
+        ),
+        (
+            {"timeout": "soon"},
+            "the config key cloudassist:timeout must be a number of seconds greater than 0 and at most 3600, not 'soon'",
+        ),
+        (
+            {"settle": -1},
+            "the config key cloudassist:settle must be a number of seconds from 0 and at most 3600, not -1",
+        ),
     ],
 )
 def test_bad_configuration_is_named(host, config, message):
@@ -174,8 +217,14 @@ def test_bad_configuration_is_named(host, config, message):
     "args,message",
     [
         (["timeout=0"], "the argument timeout must be a number of seconds greater than 0"),
-        (["timeout=abc"], "the argument timeout must be a number of seconds greater than 0 and at most 3600, not 'abc'"),
-        (["stop_watchdog=yes please"], "the argument stop_watchdog must be true or false, not 'yes please'"),
+        (
+            ["timeout=abc"],
+            "the argument timeout must be a number of seconds greater than 0 and at most 3600, not 'abc'",
+        ),
+        (
+            ["stop_watchdog=yes please"],
+            "the argument stop_watchdog must be true or false, not 'yes please'",
+        ),
         (["--", "no_such=1"], "no_such"),
     ],
 )

@@ -33,9 +33,18 @@ def test_pid1_is_a_shell_and_the_init_script_is_used(client):
     "setup,message",
     [
         (lambda h: h.replace_init(), "/sbin/init is missing"),
-        (lambda h: h.replace_init(link="/lib/systemd/systemd-gone"), "the init system cannot be told: /sbin/init is a dangling link to /lib/systemd/systemd-gone"),
-        (lambda h: h.replace_init(content=bytes(range(256)) * (48 << 12)), "carries none of the markers /lib/system, upstart, sysvinit"),
-        (lambda h: h.replace_init(content=b"\x7fELF..upstart..sysvinit.."), "the init system is ambiguous: /sbin/init carries the markers of upstart and sysvinit"),
+        (
+            lambda h: h.replace_init(link="/lib/systemd/systemd-gone"),
+            "the init system cannot be told: /sbin/init is a dangling link to /lib/systemd/systemd-gone",
+        ),
+        (
+            lambda h: h.replace_init(content=bytes(range(256)) * (48 << 12)),
+            "carries none of the markers /lib/system, upstart, sysvinit",
+        ),
+        (
+            lambda h: h.replace_init(content=b"\x7fELF..upstart..sysvinit.."),
+            "the init system is ambiguous: /sbin/init carries the markers of upstart and sysvinit",
+        ),
     ],
     ids=["missing", "dangling link", "large binary without markers", "two markers"],
 )
@@ -57,7 +66,10 @@ def test_a_fifo_at_sbin_init_does_not_hang_the_call(client):
     assert "/sbin/init is not a regular file" in res.error
 
 
-@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is needed to drop root's read override")
+@pytest.mark.skipif(
+    not shutil.which("setpriv"),
+    reason="setpriv (util-linux) is needed to drop root's read override",
+)
 def test_an_unreadable_sbin_init(client):
     client.replace_init(content=b"sysvinit")
     os.chmod(client.base / "sbin" / "init", 0)
@@ -85,4 +97,6 @@ def test_the_override_skips_detection(client):
     res = client.salt_call("cloudassist.status")
     assert res.returncode == 0, res
     assert res.data["decided_by"] == "the config key cloudassist:init_system"
-    assert res.data["evidence"] == [{"source": "the config key cloudassist:init_system", "found": "'sysvinit'"}]
+    assert res.data["evidence"] == [
+        {"source": "the config key cloudassist:init_system", "found": "'sysvinit'"}
+    ]

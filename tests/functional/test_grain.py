@@ -17,11 +17,19 @@ def _grain(res):
 def test_without_a_client_the_grain_says_not_installed_and_runs_nothing(host, audited_call):
     res, records = audited_call("grains.item", "cloudassist")
     grain = _grain(res)
-    assert grain == {"installed": False, "version": None, "init_system": None, "service": None, "enabled": None}
+    assert grain == {
+        "installed": False,
+        "version": None,
+        "init_system": None,
+        "service": None,
+        "enabled": None,
+    }
     assert [r["args"] for r in records if r["ours"]] == []
 
 
-def test_the_grain_tells_version_init_system_service_and_boot_spawning_only_the_probe(host, audited_call):
+def test_the_grain_tells_version_init_system_service_and_boot_spawning_only_the_probe(
+    host, audited_call
+):
     host.install_client()
     host.install_init_script()
     host.start_client()

@@ -30,14 +30,14 @@ SCRIPT = "/etc/init.d/aliyun-service"
 
 def exe_of(pid):
     try:
-        return os.readlink("/proc/{}/exe".format(pid))
+        return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
 
 
 def alive(pid):
     try:
-        state = pathlib.Path("/proc/{}/stat".format(pid)).read_text().rsplit(")", 1)[-1].split()[0]
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
     except OSError:
         return False
     return state not in ("Z", "X")
@@ -46,8 +46,8 @@ def alive(pid):
 def where(pid):
     """(PID namespace, root) of ``pid``, as comparable values."""
     try:
-        root = os.stat("/proc/{}/root".format(pid))
-        return os.readlink("/proc/{}/ns/pid".format(pid)), (root.st_dev, root.st_ino)
+        root = os.stat(f"/proc/{pid}/root")
+        return os.readlink(f"/proc/{pid}/ns/pid"), (root.st_dev, root.st_ino)
     except OSError:
         return None
 
@@ -97,7 +97,7 @@ def test_a_look_alike_elsewhere_on_disk_is_not_the_client(host):
     assert res.data["running"] is True
     assert res.data["pids_before"] == []
     assert res.data["command"] == SCRIPT + " start"
-    assert res.data["comment"] == "started the client with `{} start`".format(SCRIPT)
+    assert res.data["comment"] == f"started the client with `{SCRIPT} start`"
     # the init script really ran: its pid file names the client that now runs
     started = pids_with_exe(host.binary)
     assert started and res.data["pids"] == started == [pidfile_pid(host)], (res.data, started)
@@ -119,9 +119,26 @@ def _container_client(host, how):
         copy.parent.mkdir()
         shutil.copy2(standin.client_binary(), copy)
         host.spawn(
-            ["unshare", "--pid", "--mount", "--fork", "--propagation", "private", "--",
-             sys.executable, str(SUPPORT / "namespace_exec.py"), "--bind", str(copy), str(host.binary),
-             "--", "sh", "-c", '"$@"; exit $?', "sh", str(host.binary)]
+            [
+                "unshare",
+                "--pid",
+                "--mount",
+                "--fork",
+                "--propagation",
+                "private",
+                "--",
+                sys.executable,
+                str(SUPPORT / "namespace_exec.py"),
+                "--bind",
+                str(copy),
+                str(host.binary),
+                "--",
+                "sh",
+                "-c",
+                '"$@"; exit $?',
+                "sh",
+                str(host.binary),
+            ]
         )
         seen_as = host.binary
     else:
@@ -132,7 +149,7 @@ def _container_client(host, how):
         host.spawn(["chroot", str(chroot), str(host.binary)])
         seen_as = inside
     pids = wait_for(lambda: pids_with_exe(seen_as, elsewhere=True))
-    assert len(pids) == 1, "the container's client did not start: {}".format(pids)
+    assert len(pids) == 1, f"the container's client did not start: {pids}"
     return pids[0], seen_as
 
 
@@ -140,7 +157,11 @@ def _container_client(host, how):
     "how,why",
     [
         ("pid and mount namespace", "PID namespace"),
-        pytest.param("chroot", "root", marks=pytest.mark.skipif(not shutil.which("chroot"), reason="no chroot")),
+        pytest.param(
+            "chroot",
+            "root",
+            marks=pytest.mark.skipif(not shutil.which("chroot"), reason="no chroot"),
+        ),
     ],
 )
 def test_a_client_in_a_container_is_not_this_hosts_client(host, how, why):
@@ -163,7 +184,7 @@ def test_a_client_in_a_container_is_not_this_hosts_client(host, how, why):
     assert res.data["changed"] is False, res.data
     assert res.data["pids_before"] == []
     assert res.data["comment"].startswith("the client is already stopped"), res.data
-    assert "`{} stop` was not run".format(SCRIPT) in res.data["comment"]
+    assert f"`{SCRIPT} stop` was not run" in res.data["comment"]
     assert alive(pid), "cloudassist.stop killed the container's client"
 
     # with this host's client running too, stop stops that one only
@@ -186,12 +207,17 @@ def test_a_watchdog_in_a_container_is_not_this_hosts_watchdog(host):
     host.install_init_script()
     path = host.base / "watchdog" / "assist_daemon"
     # a container's watchdog cannot see the host's client: what it would start is harmless
-    standin.install_watchdog(path, ["/bin/true"], host.base / "assist_daemon.pid",
-                             host.base / "no-client.pid", delay=3600)
+    standin.install_watchdog(
+        path,
+        ["/bin/true"],
+        host.base / "assist_daemon.pid",
+        host.base / "no-client.pid",
+        delay=3600,
+    )
     host.config["watchdog"] = str(path)
     host.spawn(["unshare", "--pid", "--fork", "--", str(path)])
     pids = wait_for(lambda: pids_with_exe(path, elsewhere=True))
-    assert len(pids) == 1, "the container's watchdog did not start: {}".format(pids)
+    assert len(pids) == 1, f"the container's watchdog did not start: {pids}"
 
     res = host.salt_call("cloudassist.status")
     assert res.returncode == 0, res
@@ -206,7 +232,9 @@ def test_a_watchdog_in_a_container_is_not_this_hosts_watchdog(host):
     assert res.returncode == 0, res
     assert res.data["changed"] is True and res.data["running"] is False, res.data
     assert res.data["watchdog_stopped"] is False, res.data
-    assert not [w for w in res.data.get("warnings", []) if re.search(r"\b{}\b".format(pids[0]), w)], res.data
+    assert not [w for w in res.data.get("warnings", []) if re.search(rf"\b{pids[0]}\b", w)], (
+        res.data
+    )
     assert alive(pids[0]), "cloudassist.stop stopped the container's watchdog"
 
 
@@ -248,9 +276,12 @@ def test_the_client_in_the_old_version_folder_still_runs_after_a_self_update(hos
     host.config["binary"] = str(old.link)
     # the service runs the versioned path, as the vendor's does
     standin.write_executable(
-        host.initd / "aliyun-service", standin.sysv_script(str(old.binary), pidfile=str(host.pidfile))
+        host.initd / "aliyun-service",
+        standin.sysv_script(str(old.binary), pidfile=str(host.pidfile)),
     )
-    subprocess.run([str(host.initd / "aliyun-service"), "start"], check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [str(host.initd / "aliyun-service"), "start"], check=True, capture_output=True, timeout=30
+    )
     assert wait_for(lambda: pids_with_exe(old.binary)), "the client did not start"
     pid = pidfile_pid(host)
     assert pids_with_exe(old.binary) == [pid]
@@ -313,7 +344,7 @@ def test_an_init_script_that_is_not_executable_is_named_as_such(host):
     host.start_client()
     pid = pidfile_pid(host)
     os.chmod(host.initd / "aliyun-service", 0o644)
-    expected = "{} is present but not executable (mode 644)".format(SCRIPT)
+    expected = f"{SCRIPT} is present but not executable (mode 644)"
 
     res = host.salt_call("cloudassist.status")
     assert res.returncode == 0, res

@@ -58,4 +58,4 @@ def test_the_sources_hold_no_shell_call():
         for path in (ROOT / folder).glob("*.py"):
             text = path.read_text()
             for forbidden in ("shell=True", "python_shell", "os.system(", "os.popen(", "cmd.run"):
-                assert forbidden not in text, "{} uses {}".format(path, forbidden)
+                assert forbidden not in text, f"{path} uses {forbidden}"

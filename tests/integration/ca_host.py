@@ -77,8 +77,13 @@ class Host:
     def _init(self, action):
         # output to a file, not a pipe: the daemon the script starts keeps its fds
         with open(os.devnull, "rb") as null, tempfile.TemporaryFile() as out:
-            proc = subprocess.run([str(INIT_SCRIPT), action], timeout=30, stdin=null,
-                                  stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.run(
+                [str(INIT_SCRIPT), action],
+                timeout=30,
+                stdin=null,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
             out.seek(0)
             text = out.read().decode(errors="replace").strip()
         assert proc.returncode == 0, f"{INIT_SCRIPT} {action} exited {proc.returncode}: {text}"

@@ -152,7 +152,7 @@ SLS = {
         """,
     # Not a state: rendered on the minion by `slsutil.renderer salt://ca_where.sls`, inside a
     # minion job, it reports the files the minion's own loader loaded for cloudassist: the
-    # execution module (the loaded function's module globals), every cloudassist_* helper that
+    # execution module (the loaded function's module globals), every cloudassist_lib module that
     # module reaches through its imports, and the state module (from a states loader built on
     # the minion's opts, as a state run builds it).
     "ca_where": """
@@ -164,14 +164,14 @@ SLS = {
 
 
         def _helpers(namespace, found):
-            # The cloudassist_* modules reachable from a module's globals: imported modules,
+            # The cloudassist_lib modules reachable from a module's globals: imported modules,
             # and the modules of imported classes and functions (`from x import Y`).
             for value in list(namespace.values()):
                 if not isinstance(value, types.ModuleType):
                     value = sys.modules.get(getattr(value, "__module__", None) or "")
                 if value is None or not isinstance(value, types.ModuleType):
                     continue
-                if value.__name__.rpartition(".")[2].startswith("cloudassist_"):
+                if ".cloudassist_lib." in "." + value.__name__ + ".":
                     if value.__name__ not in found:
                         found[value.__name__] = value.__file__
                         _helpers(vars(value), found)
@@ -229,8 +229,15 @@ if spec is not None:
 
 def _installed_copies(environ, cwd):
     """What the test venv itself would give the minion's Salt of cloudassist (must be nothing)."""
-    proc = subprocess.run([sys.executable, "-c", _COPIES_PROBE], env=environ, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _COPIES_PROBE],
+        env=environ,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return proc.stdout.strip().splitlines()
 
 
@@ -247,14 +254,34 @@ def wheel(tmp_path_factory):
     shutil.copytree(
         CHECKOUT,
         source,
-        ignore=shutil.ignore_patterns(".venv*", ".git", "build", "dist", "*.egg-info",
-                                      "__pycache__", ".pytest_cache", ".hypothesis"),
+        ignore=shutil.ignore_patterns(
+            ".venv*",
+            ".git",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            ".hypothesis",
+        ),
     )
     out = tmp / "dist"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-         "--quiet", "--wheel-dir", str(out), str(source)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--wheel-dir",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if proc.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
@@ -293,23 +320,41 @@ def install(request, tmp_path_factory, _host_lock):
     # point), and the pip minion would prove nothing about SITEDIR.  bin/setup-env removes one.
     copies = _installed_copies(Install(mode, []).environ(), tmp_path_factory.getbasetemp())
     if copies:
-        pytest.fail("the test venv holds saltext.cloudassist ({}): run bin/setup-env".format(
-            "; ".join(copies)), pytrace=False)
+        pytest.fail(
+            "the test venv holds saltext.cloudassist ({}): run bin/setup-env".format(
+                "; ".join(copies)
+            ),
+            pytrace=False,
+        )
     if mode == "synced":
         roots = tmp_path_factory.mktemp("cloudassist-file-roots")
         for folder in sorted(CHECKOUT.glob("_*")):
             if folder.is_dir():
-                shutil.copytree(folder, roots / folder.name,
-                                ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    folder, roots / folder.name, ignore=shutil.ignore_patterns("__pycache__")
+                )
         assert (roots / "_modules" / "cloudassist.py").is_file(), sorted(roots.iterdir())
         return Install(mode, [roots])
 
     built = request.getfixturevalue("wheel")
     sitedir = tmp_path_factory.mktemp("cloudassist-site")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile",
-         "--disable-pip-version-check", "--quiet", "--target", str(sitedir), str(built)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(sitedir),
+            str(built),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if proc.returncode != 0:
         pytest.fail(f"installing {built.name} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
@@ -322,7 +367,9 @@ def install(request, tmp_path_factory, _host_lock):
         for source in sorted(folder.glob("*.py")):
             installed = package / folder.name[1:] / source.name
             assert installed.is_file(), f"{source} is not in the wheel"
-            assert installed.read_bytes() == source.read_bytes(), f"{installed} differs from {source}"
+            assert installed.read_bytes() == source.read_bytes(), (
+                f"{installed} differs from {source}"
+            )
     return Install(mode, [], sitedir)
 
 
@@ -346,8 +393,9 @@ def salt_minion(salt_master, client_binary, install):
         # controls.  The suite is about the sysvinit branch and its real init script, so say so.
         config["init_system"] = "sysvinit"
     # One minion id per mode: its cachedir (and extmods) is never shared with the other mode.
-    factory = salt_master.salt_minion_daemon(f"ca-minion-{install.mode}",
-                                             overrides={"cloudassist": config})
+    factory = salt_master.salt_minion_daemon(
+        f"ca-minion-{install.mode}", overrides={"cloudassist": config}
+    )
     # The factories manager passes its own environ to every daemon (so `environ=` cannot be
     # given above), the same dict object: replace it, never change it in place.
     factory.environ = install.environ(factory.environ)
@@ -380,8 +428,10 @@ def synced_folders(salt_cli, minion_id):
     reads; salt-factories' relative `cachedir: cache` leaves it at the root_dir default,
     var/cache/salt/minion/extmods), and <cachedir>/extmods, which `saltutil.list_extmods`
     reads (so that function is no witness here: with the two apart it lists nothing)."""
-    return [minion_path(salt_cli, minion_id, "extension_modules"),
-            minion_path(salt_cli, minion_id, "cachedir") / "extmods"]
+    return [
+        minion_path(salt_cli, minion_id, "extension_modules"),
+        minion_path(salt_cli, minion_id, "cachedir") / "extmods",
+    ]
 
 
 def cloudassist_files(folder):
@@ -401,7 +451,7 @@ def minion(salt_minion, salt_cli, install):
         assert "modules.cloudassist" in data["modules"], data
         assert "states.cloudassist" in data["states"], data
         for name in ("args", "facts", "procedure", "run"):
-            assert f"utils.cloudassist_{name}" in data["utils"], data
+            assert f"utils.cloudassist_lib.{name}" in data["utils"], data
     else:
         folders = synced_folders(salt_cli, salt_minion.id)
     ret = salt_cli.run("sys.list_functions", "cloudassist", minion_tgt=salt_minion.id)

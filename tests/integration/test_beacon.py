@@ -54,11 +54,17 @@ def beacon_master(salt_factories, sls_dir, install, reactor_files):
     overrides = {
         "file_roots": {"base": [str(sls_dir), *map(str, install.file_roots)]},
         "reactor": [
-            {"salt/beacon/*/cloudassist/stopped": [str(reactor_files / "start.sls"),
-                                                    str(reactor_files / "alert.sls")]},
+            {
+                "salt/beacon/*/cloudassist/stopped": [
+                    str(reactor_files / "start.sls"),
+                    str(reactor_files / "alert.sls"),
+                ]
+            },
         ],
     }
-    factory = salt_factories.salt_master_daemon(f"ca-beacon-master-{install.mode}", overrides=overrides)
+    factory = salt_factories.salt_master_daemon(
+        f"ca-beacon-master-{install.mode}", overrides=overrides
+    )
     with factory.started():
         yield factory
 
@@ -74,14 +80,16 @@ def beacon_minion(beacon_master, client_binary, install, host):
         # loop_intervals while it runs the beacons once a second: 1 s would be 20 s.
         "loop_interval": 1,
     }
-    factory = beacon_master.salt_minion_daemon(f"ca-beacon-minion-{install.mode}", overrides=overrides)
+    factory = beacon_master.salt_minion_daemon(
+        f"ca-beacon-minion-{install.mode}", overrides=overrides
+    )
     factory.environ = install.environ(factory.environ)
     try:
         with factory.started():
             if install.mode == "synced":
                 data = sync_all(beacon_master.salt_cli(timeout=120), factory.id)
                 assert "beacons.cloudassist" in data["beacons"], data
-                assert "utils.cloudassist_watch" in data["utils"], data
+                assert "utils.cloudassist_lib.watch" in data["utils"], data
             yield factory
     finally:
         # the minion is gone first, so the reactor cannot start the client again
@@ -110,12 +118,17 @@ def wait_until(predicate, timeout=WAIT):
 
 def test_a_bad_beacon_configuration_is_refused_with_the_reason(beacon_cli, beacon_minion):
     ret = beacon_cli.run(
-        "beacons.add", "ca_bad", "[{'beacon_module': 'cloudassist'}, {'binary': 'aliyun-service'}]",
+        "beacons.add",
+        "ca_bad",
+        "[{'beacon_module': 'cloudassist'}, {'binary': 'aliyun-service'}]",
         minion_tgt=beacon_minion.id,
     )
     assert ret.returncode == 1, ret  # the salt CLI marks a result False as a failure
     assert ret.data["result"] is False, ret.data
-    assert "binary must be the absolute path of the client, not 'aliyun-service'" in ret.data["comment"], ret.data
+    assert (
+        "binary must be the absolute path of the client, not 'aliyun-service'"
+        in ret.data["comment"]
+    ), ret.data
     ret = beacon_cli.run("beacons.list", "return_yaml=False", minion_tgt=beacon_minion.id)
     assert ret.returncode == 0 and "ca_bad" not in (ret.data or {}), ret
 
@@ -129,11 +142,17 @@ def test_a_client_killed_behind_salts_back_fires_stopped_and_the_reactor_starts_
 
     # Added at run time, after any sync: its first poll (emitatstartup) is the baseline.
     added_at = time.time()
-    ret = beacon_cli.run("beacons.add", "cloudassist", "[{'interval': 1}, {'emitatstartup': True}]",
-                         minion_tgt=beacon_minion.id)
+    ret = beacon_cli.run(
+        "beacons.add",
+        "cloudassist",
+        "[{'interval': 1}, {'emitatstartup': True}]",
+        minion_tgt=beacon_minion.id,
+    )
     assert ret.returncode == 0 and ret.data["result"] is True, ret
     try:
-        _fires_and_restarts(beacon_master, beacon_minion, host, event_listener, client_binary, prefix, pid, added_at)
+        _fires_and_restarts(
+            beacon_master, beacon_minion, host, event_listener, client_binary, prefix, pid, added_at
+        )
     finally:
         # The client and its init script are the whole suite's: a beacon left polling here,
         # with the start reactor, would start the client behind the next tests' backs.
@@ -141,7 +160,9 @@ def test_a_client_killed_behind_salts_back_fires_stopped_and_the_reactor_starts_
         assert ret.returncode == 0, ret
 
 
-def _fires_and_restarts(beacon_master, beacon_minion, host, event_listener, client_binary, prefix, pid, added_at):
+def _fires_and_restarts(
+    beacon_master, beacon_minion, host, event_listener, client_binary, prefix, pid, added_at
+):
     startup = one_event(event_listener, beacon_master, prefix + "startup", added_at)
     assert startup.data["running"] is True and startup.data["pids"] == [pid], startup.data
 
@@ -169,8 +190,13 @@ def _fires_and_restarts(beacon_master, beacon_minion, host, event_listener, clie
 
     # The reactor ran cloudassist.start on that minion, which started the client again.
     returns = [(beacon_master.id, f"salt/job/*/ret/{beacon_minion.id}")]
-    starts = wait_until(lambda: [e for e in event_listener.get_events(returns, after_time=killed_at)
-                                 if e.data.get("fun") == "cloudassist.start"])
+    starts = wait_until(
+        lambda: [
+            e
+            for e in event_listener.get_events(returns, after_time=killed_at)
+            if e.data.get("fun") == "cloudassist.start"
+        ]
+    )
     assert starts, "no cloudassist.start job returned from the minion"
     result = starts[0].data["return"]
     assert result["changed"] is True and result["pids_before"] == [], result
@@ -180,5 +206,6 @@ def _fires_and_restarts(beacon_master, beacon_minion, host, event_listener, clie
     # The alerting reactor logged a warning on the master.
     log_file = Path(beacon_master.config["log_file"])
     message = f"Cloud Assistant client stopped on {beacon_minion.id} (pids [{pid}])"
-    assert wait_until(lambda: log_file.is_file() and message in log_file.read_text(errors="replace"), 30), (
-        f"the alert reactor's warning is not in {log_file}")
+    assert wait_until(
+        lambda: log_file.is_file() and message in log_file.read_text(errors="replace"), 30
+    ), f"the alert reactor's warning is not in {log_file}"

@@ -6,7 +6,6 @@ module returned.
 
 import os
 
-
 from .ca_host import DEFAULT_VERSION, INIT_SCRIPT
 
 SERVICE = str(INIT_SCRIPT)
@@ -45,8 +44,17 @@ def test_status_stopped_then_running(run, client):
     ret = run("cloudassist.status")
     assert ret.returncode == 0, ret
     data = ret.data
-    for key in ("installed", "running", "pids", "version", "init_system", "service",
-                "commands", "evidence", "decided_by"):
+    for key in (
+        "installed",
+        "running",
+        "pids",
+        "version",
+        "init_system",
+        "service",
+        "commands",
+        "evidence",
+        "decided_by",
+    ):
         assert key in data, (key, data)
     assert data["installed"] is True
     assert data["running"] is False and data["pids"] == []
@@ -73,17 +81,25 @@ def test_status_stopped_then_running(run, client):
 def test_start_stop_restart(run, client):
     assert client.pids() == []
 
-    started = check_action(run("cloudassist.start"), client,
-                           running=True, changed=True, command=SERVICE + " start")
+    started = check_action(
+        run("cloudassist.start"), client, running=True, changed=True, command=SERVICE + " start"
+    )
 
     # Starting a running client: nothing run, same process.
     ret = run("cloudassist.start")
-    assert check_action(ret, client, running=True, changed=False,
-                        command=SERVICE + " start") == started
+    assert (
+        check_action(ret, client, running=True, changed=False, command=SERVICE + " start")
+        == started
+    )
     assert "already running" in ret.data["comment"]
 
-    restarted = check_action(run("cloudassist.restart"), client, running=True, changed=True,
-                             command=SERVICE + " stop; " + SERVICE + " start")
+    restarted = check_action(
+        run("cloudassist.restart"),
+        client,
+        running=True,
+        changed=True,
+        command=SERVICE + " stop; " + SERVICE + " start",
+    )
     assert restarted != started, "restart must replace the process"
 
     ret = run("cloudassist.stop")
@@ -98,8 +114,9 @@ def test_start_stop_restart(run, client):
 
 
 def test_restart_of_stopped_client_starts_it(run, client):
-    check_action(run("cloudassist.restart"), client, running=True, changed=True,
-                 command=SERVICE + " start")
+    check_action(
+        run("cloudassist.restart"), client, running=True, changed=True, command=SERVICE + " start"
+    )
 
 
 def test_stop_running_client_started_outside_salt(run, client):

@@ -52,7 +52,11 @@ BROKEN = "-v` exited with code 1"
 NO_SCRIPT = "this host has no /etc/init.d/aliyun-service"
 ERRORS = {"ca-fleet-3": BROKEN, "ca-fleet-4": NO_SCRIPT}  # why each fails stop and restart
 # The boot runlevels' folders this host has (a bind mount needs the folder to exist).
-RC_DIRS = [folder for folder in ("/etc/rc2.d", "/etc/rc3.d", "/etc/rc4.d", "/etc/rc5.d") if os.path.isdir(folder)]
+RC_DIRS = [
+    folder
+    for folder in ("/etc/rc2.d", "/etc/rc3.d", "/etc/rc4.d", "/etc/rc5.d")
+    if os.path.isdir(folder)
+]
 
 
 @attr.s(kw_only=True, slots=True)
@@ -62,7 +66,15 @@ class NamespacedMinion(SaltMinion):
     binds = attr.ib(factory=list)
 
     def cmdline(self, *args):
-        wrap = ["unshare", "--mount", "--propagation", "private", "--", sys.executable, str(NAMESPACE_EXEC)]
+        wrap = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            sys.executable,
+            str(NAMESPACE_EXEC),
+        ]
         for source, target in self.binds:
             wrap += ["--bind", str(source), str(target)]
         return [*wrap, "--", *SaltMinion.cmdline(self, *args)]
@@ -81,11 +93,22 @@ class Client:
 
     def start(self):
         if self.script:
-            subprocess.run([str(self.script), "start"], check=True, timeout=30, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [str(self.script), "start"],
+                check=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         else:  # started by hand, in the foreground as the real client runs
-            subprocess.Popen([str(self.binary)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+            subprocess.Popen(
+                [str(self.binary)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 10
         while not self.pids() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -103,13 +126,17 @@ class Client:
 
 def _make_client(base, minion_id, spec):
     root = base / minion_id
-    install = standin.install_versioned_client(root, spec["version"], relative_link=True, **spec.get("knobs", {}))
+    install = standin.install_versioned_client(
+        root, spec["version"], relative_link=True, **spec.get("knobs", {})
+    )
     (root / "init.d").mkdir()
     binds = [(root / "init.d", "/etc/init.d")]
     script = None
     if spec["script"]:
-        script = standin.write_executable(root / "init.d" / "aliyun-service", standin.sysv_script(
-            str(install.link), pidfile=str(root / "aliyun-service.pid")))
+        script = standin.write_executable(
+            root / "init.d" / "aliyun-service",
+            standin.sysv_script(str(install.link), pidfile=str(root / "aliyun-service.pid")),
+        )
     # Its own boot runlevel folders too: what starts at boot is each host's own, and the host's
     # folders may hold links to aliyun-service left by other tests.
     for folder in RC_DIRS:
@@ -164,29 +191,46 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
     base = tmp_path_factory.mktemp("cloudassist-fleet")
     roots = base / "file_roots"
     for folder in ("_modules", "_states", "_utils", "_runners"):
-        shutil.copytree(CHECKOUT / folder, roots / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    master = salt_factories.salt_master_daemon("ca-fleet-master", overrides={
-        "file_roots": {"base": [str(CHECKOUT / "examples"), str(roots)]},
-        # A minion that is down costs the job's timeout plus this (Salt's default is 10 s); a
-        # live minion has this long to say it is still at work once the timeout is over.
-        "gather_job_timeout": 5,
-        # Four minions at once: salt-factories' serial `salt-key --accept` would be the wait.
-        "auto_accept": True,
-    })
+        shutil.copytree(
+            CHECKOUT / folder, roots / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    master = salt_factories.salt_master_daemon(
+        "ca-fleet-master",
+        overrides={
+            "file_roots": {"base": [str(CHECKOUT / "examples"), str(roots)]},
+            # A minion that is down costs the job's timeout plus this (Salt's default is 10 s); a
+            # live minion has this long to say it is still at work once the timeout is over.
+            "gather_job_timeout": 5,
+            # Four minions at once: salt-factories' serial `salt-key --accept` would be the wait.
+            "auto_accept": True,
+        },
+    )
     clients, factories = {}, {}
     for minion_id, spec in MINIONS.items():
         clients[minion_id], binds = _make_client(base, minion_id, spec)
-        config = {"binary": str(clients[minion_id].binary), "init_system": "sysvinit", "settle": SETTLE}
+        config = {
+            "binary": str(clients[minion_id].binary),
+            "init_system": "sysvinit",
+            "settle": SETTLE,
+        }
         factories[minion_id] = master.salt_minion_daemon(
-            minion_id, overrides={"cloudassist": config}, factory_class=NamespacedMinion, binds=binds)
+            minion_id,
+            overrides={"cloudassist": config},
+            factory_class=NamespacedMinion,
+            binds=binds,
+        )
     try:
         with contextlib.ExitStack() as stack:
             stack.enter_context(master.started())
             # Started and stopped side by side: one after the other costs seconds each.
             stack.callback(_each, factories.values(), lambda factory: factory.terminate())
             _each(factories.values(), lambda factory: factory.start())
-            fleet = Fleet(master=master, clients=clients, salt=master.salt_cli(timeout=120),
-                          run=master.salt_run_cli(timeout=120))
+            fleet = Fleet(
+                master=master,
+                clients=clients,
+                salt=master.salt_cli(timeout=120),
+                run=master.salt_run_cli(timeout=120),
+            )
             # README "Installing", synced: the minions get the modules, the master the runner.
             ret = fleet.salt.run("-L", "saltutil.sync_all", minion_tgt=",".join(MINIONS))
             assert ret.returncode == 0, ret
@@ -195,7 +239,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
             ret = fleet.run.run("saltutil.sync_all")
             assert ret.returncode == 0, ret
             assert "runners.cloudassist" in ret.data["runners"], ret.data
-            assert "utils.cloudassist_report" in ret.data["utils"], ret.data
+            assert "utils.cloudassist_lib.report" in ret.data["utils"], ret.data
             yield fleet
     finally:
         for pid in pids_running(str(base)):
@@ -210,14 +254,29 @@ def test_report_counts_the_fleet_and_names_who_failed_and_who_did_not_answer(fle
     fleet.arrange(running=("ca-fleet-1", "ca-fleet-4"), stopped=("ca-fleet-2",))
     with fleet.gone_minion():
         # Side by side, as each waits out the gone minion (the timeout, then gather_job_timeout).
-        ret, human = _each([(), ("--out=nested",)], lambda out: fleet.master.salt_run_cli(timeout=120).run(
-            "cloudassist.report", "timeout=3", *out))  # nested: salt-run's default output
+        ret, human = _each(
+            [(), ("--out=nested",)],
+            lambda out: fleet.master.salt_run_cli(timeout=120).run(
+                "cloudassist.report", "timeout=3", *out
+            ),
+        )  # nested: salt-run's default output
 
     assert ret.returncode == 1, ret
     data = ret.data
-    assert data["counts"] == {"targeted": 5, "reported": 3, "failed": 1, "no_answer": 1, "running": 2,
-                              "stopped": 1, "watchdog_running": 0, "blocked": 1}, data
-    assert data["summary"] == "5 targeted: 3 reported (2 running, 1 stopped), 1 failed, 1 did not answer"
+    assert data["counts"] == {
+        "targeted": 5,
+        "reported": 3,
+        "failed": 1,
+        "no_answer": 1,
+        "running": 2,
+        "stopped": 1,
+        "watchdog_running": 0,
+        "blocked": 1,
+    }, data
+    assert (
+        data["summary"]
+        == "5 targeted: 3 reported (2 running, 1 stopped), 1 failed, 1 did not answer"
+    )
     assert data["versions"] == {"2.2.0.46": 1, "2.2.3.578": 1, "2.2.4.1065": 1}
     assert data["init_systems"] == {"sysvinit": {"/etc/init.d/aliyun-service": 3}}
     starts_at_boot = 1 if RC_DIRS else 0  # ca-fleet-1's S link needs a folder to be put in
@@ -233,7 +292,10 @@ def test_report_counts_the_fleet_and_names_who_failed_and_who_did_not_answer(fle
     text = human.stdout
     assert "Traceback" not in text + human.stderr, human
     assert f"summary:\n    {data['summary']}\n" in text, text
-    assert f"failed:\n    ----------\n    ca-fleet-3:\n        {data['failed']['ca-fleet-3']}\n" in text, text
+    assert (
+        f"failed:\n    ----------\n    ca-fleet-3:\n        {data['failed']['ca-fleet-3']}\n"
+        in text
+    ), text
     assert f"no_answer:\n    - {GONE}\n" in text, text
 
 
@@ -243,10 +305,16 @@ def test_report_of_a_fleet_that_all_reported_exits_0(fleet):
     assert ret.data["counts"]["reported"] == 2 and ret.data["retcode"] == 0, ret.data
 
 
-@pytest.mark.parametrize("args, error", [
-    (["tgt_type=regex"], "Error:\n    cloudassist.report: tgt_type must be one of glob, pcre, list, "),
-    (["tgt=nomatch*"], "summary:\n    no minion matched the target\n"),
-])
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (
+            ["tgt_type=regex"],
+            "Error:\n    cloudassist.report: tgt_type must be one of glob, pcre, list, ",
+        ),
+        (["tgt=nomatch*"], "summary:\n    no minion matched the target\n"),
+    ],
+)
 def test_report_says_what_is_wrong_without_a_traceback(fleet, args, error):
     ret = fleet.run.run("cloudassist.report", *args, "--out=nested")
     assert ret.returncode == 1, ret
@@ -271,7 +339,9 @@ def batch_returns(stdout):
 
 def test_rolling_restart_stops_at_the_first_failing_minion(fleet):
     before = fleet.arrange(running=(*HEALTHY, "ca-fleet-4"))
-    ret = fleet.salt.run("-b", "1", "--failhard", "-L", "cloudassist.restart", minion_tgt=",".join(MINIONS))
+    ret = fleet.salt.run(
+        "-b", "1", "--failhard", "-L", "cloudassist.restart", minion_tgt=",".join(MINIONS)
+    )
     after = fleet.pids()
 
     assert ret.returncode != 0, ret
@@ -285,7 +355,11 @@ def test_rolling_restart_stops_at_the_first_failing_minion(fleet):
     assert ERRORS[failed[0]] in returned[-1][1], returned
     for minion in HEALTHY:
         if minion in ran:  # restarted: a new process
-            assert len(after[minion]) == 1 and after[minion] != before[minion], (minion, before, after)
+            assert len(after[minion]) == 1 and after[minion] != before[minion], (
+                minion,
+                before,
+                after,
+            )
         else:  # never reached: untouched
             assert after[minion] == before[minion], (minion, before, after)
     assert after["ca-fleet-4"] == before["ca-fleet-4"]
@@ -293,8 +367,15 @@ def test_rolling_restart_stops_at_the_first_failing_minion(fleet):
 
 def test_rolling_restart_of_healthy_minions_succeeds(fleet):
     before = fleet.arrange(running=HEALTHY)
-    ret = fleet.salt.run("-b", "50%", "--batch-wait=1", "--failhard", "-L", "cloudassist.restart",
-                         minion_tgt=",".join(HEALTHY))
+    ret = fleet.salt.run(
+        "-b",
+        "50%",
+        "--batch-wait=1",
+        "--failhard",
+        "-L",
+        "cloudassist.restart",
+        minion_tgt=",".join(HEALTHY),
+    )
     after = fleet.pids()
     assert ret.returncode == 0, ret
     assert sorted(minion for minion, _ in batch_returns(ret.stdout)) == list(HEALTHY), ret.stdout
@@ -317,7 +398,9 @@ def test_orchestrated_stop_does_not_start_while_a_minion_cannot_report(fleet):
     assert check["result"] is False, check
     assert check["changes"]["return"]["failed"].keys() == {"ca-fleet-3"}, check
     for later in ("stop the client batch by batch", "the fleet after the stop"):
-        assert later not in states or states[later]["result"] is False and not states[later]["changes"], states
+        assert (
+            later not in states or states[later]["result"] is False and not states[later]["changes"]
+        ), states
     assert fleet.pids() == before
 
 
@@ -328,12 +411,21 @@ def test_orchestrated_stop_rolls_until_a_minion_fails(fleet):
     assert ret.returncode != 0, ret
     assert states["every minion reports its client"]["result"] is True, states
     stop = states["stop the client batch by batch"]
-    assert stop["result"] is False and stop["comment"].startswith("Run failed on minions: ca-fleet-4"), stop
+    assert stop["result"] is False and stop["comment"].startswith(
+        "Run failed on minions: ca-fleet-4"
+    ), stop
     ran = list(stop["changes"]["ret"])  # in the order the batches returned
     ((failed,),) = [list(stop["changes"]["ret"]["ca-fleet-4"].values())]
-    assert ran[-1] == "ca-fleet-4" and failed["result"] is False and NO_SCRIPT in failed["comment"], stop
+    assert (
+        ran[-1] == "ca-fleet-4" and failed["result"] is False and NO_SCRIPT in failed["comment"]
+    ), stop
     for minion in HEALTHY:
-        assert after[minion] == ([] if minion in ran else before[minion]), (minion, ran, before, after)
+        assert after[minion] == ([] if minion in ran else before[minion]), (
+            minion,
+            ran,
+            before,
+            after,
+        )
     assert after["ca-fleet-4"] == before["ca-fleet-4"]
     final = states.get("the fleet after the stop")
     assert final is None or final["result"] is False and not final["changes"], states

@@ -24,7 +24,9 @@ def _targeted(salt_cli, target, minion_id):
     ret = salt_cli.run("-G", "test.ping", minion_tgt=target)
     if ret.returncode != 0:
         return []
-    return sorted(ret.data) if isinstance(ret.data, dict) else [minion_id] if ret.data is True else []
+    return (
+        sorted(ret.data) if isinstance(ret.data, dict) else [minion_id] if ret.data is True else []
+    )
 
 
 def test_the_grain_names_the_client_and_targets_by_version(salt_cli, minion, run, client):

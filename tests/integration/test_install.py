@@ -16,8 +16,19 @@ from .conftest import cloudassist_files, minion_path, sync_all, synced_folders
 
 SYNCED_ONLY = pytest.mark.parametrize("install", ["synced"], indirect=True)
 PIP_ONLY = pytest.mark.parametrize("install", ["pip"], indirect=True)
-HELPERS = ("act", "args", "facts", "host", "init", "plan", "procedure", "records", "run",
-           "systemd")
+HELPERS = (
+    "act",
+    "args",
+    "facts",
+    "host",
+    "init_system",
+    "install",
+    "plan",
+    "procedure",
+    "records",
+    "run",
+    "systemd",
+)
 
 
 def where(run):
@@ -41,19 +52,19 @@ def status(run):
 def test_loaded_from_where_the_mode_says(run, install, salt_cli, minion):
     data = where(run)
     names = {Path(path).stem for path in data["helpers"].values()}
-    assert {f"cloudassist_{name}" for name in HELPERS} <= names, data
+    assert set(HELPERS) <= names, data
     if install.mode == "synced":
         base = extmods(salt_cli, minion)
         assert data["module"] == str(base / "modules" / "cloudassist.py"), data
         assert data["state"] == str(base / "states" / "cloudassist.py"), data
         for path in data["helpers"].values():
-            assert Path(path).parent == base / "utils", data
+            assert Path(path).parent == base / "utils" / "cloudassist_lib", data
     else:
         package = install.sitedir / "saltext" / "cloudassist"
         assert data["module"] == str(package / "modules" / "cloudassist.py"), data
         assert data["state"] == str(package / "states" / "cloudassist.py"), data
         for path in data["helpers"].values():
-            assert Path(path).parent == package / "utils", data
+            assert Path(path).parent == package / "utils" / "cloudassist_lib", data
 
 
 @PIP_ONLY
@@ -87,7 +98,7 @@ def test_pip_install_needs_no_sync(run, install, salt_master, salt_cli, minion):
     assert "cloudassist" not in ret.data and "test" in ret.data, ret.data
 
 
-RESYNC_PATCH = '''
+RESYNC_PATCH = """
 
 # --- appended by tests/integration/test_install.py (a re-sync must reach this) ---
 _resync_unpatched_as_dict = ClientStatus.as_dict
@@ -100,17 +111,17 @@ def _resync_as_dict(self):
 
 
 ClientStatus.as_dict = _resync_as_dict
-'''
+"""
 
 
 @SYNCED_ONLY
 def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
     """README: "Synced: update file_roots and run saltutil.sync_all; each job is a new process
-    that imports the synced helpers afresh".  The changed helper is cloudassist_records, which
-    the execution module only reaches through cloudassist_host."""
-    records = install.file_roots[0] / "_utils" / "cloudassist_records.py"
+    that imports the synced helpers afresh".  The changed module is cloudassist_lib.records, which
+    the execution module only reaches through cloudassist_lib.host."""
+    records = install.file_roots[0] / "_utils" / "cloudassist_lib" / "records.py"
     original = records.read_text()
-    synced = extmods(salt_cli, minion) / "utils" / "cloudassist_records.py"
+    synced = extmods(salt_cli, minion) / "utils" / "cloudassist_lib" / "records.py"
     pid = minion.pid
     assert pid and minion.is_running()
     assert "resynced" not in status(run)
@@ -118,15 +129,17 @@ def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
     try:
         records.write_text(original + RESYNC_PATCH)
         data = sync_all(salt_cli, minion.id)
-        assert data["utils"] == ["utils.cloudassist_records"], data
+        assert data["utils"] == ["utils.cloudassist_lib.records"], data
         assert synced.read_text() == original + RESYNC_PATCH
         changed = status(run)
         assert changed.get("resynced") is True, (
-            "the running minion kept the helper it had before the re-sync", changed)
+            "the running minion kept the helper it had before the re-sync",
+            changed,
+        )
     finally:
         records.write_text(original)
         back = sync_all(salt_cli, minion.id)
 
-    assert back["utils"] == ["utils.cloudassist_records"], back
+    assert back["utils"] == ["utils.cloudassist_lib.records"], back
     assert "resynced" not in status(run)
     assert minion.pid == pid, "the minion was restarted"

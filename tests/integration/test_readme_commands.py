@@ -63,40 +63,64 @@ COMMANDS = readme.commands(README)
 
 # Commands that cannot run on this machine by nature: (re.fullmatch pattern, reason).
 NOT_RUN = [
-    (r"bin/test( .*)?",
-     "runs the whole test suite, this test included: running it here would recurse"),
-    (re.escape("PYTHON=python3.10 CLOUDASSIST_SALT='salt==3006.*' "
-               "CLOUDASSIST_VENV=.venv-py310-salt3006 bin/test"),
-     "bin/test (it would recurse) in a second virtual environment built with another Python "
-     "and Salt release"),
+    (
+        r"bin/test( .*)?",
+        "runs the whole test suite, this test included: running it here would recurse",
+    ),
+    (
+        re.escape(
+            "PYTHON=python3.10 CLOUDASSIST_SALT='salt==3006.*' "
+            "CLOUDASSIST_VENV=.venv-py310-salt3006 bin/test"
+        ),
+        "bin/test (it would recurse) in a second virtual environment built with another Python "
+        "and Salt release",
+    ),
     (re.escape(".ci/run"), "the CI entry point: runs bin/test twice (it would recurse)"),
-    (r"salt-pip install dist/saltext_cloudassist-[^ /]+\.whl",
-     "salt-pip exists only in Salt's onedir packages; the wheel it names is checked to be the "
-     "one `python -m build` makes, and the integration suite's pip mode installs that wheel"),
-    (re.escape("systemctl restart salt-minion"),
-     "restarts the host's own salt-minion service; the test's minion is a salt-factories "
-     "daemon and systemd is not necessarily PID 1 here"),
-    (re.escape("cp -r _modules _states _utils _grains _beacons _runners /srv/salt/"),
-     "writes the host master's /srv/salt; the integration suite's synced mode serves copies "
-     "of the same folders from its own master's file_roots"),
-    (r"salt-run cloudassist\.report( .*)?",
-     "runs on the master against a fleet: tests/integration/test_fleet.py runs the report "
-     "against four minions and one that is down, --out=json and the default output"),
-    (re.escape("salt-run saltutil.sync_all"),
-     "syncs the runner onto the master (pip mode has nothing to sync): test_fleet.py's fixture "
-     "runs it and checks it synced runners.cloudassist and utils.cloudassist_report"),
-    (r"salt-run state\.orchestrate orch\.cloudassist_rolling_stop .*",
-     "the orchestration needs examples/ in the master's file_roots and a fleet: test_fleet.py "
-     "runs it (a failing pre-check, and a stop that fails mid-roll)"),
-    (r"bin/cloudassist-demo( .*)?",
-     "boots a container for a minute; tests/realinit/test_demo.py runs it (and "
-     "tests/unit/test_try_it.py checks its --help without root)"),
-    (r"\.venv/bin/python bench/scale\.py( .*)?",
-     "the benchmark starts a salt-master and 20 salt-minions (root, a mount namespace per "
-     "minion) for about five minutes; its options are checked against its --help"),
-    (r"\.venv/bin/python bench/percall\.py( .*)?",
-     "the benchmark boots a systemd-nspawn container from the realinit suite's cached root "
-     "for minutes; its options are checked against its --help"),
+    (
+        r"salt-pip install dist/saltext_cloudassist-[^ /]+\.whl",
+        "salt-pip exists only in Salt's onedir packages; the wheel it names is checked to be the "
+        "one `python -m build` makes, and the integration suite's pip mode installs that wheel",
+    ),
+    (
+        re.escape("systemctl restart salt-minion"),
+        "restarts the host's own salt-minion service; the test's minion is a salt-factories "
+        "daemon and systemd is not necessarily PID 1 here",
+    ),
+    (
+        re.escape("cp -r _modules _states _utils _grains _beacons _runners /srv/salt/"),
+        "writes the host master's /srv/salt; the integration suite's synced mode serves copies "
+        "of the same folders from its own master's file_roots",
+    ),
+    (
+        r"salt-run cloudassist\.report( .*)?",
+        "runs on the master against a fleet: tests/integration/test_fleet.py runs the report "
+        "against four minions and one that is down, --out=json and the default output",
+    ),
+    (
+        re.escape("salt-run saltutil.sync_all"),
+        "syncs the runner onto the master (pip mode has nothing to sync): test_fleet.py's fixture "
+        "runs it and checks it synced runners.cloudassist and utils.cloudassist_report",
+    ),
+    (
+        r"salt-run state\.orchestrate orch\.cloudassist_rolling_stop .*",
+        "the orchestration needs examples/ in the master's file_roots and a fleet: test_fleet.py "
+        "runs it (a failing pre-check, and a stop that fails mid-roll)",
+    ),
+    (
+        r"bin/cloudassist-demo( .*)?",
+        "boots a container for a minute; tests/realinit/test_demo.py runs it (and "
+        "tests/unit/test_try_it.py checks its --help without root)",
+    ),
+    (
+        r"\.venv/bin/python bench/scale\.py( .*)?",
+        "the benchmark starts a salt-master and 20 salt-minions (root, a mount namespace per "
+        "minion) for about five minutes; its options are checked against its --help",
+    ),
+    (
+        r"\.venv/bin/python bench/percall\.py( .*)?",
+        "the benchmark boots a systemd-nspawn container from the realinit suite's cached root "
+        "for minutes; its options are checked against its --help",
+    ),
 ]
 
 # What tells a call that did not run as a call: Salt's own usage errors.
@@ -104,11 +128,34 @@ CALL_ERRORS = re.compile(
     r"is not available|Passed invalid arguments|not valid: |unexpected keyword argument|"
     r"Usage: |Traceback \(most recent call last\)|Minion did not return|No minions matched",
 )
-TARGET_OPTIONS = {"-G", "--grain", "-E", "--pcre", "-L", "--list", "-C", "--compound",
-                  "-N", "--nodegroup", "-I", "--pillar", "-P", "--grain-pcre", "-R", "--range",
-                  "-S", "--ipcidr", "-b", "--batch", "--batch-size"}
-ACTIONS = {"cloudassist.stop": "running", "cloudassist.start": "stopped",
-           "cloudassist.restart": "running"}
+TARGET_OPTIONS = {
+    "-G",
+    "--grain",
+    "-E",
+    "--pcre",
+    "-L",
+    "--list",
+    "-C",
+    "--compound",
+    "-N",
+    "--nodegroup",
+    "-I",
+    "--pillar",
+    "-P",
+    "--grain-pcre",
+    "-R",
+    "--range",
+    "-S",
+    "--ipcidr",
+    "-b",
+    "--batch",
+    "--batch-size",
+}
+ACTIONS = {
+    "cloudassist.stop": "running",
+    "cloudassist.start": "stopped",
+    "cloudassist.restart": "running",
+}
 
 
 def _not_run_reason(command):
@@ -142,8 +189,10 @@ def classify(command):
         return None  # an environment-prefixed command needs an explicit NOT_RUN entry
     if command.program == "salt" and len(command.argv) >= 3:
         return "salt"
-    if command.program == "salt-call" and len(command.argv) >= 2 and not any(
-        w.startswith("-") for w in command.argv[1:]
+    if (
+        command.program == "salt-call"
+        and len(command.argv) >= 2
+        and not any(w.startswith("-") for w in command.argv[1:])
     ):
         return "salt-call"
     if command.program == "bin/cloudassist":
@@ -172,16 +221,21 @@ def _where(command):
 
 def test_comment_and_quoting():
     assert readme.split_comment("echo 'a # b' \"#c\" x#y # note") == (
-        "echo 'a # b' \"#c\" x#y", "note")
+        "echo 'a # b' \"#c\" x#y",
+        "note",
+    )
     assert readme.split_comment("salt '*' cloudassist.status") == (
-        "salt '*' cloudassist.status", "")
+        "salt '*' cloudassist.status",
+        "",
+    )
 
 
 def test_every_readme_command_has_a_class():
     unclassified = [str(c) for c in COMMANDS if classify(c) is None]
     assert not unclassified, (
         "README commands in no class (run them in this test, or add them to NOT_RUN with the "
-        "reason they cannot run here):\n" + "\n".join(unclassified))
+        "reason they cannot run here):\n" + "\n".join(unclassified)
+    )
     kinds = {classify(c) for c in COMMANDS}
     # The extraction still finds what the README has always had.
     assert kinds >= {"salt", "salt-call", "bin/cloudassist", "setup", "not run"}, kinds
@@ -198,8 +252,13 @@ def test_not_run(command):
     if words[0] == ".venv/bin/python" and len(words) > 1:
         script = CHECKOUT / words[1]
         assert script.is_file(), f"{_where(command)}: {script} does not exist"
-        helped = subprocess.run([str(VENV / "bin" / "python"), str(script), "--help"],
-                                cwd=CHECKOUT, capture_output=True, text=True, timeout=60)
+        helped = subprocess.run(
+            [str(VENV / "bin" / "python"), str(script), "--help"],
+            cwd=CHECKOUT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert helped.returncode == 0, helped
         for option in (w for w in words[2:] if w.startswith("--")):
             assert option in helped.stdout, f"{_where(command)}: {option} is not in its --help"
@@ -230,21 +289,34 @@ def _environ(**extra):
 def setup_runs(tmp_path_factory):
     """Every setup command, in README order, run as written in a copy of the checkout."""
     copy = tmp_path_factory.mktemp("readme-setup") / "checkout"
-    shutil.copytree(CHECKOUT, copy, ignore=shutil.ignore_patterns(
-        ".venv*", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-        ".hypothesis"))
+    shutil.copytree(
+        CHECKOUT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv*",
+            ".git",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            ".hypothesis",
+        ),
+    )
     dist_before = (CHECKOUT / "dist").exists()
     # The README's reader has run bin/cloudassist (its first command) by now, which makes the
     # venv current through bin/setup-env (its `tests` extra holds `build`): do the same.
-    made = _run_to_files([str(CHECKOUT / "bin" / "setup-env")], cwd=CHECKOUT, env=_environ(),
-                         timeout=900)
+    made = _run_to_files(
+        [str(CHECKOUT / "bin" / "setup-env")], cwd=CHECKOUT, env=_environ(), timeout=900
+    )
     assert made.returncode == 0, f"bin/setup-env failed:\n{made.stderr}"
     environ = _environ(PATH=f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     runs = {}
     for command in COMMANDS:
         if classify(command) == "setup" and command.text not in runs:
-            runs[command.text] = _run_to_files(["bash", "-c", command.text], cwd=copy,
-                                               env=environ, timeout=900)
+            runs[command.text] = _run_to_files(
+                ["bash", "-c", command.text], cwd=copy, env=environ, timeout=900
+            )
     yield copy, runs
     assert (CHECKOUT / "dist").exists() == dist_before, "a setup command wrote into the checkout"
 
@@ -448,12 +520,14 @@ def test_salt_call(command, salt_call, client):
 
 def test_salt_check_catches_pillar_on_an_execution_function(salt_cli, minion, client):
     """The check above fails the README example this test was written for (issue 8)."""
-    bad = readme._command("salt '*' cloudassist.status pillar='{\"cloudassist\": {\"settle\": 5}}'",
-                          "", 0, "test")
+    bad = readme._command(
+        "salt '*' cloudassist.status pillar='{\"cloudassist\": {\"settle\": 5}}'", "", 0, "test"
+    )
     args = _salt_args(bad)
     with pytest.raises(AssertionError):
-        check_salt_return(salt_cli.run(*args, minion_tgt=minion.id), bad, "cloudassist.status",
-                          args)
+        check_salt_return(
+            salt_cli.run(*args, minion_tgt=minion.id), bad, "cloudassist.status", args
+        )
 
 
 # --- bin/cloudassist, from the checkout ----------------------------------------------------
@@ -463,9 +537,16 @@ def test_salt_check_catches_pillar_on_an_execution_function(salt_cli, minion, cl
 def local_config(client_binary):
     """``.venv/salt-local/minion.d/cloudassist.conf`` as the README's echo line writes it, with
     the stand-in's path for the README's; what was there before is put back."""
-    echoes = [c for c in COMMANDS if classify(c) == "setup" and c.argv[0] == "echo"
-              and c.argv[-1] == ".venv/salt-local/minion.d/cloudassist.conf"]
-    assert echoes, "README.md no longer shows how to write .venv/salt-local/minion.d/cloudassist.conf"
+    echoes = [
+        c
+        for c in COMMANDS
+        if classify(c) == "setup"
+        and c.argv[0] == "echo"
+        and c.argv[-1] == ".venv/salt-local/minion.d/cloudassist.conf"
+    ]
+    assert echoes, (
+        "README.md no longer shows how to write .venv/salt-local/minion.d/cloudassist.conf"
+    )
     config = _echoed_config(echoes[0])
     config["cloudassist"]["binary"] = str(client_binary)
     if os.path.isdir("/run/systemd/system"):
@@ -494,8 +575,7 @@ def local_config(client_binary):
 
 def run_bin_cloudassist(command):
     started = time.monotonic()
-    proc = _run_to_files(["bash", "-c", command.text], cwd=CHECKOUT, env=_environ(),
-                         timeout=300)
+    proc = _run_to_files(["bash", "-c", command.text], cwd=CHECKOUT, env=_environ(), timeout=300)
     return proc, time.monotonic() - started
 
 
@@ -529,8 +609,11 @@ def test_bin_cloudassist(command, client, local_config):
 def test_bin_cloudassist_check_catches_pillar_on_an_execution_function(client, local_config):
     """The check above fails the README example this test was written for (issue 8)."""
     bad = readme._command(
-        "bin/cloudassist cloudassist.status pillar='{\"cloudassist\": {\"settle\": 5}}'",
-        "", 0, "test")
+        'bin/cloudassist cloudassist.status pillar=\'{"cloudassist": {"settle": 5}}\'',
+        "",
+        0,
+        "test",
+    )
     proc, _ = run_bin_cloudassist(bad)
     with pytest.raises(AssertionError):
         check_bin_cloudassist(proc, bad, "cloudassist.status", list(bad.argv[1:]))

@@ -45,7 +45,7 @@ def test_test_mode_then_apply_then_apply_again(run, client, sls, before, want, c
     st = state_ret(ret)
     assert st["result"] is None, st
     assert st["changes"] == {"running": {"old": before, "new": want}}, st
-    assert "`{}`".format(command) in st["comment"], st
+    assert f"`{command}`" in st["comment"], st
     assert client.pids() == pids, "test=True touched the client"
 
     # For real: the predicted change, and the process really started or gone.
@@ -54,7 +54,7 @@ def test_test_mode_then_apply_then_apply_again(run, client, sls, before, want, c
     st = state_ret(ret)
     assert st["result"] is True, st
     assert st["changes"] == {"running": {"old": before, "new": want}}, st
-    assert "`{}`".format(command) in st["comment"], st
+    assert f"`{command}`" in st["comment"], st
     now = client.pids()
     if want:
         assert len(now) == 1 and client.pidfile_pid() == now[0], now
@@ -99,7 +99,7 @@ def test_watch_restarts_running_client(run, client, testmode):
     st = state_ret(ret)
     if testmode:
         assert st["result"] is None, st
-        assert "`{0} stop; {0} start`".format(SERVICE) in st["comment"], st
+        assert f"`{SERVICE} stop; {SERVICE} start`" in st["comment"], st
         assert st["changes"] == {"restarted": {"old": [pid], "new": "new pids"}}, st
         assert client.pids() == [pid], "test=True restarted the client"
         return
@@ -123,10 +123,15 @@ def test_watch_starts_stopped_client(run, client):
 @pytest.mark.parametrize(
     "sls, words",
     [
-        pytest.param("ca_misspelt", ["does not take 'setle'", "timeout, settle"], id="misspelt-key"),
+        pytest.param(
+            "ca_misspelt", ["does not take 'setle'", "timeout, settle"], id="misspelt-key"
+        ),
         pytest.param("ca_enable", ["enable must be true or false", "'yes'"], id="enable-string"),
-        pytest.param("ca_watchdog_flag", ["stop_watchdog must be true or false", "'yes'"],
-                     id="stop_watchdog-string"),
+        pytest.param(
+            "ca_watchdog_flag",
+            ["stop_watchdog must be true or false", "'yes'"],
+            id="stop_watchdog-string",
+        ),
     ],
 )
 def test_bad_sls_fails_cleanly(run, client, testmode, sls, words):

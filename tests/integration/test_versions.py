@@ -18,8 +18,10 @@ NEW_BRANCH = "Linux, client newer than 1.0.1.308, sysvinit"
 def test_version_after_noise_lines(run, client):
     client.write_client(
         "2.2.4.1065",
-        noise=["open /var/log/aliyun/aliyun_assist_main.log: permission denied",
-               "log init failed, 1.2.3 fallback to stderr"],
+        noise=[
+            "open /var/log/aliyun/aliyun_assist_main.log: permission denied",
+            "log init failed, 1.2.3 fallback to stderr",
+        ],
     )
     ret = run("cloudassist.version")
     assert ret.returncode == 0, ret
@@ -58,7 +60,9 @@ def test_new_branch_just_above_boundary_really_starts(run, client):
 
 @pytest.mark.parametrize("running", [True, False], ids=["stop-running", "start-stopped"])
 def test_legacy_client_fails_for_want_of_chkconfig(run, client, salt_call, running):
-    if shutil.which("chkconfig", path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"):
+    if shutil.which(
+        "chkconfig", path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    ):
         pytest.skip("this host has chkconfig: the legacy branch would run it")
     pid = client.ensure_running() if running else None
     client.write_client("1.0.1.308")
@@ -81,7 +85,9 @@ def test_legacy_client_fails_for_want_of_chkconfig(run, client, salt_call, runni
 @pytest.mark.parametrize("testmode", [False, True], ids=["real", "test=True"])
 def test_legacy_client_state_fails_with_module_error(run, client, testmode):
     """Also under test=True: a run that cannot succeed is not predicted as a change."""
-    if shutil.which("chkconfig", path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"):
+    if shutil.which(
+        "chkconfig", path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    ):
         pytest.skip("this host has chkconfig: the legacy branch would run it")
     pid = client.ensure_running()
     client.write_client("1.0.1.308")

@@ -25,9 +25,10 @@ import realinit_testbed as tb  # noqa: E402
 CI = os.environ.get("CI", "").strip().lower() == "true"
 
 
-
 def pytest_configure(config):
-    config.addinivalue_line("markers", "realinit: boots real init systems in systemd-nspawn containers")
+    config.addinivalue_line(
+        "markers", "realinit: boots real init systems in systemd-nspawn containers"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,8 +40,13 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     reason = tb.unavailable_reason()
     if reason:
-        return "realinit: cannot run here: %s%s" % (reason, " (CI=true: tests will fail)" if CI else "")
-    return "realinit: root file systems in %s (override with CLOUDASSIST_REALINIT_CACHE)" % tb.CACHE_DIR
+        return "realinit: cannot run here: {}{}".format(
+            reason,
+            " (CI=true: tests will fail)" if CI else "",
+        )
+    return (
+        f"realinit: root file systems in {tb.CACHE_DIR} (override with CLOUDASSIST_REALINIT_CACHE)"
+    )
 
 
 @atexit.register
@@ -73,7 +79,9 @@ def realinit():
         for c in tb.ALL:
             problems.extend(tb.leftovers_of(c))
         for kind, root in roots.items():
-            problems.extend(f"cached {kind} root was modified: {p}" for p in tb.modified_in_root(root))
+            problems.extend(
+                f"cached {kind} root was modified: {p}" for p in tb.modified_in_root(root)
+            )
         assert not problems, "the real-init suite left things behind:\n" + "\n".join(problems)
 
 

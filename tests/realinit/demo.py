@@ -69,6 +69,7 @@ def note(text: str) -> None:
 # The host in the container, as systemd and the process table tell it (not as the module does)
 # --------------------------------------------------------------------------------------------
 
+
 class Truth:
     def __init__(self, c: tb.Container):
         self.c = c
@@ -84,14 +85,17 @@ class Truth:
 
     def running(self) -> str:
         pids = self.pids()
-        return (f"systemd says {UNIT} is {self.active()}; "
-                + (f"aliyun-service runs as pid {', '.join(map(str, pids))}" if pids
-                   else "no aliyun-service process"))
+        return f"systemd says {UNIT} is {self.active()}; " + (
+            f"aliyun-service runs as pid {', '.join(map(str, pids))}"
+            if pids
+            else "no aliyun-service process"
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # Steps
 # --------------------------------------------------------------------------------------------
+
 
 class Demo:
     def __init__(self, c: tb.Container, color: bool):
@@ -108,8 +112,9 @@ class Demo:
         say("# " + why)
         say(PROMPT + shlex.join(shown))
         started = time.monotonic()
-        res = self.c.run(*shown[:1], *hidden, "--retcode-passthrough", *shown[1:],
-                         check=False, timeout=180)
+        res = self.c.run(
+            *shown[:1], *hidden, "--retcode-passthrough", *shown[1:], check=False, timeout=180
+        )
         took = time.monotonic() - started
         if res.stdout:
             sys.stdout.write(res.stdout if res.stdout.endswith("\n") else res.stdout + "\n")
@@ -139,28 +144,45 @@ class Demo:
             time.sleep(0.1)
         pids = self.truth.pids()
         active = self.truth.active()
-        ok = (active == "active" and len(pids) == 1) if running else (active != "active" and not pids)
+        ok = (
+            (active == "active" and len(pids) == 1)
+            if running
+            else (active != "active" and not pids)
+        )
         self.verdict(took, ok, self.truth.running() + also)
         return pids
 
     def run(self) -> None:
         # -- the execution module ---------------------------------------------------------
-        took, st = self.salt_call("what the module sees: the client, its version, the init "
-                                  "system and how it decided, the unit", "cloudassist.status")
-        self.verdict(took, isinstance(st, dict) and st.get("running") is True
-                     and st.get("init_system") == "systemd" and st.get("service") == UNIT
-                     and st.get("version") == VERSION and self.truth.active() == "active",
-                     f"status says running, systemd, {UNIT}, {VERSION}; {self.truth.running()}")
+        took, st = self.salt_call(
+            "what the module sees: the client, its version, the init "
+            "system and how it decided, the unit",
+            "cloudassist.status",
+        )
+        self.verdict(
+            took,
+            isinstance(st, dict)
+            and st.get("running") is True
+            and st.get("init_system") == "systemd"
+            and st.get("service") == UNIT
+            and st.get("version") == VERSION
+            and self.truth.active() == "active",
+            f"status says running, systemd, {UNIT}, {VERSION}; {self.truth.running()}",
+        )
         before = self.truth.pids()
 
-        took, ret = self.salt_call("test=True: what stop would run; nothing is run",
-                                   "cloudassist.stop", "test=True")
-        self.verdict(took, isinstance(ret, dict) and ret.get("test") is True
-                     and self.truth.pids() == before,
-                     f"nothing changed: {self.truth.running()}")
+        took, ret = self.salt_call(
+            "test=True: what stop would run; nothing is run", "cloudassist.stop", "test=True"
+        )
+        self.verdict(
+            took,
+            isinstance(ret, dict) and ret.get("test") is True and self.truth.pids() == before,
+            f"nothing changed: {self.truth.running()}",
+        )
 
-        took, ret = self.salt_call("stop it (the module logs the vendor's warning)",
-                                   "cloudassist.stop")
+        took, ret = self.salt_call(
+            "stop it (the module logs the vendor's warning)", "cloudassist.stop"
+        )
         self._check_ret(ret, running=False, changed=True)
         self.expect_running(took, False)
 
@@ -168,7 +190,9 @@ class Demo:
         self._check_ret(ret, running=False, changed=False)
         self.expect_running(took, False)
 
-        took, ret = self.salt_call("start it: started, then checked to stay up", "cloudassist.start")
+        took, ret = self.salt_call(
+            "start it: started, then checked to stay up", "cloudassist.start"
+        )
         self._check_ret(ret, running=True, changed=True)
         before = self.expect_running(took, True)
 
@@ -179,80 +203,125 @@ class Demo:
             self.verdict(took, False, f"restart kept the process {before}")
 
         # -- the states -------------------------------------------------------------------
-        took, _ = self.salt_call(f"a state that stops it ({SLS_STOPPED}.sls), under test=True: "
-                                 "the plan, nothing run", "state.apply", SLS_STOPPED, "test=True",
-                                 out=None)
+        took, _ = self.salt_call(
+            f"a state that stops it ({SLS_STOPPED}.sls), under test=True: the plan, nothing run",
+            "state.apply",
+            SLS_STOPPED,
+            "test=True",
+            out=None,
+        )
         self.verdict(took, self.truth.pids() == after, "nothing changed: " + self.truth.running())
 
         took, _ = self.salt_call("the same state for real", "state.apply", SLS_STOPPED, out=None)
         self.expect_running(took, False)
 
-        took, _ = self.salt_call(f"examples/{SLS_RUNNING}.sls (cloudassist.running) under "
-                                 "test=True", "state.apply", SLS_RUNNING, "test=True", out=None)
+        took, _ = self.salt_call(
+            f"examples/{SLS_RUNNING}.sls (cloudassist.running) under test=True",
+            "state.apply",
+            SLS_RUNNING,
+            "test=True",
+            out=None,
+        )
         self.expect_running(took, False, " (still stopped)")
 
         took, _ = self.salt_call("and for real", "state.apply", SLS_RUNNING, out=None)
         self.expect_running(took, True)
 
-        took, _ = self.salt_call("applied again: already as declared, nothing to do",
-                                 "state.apply", SLS_RUNNING, out=None)
+        took, _ = self.salt_call(
+            "applied again: already as declared, nothing to do",
+            "state.apply",
+            SLS_RUNNING,
+            out=None,
+        )
         self.expect_running(took, True)
 
         # -- starting at boot ---------------------------------------------------------------
         took, ret = self.salt_call("does it start at boot?", "cloudassist.enabled")
-        self.verdict(took, ret is True and self.truth.enabled() == "enabled",
-                     f"systemd says {UNIT} is {self.truth.enabled()}")
+        self.verdict(
+            took,
+            ret is True and self.truth.enabled() == "enabled",
+            f"systemd says {UNIT} is {self.truth.enabled()}",
+        )
 
-        took, ret = self.salt_call("keep it from starting at boot; it keeps running now",
-                                   "cloudassist.disable")
-        self.verdict(took, isinstance(ret, dict) and ret.get("enabled") is False
-                     and self.truth.enabled() == "disabled" and self.truth.active() == "active",
-                     f"systemd says {UNIT} is {self.truth.enabled()} and {self.truth.active()}")
+        took, ret = self.salt_call(
+            "keep it from starting at boot; it keeps running now", "cloudassist.disable"
+        )
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("enabled") is False
+            and self.truth.enabled() == "disabled"
+            and self.truth.active() == "active",
+            f"systemd says {UNIT} is {self.truth.enabled()} and {self.truth.active()}",
+        )
 
         took, ret = self.salt_call("and back", "cloudassist.enable")
-        self.verdict(took, isinstance(ret, dict) and ret.get("enabled") is True
-                     and self.truth.enabled() == "enabled",
-                     f"systemd says {UNIT} is {self.truth.enabled()}")
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("enabled") is True
+            and self.truth.enabled() == "enabled",
+            f"systemd says {UNIT} is {self.truth.enabled()}",
+        )
 
     @staticmethod
     def _check_ret(ret, running: bool, changed: bool | None = None) -> None:
         if not isinstance(ret, dict):
             raise StepFailed(f"salt-call returned no dict: {ret!r}")
-        if ret.get("running") is not running or (changed is not None and ret.get("changed") is not changed):
-            raise StepFailed(f"the return says running={ret.get('running')!r}, "
-                             f"changed={ret.get('changed')!r}; expected running={running}"
-                             + (f", changed={changed}" if changed is not None else ""))
+        if ret.get("running") is not running or (
+            changed is not None and ret.get("changed") is not changed
+        ):
+            raise StepFailed(
+                f"the return says running={ret.get('running')!r}, "
+                f"changed={ret.get('changed')!r}; expected running={running}"
+                + (f", changed={changed}" if changed is not None else "")
+            )
 
 
 # --------------------------------------------------------------------------------------------
 # Setting up and taking down
 # --------------------------------------------------------------------------------------------
 
+
 def prepare(c: tb.Container, salt_conf_dir: str) -> None:
     """The stand-in client, its unit (enabled), and salt-call on the container's PATH."""
     put_client(c, VERSION)
     put_unit(c, UNIT)
-    c.write(SALT_CALL_WRAPPER, textwrap.dedent(f"""\
+    c.write(
+        SALT_CALL_WRAPPER,
+        textwrap.dedent(f"""\
         #!/bin/sh
         # bin/cloudassist-demo: the checkout's salt-call with the demo's masterless config.
         exec {shlex.quote(str(tb.SALT_CALL))} --config-dir={salt_conf_dir} "$@"
-        """), 0o755)
+        """),
+        0o755,
+    )
 
 
 def shell(c: tb.Container) -> None:
     if not sys.stdin.isatty():
         note("--shell needs a terminal on stdin: skipped")
         return
-    note("a shell in the container (try: salt-call cloudassist.status); "
-         "leave it with `exit` and the container is removed")
-    env = {"PATH": tb.CONTAINER_PATH, "LANG": "C.UTF-8", "HOME": "/root", "PS1": PROMPT,
-           "TERM": os.environ.get("TERM", "dumb")}
+    note(
+        "a shell in the container (try: salt-call cloudassist.status); "
+        "leave it with `exit` and the container is removed"
+    )
+    env = {
+        "PATH": tb.CONTAINER_PATH,
+        "LANG": "C.UTF-8",
+        "HOME": "/root",
+        "PS1": PROMPT,
+        "TERM": os.environ.get("TERM", "dumb"),
+    }
     # Ctrl-C in the shell is the shell's: caught here by a handler that does nothing (exec
     # resets it, so the shell and what it runs get Ctrl-C as usual).
     previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
     try:
-        subprocess.run(["nsenter", "-t", str(c.init_pid), "-a", "--", "/bin/bash", "--norc", "-i"],
-                       env=env, check=False)
+        subprocess.run(
+            ["nsenter", "-t", str(c.init_pid), "-a", "--", "/bin/bash", "--norc", "-i"],
+            env=env,
+            check=False,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -265,13 +334,17 @@ def main(argv: list[str]) -> int:
     want_shell = "--shell" in argv
     unknown = [a for a in argv if a != "--shell"]
     if unknown:
-        print(f"cloudassist-demo: unknown arguments {unknown} (see bin/cloudassist-demo --help)",
-              file=sys.stderr)
+        print(
+            f"cloudassist-demo: unknown arguments {unknown} (see bin/cloudassist-demo --help)",
+            file=sys.stderr,
+        )
         return 2
     reason = tb.unavailable_reason()
     if reason:
-        print("cloudassist-demo cannot run here: " + reason.replace("real-init suite", "it"),
-              file=sys.stderr)
+        print(
+            "cloudassist-demo cannot run here: " + reason.replace("real-init suite", "it"),
+            file=sys.stderr,
+        )
         return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
@@ -283,9 +356,11 @@ def main(argv: list[str]) -> int:
         _, suite = tb.apt_source()
         cached = tb.CACHE_DIR / "systemd"
         if not tb.root_is_good(cached, "systemd", suite):
-            note(f"first run: building a Debian {suite} root with systemd into {cached} with "
-                 "debootstrap (a few minutes, about 300 MB, downloaded from this machine's apt "
-                 "mirror); later runs reuse it")
+            note(
+                f"first run: building a Debian {suite} root with systemd into {cached} with "
+                "debootstrap (a few minutes, about 300 MB, downloaded from this machine's apt "
+                "mirror); later runs reuse it"
+            )
         root = tb.ensure_root("systemd", log=lambda m: note(m))
         standin.client_binary()  # compiled once (gcc -static), then cached
         # Signals wait while the overlay is mounted, until `c` holds what close() undoes.
@@ -295,9 +370,11 @@ def main(argv: list[str]) -> int:
             c = tb.Container(root, "systemd", NAME)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-        note(f"a throwaway systemd container on an overlay of {root} (in {c.work}), with the "
-             f"stand-in client {VERSION} (tests/support/standin.c) as {BINARY}, run by "
-             f"{UNIT}, enabled")
+        note(
+            f"a throwaway systemd container on an overlay of {root} (in {c.work}), with the "
+            f"stand-in client {VERSION} (tests/support/standin.c) as {BINARY}, run by "
+            f"{UNIT}, enabled"
+        )
         salt_conf = f"{tb.SALT_DIR}/conf"
         prepare(c, salt_conf)
         t = time.monotonic()
@@ -305,9 +382,11 @@ def main(argv: list[str]) -> int:
         salt = tb.Salt(c, {"id": NAME})
         salt.write_sls(SLS_STOPPED, STOPPED_TEXT)
         salt.write_sls(SLS_RUNNING, EXAMPLE.read_text())
-        note(f"booted in {time.monotonic() - t:.1f}s; salt-call in it is this checkout's "
-             f"({tb.SALT_CALL}, config {salt_conf}/minion, masterless, the checkout's _modules "
-             "and _states)")
+        note(
+            f"booted in {time.monotonic() - t:.1f}s; salt-call in it is this checkout's "
+            f"({tb.SALT_CALL}, config {salt_conf}/minion, masterless, the checkout's _modules "
+            "and _states)"
+        )
         demo = Demo(c, color=sys.stdout.isatty())
         demo.run()
         say()
@@ -325,8 +404,13 @@ def main(argv: list[str]) -> int:
         say()
         note(f"interrupted ({str(exc) or 'Ctrl-C'})")
         code = 130
-    except (tb.TestbedUnavailable, RuntimeError, subprocess.CalledProcessError, OSError,
-            AssertionError) as exc:
+    except (
+        tb.TestbedUnavailable,
+        RuntimeError,
+        subprocess.CalledProcessError,
+        OSError,
+        AssertionError,
+    ) as exc:
         say()
         detail = getattr(exc, "stderr", "") or ""
         note(f"FAILED: {exc}{(': ' + detail.strip()) if detail else ''}")
@@ -341,8 +425,10 @@ def main(argv: list[str]) -> int:
                 note("could not remove everything: " + "; ".join(problems))
                 code = code or 3
             else:
-                note(f"removed the container, its overlay and mounts ({c.work}); "
-                     f"{time.monotonic() - started:.0f}s in all")
+                note(
+                    f"removed the container, its overlay and mounts ({c.work}); "
+                    f"{time.monotonic() - started:.0f}s in all"
+                )
     return code
 
 

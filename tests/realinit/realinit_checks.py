@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
 import realinit_testbed as tb
 from support import standin
+
 
 class Host:
     """A booted container plus its salt-call, handed to the tests."""
@@ -36,7 +36,7 @@ def make_host(request, roots, name, kind, prepare=None, *, boot=True, pid1=None,
             problems = c.close()
         finally:
             tb.OPEN.remove(c)
-        assert not problems, "teardown of %s: %s" % (name, problems)
+        assert not problems, f"teardown of {name}: {problems}"
 
     request.addfinalizer(_fin)
     if prepare:
@@ -61,8 +61,13 @@ def put_client(c: tb.Container, version: str, **knobs) -> None:
     standin.install_client(c.path(BINARY), version, interpreter=PY3, **knobs)
 
 
-def put_unit(c: tb.Container, unit: str, binary: str = BINARY, enable: bool = True,
-             description: str = "Stand-in Cloud Assistant client") -> None:
+def put_unit(
+    c: tb.Container,
+    unit: str,
+    binary: str = BINARY,
+    enable: bool = True,
+    description: str = "Stand-in Cloud Assistant client",
+) -> None:
     c.write(f"/etc/systemd/system/{unit}", standin.systemd_unit(binary, description=description))
     if enable:
         wants = c.path("/etc/systemd/system/multi-user.target.wants")
@@ -70,8 +75,12 @@ def put_unit(c: tb.Container, unit: str, binary: str = BINARY, enable: bool = Tr
         (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
 
 
-def put_sysv(c: tb.Container, name: str = "aliyun-service", pidfile: str = "/var/run/aliyun-service.pid",
-             enable: bool = True) -> None:
+def put_sysv(
+    c: tb.Container,
+    name: str = "aliyun-service",
+    pidfile: str = "/var/run/aliyun-service.pid",
+    enable: bool = True,
+) -> None:
     c.write(f"/etc/init.d/{name}", standin.sysv_script(BINARY, name=name, pidfile=pidfile), 0o755)
     if enable:
         c.chroot("update-rc.d", name, "defaults")
@@ -88,7 +97,6 @@ cloudassist_client:
   cloudassist.running:
     - name: aliyun
 """
-
 
 
 def single_state(res):
@@ -190,7 +198,9 @@ class ClientBranchChecks:
         self.check_branch(ret)
         assert ret["comment"], res
         # The vendor's warning: the instance stops receiving Cloud Assistant commands.
-        assert "no longer receives Cloud Assistant commands" in ret.get("warning", "") + ret["comment"], res
+        assert (
+            "no longer receives Cloud Assistant commands" in ret.get("warning", "") + ret["comment"]
+        ), res
         self.assert_stopped(host)
 
     def test_status_stopped(self, host):
@@ -260,7 +270,9 @@ class ClientBranchChecks:
 
     def test_state_dead_alias(self, host, sls):
         self.ensure_stopped(host)
-        host.salt.write_sls("ca_dead", SLS_STOPPED.replace("cloudassist.stopped", "cloudassist.dead"))
+        host.salt.write_sls(
+            "ca_dead", SLS_STOPPED.replace("cloudassist.stopped", "cloudassist.dead")
+        )
         res = host.call("state.apply", "ca_dead", check=True)
         st = single_state(res)
         assert st["result"] is True and st["changes"] == {}, res
@@ -296,6 +308,6 @@ def module_error(res, fun: str) -> str:
     """The CommandExecutionError text of a failed ``salt-call fun``."""
     assert res.returncode != 0, f"salt-call should have failed: {res!r}"
     no_traceback(res)
-    m = re.search(r"Error running '%s': (.*)" % re.escape(fun), res.text, re.S)
+    m = re.search(rf"Error running '{re.escape(fun)}': (.*)", res.text, re.S)
     assert m, f"no 'Error running {fun!r}' in the output: {res!r}"
     return m.group(1).strip()

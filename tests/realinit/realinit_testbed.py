@@ -67,7 +67,7 @@ BOOT_MARKER_FILE = "/run/realinit-booted"
 
 
 OPEN: list = []  # containers not yet closed (closed again at exit, should a finalizer not run)
-ALL: list = []   # every container of the session, for the leftovers check
+ALL: list = []  # every container of the session, for the leftovers check
 
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
@@ -81,21 +81,37 @@ class TestbedUnavailable(Exception):
 # Can this machine do it at all?
 # --------------------------------------------------------------------------------------------
 
+
 def unavailable_reason() -> str | None:
     """Why the suite cannot run here, or None when it can."""
     if sys.platform != "linux":
-        return "real-init suite needs Linux (this is %s)" % sys.platform
+        return f"real-init suite needs Linux (this is {sys.platform})"
     if os.geteuid() != 0:
-        return "real-init suite needs root (euid is %d) to boot systemd-nspawn containers" % os.geteuid()
+        return (
+            "real-init suite needs root (euid is %d) to boot systemd-nspawn containers"
+            % os.geteuid()
+        )
     search = os.pathsep.join([os.environ.get("PATH", ""), CONTAINER_PATH])
-    missing = [tool for tool in ("systemd-nspawn", "debootstrap", "nsenter", "unshare", "mount",
-                                 "umount", "chroot")
-               if shutil.which(tool, path=search) is None]
+    missing = [
+        tool
+        for tool in (
+            "systemd-nspawn",
+            "debootstrap",
+            "nsenter",
+            "unshare",
+            "mount",
+            "umount",
+            "chroot",
+        )
+        if shutil.which(tool, path=search) is None
+    ]
     if missing:
-        return ("real-init suite needs %s on the PATH (apt-get install systemd-container "
-                "debootstrap util-linux mount)" % ", ".join(missing))
+        return (
+            "real-init suite needs {} on the PATH (apt-get install systemd-container "
+            "debootstrap util-linux mount)".format(", ".join(missing))
+        )
     if not SALT_CALL.exists():
-        return "no salt-call in the virtual environment %s" % VENV
+        return f"no salt-call in the virtual environment {VENV}"
     fs = Path("/proc/filesystems").read_text()
     if "overlay" not in fs:
         subprocess.run(["modprobe", "overlay"], capture_output=True)
@@ -107,6 +123,7 @@ def unavailable_reason() -> str | None:
 # --------------------------------------------------------------------------------------------
 # Root file systems
 # --------------------------------------------------------------------------------------------
+
 
 def apt_source() -> tuple[str, str]:
     """(mirror URI, suite) of the machine's Debian archive, read from its apt sources."""
@@ -126,7 +143,10 @@ def apt_source() -> tuple[str, str]:
                 suite = suite or suites[0]
                 break
     if not (mirror and suite):
-        for src in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]:
+        for src in [
+            Path("/etc/apt/sources.list"),
+            *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
+        ]:
             if not src.exists():
                 continue
             for line in src.read_text().splitlines():
@@ -138,8 +158,10 @@ def apt_source() -> tuple[str, str]:
             if mirror and suite:
                 break
     if not (mirror and suite):
-        raise TestbedUnavailable("cannot find a Debian mirror in the machine's apt sources "
-                                 "(set CLOUDASSIST_REALINIT_MIRROR and CLOUDASSIST_REALINIT_SUITE)")
+        raise TestbedUnavailable(
+            "cannot find a Debian mirror in the machine's apt sources "
+            "(set CLOUDASSIST_REALINIT_MIRROR and CLOUDASSIST_REALINIT_SUITE)"
+        )
     return mirror, suite
 
 
@@ -159,7 +181,8 @@ def _customize_root(root: Path, kind: str) -> None:
     # for its file.  systemd is waited for with `systemctl is-system-running --wait`.
     if kind == "sysvinit":
         script = root / "etc/init.d" / BOOT_MARKER_SCRIPT
-        script.write_text(textwrap.dedent(f"""\
+        script.write_text(
+            textwrap.dedent(f"""\
             #!/bin/sh
             ### BEGIN INIT INFO
             # Provides:          {BOOT_MARKER_SCRIPT}
@@ -171,15 +194,22 @@ def _customize_root(root: Path, kind: str) -> None:
             ### END INIT INFO
             case "$1" in start) runlevel > {BOOT_MARKER_FILE} 2>&1 || touch {BOOT_MARKER_FILE};; esac
             exit 0
-            """))
+            """)
+        )
         script.chmod(0o755)
-        subprocess.run(["chroot", str(root), "update-rc.d", BOOT_MARKER_SCRIPT, "defaults"],
-                       check=True, capture_output=True, env=_clean_env())
+        subprocess.run(
+            ["chroot", str(root), "update-rc.d", BOOT_MARKER_SCRIPT, "defaults"],
+            check=True,
+            capture_output=True,
+            env=_clean_env(),
+        )
         # No gettys on tty1..6: the container has no such terminals and init would respawn them.
         inittab = root / "etc/inittab"
         if inittab.exists():
-            lines = [("#" + l if re.match(r"^\d+:\d*:respawn:/sbin/getty", l) else l)
-                     for l in inittab.read_text().splitlines()]
+            lines = [
+                ("#" + l if re.match(r"^\d+:\d*:respawn:/sbin/getty", l) else l)
+                for l in inittab.read_text().splitlines()
+            ]
             inittab.write_text("\n".join(lines) + "\n")
     # Like a minimal image, neither root has binutils' `strings` (the module must not need it).
     for strings in (root / "usr/bin/strings", root / "bin/strings"):
@@ -189,8 +219,11 @@ def _customize_root(root: Path, kind: str) -> None:
 
 def modified_in_root(root: Path, limit: int = 5) -> list[str]:
     """Paths in a cached root changed after it was built (tests must never write there)."""
-    r = subprocess.run(["find", str(root), "-xdev", "-newer", str(root / STAMP), "-print"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["find", str(root), "-xdev", "-newer", str(root / STAMP), "-print"],
+        capture_output=True,
+        text=True,
+    )
     return r.stdout.split()[:limit]
 
 
@@ -222,17 +255,27 @@ def ensure_root(kind: str, log=print) -> Path:
             remove_tree(stale)
         building = Path(tempfile.mkdtemp(prefix=f".{kind}.building-", dir=CACHE_DIR))
         building.chmod(0o755)
-        cmd = ["debootstrap", "--variant=minbase",
-               "--include=" + ",".join(RECIPES[kind]["include"]),
-               suite, str(building), mirror]
+        cmd = [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=" + ",".join(RECIPES[kind]["include"]),
+            suite,
+            str(building),
+            mirror,
+        ]
         log(f"building {kind} root: {' '.join(cmd)}")
         started = time.monotonic()
         log_file = building.with_name(building.name + ".log")
         try:
             with open(log_file, "w+") as out:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, env=_clean_env(),
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=_clean_env(),
+                    start_new_session=True,
+                )
                 try:
                     returncode = proc.wait()
                 except BaseException:
@@ -244,8 +287,9 @@ def ensure_root(kind: str, log=print) -> Path:
                 out.seek(0)
                 output = out.read()
             if returncode != 0:
-                raise RuntimeError(f"debootstrap of the {kind} root failed ({returncode}):\n"
-                                   + output[-4000:])
+                raise RuntimeError(
+                    f"debootstrap of the {kind} root failed ({returncode}):\n" + output[-4000:]
+                )
             _customize_root(building, kind)
             (building / STAMP).write_text(_recipe_text(kind, suite))
         except BaseException:
@@ -268,6 +312,7 @@ def ensure_root(kind: str, log=print) -> Path:
 # --------------------------------------------------------------------------------------------
 # Containers
 # --------------------------------------------------------------------------------------------
+
 
 def _clean_env() -> dict:
     return {"PATH": CONTAINER_PATH, "LANG": "C.UTF-8", "HOME": "/root", "TERM": "dumb"}
@@ -301,8 +346,10 @@ class Result:
         self.stderr = proc.stderr
 
     def __repr__(self):
-        return (f"<Result rc={self.returncode} cmd={self.cmd!r}\n--- stdout ---\n{self.stdout}"
-                f"\n--- stderr ---\n{self.stderr}>")
+        return (
+            f"<Result rc={self.returncode} cmd={self.cmd!r}\n--- stdout ---\n{self.stdout}"
+            f"\n--- stderr ---\n{self.stderr}>"
+        )
 
 
 class Container:
@@ -324,15 +371,24 @@ class Container:
         self.nspawn_pid: int | None = None
         self.init_pid: int | None = None
         self.mounted = False
-        self.boots = 0              # how many times this container was started
-        self.past_pids: list = []   # (nspawn pid, init pid) of the boots before the current one
-        self.on_boot: list = []     # callables run after every reboot (e.g. Salt restoring /tmp)
-        self._start = None          # how the container was started: ("boot",) or ("plain", argv)
+        self.boots = 0  # how many times this container was started
+        self.past_pids: list = []  # (nspawn pid, init pid) of the boots before the current one
+        self.on_boot: list = []  # callables run after every reboot (e.g. Salt restoring /tmp)
+        self._start = None  # how the container was started: ("boot",) or ("plain", argv)
         subprocess.run(
-            ["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={self.root},upperdir={self.upper},workdir={self.ovlwork}",
-             str(self.merged)],
-            check=True, capture_output=True, text=True)
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={self.root},upperdir={self.upper},workdir={self.ovlwork}",
+                str(self.merged),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         self.mounted = True
 
     # -- before boot -----------------------------------------------------------------------
@@ -348,8 +404,13 @@ class Container:
         return p
 
     def chroot(self, *cmd: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["chroot", str(self.merged), *cmd], check=True,
-                              capture_output=True, text=True, env=_clean_env())
+        return subprocess.run(
+            ["chroot", str(self.merged), *cmd],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=_clean_env(),
+        )
 
     # -- boot ------------------------------------------------------------------------------
     def _spawn(self, argv: list[str], boot: bool) -> None:
@@ -358,18 +419,31 @@ class Container:
         # container's /usr: the container's own python3 of the same Debian release is used.
         if str(BASE_PREFIX) not in ("/", "/usr"):
             binds.insert(0, BASE_PREFIX)
-        cmd = ["systemd-nspawn", "-q", "-D", str(self.merged), "--register=no",
-               "--keep-unit", f"--machine={self.name}", "--console=read-only",
-               *[f"--bind-ro={p}" for p in dict.fromkeys(str(b) for b in binds)]]
+        cmd = [
+            "systemd-nspawn",
+            "-q",
+            "-D",
+            str(self.merged),
+            "--register=no",
+            "--keep-unit",
+            f"--machine={self.name}",
+            "--console=read-only",
+            *[f"--bind-ro={p}" for p in dict.fromkeys(str(b) for b in binds)],
+        ]
         cmd += ["--boot"] if boot else ["--", *argv]
         self.boots += 1
         self.log = open(self.log_path, "ab")  # a reboot appends to the same console log
         if self.boots > 1:
             self.log.write(b"\n===== cloudassist realinit: boot %d =====\n" % self.boots)
             self.log.flush()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     env=_clean_env())
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_clean_env(),
+        )
         self.nspawn_pid = self.proc.pid
 
     def boot(self, timeout: float = 60) -> None:
@@ -378,9 +452,13 @@ class Container:
         deadline = time.monotonic() + timeout
         while self.init_pid is None:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"systemd-nspawn exited {self.proc.returncode}:\n{self.console()}")
+                raise RuntimeError(
+                    f"systemd-nspawn exited {self.proc.returncode}:\n{self.console()}"
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"container {self.name} has no init after {timeout}s:\n{self.console()}")
+                raise RuntimeError(
+                    f"container {self.name} has no init after {timeout}s:\n{self.console()}"
+                )
             self.init_pid = self._find_init()
             if self.init_pid is None:
                 time.sleep(0.05)
@@ -394,14 +472,19 @@ class Container:
         deadline = time.monotonic() + timeout
         while self.init_pid is None:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"systemd-nspawn exited {self.proc.returncode}:\n{self.console()}")
+                raise RuntimeError(
+                    f"systemd-nspawn exited {self.proc.returncode}:\n{self.console()}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"container {self.name} has no PID 1 after {timeout}s")
             self.init_pid = self._find_init(not_exe="nspawn")
             time.sleep(0.05)
         # Ready when PID 1 has exec'd its program.
-        self.wait_for(lambda: self.run("true", check=False).returncode == 0, timeout=10,
-                      what="the container to accept commands")
+        self.wait_for(
+            lambda: self.run("true", check=False).returncode == 0,
+            timeout=10,
+            what="the container to accept commands",
+        )
 
     def _find_init(self, not_exe: str = "nspawn") -> int | None:
         # nspawn's child (or grandchild) that is PID 1 in its own PID namespace.
@@ -428,12 +511,21 @@ class Container:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise RuntimeError(f"container {self.name} did not finish booting:\n{self.console()}")
+                raise RuntimeError(
+                    f"container {self.name} did not finish booting:\n{self.console()}"
+                )
             if self.proc.poll() is not None:
-                raise RuntimeError(f"systemd-nspawn exited {self.proc.returncode}:\n{self.console()}")
+                raise RuntimeError(
+                    f"systemd-nspawn exited {self.proc.returncode}:\n{self.console()}"
+                )
             if self.kind == "systemd":
-                r = self.run("systemctl", "is-system-running", "--wait",
-                             timeout=max(1.0, remaining), check=False)
+                r = self.run(
+                    "systemctl",
+                    "is-system-running",
+                    "--wait",
+                    timeout=max(1.0, remaining),
+                    check=False,
+                )
                 state = r.stdout.strip()
                 if state in ("running", "degraded"):
                     if state == "degraded":
@@ -442,7 +534,9 @@ class Container:
                     return
                 # "offline": systemctl could not reach systemd yet (its bus comes up during boot)
                 if state not in ("initializing", "starting", "offline", ""):
-                    raise RuntimeError(f"systemd in {self.name} is {state!r}:\n{r}\n{self.console()}")
+                    raise RuntimeError(
+                        f"systemd in {self.name} is {state!r}:\n{r}\n{self.console()}"
+                    )
                 time.sleep(0.2)
             else:
                 if self.exists(BOOT_MARKER_FILE):
@@ -490,7 +584,9 @@ class Container:
         problems = self._halt()
         problems += self._leftovers_of_boot(old)
         if problems:
-            raise RuntimeError(f"container {self.name} did not stop cleanly for a reboot: {problems}")
+            raise RuntimeError(
+                f"container {self.name} did not stop cleanly for a reboot: {problems}"
+            )
         self.past_pids.append(old)
         self.init_pid = None
         self.nspawn_pid = None
@@ -498,8 +594,12 @@ class Container:
         # the overlay's superblock, which the host's mount shares, to read-only.  A real
         # machine's next boot remounts its root read-write; so does this one.
         if os.statvfs(self.merged).f_flag & os.ST_RDONLY:
-            subprocess.run(["mount", "-o", "remount,rw", str(self.merged)], check=True,
-                           capture_output=True, text=True)
+            subprocess.run(
+                ["mount", "-o", "remount,rw", str(self.merged)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         # The boot marker lives in /run (a tmpfs per boot); make sure a stale copy on the
         # overlay itself cannot pass for the new boot's.
         with contextlib.suppress(FileNotFoundError):
@@ -548,9 +648,14 @@ class Container:
         """Processes of a stopped boot still alive, or mounts nspawn left on the overlay."""
         deadline = time.monotonic() + timeout
         while True:
-            found = [f"{what} process {pid} still running"
-                     for what, pid in zip(("systemd-nspawn", "container init"), pids) if _alive(pid)]
-            found += [f"process {pid} still runs in the container" for pid in self.processes_inside()]
+            found = [
+                f"{what} process {pid} still running"
+                for what, pid in zip(("systemd-nspawn", "container init"), pids, strict=False)
+                if _alive(pid)
+            ]
+            found += [
+                f"process {pid} still runs in the container" for pid in self.processes_inside()
+            ]
             found += [f"mount {mp}" for mp in mounts_under(self.merged) if mp != str(self.merged)]
             if not found or time.monotonic() > deadline:
                 return found
@@ -581,14 +686,22 @@ class Container:
         r = self.run("cat", inside, check=False)
         return r.stdout if r.returncode == 0 else None
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 120, input: str | None = None,
-            env: dict | None = None, nsenter_opts: tuple[str, ...] = ()) -> Result:
+    def run(
+        self,
+        *cmd: str,
+        check: bool = True,
+        timeout: float = 120,
+        input: str | None = None,
+        env: dict | None = None,
+        nsenter_opts: tuple[str, ...] = (),
+    ) -> Result:
         assert self.init_pid, "container not booted"
         full = ["nsenter", "-t", str(self.init_pid), "-a", *nsenter_opts, "--", *cmd]
         e = _clean_env()
         e.update(env or {})
-        proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input,
-                              env=e)
+        proc = subprocess.run(
+            full, capture_output=True, text=True, timeout=timeout, input=input, env=e
+        )
         res = Result(list(cmd), proc)
         if check and proc.returncode != 0:
             raise AssertionError(f"command failed in {self.name}: {res!r}")
@@ -599,7 +712,10 @@ class Container:
 
     def pids(self, comm: str = "aliyun-service") -> list[int]:
         """PIDs (as the container sees them) whose /proc/PID/comm is ``comm``."""
-        r = self.run(VENV_PYTHON.as_posix(), "-c", textwrap.dedent("""\
+        r = self.run(
+            VENV_PYTHON.as_posix(),
+            "-c",
+            textwrap.dedent("""\
             import os, sys
             out = []
             for p in os.listdir('/proc'):
@@ -614,7 +730,9 @@ class Container:
                     if c == sys.argv[1] and st != 'Z':
                         out.append(int(p))
             print(' '.join(map(str, sorted(out))))
-            """), comm)
+            """),
+            comm,
+        )
         return [int(x) for x in r.stdout.split()]
 
     def wait_for(self, predicate, timeout: float = 10, interval: float = 0.1, what: str = ""):
@@ -650,7 +768,7 @@ def mounts_under(path: Path) -> list[str]:
 
 
 def unmount_tree(path: Path) -> list[str]:
-    for attempt in range(50):
+    for _attempt in range(50):
         mps = mounts_under(path)
         if not mps:
             return []
@@ -673,7 +791,7 @@ def _alive(pid: int | None) -> bool:
     return state != "Z"
 
 
-def leftovers_of(c: "Container") -> list[str]:
+def leftovers_of(c: Container) -> list[str]:
     """What container ``c`` left on the host after ``close()`` (empty when nothing)."""
     found = []
     for nspawn_pid, init_pid in [*c.past_pids, (c.nspawn_pid, c.init_pid)]:  # every boot
@@ -702,7 +820,9 @@ def leftovers() -> list[str]:
             cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if root.startswith(work_prefix) or (cmdline.startswith("systemd-nspawn") and TMP_PREFIX in cmdline):
+        if root.startswith(work_prefix) or (
+            cmdline.startswith("systemd-nspawn") and TMP_PREFIX in cmdline
+        ):
             found.append(f"process {p}: {cmdline.strip()}")
     for d in WORK_PARENT.glob(TMP_PREFIX + "*"):
         found.append(f"directory {d}")
@@ -758,18 +878,38 @@ class Salt:
         config.update(extra or {})
         self._last_extra = extra
         # JSON is YAML.
-        self.c.sh(f"mkdir -p {SALT_DIR}/conf {SALT_DIR}/states {SALT_DIR}/pillar && "
-                  f"cat > {SALT_DIR}/conf/minion", input=json.dumps(config, indent=1))
+        self.c.sh(
+            f"mkdir -p {SALT_DIR}/conf {SALT_DIR}/states {SALT_DIR}/pillar && "
+            f"cat > {SALT_DIR}/conf/minion",
+            input=json.dumps(config, indent=1),
+        )
 
     def write_sls(self, name: str, text: str) -> None:
         self._sls[name] = text
-        self.c.run("/bin/sh", "-c", f"cat > {SALT_DIR}/states/{name}.sls",
-                   input=textwrap.dedent(text))
+        self.c.run(
+            "/bin/sh", "-c", f"cat > {SALT_DIR}/states/{name}.sls", input=textwrap.dedent(text)
+        )
 
-    def call(self, fun: str, *args: str, check: bool | None = None, timeout: float = 120,
-             wrap: tuple[str, ...] = (), nsenter_opts: tuple[str, ...] = ()) -> "SaltResult":
-        cmd = [*wrap, str(SALT_CALL), "--local", f"--config-dir={SALT_DIR}/conf", "--out=json",
-               "--retcode-passthrough", "--log-level=quiet", fun, *args]
+    def call(
+        self,
+        fun: str,
+        *args: str,
+        check: bool | None = None,
+        timeout: float = 120,
+        wrap: tuple[str, ...] = (),
+        nsenter_opts: tuple[str, ...] = (),
+    ) -> SaltResult:
+        cmd = [
+            *wrap,
+            str(SALT_CALL),
+            "--local",
+            f"--config-dir={SALT_DIR}/conf",
+            "--out=json",
+            "--retcode-passthrough",
+            "--log-level=quiet",
+            fun,
+            *args,
+        ]
         res = self.c.run(*cmd, check=False, timeout=timeout, nsenter_opts=nsenter_opts)
         out = SaltResult(fun, args, res)
         if check is True and out.returncode != 0:

@@ -15,9 +15,8 @@ import sys
 import time
 
 import pytest
-import yaml
-
 import realinit_testbed as tb
+import yaml
 
 pytestmark = pytest.mark.realinit
 
@@ -28,11 +27,22 @@ UNIT = "aliyun.service"
 # (command as printed, what its output must show), in the order the demo runs them.
 EXEC, STATE_TEST, STATE = "exec", "state test=True", "state"
 EXPECTED = [
-    ("salt-call --out=yaml cloudassist.status", EXEC,
-     {"installed": True, "running": True, "init_system": "systemd", "service": UNIT,
-      "version": "2.2.3.578"}),
-    ("salt-call --out=yaml cloudassist.stop test=True", EXEC,
-     {"test": True, "running": False, "command": f"systemctl stop {UNIT}"}),
+    (
+        "salt-call --out=yaml cloudassist.status",
+        EXEC,
+        {
+            "installed": True,
+            "running": True,
+            "init_system": "systemd",
+            "service": UNIT,
+            "version": "2.2.3.578",
+        },
+    ),
+    (
+        "salt-call --out=yaml cloudassist.stop test=True",
+        EXEC,
+        {"test": True, "running": False, "command": f"systemctl stop {UNIT}"},
+    ),
     ("salt-call --out=yaml cloudassist.stop", EXEC, {"running": False, "changed": True}),
     ("salt-call --out=yaml cloudassist.stop", EXEC, {"running": False, "changed": False}),
     ("salt-call --out=yaml cloudassist.start", EXEC, {"running": True, "changed": True}),
@@ -43,7 +53,11 @@ EXPECTED = [
     ("salt-call state.apply cloudassist-example", STATE, "cloudassist.running"),
     ("salt-call state.apply cloudassist-example", STATE, "cloudassist.running"),
     ("salt-call --out=yaml cloudassist.enabled", EXEC, True),
-    ("salt-call --out=yaml cloudassist.disable", EXEC, {"enabled": False, "running": True, "changed": True}),
+    (
+        "salt-call --out=yaml cloudassist.disable",
+        EXEC,
+        {"enabled": False, "running": True, "changed": True},
+    ),
     ("salt-call --out=yaml cloudassist.enable", EXEC, {"enabled": True, "changed": True}),
 ]
 
@@ -72,26 +86,35 @@ def test_demo_shows_every_command_and_cleans_up(realinit):
     env.update(CLOUDASSIST_VENV=sys.prefix, PYTHON=sys.executable)
     started = time.monotonic()
     # Long timeout: without a cached root the demo first builds it with debootstrap.
-    proc = subprocess.run([str(DEMO)], capture_output=True, text=True, env=env, timeout=1500,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [str(DEMO)], capture_output=True, text=True, env=env, timeout=1500, stdin=subprocess.DEVNULL
+    )
     took = time.monotonic() - started
     out = f"exit {proc.returncode} after {took:.0f}s\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     print(f"bin/cloudassist-demo took {took:.1f}s")
 
     # Nothing left: the demo's own work folder, and nothing new of the test bed at all.
-    work = re.search(r"\(in (/\S+/" + re.escape(tb.TMP_PREFIX) + r"cloudassist-demo-\w+)\)", proc.stdout)
+    work = re.search(
+        r"\(in (/\S+/" + re.escape(tb.TMP_PREFIX) + r"cloudassist-demo-\w+)\)", proc.stdout
+    )
     assert work, out
     assert not os.path.lexists(work.group(1)), out
-    left = [x for x in set(tb.leftovers()) - before if "cloudassist-demo" in x or work.group(1) in x]
+    left = [
+        x for x in set(tb.leftovers()) - before if "cloudassist-demo" in x or work.group(1) in x
+    ]
     assert not left, f"the demo left behind: {left}\n{out}"
-    assert not tb.modified_in_root(root), f"the demo changed the cached root: {tb.modified_in_root(root)}"
+    assert not tb.modified_in_root(root), (
+        f"the demo changed the cached root: {tb.modified_in_root(root)}"
+    )
 
     assert proc.returncode == 0, out
-    assert f"==> removed the container, its overlay and mounts ({work.group(1)})" in proc.stdout, out
+    assert f"==> removed the container, its overlay and mounts ({work.group(1)})" in proc.stdout, (
+        out
+    )
 
     shown = blocks(proc.stdout)
     assert [c for c, _, _ in shown] == [c for c, _, _ in EXPECTED], out
-    for (command, body, verdict), (_, kind, expect) in zip(shown, EXPECTED):
+    for (command, body, verdict), (_, kind, expect) in zip(shown, EXPECTED, strict=False):
         where = f"{command}:\n{body}\n--> {verdict}"
         assert verdict.startswith("ok ("), where
         if kind == EXEC:
@@ -105,8 +128,9 @@ def test_demo_shows_every_command_and_cleans_up(realinit):
             assert f"Function: {expect}" in body, where
             assert re.search(r"^Failed:\s+0$", body, re.M), where
             assert re.search(r"^Succeeded:\s+1\b", body, re.M), where
-            assert re.search(r"^\s+Result: " + ("None" if kind == STATE_TEST else "True") + "$",
-                             body, re.M), where
+            assert re.search(
+                r"^\s+Result: " + ("None" if kind == STATE_TEST else "True") + "$", body, re.M
+            ), where
     assert f"==> all {len(EXPECTED)} steps as expected" in proc.stdout, out
     # The demo waits for the stand-in to be seen stopped/started: restart made a new process.
     restart = returned(shown[5][1])

@@ -27,7 +27,6 @@ import textwrap
 import time
 
 import pytest
-
 import realinit_testbed as tb
 from realinit_checks import (
     BINARY,
@@ -88,6 +87,7 @@ OFF = {"old": True, "new": False}
 # The container's own view
 # ------------------------------------------------------------------------------------------
 
+
 def systemctl(host, *args) -> str:
     return host.run("systemctl", *args, check=False).stdout.strip()
 
@@ -102,12 +102,18 @@ def is_active(host, unit) -> str:
 
 
 def lexists(host, inside) -> bool:
-    return host.run("/bin/sh", "-c", '[ -L "$1" ] || [ -e "$1" ]', "-", inside, check=False).returncode == 0
+    return (
+        host.run("/bin/sh", "-c", '[ -L "$1" ] || [ -e "$1" ]', "-", inside, check=False).returncode
+        == 0
+    )
 
 
 def started_this_boot(host, unit) -> bool:
     """Did systemd start ``unit`` at any time since this boot (even if it died since)?"""
-    return systemctl(host, "show", "-p", "InactiveExitTimestampMonotonic", "--value", unit) not in ("", "0")
+    return systemctl(host, "show", "-p", "InactiveExitTimestampMonotonic", "--value", unit) not in (
+        "",
+        "0",
+    )
 
 
 def main_pid(host, unit) -> int:
@@ -116,8 +122,14 @@ def main_pid(host, unit) -> int:
 
 def rc_links(host, name="aliyun-service") -> list[str]:
     """The rc links of ``name``, e.g. ['rc0.d/K01aliyun-service', 'rc2.d/S01aliyun-service']."""
-    out = host.run("/bin/sh", "-c", 'cd /etc && for l in rc?.d/[SK][0-9][0-9]"$1"; do '
-                   '[ -L "$l" ] && echo "$l"; done', "-", name, check=False).stdout
+    out = host.run(
+        "/bin/sh",
+        "-c",
+        'cd /etc && for l in rc?.d/[SK][0-9][0-9]"$1"; do [ -L "$l" ] && echo "$l"; done',
+        "-",
+        name,
+        check=False,
+    ).stdout
     return sorted(out.split())
 
 
@@ -135,6 +147,7 @@ def state_of(res) -> dict:
 # The testbed's reboot
 # ------------------------------------------------------------------------------------------
 
+
 def pid1_start_ticks(host) -> int:
     """PID 1's start time in clock ticks since the (host's) boot: larger for a later init."""
     return int(host.read("/proc/1/stat").rsplit(")", 1)[1].split()[19])
@@ -147,8 +160,10 @@ class TestRebootTestbed:
     def test_reboot_keeps_files_and_boots_a_fresh_init(self, request, roots, kind):
         host = make_host(request, roots, f"ca-reboot-{kind}", kind)
         c = host.c
-        host.sh("echo kept > /root/kept && echo gone > /run/gone && "
-                "setsid sleep 1000 </dev/null >/dev/null 2>&1 &")
+        host.sh(
+            "echo kept > /root/kept && echo gone > /run/gone && "
+            "setsid sleep 1000 </dev/null >/dev/null 2>&1 &"
+        )
         host.wait_for(lambda: host.pids("sleep"), what="the background sleep")
         first = (c.nspawn_pid, c.init_pid, pid1_start_ticks(host))
         assert host.exists("/tmp/salt/conf/minion")
@@ -160,7 +175,7 @@ class TestRebootTestbed:
             took = time.monotonic() - started
             how = "clean reboot" if clean else "power cut"
             assert took < 20, f"{how} took {took:.1f}s"
-            for what, pid in zip(("systemd-nspawn", "init"), before[:2]):
+            for what, pid in zip(("systemd-nspawn", "init"), before[:2], strict=False):
                 assert not tb._alive(pid), f"{how}: the old {what} {pid} still runs"
             assert c.init_pid not in (before[1], first[1]) and c.nspawn_pid != before[0], how
             assert pid1_start_ticks(host) > before[2], f"{how}: PID 1 is not a new process"
@@ -187,6 +202,7 @@ class TestRebootTestbed:
 # ------------------------------------------------------------------------------------------
 # What a boot-status scenario needs from its class
 # ------------------------------------------------------------------------------------------
+
 
 class BootFlow:
     """The two reboot scenarios, shared by systemd and sysvinit.
@@ -261,8 +277,13 @@ class BootFlow:
     @pytest.fixture(scope="class")
     @classmethod
     def sls(cls, host):
-        for name, text in (("ca_off", SLS_OFF), ("ca_on", SLS_ON), ("ca_stopped", SLS_STOPPED),
-                           ("ca_disabled", SLS_DISABLED), ("ca_enabled", SLS_ENABLED)):
+        for name, text in (
+            ("ca_off", SLS_OFF),
+            ("ca_on", SLS_ON),
+            ("ca_stopped", SLS_STOPPED),
+            ("ca_disabled", SLS_DISABLED),
+            ("ca_enabled", SLS_ENABLED),
+        ):
             host.salt.write_sls(name, text)
 
     # -- execution functions ------------------------------------------------------------------
@@ -366,6 +387,7 @@ class BootFlow:
 # systemd
 # ------------------------------------------------------------------------------------------
 
+
 class SystemdUnitFlow(BootFlow):
     INIT = "systemd"
     UNIT = "aliyun.service"
@@ -386,9 +408,13 @@ class SystemdUnitFlow(BootFlow):
         state = is_enabled(host, self.UNIT)
         link = lexists(host, f"{WANTS}/{self.UNIT}")
         if enabled:
-            assert state == "enabled" and link, f"{self.UNIT}: is-enabled {state!r}, wants link {link}"
+            assert state == "enabled" and link, (
+                f"{self.UNIT}: is-enabled {state!r}, wants link {link}"
+            )
         else:
-            assert state == "disabled" and not link, f"{self.UNIT}: is-enabled {state!r}, wants link {link}"
+            assert state == "disabled" and not link, (
+                f"{self.UNIT}: is-enabled {state!r}, wants link {link}"
+            )
 
     def assert_not_started_at_boot(self, host):
         assert not started_this_boot(host, self.UNIT), f"systemd started {self.UNIT} at boot"
@@ -429,8 +455,11 @@ class TestSystemdBoot(SystemdUnitFlow):
                 self.given(host, running=True, enabled=enabled)
                 grain = host.call("grains.item", "cloudassist", check=True).ret["cloudassist"]
                 assert grain == {
-                    "installed": True, "version": VERSION, "init_system": "systemd",
-                    "service": "aliyun.service", "enabled": enabled,
+                    "installed": True,
+                    "version": VERSION,
+                    "init_system": "systemd",
+                    "service": "aliyun.service",
+                    "enabled": enabled,
                 }, (grain, is_enabled(host, "aliyun.service"))
         finally:
             host.salt.configure()
@@ -539,23 +568,31 @@ class TestSystemdNextBootTruth:
         time.sleep(AFTER_BOOT)
         truth = started_this_boot(host, "aliyun.service")
         assert truth is False and host.pids() == [], "the next boot started the client"
-        assert answer is truth, (f"cloudassist.enabled said {answer} for an enabled-runtime unit; "
-                                 f"the next boot started it: {truth}")
-        assert disable.returncode == 0, f"disable of a unit that the next boot does not start: {disable!r}"
+        assert answer is truth, (
+            f"cloudassist.enabled said {answer} for an enabled-runtime unit; "
+            f"the next boot started it: {truth}"
+        )
+        assert disable.returncode == 0, (
+            f"disable of a unit that the next boot does not start: {disable!r}"
+        )
         assert disable.ret["enabled"] is False, disable
 
     def test_linked_unit_is_not_enabled_until_enable(self, host):
-        host.sh("mkdir -p /opt/ca && mv /etc/systemd/system/aliyun.service /opt/ca/ && "
-                "rm -f /run/systemd/system/multi-user.target.wants/aliyun.service && "
-                "systemctl daemon-reload && systemctl link /opt/ca/aliyun.service")
+        host.sh(
+            "mkdir -p /opt/ca && mv /etc/systemd/system/aliyun.service /opt/ca/ && "
+            "rm -f /run/systemd/system/multi-user.target.wants/aliyun.service && "
+            "systemctl daemon-reload && systemctl link /opt/ca/aliyun.service"
+        )
         assert is_enabled(host, "aliyun.service") == "linked"
         answer = host.call("cloudassist.enabled", check=True).ret
         host.reboot()
         time.sleep(AFTER_BOOT)
         truth = started_this_boot(host, "aliyun.service")
         assert truth is False and host.pids() == [], "the next boot started the client"
-        assert answer is truth, (f"cloudassist.enabled said {answer} for a linked unit; "
-                                 f"the next boot started it: {truth}")
+        assert answer is truth, (
+            f"cloudassist.enabled said {answer} for a linked unit; "
+            f"the next boot started it: {truth}"
+        )
 
         res = host.call("cloudassist.enable", check=True)
         assert res.ret["enabled"] is True and res.ret["changed"] is True, res
@@ -699,14 +736,21 @@ class TestSystemdWatchdogUnit:
             put_client(c, VERSION)
             c.write("/etc/systemd/system/aliyun.service", client_unit_with_pidfile())
             enable_by_link(c, "aliyun.service")
-            standin.install_watchdog(c.path(WATCHDOG), ["systemctl", "start", "aliyun.service"],
-                                     "/run/assist_daemon.pid", CLIENT_PIDFILE, delay=0.5)
+            standin.install_watchdog(
+                c.path(WATCHDOG),
+                ["systemctl", "start", "aliyun.service"],
+                "/run/assist_daemon.pid",
+                CLIENT_PIDFILE,
+                delay=0.5,
+            )
             c.write(f"/etc/systemd/system/{WATCHDOG_UNIT}", watchdog_unit())
             enable_by_link(c, WATCHDOG_UNIT)
 
         h = make_host(request, roots, "ca-boot-watchdog", "systemd", prepare)
         assert h.pids(), "aliyun.service did not start the stand-in at boot"
-        assert h.pids("assist_daemon") == [main_pid(h, WATCHDOG_UNIT)], "the watchdog unit is not up"
+        assert h.pids("assist_daemon") == [main_pid(h, WATCHDOG_UNIT)], (
+            "the watchdog unit is not up"
+        )
         h.salt.write_sls("ca_off_wd", SLS_OFF_WITH_WATCHDOG)
         return h
 
@@ -728,7 +772,9 @@ class TestSystemdWatchdogUnit:
         res = host.call("cloudassist.disable", check=True)
         try:
             assert res.ret["enabled"] is False and res.ret["changed"] is True, res
-            assert is_enabled(host, WATCHDOG_UNIT) == "enabled", "disable alone touched the watchdog"
+            assert is_enabled(host, WATCHDOG_UNIT) == "enabled", (
+                "disable alone touched the watchdog"
+            )
             warned = " ".join(res.ret.get("warnings") or [])
             assert WATCHDOG_UNIT in warned and "still starts at boot" in warned, res
         finally:
@@ -742,17 +788,27 @@ class TestSystemdWatchdogUnit:
         predicted = state_of(host.call("state.apply", "ca_off_wd", "test=True"))
         assert predicted["result"] is None, predicted
         assert {"running", "enabled", "watchdog"} <= set(predicted["changes"]), predicted
-        assert predicted["changes"]["running"] == OFF and predicted["changes"]["enabled"] == OFF, predicted
-        for command in (f"systemctl stop {WATCHDOG_UNIT}", f"systemctl disable {WATCHDOG_UNIT}",
-                        "systemctl stop aliyun.service", "systemctl disable aliyun.service"):
+        assert predicted["changes"]["running"] == OFF and predicted["changes"]["enabled"] == OFF, (
+            predicted
+        )
+        for command in (
+            f"systemctl stop {WATCHDOG_UNIT}",
+            f"systemctl disable {WATCHDOG_UNIT}",
+            "systemctl stop aliyun.service",
+            "systemctl disable aliyun.service",
+        ):
             assert command in predicted["comment"], predicted
-        assert host.pids() == pids and host.pids("assist_daemon") == wd, "test=True touched something"
+        assert host.pids() == pids and host.pids("assist_daemon") == wd, (
+            "test=True touched something"
+        )
         assert is_enabled(host, WATCHDOG_UNIT) == "enabled"
 
         st = state_of(host.call("state.apply", "ca_off_wd"))
         assert st["result"] is True, st
         assert st["changes"] == predicted["changes"], (predicted, st)
-        assert is_active(host, WATCHDOG_UNIT) == "inactive", systemctl(host, "status", WATCHDOG_UNIT)
+        assert is_active(host, WATCHDOG_UNIT) == "inactive", systemctl(
+            host, "status", WATCHDOG_UNIT
+        )
         assert is_enabled(host, WATCHDOG_UNIT) == "disabled"
         assert not lexists(host, f"{WANTS}/{WATCHDOG_UNIT}")
         assert is_active(host, "aliyun.service") == "inactive"

@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 
 import pytest
-
 import realinit_testbed as tb
 from realinit_checks import (
     BINARY,
+    SLS_RUNNING,
     ClientBranchChecks,
     Host,
-    SLS_RUNNING,
     assert_error,
     make_host,
     put_client,
@@ -42,19 +41,30 @@ respawn
 exec /usr/sbin/aliyun-service
 """
 # What `strings /sbin/init | grep upstart` finds in upstart's init.
-UPSTART_INIT_MARKER = "\x7fELF emulated upstart init\ninit (upstart 1.12.1)\n/usr/share/upstart/sessions\n"
+UPSTART_INIT_MARKER = (
+    "\x7fELF emulated upstart init\ninit (upstart 1.12.1)\n/usr/share/upstart/sessions\n"
+)
 
 # Run "$@" in a private mount namespace whose /sbin holds upstart's init and initctl; the
 # namespace's tmpfs and overlay vanish with its last process.
-UPSTART_NS = r"""set -e
+UPSTART_NS = rf"""set -e
 sbin=$(readlink -f /sbin)
 mount -t tmpfs upstart-emu /mnt
 mkdir /mnt/upper /mnt/work
-cp -p {emu}/init {emu}/initctl /mnt/upper/
+cp -p {EMU}/init {EMU}/initctl /mnt/upper/
 mount -t overlay upstart-emu -o lowerdir=$sbin,upperdir=/mnt/upper,workdir=/mnt/work $sbin
 exec "$@"
-""".format(emu=EMU)
-UPSTART_WRAP = ("unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", UPSTART_NS, "upstart-ns")
+"""
+UPSTART_WRAP = (
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "/bin/sh",
+    "-c",
+    UPSTART_NS,
+    "upstart-ns",
+)
 CALLS_LOG = "/run/upstart-emu/calls.log"
 
 
@@ -128,7 +138,9 @@ class TestUpstartEmulated(ClientBranchChecks):
         ran = host.calls()[before:]
         assert "/sbin/initctl stop aliyun-service" in ran, ran
         assert "/sbin/initctl start aliyun-service" in ran, ran
-        assert ran.index("/sbin/initctl stop aliyun-service") < ran.index("/sbin/initctl start aliyun-service")
+        assert ran.index("/sbin/initctl stop aliyun-service") < ran.index(
+            "/sbin/initctl start aliyun-service"
+        )
         self.assert_running(host)
 
 
@@ -137,9 +149,12 @@ class TestUpstartEmulated(ClientBranchChecks):
 # ------------------------------------------------------------------------------------------
 
 # PID 1 of the container-like host: a reaper, as tini or a shell would be.
-REAPER = ["/usr/bin/python3", "-c",
-          "import os, time\nwhile True:\n    try:\n        os.wait()\n"
-          "    except ChildProcessError:\n        time.sleep(0.2)\n"]
+REAPER = [
+    "/usr/bin/python3",
+    "-c",
+    "import os, time\nwhile True:\n    try:\n        os.wait()\n"
+    "    except ChildProcessError:\n        time.sleep(0.2)\n",
+]
 PIDFILE = "/var/run/aliyun-service.pid"
 
 
@@ -153,7 +168,9 @@ class TestContainerLikeHost:
             put_client(c, cls.VERSION)
             put_sysv(c, enable=False)
 
-        h = make_host(request, roots, "ca-containerlike", "container", prepare, boot=False, pid1=REAPER)
+        h = make_host(
+            request, roots, "ca-containerlike", "container", prepare, boot=False, pid1=REAPER
+        )
         assert h.run("readlink", "-f", "/sbin/init").stdout.strip().endswith("/systemd")
         assert h.run("cat", "/proc/1/comm").stdout.strip() == "python3"
         assert not h.exists("/run/systemd/system")
@@ -172,8 +189,10 @@ class TestContainerLikeHost:
         self.start_by_script(host)
         st = host.call("cloudassist.status", check=True).ret
         assert st["service"] == "/etc/init.d/aliyun-service", st
-        assert st["commands"] == {"stop": "/etc/init.d/aliyun-service stop",
-                                  "start": "/etc/init.d/aliyun-service start"}, st
+        assert st["commands"] == {
+            "stop": "/etc/init.d/aliyun-service stop",
+            "start": "/etc/init.d/aliyun-service start",
+        }, st
 
         res = host.call("cloudassist.stop", check=True)
         assert res.ret["command"] == "/etc/init.d/aliyun-service stop", res
@@ -186,7 +205,9 @@ class TestContainerLikeHost:
         pids = host.pids()
         assert len(pids) == 1 and int(host.read(PIDFILE)) == pids[0]
 
-    @pytest.mark.parametrize("fun", ["cloudassist.stop", "cloudassist.start", "cloudassist.restart"])
+    @pytest.mark.parametrize(
+        "fun", ["cloudassist.stop", "cloudassist.start", "cloudassist.restart"]
+    )
     def test_without_init_script_fails_saying_systemd_is_not_running(self, host, fun):
         host.run("/etc/init.d/aliyun-service", "stop")
         host.run("mv", "/etc/init.d/aliyun-service", "/root/aliyun-service.initscript")
@@ -198,8 +219,11 @@ class TestContainerLikeHost:
             assert_error(res, "systemd", "not running", "pid 1", "python3")
             assert host.pids() == pids, f"{fun} touched the client"
         finally:
-            host.sh(f"kill {' '.join(map(str, host.pids()))} 2>/dev/null; "
-                    "mv /root/aliyun-service.initscript /etc/init.d/aliyun-service", check=False)
+            host.sh(
+                f"kill {' '.join(map(str, host.pids()))} 2>/dev/null; "
+                "mv /root/aliyun-service.initscript /etc/init.d/aliyun-service",
+                check=False,
+            )
             host.wait_for(lambda: not host.pids(), what="the hand-started client to end")
 
 

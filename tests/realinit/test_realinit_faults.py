@@ -25,7 +25,6 @@ import re
 import time
 
 import pytest
-
 from realinit_checks import (
     BINARY,
     SLS_RUNNING,
@@ -87,7 +86,9 @@ def failed_state(res) -> dict:
 def same_error(comment: str, error: str) -> None:
     """The state's comment is the module's error (pids may differ between the two runs)."""
     norm = lambda s: re.sub(r"\bpid \d+", "pid N", s.strip())  # noqa: E731
-    assert norm(comment) == norm(error), f"state comment\n  {comment}\nis not the module's error\n  {error}"
+    assert norm(comment) == norm(error), (
+        f"state comment\n  {comment}\nis not the module's error\n  {error}"
+    )
 
 
 def hand_started(host) -> list[int]:
@@ -163,7 +164,9 @@ class TestUnitRefusesStart:
     @pytest.fixture(scope="class")
     @classmethod
     def host(cls, request, roots):
-        h = boot(request, roots, "ca-fault-refusestart", "[Unit]\nRefuseManualStart=yes\n", enable=False)
+        h = boot(
+            request, roots, "ca-fault-refusestart", "[Unit]\nRefuseManualStart=yes\n", enable=False
+        )
         assert unit_prop(h, "RefuseManualStart") == "yes"
         assert unit_state(h) == "inactive" and not h.pids()
         return h
@@ -265,8 +268,12 @@ class TestStopHangs:
     @pytest.fixture(scope="class")
     @classmethod
     def host(cls, request, roots):
-        h = boot(request, roots, "ca-fault-stophangs",
-                 "[Service]\nExecStop=/bin/sleep 600\nTimeoutStopSec=infinity\n")
+        h = boot(
+            request,
+            roots,
+            "ca-fault-stophangs",
+            "[Service]\nExecStop=/bin/sleep 600\nTimeoutStopSec=infinity\n",
+        )
         assert unit_prop(h, "TimeoutStopUSec") == "infinity"
         assert unit_state(h) == "active" and h.pids()
         return h
@@ -280,7 +287,9 @@ class TestStopHangs:
         pids = host.wait_for(host.pids, what="the client")
         yield pids
         host.run("systemctl", "kill", "--signal=SIGKILL", UNIT, check=False)
-        host.wait_for(lambda: unit_state(host) in ("inactive", "failed"), what="the stop job to end")
+        host.wait_for(
+            lambda: unit_state(host) in ("inactive", "failed"), what="the stop job to end"
+        )
         host.run("systemctl", "reset-failed", UNIT, check=False)
         assert host.pids() == [] and host.pids("sleep") == [] and host.pids("systemctl") == []
 
@@ -311,7 +320,9 @@ class TestStopHangs:
         res = host.call("state.apply", "ca_stopped", timeout=60)
         elapsed = time.monotonic() - started
         st = failed_state(res)
-        assert f"`{STOP}` did not finish within {HANG_TIMEOUT} seconds and was killed" in st["comment"], st
+        assert (
+            f"`{STOP}` did not finish within {HANG_TIMEOUT} seconds and was killed" in st["comment"]
+        ), st
         assert "timeout=SECONDS" in st["comment"], st
         self.assert_hung_but_clean(host, running, elapsed)
 
@@ -353,8 +364,9 @@ class TestClientDiesAtStart:
         self.assert_dead(host)
 
     def test_running_state_fails_with_the_error(self, host, stopped):
-        err = module_error(host.call("cloudassist.start", "timeout=5", f"settle={SETTLE}"),
-                           "cloudassist.start")
+        err = module_error(
+            host.call("cloudassist.start", "timeout=5", f"settle={SETTLE}"), "cloudassist.start"
+        )
         host.run("systemctl", "reset-failed", UNIT, check=False)
         host.salt.write_sls("ca_running", sls_with(SLS_RUNNING, timeout=5, settle=SETTLE))
         st = failed_state(host.call("state.apply", "ca_running"))

@@ -24,7 +24,6 @@ import json
 import textwrap
 
 import pytest
-
 import realinit_testbed as tb
 from realinit_checks import make_host, put_client, put_unit
 
@@ -35,9 +34,18 @@ UTILS = str(tb.PROJECT_DIR / "_utils")
 PYTHON = tb.VENV_PYTHON.as_posix()
 
 UNITS = [
-    "aliyun.service", "aliyun-service.service", "ca-stopped.service", "ca-pending.service",
-    "ca-failed.service", "ca-masked.service", "ca-nope.service", "0ca.service", "aliyun", "ca-nope",
-    "multi-user.target", "dbus.socket",
+    "aliyun.service",
+    "aliyun-service.service",
+    "ca-stopped.service",
+    "ca-pending.service",
+    "ca-failed.service",
+    "ca-masked.service",
+    "ca-nope.service",
+    "0ca.service",
+    "aliyun",
+    "ca-nope",
+    "multi-user.target",
+    "dbus.socket",
 ]
 # What status asks for: the units the client may run in.
 CANDIDATES = ["aliyun.service", "aliyun-service.service"]
@@ -45,8 +53,8 @@ CANDIDATES = ["aliyun.service", "aliyun-service.service"]
 COMPARE = textwrap.dedent("""\
     import json, subprocess, sys
     sys.path.insert(0, sys.argv[1])
-    import cloudassist_sdbus as sdbus
-    import cloudassist_systemd as systemd
+    from cloudassist_lib import sdbus as sdbus
+    from cloudassist_lib import systemd as systemd
     units = json.loads(sys.argv[2])
     mine = sdbus.unit_properties(units)
     text = subprocess.run(systemd.show_argv(units), capture_output=True, text=True, check=True).stdout
@@ -60,8 +68,8 @@ COMPARE = textwrap.dedent("""\
 TIMING = textwrap.dedent("""\
     import json, subprocess, sys, time
     sys.path.insert(0, sys.argv[1])
-    import cloudassist_sdbus as sdbus
-    import cloudassist_systemd as systemd
+    from cloudassist_lib import sdbus as sdbus
+    from cloudassist_lib import systemd as systemd
     units = json.loads(sys.argv[2])
     n = int(sys.argv[3])
     def sdbus_call():
@@ -84,7 +92,7 @@ TIMING = textwrap.dedent("""\
 NOT_ROOT = textwrap.dedent("""\
     import sys
     sys.path.insert(0, sys.argv[1])
-    import cloudassist_sdbus as sdbus
+    from cloudassist_lib import sdbus as sdbus
     try:
         sdbus.unit_properties(["aliyun.service"])
     except sdbus.Unavailable as exc:
@@ -112,18 +120,25 @@ class TestPrivateBus:
             put_unit(c, "aliyun-service.service")
             put_unit(c, "ca-stopped.service", enable=False)
             put_unit(c, "ca-pending.service", enable=False)
-            c.write("/etc/systemd/system/ca-pending.service.d/restart.conf",
-                    "[Service]\nRestart=on-failure\nRestartSec=60\n")
+            c.write(
+                "/etc/systemd/system/ca-pending.service.d/restart.conf",
+                "[Service]\nRestart=on-failure\nRestartSec=60\n",
+            )
             put_unit(c, "ca-failed.service", enable=False)
             c.path("/etc/systemd/system/ca-masked.service").symlink_to("/dev/null")
 
         h = make_host(request, roots, "ca-sdbus", "systemd", prepare)
         h.run("systemctl", "stop", "aliyun-service.service")
         kill_main(h, "ca-pending.service")
-        h.wait_for(lambda: prop(h, "SubState", "ca-pending.service") == "auto-restart",
-                   what="ca-pending's pending restart")
+        h.wait_for(
+            lambda: prop(h, "SubState", "ca-pending.service") == "auto-restart",
+            what="ca-pending's pending restart",
+        )
         kill_main(h, "ca-failed.service")
-        h.wait_for(lambda: prop(h, "ActiveState", "ca-failed.service") == "failed", what="ca-failed to fail")
+        h.wait_for(
+            lambda: prop(h, "ActiveState", "ca-failed.service") == "failed",
+            what="ca-failed to fail",
+        )
         return h
 
     def python(self, host, script: str, *args: str, python: str = PYTHON, wrap: tuple = ()):
@@ -140,33 +155,59 @@ class TestPrivateBus:
         assert state("ca-failed.service") == "failed/failed"
         assert prop(host, "LoadState", "ca-masked.service") == "masked"
         # not loaded before it is asked for: `systemctl list-units --all` does not show it
-        listed = host.run("systemctl", "list-units", "--all", "--no-legend", "ca-stopped.service").stdout
+        listed = host.run(
+            "systemctl", "list-units", "--all", "--no-legend", "ca-stopped.service"
+        ).stdout
         assert "ca-stopped" not in listed, listed
 
     def test_properties_are_what_systemctl_show_prints(self, host):
         out = self.python(host, COMPARE, json.dumps(UNITS))
-        mismatches = [(unit, mine, theirs) for unit, mine, theirs in zip(UNITS, out["sdbus"], out["systemctl"])
-                      if mine != theirs]
+        mismatches = [
+            (unit, mine, theirs)
+            for unit, mine, theirs in zip(UNITS, out["sdbus"], out["systemctl"], strict=False)
+            if mine != theirs
+        ]
         assert len(out["sdbus"]) == len(out["systemctl"]) == len(UNITS), out
-        assert not mismatches, "\n".join("{}:\n  sdbus     {}\n  systemctl {}".format(*m) for m in mismatches)
-        by_name = dict(zip(UNITS, out["sdbus"]))
+        assert not mismatches, "\n".join(
+            "{}:\n  sdbus     {}\n  systemctl {}".format(*m) for m in mismatches
+        )
+        by_name = dict(zip(UNITS, out["sdbus"], strict=False))
         running = by_name["aliyun.service"]
-        assert int(running["MainPID"]) > 0 and running["ControlGroup"] == "/system.slice/aliyun.service"
+        assert (
+            int(running["MainPID"]) > 0
+            and running["ControlGroup"] == "/system.slice/aliyun.service"
+        )
         assert running["UnitFileState"] == "enabled"
         assert by_name["aliyun-service.service"]["UnitFileState"] == "enabled"
         assert by_name["aliyun-service.service"]["MainPID"] == "0"
         assert by_name["ca-stopped.service"]["UnitFileState"] == "disabled"
         pending = by_name["ca-pending.service"]
-        assert (pending["ActiveState"], pending["SubState"], pending["MainPID"]) == ("activating", "auto-restart", "0")
+        assert (pending["ActiveState"], pending["SubState"], pending["MainPID"]) == (
+            "activating",
+            "auto-restart",
+            "0",
+        )
         assert by_name["ca-failed.service"]["SubState"] == "failed"
         assert by_name["ca-masked.service"]["LoadState"] == "masked"
         for name in ("ca-nope.service", "0ca.service", "ca-nope"):
             assert by_name[name] == {
-                "Id": name if name.endswith(".service") else name + ".service", "LoadState": "not-found",
-                "ActiveState": "inactive", "SubState": "dead", "MainPID": "0", "NRestarts": "0",
-                "UnitFileState": "", "ControlGroup": ""}
+                "Id": name if name.endswith(".service") else name + ".service",
+                "LoadState": "not-found",
+                "ActiveState": "inactive",
+                "SubState": "dead",
+                "MainPID": "0",
+                "NRestarts": "0",
+                "UnitFileState": "",
+                "ControlGroup": "",
+            }
         assert by_name["aliyun"] == running
-        assert set(by_name["multi-user.target"]) == {"Id", "LoadState", "ActiveState", "SubState", "UnitFileState"}
+        assert set(by_name["multi-user.target"]) == {
+            "Id",
+            "LoadState",
+            "ActiveState",
+            "SubState",
+            "UnitFileState",
+        }
         assert by_name["dbus.socket"]["ControlGroup"] == "/system.slice/dbus.socket"
         assert "MainPID" not in by_name["dbus.socket"]
         # and the records are the ones parse_show makes of systemctl's output
@@ -179,17 +220,28 @@ class TestPrivateBus:
             ms = {name: sorted(t * 1000 for t in ts) for name, ts in times.items()}
             mean = {name: sum(ts) / len(ts) for name, ts in ms.items()}
             median = {name: ts[len(ts) // 2] for name, ts in ms.items()}
-            report.append("{} unit(s) {}: sdbus {:.2f} ms (median {:.2f}), systemctl show {:.2f} ms "
-                          "(median {:.2f}) per call, {} calls each".format(
-                              len(units), "+".join(units) if len(units) < 3 else "(all of UNITS)",
-                              mean["sdbus"], median["sdbus"], mean["systemctl"], median["systemctl"],
-                              len(ms["sdbus"])))
+            report.append(
+                "{} unit(s) {}: sdbus {:.2f} ms (median {:.2f}), systemctl show {:.2f} ms "
+                "(median {:.2f}) per call, {} calls each".format(
+                    len(units),
+                    "+".join(units) if len(units) < 3 else "(all of UNITS)",
+                    mean["sdbus"],
+                    median["sdbus"],
+                    mean["systemctl"],
+                    median["systemctl"],
+                    len(ms["sdbus"]),
+                )
+            )
             assert median["sdbus"] < median["systemctl"], report[-1]
         with capsys.disabled():
             print("\n[sdbus timing] " + "\n[sdbus timing] ".join(report))
 
     def test_not_root_is_unavailable(self, host):
         # The container's own python3, as nobody (the venv's interpreter is under /root).
-        out = self.python(host, NOT_ROOT, python="/usr/bin/python3",
-                          wrap=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"))
+        out = self.python(
+            host,
+            NOT_ROOT,
+            python="/usr/bin/python3",
+            wrap=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"),
+        )
         assert out.strip() == "Unavailable: /run/systemd/private is for root only", out

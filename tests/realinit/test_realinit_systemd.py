@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from realinit_checks import (
     ClientBranchChecks,
     make_host,
@@ -14,7 +13,9 @@ from realinit_checks import (
 pytestmark = pytest.mark.realinit
 
 # Old builds printed stray log-file errors before the version (cloud-assistant.md).
-NOISE = "open /usr/local/share/aliyun-assist/1.0.1.308/log/aliyun_assist_main.log: permission denied"
+NOISE = (
+    "open /usr/local/share/aliyun-assist/1.0.1.308/log/aliyun_assist_main.log: permission denied"
+)
 
 
 def unit_active(host, unit: str) -> bool:
@@ -69,8 +70,12 @@ class TestSystemdAgentwatch:
         def prepare(c):
             put_client(c, cls.VERSION, noise=[NOISE])
             put_unit(c, "agentwatch.service")
-            put_unit(c, "aliyun.service", binary="/bin/sleep infinity",
-                     description="present on this host but not the branch's unit")
+            put_unit(
+                c,
+                "aliyun.service",
+                binary="/bin/sleep infinity",
+                description="present on this host but not the branch's unit",
+            )
 
         h = make_host(request, roots, "ca-systemd-agentwatch", "systemd", prepare)
         assert unit_active(h, "agentwatch.service") and unit_active(h, "aliyun.service")
@@ -89,8 +94,10 @@ class TestSystemdAgentwatch:
         st = host.call("cloudassist.status", check=True).ret
         assert st["running"] is True and st["version"] == self.VERSION, st
         assert st["init_system"] == "systemd" and st["service"] == "agentwatch", st
-        assert st["commands"] == {"stop": "systemctl stop agentwatch",
-                                  "start": "systemctl start agentwatch"}, st
+        assert st["commands"] == {
+            "stop": "systemctl stop agentwatch",
+            "start": "systemctl start agentwatch",
+        }, st
         assert sorted(st["pids"]) == host.pids()
 
     def test_stop_and_start_act_on_agentwatch_only(self, host):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from realinit_checks import ClientBranchChecks, assert_error, make_host, put_client, put_sysv
 
 pytestmark = pytest.mark.realinit

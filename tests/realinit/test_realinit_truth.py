@@ -22,8 +22,15 @@ import re
 import time
 
 import pytest
-
-from realinit_checks import BINARY, make_host, module_error, no_traceback, put_client, put_unit, single_state
+from realinit_checks import (
+    BINARY,
+    make_host,
+    module_error,
+    no_traceback,
+    put_client,
+    put_unit,
+    single_state,
+)
 from support import standin
 
 pytestmark = pytest.mark.realinit
@@ -64,8 +71,11 @@ def stop_clean(host, unit: str = UNIT) -> None:
     """The unit stopped, its failure and start-limit counters reset, no client process left."""
     host.run("systemctl", "stop", unit, check=False)
     host.run("systemctl", "reset-failed", unit, check=False)
-    host.wait_for(lambda: is_active(host, unit) in ("inactive", "failed") and not host.pids(),
-                  timeout=20, what=f"{unit} to stop")
+    host.wait_for(
+        lambda: is_active(host, unit) in ("inactive", "failed") and not host.pids(),
+        timeout=20,
+        what=f"{unit} to stop",
+    )
 
 
 def start_running(host, unit: str = UNIT) -> int:
@@ -144,7 +154,9 @@ class TestRestartPending:
         `systemctl restart`, or stop then start, starts it at once.)"""
         res = host.call("cloudassist.start", "settle=1", "timeout=10", check=True)
         ret = res.ret
-        assert ret["changed"] is True and ret["changes"] == {"running": {"old": False, "new": True}}, res
+        assert ret["changed"] is True and ret["changes"] == {
+            "running": {"old": False, "new": True}
+        }, res
         # The stop cancels the pending restart, so the start is not held back.
         assert ret["command"] == f"systemctl stop {UNIT}; systemctl start {UNIT}", res
         assert is_active(host) == "active"
@@ -196,8 +208,11 @@ class TestCrashLoop:
             put_client(c, VERSION, die_after=0.5)
             put_unit(c, UNIT, enable=False)
             # The vendor's limit: at most 10 starts an hour; reset-failed resets it between tests.
-            dropin(c, "[Unit]\nStartLimitIntervalSec=3600\nStartLimitBurst=10\n"
-                      "[Service]\nRestart=always\nRestartSec=100ms\n")
+            dropin(
+                c,
+                "[Unit]\nStartLimitIntervalSec=3600\nStartLimitBurst=10\n"
+                "[Service]\nRestart=always\nRestartSec=100ms\n",
+            )
 
         h = make_host(request, roots, "ca-truth-crashloop", "systemd", prepare)
         assert prop(h, "Restart") == "always" and prop(h, "RestartUSec") == "100ms"
@@ -238,7 +253,9 @@ class TestCrashLoop:
         res = host.call("cloudassist.start", f"settle={SETTLE}", timeout=120)
         err = module_error(res, "cloudassist.start")
         self.assert_restarted_error(err)
-        assert int(prop(host, "NRestarts")) >= 1, "systemd did not restart it: the test proves nothing"
+        assert int(prop(host, "NRestarts")) >= 1, (
+            "systemd did not restart it: the test proves nothing"
+        )
 
     def test_running_state_fails_in_a_fast_crash_loop(self, host, fast):
         res = host.call("state.single", "cloudassist.running", "name=x", f"settle={SETTLE}")
@@ -254,7 +271,9 @@ class TestCrashLoop:
         err = module_error(res, "cloudassist.start")
         count = self.assert_restarted_error(err)
         assert count == 1, err
-        assert int(prop(host, "NRestarts")) >= 1, "systemd did not restart it: the test proves nothing"
+        assert int(prop(host, "NRestarts")) >= 1, (
+            "systemd did not restart it: the test proves nothing"
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -287,8 +306,11 @@ class TestUnitBeingStopped:
         assert host.pids() == [pid], "the client should run until ExecStop is done"
         yield pid
         # whatever the test did, let the stop or start job end
-        host.wait_for(lambda: prop(host, "ActiveState") in ("active", "inactive", "failed"),
-                      timeout=STOP_TAKES + 20, what="the unit's job to end")
+        host.wait_for(
+            lambda: prop(host, "ActiveState") in ("active", "inactive", "failed"),
+            timeout=STOP_TAKES + 20,
+            what="the unit's job to end",
+        )
 
     def assert_started_again(self, host, old_pid):
         assert is_active(host) == "active", state_of(host)
@@ -379,8 +401,10 @@ class TestClientNamedUnit(OwnUnitChecks):
         assert OWN_UNIT in st["service_decided_by"], st
         assert st["unit"]["name"] == OWN_UNIT and st["unit"]["main_pid"] == pid, st
         assert st["unit"]["state"] == "active/running", st
-        assert st["commands"] == {"stop": f"systemctl stop {OWN_UNIT}",
-                                  "start": f"systemctl start {OWN_UNIT}"}, st
+        assert st["commands"] == {
+            "stop": f"systemctl stop {OWN_UNIT}",
+            "start": f"systemctl start {OWN_UNIT}",
+        }, st
         assert "outside_unit" not in st, st
 
     def test_status_stopped_names_the_own_unit(self, host):
@@ -425,7 +449,9 @@ class TestBothUnits(OwnUnitChecks):
         st = host.call("cloudassist.status", check=True).ret
         assert st["service"] == OWN_UNIT, st
         assert UNIT in st["service_decided_by"], (
-            "service_decided_by does not mention the other installed unit: " + st["service_decided_by"])
+            "service_decided_by does not mention the other installed unit: "
+            + st["service_decided_by"]
+        )
 
     def test_status_stopped_the_enabled_unit_wins(self, host):
         stop_clean(host, OWN_UNIT)
@@ -533,7 +559,9 @@ class TestSelfUpdate:
     def host(cls, request, roots):
         def prepare(c):
             standin.install_versioned_client(c.merged, OLD)
-            c.write(f"/etc/systemd/system/{UNIT}", standin.systemd_unit(f"{SHARE}/{OLD}/aliyun-service"))
+            c.write(
+                f"/etc/systemd/system/{UNIT}", standin.systemd_unit(f"{SHARE}/{OLD}/aliyun-service")
+            )
             wants = c.path("/etc/systemd/system/multi-user.target.wants")
             wants.mkdir(parents=True, exist_ok=True)
             (wants / UNIT).symlink_to(f"/etc/systemd/system/{UNIT}")

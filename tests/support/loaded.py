@@ -26,9 +26,9 @@ PUBLIC = ("version", "status", "stop", "start", "restart", "enabled", "enable", 
 
 def load(kind):
     """``_modules/cloudassist.py`` (kind "modules") or ``_states/cloudassist.py`` ("states"), once."""
-    name = "cloudassist_{}_under_test".format(kind)
+    name = f"cloudassist_{kind}_under_test"
     if name not in sys.modules:
-        path = ROOT / "_{}".format(kind) / "cloudassist.py"
+        path = ROOT / f"_{kind}" / "cloudassist.py"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -49,9 +49,9 @@ def config_get(config):
 
     def get(key, default=None, omit_grains=False):
         prefix, _, name = key.partition(":")
-        assert prefix == "cloudassist", "cloudassist read a config key outside its own: {}".format(key)
+        assert prefix == "cloudassist", f"cloudassist read a config key outside its own: {key}"
         # The cloudassist grain has keys of the same names: they must never be read as config.
-        assert omit_grains is True, "cloudassist read {} without omit_grains=True".format(key)
+        assert omit_grains is True, f"cloudassist read {key} without omit_grains=True"
         return config.get(name, default)
 
     return get

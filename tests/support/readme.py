@@ -20,12 +20,30 @@ import shlex
 from pathlib import Path
 
 # First words that make inline code a command of this project's tooling.
-INLINE_PROGRAMS = ("bin/", ".ci/", "salt", "salt-call", "salt-pip", "salt-run", "salt-key",
-                   "salt-ssh", "python", "python3")
+INLINE_PROGRAMS = (
+    "bin/",
+    ".ci/",
+    "salt",
+    "salt-call",
+    "salt-pip",
+    "salt-run",
+    "salt-key",
+    "salt-ssh",
+    "python",
+    "python3",
+)
 # These need a non-option argument inline: alone (or with options only, `salt-call --local`)
 # they name the tool in a sentence.
-NEEDS_ARGUMENTS = {"salt", "salt-call", "salt-pip", "salt-run", "salt-key", "salt-ssh",
-                   "python", "python3"}
+NEEDS_ARGUMENTS = {
+    "salt",
+    "salt-call",
+    "salt-pip",
+    "salt-run",
+    "salt-key",
+    "salt-ssh",
+    "python",
+    "python3",
+}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 FENCE = re.compile(r"^\s*```\s*([\w+-]*)\s*$")
 INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
@@ -53,7 +71,7 @@ class Command:
     @property
     def words(self) -> tuple:
         """argv without the leading environment assignments."""
-        return self.argv[len(self.env):]
+        return self.argv[len(self.env) :]
 
     @property
     def program(self) -> str:
@@ -78,15 +96,16 @@ def split_comment(line: str) -> tuple[str, str]:
         elif char in "'\"":
             quote = char
         elif char == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i].rstrip(), line[i + 1:].strip()
+            return line[:i].rstrip(), line[i + 1 :].strip()
     if quote:
         raise ValueError(f"unbalanced {quote} in {line!r}")
     return line.rstrip(), ""
 
 
 def _command(text, comment, line, source):
-    return Command(text=text, argv=tuple(shlex.split(text)), comment=comment, line=line,
-                   source=source)
+    return Command(
+        text=text, argv=tuple(shlex.split(text)), comment=comment, line=line, source=source
+    )
 
 
 def _inline_command(span: str) -> bool:

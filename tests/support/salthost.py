@@ -49,7 +49,7 @@ class Result:
         return text
 
     def __repr__(self):
-        return "<salt-call rc={} stdout={!r} stderr={!r}>".format(self.returncode, self.stdout[-2000:], self.stderr[-2000:])
+        return f"<salt-call rc={self.returncode} stdout={self.stdout[-2000:]!r} stderr={self.stderr[-2000:]!r}>"
 
 
 class Host:
@@ -98,12 +98,23 @@ class Host:
         """Start the client the way its init script does (no salt involved)."""
         if not (self.initd / "aliyun-service").exists():
             self.install_init_script()
-        subprocess.run([str(self.initd / "aliyun-service"), "start"], check=True, capture_output=True, timeout=30)
+        subprocess.run(
+            [str(self.initd / "aliyun-service"), "start"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         assert wait_for(lambda: self.client_pids()), "the stand-in client did not start"
         return self.client_pids()
 
     def spawn(self, argv):
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.started.append(proc)
         return proc
 
@@ -133,7 +144,15 @@ class Host:
                 }
             )
         )
-        command = [str(SALT_CALL), "--local", "--config-dir", str(conf), "--out=json", "--log-level=warning", *args]
+        command = [
+            str(SALT_CALL),
+            "--local",
+            "--config-dir",
+            str(conf),
+            "--out=json",
+            "--log-level=warning",
+            *args,
+        ]
         binds = [(str(self.initd), "/etc/init.d")] + self.binds
         inner = [sys.executable, str(SUPPORT / "namespace_exec.py")]
         for src, dst in binds:
@@ -146,7 +165,9 @@ class Host:
         else:
             outer += ["--"]
         started = time.monotonic()
-        proc = subprocess.run(outer + inner, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(
+            outer + inner, capture_output=True, text=True, timeout=timeout, env=env
+        )
         return Result(proc, time.monotonic() - started)
 
     def cleanup(self):
@@ -187,5 +208,3 @@ def wait_for(predicate, seconds=10):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
-
-

@@ -48,7 +48,7 @@ def _cache_dirs():
         yield Path("/var/cache/cloudassist-tests/standin")
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     yield Path(xdg, "cloudassist-tests", "standin")
-    yield Path(tempfile.gettempdir(), "cloudassist-tests-{}".format(os.geteuid()), "standin")
+    yield Path(tempfile.gettempdir(), f"cloudassist-tests-{os.geteuid()}", "standin")
 
 
 def client_binary() -> Path:
@@ -63,7 +63,7 @@ def client_binary() -> Path:
         return _built[key]
     problems = []
     for folder in _cache_dirs():
-        target = folder / "aliyun-service-{}".format(key)
+        target = folder / f"aliyun-service-{key}"
         if target.is_file() and os.access(target, os.X_OK):
             _built[key] = target
             return target
@@ -72,11 +72,14 @@ def client_binary() -> Path:
             fd, tmp = tempfile.mkstemp(prefix=".build-", dir=folder)
             os.close(fd)
         except OSError as exc:
-            problems.append("{}: {}".format(folder, exc))
+            problems.append(f"{folder}: {exc}")
             continue
         try:
             proc = subprocess.run(
-                ["gcc", *CFLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=300
+                ["gcc", *CFLAGS, "-o", tmp, str(SOURCE)],
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if proc.returncode != 0:
                 raise RuntimeError(
@@ -96,7 +99,7 @@ def client_binary() -> Path:
 def _escape(value) -> str:
     text = str(value)
     if "\0" in text:
-        raise ValueError("the stand-in cannot print a NUL byte: {!r}".format(text))
+        raise ValueError(f"the stand-in cannot print a NUL byte: {text!r}")
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
@@ -135,7 +138,7 @@ def client_config(
     del interpreter
     for name, stream in (("version_stream", version_stream), ("noise_stream", noise_stream)):
         if stream not in STREAMS:
-            raise ValueError("{} must be one of {}, not {!r}".format(name, STREAMS, stream))
+            raise ValueError(f"{name} must be one of {STREAMS}, not {stream!r}")
     out = ["# knobs of the cloudassist stand-in client (tests/support/standin.c)"]
     out += ["noise=" + _escape(line) for line in _lines(noise)]
     if version is not None:
@@ -144,11 +147,11 @@ def client_config(
     out += ["noise_after=" + _escape(line) for line in _lines(noise_after)]
     out.append("version_stream=" + version_stream)
     out.append("noise_stream=" + noise_stream)
-    out.append("version_exit={:d}".format(int(version_exit)))
-    out.append("hang_on_version={:d}".format(bool(hang_on_version)))
-    out.append("ignore_term={:d}".format(bool(ignore_term)))
+    out.append(f"version_exit={int(version_exit):d}")
+    out.append(f"hang_on_version={bool(hang_on_version):d}")
+    out.append(f"ignore_term={bool(ignore_term):d}")
     if die_after is not None:
-        out.append("die_after={!r}".format(float(die_after)))
+        out.append(f"die_after={float(die_after)!r}")
     return "\n".join(out) + "\n"
 
 
@@ -159,12 +162,12 @@ client_script = client_config
 def config_path(path: str | os.PathLike) -> Path:
     """The sidecar the stand-in installed at ``path`` reads (next to the file, not a link)."""
     path = Path(path)
-    return path.with_name(".standin-{}.conf".format(path.name))
+    return path.with_name(f".standin-{path.name}.conf")
 
 
 def _atomic_write(path: Path, data: bytes, mode: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(path.name), suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -251,7 +254,7 @@ def install_versioned_client(
             else "/" + str(binary.relative_to(root)).lstrip("/")
         )
         link_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = link_path.with_name(".{}.{}.link".format(name, os.getpid()))
+        tmp = link_path.with_name(f".{name}.{os.getpid()}.link")
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
         tmp.symlink_to(target)
@@ -261,7 +264,7 @@ def install_versioned_client(
     return ClientInstall(binary, link_path, stamp, folder)
 
 
-SYSV_SCRIPT_TEMPLATE = '''\
+SYSV_SCRIPT_TEMPLATE = """\
 #!/bin/sh
 ### BEGIN INIT INFO
 # Provides:          {name}
@@ -315,7 +318,7 @@ status)
     ;;
 esac
 exit 0
-'''
+"""
 
 
 def sysv_script(
@@ -331,11 +334,7 @@ def sysv_script(
     ``stop_lies=True`` makes ``stop`` exit 0 and drop the pid file even when the process
     survived (a client that ignores SIGTERM then looks stopped to the script alone).
     """
-    stop_tail = (
-        ":"
-        if stop_lies
-        else 'if running; then echo "{} did not stop"; exit 1; fi'.format(name)
-    )
+    stop_tail = ":" if stop_lies else f'if running; then echo "{name} did not stop"; exit 1; fi'
     return SYSV_SCRIPT_TEMPLATE.format(
         name=name,
         binary=binary,
@@ -372,17 +371,21 @@ def watchdog_config(start, pidfile, client_pidfile, *, delay=1.0, stop_works=Tru
     writes its pid to ``pidfile`` and runs ``start`` (an argument list) ``delay`` seconds after
     the pid in ``client_pidfile`` went stale; ``assist_daemon --stop`` stops it (unless
     ``stop_works`` is false) and, like the real one, exits 0 always."""
-    out = ["# knobs of the cloudassist stand-in watchdog (tests/support/standin.c)", "role=watchdog"]
+    out = [
+        "# knobs of the cloudassist stand-in watchdog (tests/support/standin.c)",
+        "role=watchdog",
+    ]
     out.append("pidfile=" + _escape(str(pidfile)))
     out.append("client_pidfile=" + _escape(str(client_pidfile)))
     out += ["start=" + _escape(str(arg)) for arg in start]
-    out.append("delay={!r}".format(float(delay)))
-    out.append("stop_works={:d}".format(bool(stop_works)))
+    out.append(f"delay={float(delay)!r}")
+    out.append(f"stop_works={bool(stop_works):d}")
     return "\n".join(out) + "\n"
 
 
-def install_watchdog(path: str | os.PathLike, start, pidfile, client_pidfile, *, delay=1.0,
-                     stop_works=True) -> Path:
+def install_watchdog(
+    path: str | os.PathLike, start, pidfile, client_pidfile, *, delay=1.0, stop_works=True
+) -> Path:
     """Install the stand-in watchdog at ``path`` (its sidecar from :func:`watchdog_config`).
 
     It is the compiled stand-in, as the real watchdog is an executable of its own: a running

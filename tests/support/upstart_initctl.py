@@ -36,20 +36,20 @@ KILL_TIMEOUT = 5.0  # upstart's default "kill timeout"
 
 
 def fail(message, code=1):
-    sys.stderr.write("initctl: %s\n" % message)
+    sys.stderr.write(f"initctl: {message}\n")
     sys.exit(code)
 
 
 def job_exec(job):
     path = os.path.join(CONF_DIR, job + ".conf")
     if not os.path.isfile(path):
-        fail("Unknown job: %s" % job)
+        fail(f"Unknown job: {job}")
     with open(path) as f:
         for line in f:
             line = line.strip()
             if line.startswith("exec "):
                 return shlex.split(line[5:])
-    fail("Unknown job: %s" % job)
+    fail(f"Unknown job: {job}")
 
 
 def pid_file(job):
@@ -78,17 +78,24 @@ def status_line(job):
     pid = current_pid(job)
     if pid:
         return "%s start/running, process %d" % (job, pid)
-    return "%s stop/waiting" % job
+    return f"{job} stop/waiting"
 
 
 def do_start(job):
     argv = job_exec(job)
     if current_pid(job):
-        fail("Job is already running: %s" % job)
+        fail(f"Job is already running: {job}")
     os.makedirs(STATE_DIR, exist_ok=True)
     devnull = os.open(os.devnull, os.O_RDWR)
-    proc = subprocess.Popen(argv, stdin=devnull, stdout=devnull, stderr=devnull,
-                            start_new_session=True, close_fds=True, cwd="/")
+    proc = subprocess.Popen(
+        argv,
+        stdin=devnull,
+        stdout=devnull,
+        stderr=devnull,
+        start_new_session=True,
+        close_fds=True,
+        cwd="/",
+    )
     with open(pid_file(job), "w") as f:
         f.write("%d\n" % proc.pid)
     time.sleep(0.2)
@@ -163,21 +170,23 @@ def main(argv):
     if not args:
         fail("missing command\nTry `initctl --help' for more information.")
     if args[0] == "--version":
-        print("initctl (upstart %s)" % VERSION)
+        print(f"initctl (upstart {VERSION})")
         print("Copyright (C) 2006-2014 Canonical Ltd., 2011 Scott James Remnant")
         print()
-        print("This is free software; see the source for copying conditions.  There is NO warranty;"
-              " not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.")
+        print(
+            "This is free software; see the source for copying conditions.  There is NO warranty;"
+            " not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE."
+        )
         return 0
     if args[0] == "version":
-        print("init (upstart %s)" % VERSION)
+        print(f"init (upstart {VERSION})")
         return 0
     if args[0] == "list":
         do_list()
         return 0
     actions = {"start": do_start, "stop": do_stop, "status": do_status, "restart": do_restart}
     if args[0] not in actions:
-        fail("invalid command: %s\nTry `initctl --help' for more information." % args[0])
+        fail(f"invalid command: {args[0]}\nTry `initctl --help' for more information.")
     if len(args) < 2:
         fail("missing job name\nTry `initctl --help' for more information.")
     actions[args[0]](args[1])

@@ -15,10 +15,10 @@ import sys
 import types
 
 import pytest
-
-import cloudassist_host
 import salt.config
 import salt.loader
+
+from cloudassist_lib import host as cloudassist_host
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BEACON = ROOT / "_beacons" / "cloudassist.py"
@@ -26,7 +26,9 @@ BEACON = ROOT / "_beacons" / "cloudassist.py"
 
 def _load_beacon(name="beacon_cloudassist_under_test"):
     """Import the beacon file; the caller's ``cloudassist_*`` modules survive it."""
-    saved = {key: mod for key, mod in sys.modules.items() if key.startswith("cloudassist_")}
+    saved = {
+        key: mod for key, mod in sys.modules.items() if key.partition(".")[0] == "cloudassist_lib"
+    }
     try:
         spec = importlib.util.spec_from_file_location(name, BEACON)
         module = importlib.util.module_from_spec(spec)
@@ -62,7 +64,13 @@ def configure_loader_modules(config, tmp_path):
         assert prefix == "cloudassist" and omit_grains is True, (key, omit_grains)
         return config.get(name, default)
 
-    return {beacon: {"__context__": {}, "__salt__": {"config.get": config_get}, "__opts__": {"id": "m1", "cachedir": str(tmp_path / "cache")}}}
+    return {
+        beacon: {
+            "__context__": {},
+            "__salt__": {"config.get": config_get},
+            "__opts__": {"id": "m1", "cachedir": str(tmp_path / "cache")},
+        }
+    }
 
 
 @pytest.fixture
@@ -112,13 +120,22 @@ def test_validate_accepts(config):
         ({"interval": 10}, "must be a list of dicts (`- interval: 10`), not dict"),
         ("interval: 10", "must be a list of dicts (`- interval: 10`), not str"),
         ([{"interval": 10}, "binary"], "'binary' is not a dict"),
-        ([{"intervall": 10}], "does not take 'intervall'; it takes interval, binary, emitatstartup"),
+        (
+            [{"intervall": 10}],
+            "does not take 'intervall'; it takes interval, binary, emitatstartup",
+        ),
         ([{"onchangeonly": True}], "does not take 'onchangeonly'"),
         ([{"interval": "10"}], "interval must be a positive number of seconds, not '10'"),
         ([{"interval": 0}], "interval must be a positive number of seconds, not 0"),
         ([{"interval": True}], "interval must be a positive number of seconds, not True"),
-        ([{"binary": "aliyun-service"}], "binary must be the absolute path of the client, not 'aliyun-service'"),
-        ([{"binary": ["/usr/sbin/aliyun-service"]}], "binary must be the absolute path of the client"),
+        (
+            [{"binary": "aliyun-service"}],
+            "binary must be the absolute path of the client, not 'aliyun-service'",
+        ),
+        (
+            [{"binary": ["/usr/sbin/aliyun-service"]}],
+            "binary must be the absolute path of the client",
+        ),
         ([{"emitatstartup": "yes"}], "emitatstartup must be true or false, not 'yes'"),
     ],
 )
@@ -147,8 +164,11 @@ def test_validate_rejects_with_the_reason(config, reason):
         (snap([100]), snap([], version=None, installed=False), ["stopped", "version"]),
         (snap([], version=None, installed=False), snap([], version="2.2.3.578"), ["version"]),
         # the running client moved to the new folder, the install had already changed: a restart
-        (snap([100], version="2.2.4.1065", running_version="2.2.3.578"), snap([200], version="2.2.4.1065"),
-         ["restarted"]),
+        (
+            snap([100], version="2.2.4.1065", running_version="2.2.3.578"),
+            snap([200], version="2.2.4.1065"),
+            ["restarted"],
+        ),
     ],
 )
 def test_changes(before, after, expected):
@@ -200,7 +220,11 @@ class FakeProc:
         self.asked.append(binary)
         real = os.path.realpath(binary)
         install = watch.facts.install_of(binary)
-        pids = [pid for pid, exe in self.table.items() if exe == real or watch.facts.is_client_exe(exe, install)]
+        pids = [
+            pid
+            for pid, exe in self.table.items()
+            if exe == real or watch.facts.is_client_exe(exe, install)
+        ]
         return sorted(pids), []
 
     def process(self, pid):
@@ -227,11 +251,15 @@ def test_snapshot_after_a_self_update_the_client_still_runs_the_old_folder(tmp_p
     old, link = _install(tmp_path, "2.2.3.578")
     new, _ = _install(tmp_path, "2.2.4.1065")
     proc = FakeProc(monkeypatch, {4242: str(old), 999: "/usr/bin/other"})
-    assert watch.snapshot(str(link)) == Snapshot(str(link), True, (4242,), "2.2.4.1065", "2.2.3.578")
+    assert watch.snapshot(str(link)) == Snapshot(
+        str(link), True, (4242,), "2.2.4.1065", "2.2.3.578"
+    )
     assert proc.asked == [str(link)]
     # a second copy from the new folder: the newest running version counts
     FakeProc(monkeypatch, {4242: str(old), 5000: str(new)})
-    assert watch.snapshot(str(link)) == Snapshot(str(link), True, (4242, 5000), "2.2.4.1065", "2.2.4.1065")
+    assert watch.snapshot(str(link)) == Snapshot(
+        str(link), True, (4242, 5000), "2.2.4.1065", "2.2.4.1065"
+    )
 
 
 def test_snapshot_a_standard_binary_outside_a_version_folder_reads_the_vendors_version_file(
@@ -258,13 +286,16 @@ def test_snapshot_of_a_missing_client(tmp_path, monkeypatch):
     assert watch.snapshot(missing).running is False
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("2.2.3.578\n", "2.2.3.578"),
-    ("  02.2.3.578  ", "2.2.3.578"),
-    ("", None),
-    ("latest\n", None),
-    ("2.2.3.578\n2.2.4.1065\n", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2.2.3.578\n", "2.2.3.578"),
+        ("  02.2.3.578  ", "2.2.3.578"),
+        ("", None),
+        ("latest\n", None),
+        ("2.2.3.578\n2.2.4.1065\n", None),
+    ],
+)
 def test_read_version_file(tmp_path, text, expected):
     path = tmp_path / "version"
     path.write_text(text)
@@ -310,7 +341,9 @@ def test_stop_start_restart_and_version_in_turn(polls):
     assert seen == [[], ["stopped"], ["started"], ["restarted"], ["version"], ["restarted"]]
 
 
-def test_the_binary_comes_from_the_beacon_then_the_minion_config_then_the_default(polls, config, monkeypatch):
+def test_the_binary_comes_from_the_beacon_then_the_minion_config_then_the_default(
+    polls, config, monkeypatch
+):
     asked = polls(snap(), snap(), snap())
     beacon.beacon([{"binary": "/opt/sbin/aliyun-service"}])
     config["binary"] = "/srv/client/aliyun-service"
@@ -318,20 +351,37 @@ def test_the_binary_comes_from_the_beacon_then_the_minion_config_then_the_defaul
     del config["binary"]
     monkeypatch.setattr(watch, "default_binary", lambda: "/default/aliyun-service")
     beacon.beacon([])
-    assert asked == ["/opt/sbin/aliyun-service", "/srv/client/aliyun-service", "/default/aliyun-service"]
+    assert asked == [
+        "/opt/sbin/aliyun-service",
+        "/srv/client/aliyun-service",
+        "/default/aliyun-service",
+    ]
 
 
 def test_each_beacon_name_keeps_its_own_baseline(polls):
-    polls(snap([1]), snap([2], binary="/opt/sbin/aliyun-service"), snap([]), snap([2], binary="/opt/sbin/aliyun-service"))
+    polls(
+        snap([1]),
+        snap([2], binary="/opt/sbin/aliyun-service"),
+        snap([]),
+        snap([2], binary="/opt/sbin/aliyun-service"),
+    )
     usr = [{"_beacon_name": "ca_usr"}]
-    opt = [{"_beacon_name": "ca_opt"}, {"beacon_module": "cloudassist"}, {"binary": "/opt/sbin/aliyun-service"}]
+    opt = [
+        {"_beacon_name": "ca_opt"},
+        {"beacon_module": "cloudassist"},
+        {"binary": "/opt/sbin/aliyun-service"},
+    ]
     assert beacon.beacon(usr) == [] and beacon.beacon(opt) == []
     assert tags(beacon.beacon(usr)) == ["stopped"]
     assert beacon.beacon(opt) == []
 
 
 def test_a_new_binary_is_a_new_baseline_not_a_change(polls):
-    polls(snap([1]), snap([], binary="/opt/sbin/aliyun-service"), snap([5], binary="/opt/sbin/aliyun-service"))
+    polls(
+        snap([1]),
+        snap([], binary="/opt/sbin/aliyun-service"),
+        snap([5], binary="/opt/sbin/aliyun-service"),
+    )
     assert beacon.beacon([]) == []
     assert beacon.beacon([{"binary": "/opt/sbin/aliyun-service"}]) == []
     assert tags(beacon.beacon([{"binary": "/opt/sbin/aliyun-service"}])) == ["started"]
@@ -391,33 +441,37 @@ def test_a_synced_beacon_imports_its_sibling_utils_and_drops_stale_helpers(tmp_p
     extmods = tmp_path / "extmods"
     (extmods / "beacons").mkdir(parents=True)
     shutil.copy(BEACON, extmods / "beacons" / "cloudassist.py")
-    shutil.copytree(ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__")
+    )
     opts = salt.config.minion_config(None)
     opts.update(extension_modules=str(extmods), beacons_dirs=[], cachedir=str(tmp_path / "cache"))
 
-    saved = {key: mod for key, mod in sys.modules.items() if key.startswith("cloudassist_")}
+    saved = {
+        key: mod for key, mod in sys.modules.items() if key.partition(".")[0] == "cloudassist_lib"
+    }
     path_before = list(sys.path)
-    stale = types.ModuleType("cloudassist_facts")
+    stale = types.ModuleType("cloudassist_lib.facts")
     try:
-        sys.modules["cloudassist_facts"] = stale
+        sys.modules["cloudassist_lib.facts"] = stale
         loaded = salt.loader.beacons(opts, {"config.get": lambda key, default=None: default})
         validate = loaded["cloudassist.validate"]
         assert validate([{"interval": 1}]) == (True, "Valid beacon configuration")
         helper = validate.__globals__["watch"]
-        assert helper.__file__ == str(extmods / "utils" / "cloudassist_watch.py")
-        assert helper.facts.__file__ == str(extmods / "utils" / "cloudassist_facts.py")
+        assert helper.__file__ == str(extmods / "utils" / "cloudassist_lib" / "watch.py")
+        assert helper.facts.__file__ == str(extmods / "utils" / "cloudassist_lib" / "facts.py")
         assert helper.facts is not stale
         # nothing is left for a job forked from the minion's main process to inherit
-        assert [key for key in sys.modules if key.startswith("cloudassist_")] == []
+        assert [key for key in sys.modules if key.partition(".")[0] == "cloudassist_lib"] == []
         assert sys.path == path_before
     finally:
-        for key in [key for key in sys.modules if key.startswith("cloudassist_")]:
+        for key in [key for key in sys.modules if key.partition(".")[0] == "cloudassist_lib"]:
             del sys.modules[key]
         sys.modules.update(saved)
 
 
 def test_the_checkout_beacon_took_the_checkout_utils():
-    assert pathlib.Path(watch.__file__) == ROOT / "_utils" / "cloudassist_watch.py"
+    assert pathlib.Path(watch.__file__) == ROOT / "_utils" / "cloudassist_lib" / "watch.py"
     assert str(ROOT / "_utils") in sys.path  # tests/conftest.py's entry was not removed
 
 
@@ -442,4 +496,6 @@ def test_an_unreadable_saved_poll_is_a_fresh_baseline(polls, tmp_path):
     saved.parent.mkdir(parents=True)
     saved.write_text("{not json")
     polls(snap([100]))
-    assert tags(beacon.beacon([{"interval": 1}, {"emitatstartup": True}])) == tags(watch.startup(snap([100])))
+    assert tags(beacon.beacon([{"interval": 1}, {"emitatstartup": True}])) == tags(
+        watch.startup(snap([100]))
+    )

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import cloudassist_host as hosts
-from cloudassist_facts import MARKERS, read_init_file, scan_markers
-from cloudassist_init import TRUST_ORDER, Undecided, decide, overridden
-from cloudassist_records import Evidence, InitDecision, InitFile, Pid1
+from cloudassist_lib import host as hosts
+from cloudassist_lib.facts import MARKERS, read_init_file, scan_markers
+from cloudassist_lib.init_system import TRUST_ORDER, Undecided, decide, overridden
+from cloudassist_lib.records import Evidence, InitDecision, InitFile, Pid1
 
 PID1_NSPAWN_SYSTEMD = Pid1("systemd", "/usr/lib/systemd/systemd")
 PID1_INIT = Pid1("init", "/sbin/init")
@@ -39,17 +39,66 @@ UPSTART = "initctl (upstart 1.12.1)\nCopyright (C) 2006-2014 Canonical Ltd.\n"
 
 # evidence -> init system, and words the reason must contain
 DECIDED = [
-    ("systemd booted", evidence(True, PID1_NSPAWN_SYSTEMD, init=init_file("systemd")), "systemd", "/run/systemd/system"),
-    ("booted beats markers", evidence(True, PID1_INIT, init=init_file("sysvinit")), "systemd", "/run/systemd/system"),
+    (
+        "systemd booted",
+        evidence(True, PID1_NSPAWN_SYSTEMD, init=init_file("systemd")),
+        "systemd",
+        "/run/systemd/system",
+    ),
+    (
+        "booted beats markers",
+        evidence(True, PID1_INIT, init=init_file("sysvinit")),
+        "systemd",
+        "/run/systemd/system",
+    ),
     ("PID 1 is systemd", evidence(False, PID1_NSPAWN_SYSTEMD), "systemd", "PID 1 is systemd"),
-    ("upstart answers", evidence(pid1=PID1_INIT, initctl=UPSTART, init=init_file("upstart", "sysvinit")), "upstart", "initctl --version"),
-    ("upstart beats a sysvinit marker", evidence(initctl=UPSTART, init=init_file("sysvinit")), "upstart", "upstart"),
+    (
+        "upstart answers",
+        evidence(pid1=PID1_INIT, initctl=UPSTART, init=init_file("upstart", "sysvinit")),
+        "upstart",
+        "initctl --version",
+    ),
+    (
+        "upstart beats a sysvinit marker",
+        evidence(initctl=UPSTART, init=init_file("sysvinit")),
+        "upstart",
+        "upstart",
+    ),
     ("sysvinit marker", evidence(init=init_file("sysvinit")), "sysvinit", "sysvinit marker"),
-    ("sysvinit marker, initctl not upstart", evidence(initctl="initctl 0.1 (other)", init=init_file("sysvinit")), "sysvinit", "sysvinit marker"),
-    ("systemd installed, not running, init script", evidence(pid1=PID1_LAUNCHER, init=init_file("systemd", target="/lib/systemd/systemd"), script=True), "sysvinit", "/etc/init.d/aliyun-service exists"),
-    ("upstart installed, not running, init script", evidence(pid1=PID1_SHELL, init=init_file("upstart"), script=True), "sysvinit", "neither systemd nor upstart is running"),
-    ("no marker, init script", evidence(pid1=PID1_SHELL, init=init_file(problem="missing"), script=True), "sysvinit", "/sbin/init is missing"),
-    ("two markers, init script", evidence(pid1=PID1_INIT, init=init_file("systemd", "sysvinit"), script=True), "sysvinit", "markers of systemd and sysvinit"),
+    (
+        "sysvinit marker, initctl not upstart",
+        evidence(initctl="initctl 0.1 (other)", init=init_file("sysvinit")),
+        "sysvinit",
+        "sysvinit marker",
+    ),
+    (
+        "systemd installed, not running, init script",
+        evidence(
+            pid1=PID1_LAUNCHER,
+            init=init_file("systemd", target="/lib/systemd/systemd"),
+            script=True,
+        ),
+        "sysvinit",
+        "/etc/init.d/aliyun-service exists",
+    ),
+    (
+        "upstart installed, not running, init script",
+        evidence(pid1=PID1_SHELL, init=init_file("upstart"), script=True),
+        "sysvinit",
+        "neither systemd nor upstart is running",
+    ),
+    (
+        "no marker, init script",
+        evidence(pid1=PID1_SHELL, init=init_file(problem="missing"), script=True),
+        "sysvinit",
+        "/sbin/init is missing",
+    ),
+    (
+        "two markers, init script",
+        evidence(pid1=PID1_INIT, init=init_file("systemd", "sysvinit"), script=True),
+        "sysvinit",
+        "markers of systemd and sysvinit",
+    ),
 ]
 
 
@@ -63,22 +112,52 @@ def test_evidence_decides_the_init_system(case, ev, expected, reason):
 
 # evidence -> an error that says what was found
 REFUSED = [
-    ("systemd installed but not running (this build machine)", evidence(pid1=PID1_LAUNCHER, init=init_file("systemd", target="/usr/lib/systemd/systemd")),
-     ["systemd is installed (/sbin/init -> /usr/lib/systemd/systemd) but not running", "PID 1 is 'process_api' (/usr/bin/process_api)", "no /etc/init.d/aliyun-service"]),
-    ("container: PID 1 is a shell", evidence(pid1=PID1_SHELL, init=init_file("systemd")),
-     ["systemd is installed", "PID 1 is 'sh' (/bin/dash)"]),
-    ("upstart installed but initctl silent", evidence(pid1=PID1_INIT, init=init_file("upstart")),
-     ["upstart is installed", "but not running"]),
-    ("/sbin/init missing", evidence(pid1=PID1_SHELL, init=init_file(problem="missing")),
-     ["cannot be told", "/sbin/init is missing", "PID 1 is 'sh'"]),
-    ("/sbin/init dangling", evidence(pid1=PID1_SHELL, init=init_file(problem="a dangling link to /lib/systemd/systemd")),
-     ["/sbin/init is a dangling link to /lib/systemd/systemd"]),
-    ("/sbin/init unreadable", evidence(pid1=PID1_HIDDEN, init=init_file(problem="unreadable: Permission denied")),
-     ["unreadable: Permission denied", "PID 1 cannot be read from /proc"]),
-    ("no marker at all", evidence(pid1=PID1_INIT, init=init_file()),
-     ["carries none of the markers /lib/system, upstart, sysvinit"]),
-    ("two markers, nothing running", evidence(pid1=PID1_INIT, init=init_file("systemd", "sysvinit")),
-     ["ambiguous", "markers of systemd and sysvinit"]),
+    (
+        "systemd installed but not running (this build machine)",
+        evidence(pid1=PID1_LAUNCHER, init=init_file("systemd", target="/usr/lib/systemd/systemd")),
+        [
+            "systemd is installed (/sbin/init -> /usr/lib/systemd/systemd) but not running",
+            "PID 1 is 'process_api' (/usr/bin/process_api)",
+            "no /etc/init.d/aliyun-service",
+        ],
+    ),
+    (
+        "container: PID 1 is a shell",
+        evidence(pid1=PID1_SHELL, init=init_file("systemd")),
+        ["systemd is installed", "PID 1 is 'sh' (/bin/dash)"],
+    ),
+    (
+        "upstart installed but initctl silent",
+        evidence(pid1=PID1_INIT, init=init_file("upstart")),
+        ["upstart is installed", "but not running"],
+    ),
+    (
+        "/sbin/init missing",
+        evidence(pid1=PID1_SHELL, init=init_file(problem="missing")),
+        ["cannot be told", "/sbin/init is missing", "PID 1 is 'sh'"],
+    ),
+    (
+        "/sbin/init dangling",
+        evidence(
+            pid1=PID1_SHELL, init=init_file(problem="a dangling link to /lib/systemd/systemd")
+        ),
+        ["/sbin/init is a dangling link to /lib/systemd/systemd"],
+    ),
+    (
+        "/sbin/init unreadable",
+        evidence(pid1=PID1_HIDDEN, init=init_file(problem="unreadable: Permission denied")),
+        ["unreadable: Permission denied", "PID 1 cannot be read from /proc"],
+    ),
+    (
+        "no marker at all",
+        evidence(pid1=PID1_INIT, init=init_file()),
+        ["carries none of the markers /lib/system, upstart, sysvinit"],
+    ),
+    (
+        "two markers, nothing running",
+        evidence(pid1=PID1_INIT, init=init_file("systemd", "sysvinit")),
+        ["ambiguous", "markers of systemd and sysvinit"],
+    ),
 ]
 
 
@@ -110,8 +189,12 @@ def test_an_invalid_override_lists_the_valid_ones(override):
 def test_the_override_gathers_no_evidence(monkeypatch, override):
     gathered = []
     for source in SOURCES:
-        monkeypatch.setattr(hosts.LinuxHost, "_gather_" + source, lambda self, s=source: gathered.append(s))
-    host = hosts.LinuxHost(lambda key, default=None: override if key == "init_system" else default, {}, 5)
+        monkeypatch.setattr(
+            hosts.LinuxHost, "_gather_" + source, lambda self, s=source: gathered.append(s)
+        )
+    host = hosts.LinuxHost(
+        lambda key, default=None: override if key == "init_system" else default, {}, 5
+    )
     assert host.init_system().init_system == override
     assert gathered == []
 
@@ -125,7 +208,11 @@ GATHERED = [
     ("PID 1 is systemd", evidence(False, PID1_NSPAWN_SYSTEMD), 2),
     ("upstart answers", evidence(initctl=UPSTART, init=init_file("upstart", "sysvinit")), 3),
     ("sysvinit marker", evidence(init=init_file("sysvinit")), 4),
-    ("sysvinit marker, initctl not upstart", evidence(initctl="initctl 0.1 (other)", init=init_file("sysvinit")), 4),
+    (
+        "sysvinit marker, initctl not upstart",
+        evidence(initctl="initctl 0.1 (other)", init=init_file("sysvinit")),
+        4,
+    ),
     ("init script", evidence(pid1=PID1_SHELL, init=init_file("upstart"), script=True), 5),
     ("nothing tells", evidence(pid1=PID1_SHELL, init=init_file("systemd")), 5),
 ]
@@ -145,7 +232,7 @@ def gather(world):
             return exc, asked
         if isinstance(answer, InitDecision):
             return answer, asked
-        assert answer not in evidence, "decide() asked twice for {}".format(answer)
+        assert answer not in evidence, f"decide() asked twice for {answer}"
         asked.append(answer)
         evidence[answer] = world[answer]
 
@@ -248,7 +335,9 @@ def test_a_large_binary_without_markers(tmp_path):
     path = tmp_path / "init"
     with open(path, "wb") as handle:
         for _ in range(40):
-            handle.write(os.urandom(1 << 20).replace(b"/", b"_").replace(b"u", b"U").replace(b"s", b"S"))
+            handle.write(
+                os.urandom(1 << 20).replace(b"/", b"_").replace(b"u", b"U").replace(b"s", b"S")
+            )
     result = read_init_file(str(path))
     assert result.markers == () and result.problem is None
 
@@ -274,6 +363,6 @@ MARKER_BYTES = [m for m, _ in MARKERS]
 def test_chunked_scan_equals_whole_search(parts, cuts):
     data = b"".join(parts)
     bounds = sorted({0, len(data), *[c for c in cuts if c <= len(data)]})
-    chunks = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    chunks = [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     expected = [name for marker, name in MARKERS if marker in data]
     assert scan_markers(chunks) == expected

@@ -7,10 +7,19 @@ import re
 
 import pytest
 
-import cloudassist_plan as plans
-import cloudassist_procedure as procedure
-from cloudassist_host import WATCHDOG_BINARY, WATCHDOG_SERVICE
-from cloudassist_records import Change, ClientStatus, InitDecision, Plan, Step, UnitState, Watchdog, steps_text
+from cloudassist_lib import plan as plans
+from cloudassist_lib import procedure as procedure
+from cloudassist_lib.host import WATCHDOG_BINARY, WATCHDOG_SERVICE
+from cloudassist_lib.records import (
+    Change,
+    ClientStatus,
+    InitDecision,
+    Plan,
+    Step,
+    UnitState,
+    Watchdog,
+    steps_text,
+)
 
 BRANCHES = {row.name: row for row in procedure.TABLE}
 CLIENT_PIDS = (4242, 4243)
@@ -37,7 +46,9 @@ def status_for(branch, running, watchdog, blocked=None, present=True, unit=None)
         binary="/usr/sbin/aliyun-service",
         init=InitDecision(branch.init_systems[0], "the test says so"),
         branch=branch,
-        steps={action: applicable(getattr(branch, action), present) for action in ("stop", "start")},
+        steps={
+            action: applicable(getattr(branch, action), present) for action in ("stop", "start")
+        },
         pids=CLIENT_PIDS if running else (),
         watchdog=Watchdog(WATCHDOG_PIDS, "process") if watchdog else Watchdog(),
         blocked=blocked,
@@ -52,17 +63,40 @@ EXPECTED = {
     ("stop", False): ((), ()),
     ("start", True): ((), ()),
     ("start", False): (("start",), (Change("running", False, True),)),
-    ("restart", True): (("stop", "start"), (Change("restarted", list(CLIENT_PIDS), plans.NEW_PIDS),)),
+    ("restart", True): (
+        ("stop", "start"),
+        (Change("restarted", list(CLIENT_PIDS), plans.NEW_PIDS),),
+    ),
     ("restart", False): (("start",), (Change("running", False, True),)),
 }
 
 CASES = [
-    pytest.param(name, action, running, watchdog, stop_watchdog, blocked, present,
-                 id="{}|{}|client {}|watchdog {}|stop_watchdog={}|{}{}".format(
-                     name, action, "up" if running else "down", "up" if watchdog else "down",
-                     stop_watchdog, "blocked" if blocked else "free", "" if present else "|no init.d script"))
+    pytest.param(
+        name,
+        action,
+        running,
+        watchdog,
+        stop_watchdog,
+        blocked,
+        present,
+        id="{}|{}|client {}|watchdog {}|stop_watchdog={}|{}{}".format(
+            name,
+            action,
+            "up" if running else "down",
+            "up" if watchdog else "down",
+            stop_watchdog,
+            "blocked" if blocked else "free",
+            "" if present else "|no init.d script",
+        ),
+    )
     for name, action, running, watchdog, stop_watchdog, blocked, present in itertools.product(
-        BRANCHES, plans.RUN_ACTIONS, (True, False), (True, False), (True, False), (False, True), (True, False)
+        BRANCHES,
+        plans.RUN_ACTIONS,
+        (True, False),
+        (True, False),
+        (True, False),
+        (False, True),
+        (True, False),
     )
     # only one branch has a step that depends on a path; the others need not repeat
     if present or any(step.if_exists for step in BRANCHES[name].stop + BRANCHES[name].start)
@@ -70,11 +104,15 @@ CASES = [
 
 
 @pytest.mark.parametrize("name,action,running,watchdog,stop_watchdog,blocked,present", CASES)
-def test_every_branch_action_and_situation(name, action, running, watchdog, stop_watchdog, blocked, present):
+def test_every_branch_action_and_situation(
+    name, action, running, watchdog, stop_watchdog, blocked, present
+):
     branch = BRANCHES[name]
     status = status_for(branch, running, watchdog, BLOCKED if blocked else None, present)
     asked_watchdog = action == "stop" and stop_watchdog and watchdog
-    plan = plans.make(status, action, stop_watchdog, watchdog_step(branch) if asked_watchdog else None)
+    plan = plans.make(
+        status, action, stop_watchdog, watchdog_step(branch) if asked_watchdog else None
+    )
 
     phases, changes = EXPECTED[(action, running)]
     wd_steps = (watchdog_step(branch),) if asked_watchdog else ()
@@ -85,7 +123,9 @@ def test_every_branch_action_and_situation(name, action, running, watchdog, stop
     if blocked and phases:
         # the branch cannot run here: nothing at all runs, not even the watchdog's stop
         assert plan.blocked == BLOCKED
-        assert plan.steps == () and plan.stop_watchdog == () and plan.stop == () and plan.start == ()
+        assert (
+            plan.steps == () and plan.stop_watchdog == () and plan.stop == () and plan.start == ()
+        )
         return
     assert plan.blocked is None
     assert plan.stop_watchdog == wd_steps
@@ -95,7 +135,11 @@ def test_every_branch_action_and_situation(name, action, running, watchdog, stop
     assert plan.noop is (not plan.steps)
     # the steps are the branch's own, in the vendor's order, minus those whose path is absent
     for phase in phases:
-        expected = getattr(branch, phase) if present else tuple(s for s in getattr(branch, phase) if not s.if_exists)
+        expected = (
+            getattr(branch, phase)
+            if present
+            else tuple(s for s in getattr(branch, phase) if not s.if_exists)
+        )
         assert getattr(plan, phase) == expected
 
 
@@ -107,21 +151,28 @@ def test_describe_names_exactly_the_commands_the_steps_hold(name, action, runnin
     branch = BRANCHES[name]
     status = status_for(branch, running, watchdog)
     stop_watchdog = action == "stop" and watchdog
-    plan = plans.make(status, action, stop_watchdog, watchdog_step(branch) if stop_watchdog else None)
+    plan = plans.make(
+        status, action, stop_watchdog, watchdog_step(branch) if stop_watchdog else None
+    )
     if plan.noop:
         text = plans.already(status, action)
         assert "already" in text and "was not run" in text
-        assert re.findall(r"`([^`]*)`", text) == [status.command("stop" if action == "stop" else "start")]
+        assert re.findall(r"`([^`]*)`", text) == [
+            status.command("stop" if action == "stop" else "start")
+        ]
         return
     want = {"stop": "stopped", "start": "running", "restart": "restarted"}[action]
     text = plans.describe(status, plan, want)
-    assert text.startswith("The Cloud Assistant client would be {}: would ".format(want))
-    assert text.endswith("({}).".format(branch.name))
+    assert text.startswith(f"The Cloud Assistant client would be {want}: would ")
+    assert text.endswith(f"({branch.name}).")
     quoted = re.findall(r"`([^`]*)`", text)
     named = [command for segment in quoted for command in segment.split("; ")]
     assert named == [step.text for step in plan.steps]
     if plan.stop_watchdog:
-        assert quoted[0] == steps_text(plan.stop_watchdog) and "stop the watchdog assist_daemon" in text
+        assert (
+            quoted[0] == steps_text(plan.stop_watchdog)
+            and "stop the watchdog assist_daemon" in text
+        )
 
 
 def test_a_watchdog_that_cannot_be_stopped_blocks_the_stop_and_nothing_runs():
@@ -135,9 +186,8 @@ def test_a_watchdog_that_cannot_be_stopped_blocks_the_stop_and_nothing_runs():
     assert free.blocked is None and free.stop_watchdog == () and free.stop == branch.stop
 
 
-
 def test_a_look_alike_of_the_watchdog_blocks_stop_watchdog_only():
-    from cloudassist_records import Process
+    from cloudassist_lib.records import Process
 
     branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
     look_alike = Process(91, "assist_daemon", "/opt/other/assist_daemon")
@@ -147,6 +197,7 @@ def test_a_look_alike_of_the_watchdog_blocks_stop_watchdog_only():
     assert plan.blocked == why and plan.steps == ()
     free = plans.make(status, "stop", False, None)
     assert free.blocked is None and free.stop == branch.stop
+
 
 def test_a_blocked_branch_wins_over_a_watchdog_without_binary():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, upstart"]
@@ -165,7 +216,9 @@ def test_stop_watchdog_belongs_to_stop_only(action):
 
 @pytest.mark.parametrize("action", ["status", "", None, "STOP"])
 def test_an_unknown_action_is_refused(action):
-    with pytest.raises(ValueError, match="unknown action .*; valid: stop, start, restart, enable, disable"):
+    with pytest.raises(
+        ValueError, match="unknown action .*; valid: stop, start, restart, enable, disable"
+    ):
         plans.make(status_for(procedure.TABLE[0], True, False), action)
 
 
@@ -191,7 +244,13 @@ SYSTEMD_BRANCHES = [row.name for row in procedure.TABLE if row.init_systems == (
 
 
 def unit(active, sub):
-    return UnitState("aliyun.service", "loaded", active, sub, main_pid=CLIENT_PIDS[0] if active != "inactive" else 0)
+    return UnitState(
+        "aliyun.service",
+        "loaded",
+        active,
+        sub,
+        main_pid=CLIENT_PIDS[0] if active != "inactive" else 0,
+    )
 
 
 # situation -> (client running, UnitState)
@@ -215,7 +274,10 @@ UNIT_EXPECTED = {
     ("inactive", "restart"): EXPECTED[("restart", False)],
     ("deactivating", "stop"): (("stop",), (Change("running", True, False),)),
     ("deactivating", "start"): (("start",), (Change("running", "stopping", True),)),
-    ("deactivating", "restart"): (("stop", "start"), (Change("restarted", list(CLIENT_PIDS), plans.NEW_PIDS),)),
+    ("deactivating", "restart"): (
+        ("stop", "start"),
+        (Change("restarted", list(CLIENT_PIDS), plans.NEW_PIDS),),
+    ),
     ("auto-restart", "stop"): (("stop",), (Change("restart_pending", True, False),)),
     # The stop command cancels the pending restart, which would hold the start job back.
     ("auto-restart", "start"): (("stop", "start"), RUNNING_FALSE_TRUE),
@@ -251,14 +313,16 @@ def test_systemds_view_of_the_unit_decides_what_is_already_done(name, situation,
 
 # --- starting at boot ---------------------------------------------------------------------------
 
-from cloudassist_records import BootState  # noqa: E402
+from cloudassist_lib.records import BootState  # noqa: E402
 
 ENABLE = (Step(("boot-on", "svc")),)
 DISABLE = (Step(("boot-off", "svc")),)
 
 
 def booting(status, enabled, cannot=()):
-    return status._replace(boot=BootState("svc", enabled, "the test says so", ENABLE, DISABLE, cannot))
+    return status._replace(
+        boot=BootState("svc", enabled, "the test says so", ENABLE, DISABLE, cannot)
+    )
 
 
 # (the action's own effect on boot, enabled before, enable asked) -> (boot steps, enabled change),
@@ -301,7 +365,7 @@ def test_the_boot_status_follows_enable_and_the_branch(name, action, running, en
     assert plan.boot == steps
     boot_changes = [c for c in plan.changes if c.name == "enabled"]
     assert boot_changes == ([Change("enabled", *change)] if change else [])
-    assert plan.steps[-len(steps):] == steps if steps else True
+    assert plan.steps[-len(steps) :] == steps if steps else True
     # the run part is what it was without enable
     without = plans.make(status._replace(boot=None), action, False, None, None)
     assert (plan.stop, plan.start) == (without.stop, without.start)
@@ -325,7 +389,11 @@ def test_enable_and_disable_change_only_the_boot_status(name, enabled, action):
 
 def test_a_boot_change_that_cannot_be_made_blocks_everything():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
-    status = booting(status_for(branch, True, True), True, (("disable", "this host has neither update-rc.d nor chkconfig"),))
+    status = booting(
+        status_for(branch, True, True),
+        True,
+        (("disable", "this host has neither update-rc.d nor chkconfig"),),
+    )
     plan = plans.make(status, "stop", True, watchdog_step(branch), False)
     assert plan.blocked == (
         "the client's service svc cannot be disabled at boot: this host has neither update-rc.d nor "
@@ -333,26 +401,38 @@ def test_a_boot_change_that_cannot_be_made_blocks_everything():
     )
     assert plan.steps == ()
     # the same boot status asked for where it already holds is no reason to block
-    assert plans.make(status._replace(boot=status.boot._replace(enabled=False)), "stop", False, None, False).blocked is None
+    assert (
+        plans.make(
+            status._replace(boot=status.boot._replace(enabled=False)), "stop", False, None, False
+        ).blocked
+        is None
+    )
 
 
 def _watchdog(running, boot):
     return Watchdog(WATCHDOG_PIDS if running else (), "unit" if running else None, None, boot)
 
 
-WD_BOOT = BootState("AssistDaemon.service", True, "enabled", (Step(("wd-on",)),), (Step(("wd-off",)),))
+WD_BOOT = BootState(
+    "AssistDaemon.service", True, "enabled", (Step(("wd-on",)),), (Step(("wd-off",)),)
+)
 
 
 def test_stop_watchdog_with_enable_false_disables_the_watchdog_at_boot_first():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
-    status = booting(status_for(branch, True, False), True)._replace(watchdog=_watchdog(True, WD_BOOT))
+    status = booting(status_for(branch, True, False), True)._replace(
+        watchdog=_watchdog(True, WD_BOOT)
+    )
     stop_wd = Step(("systemctl", "stop", "AssistDaemon.service"))
     plan = plans.make(status, "stop", True, stop_wd, False)
     assert plan.watchdog_boot == WD_BOOT.disable and plan.stop_watchdog == (stop_wd,)
     assert plan.steps == WD_BOOT.disable + (stop_wd,) + branch.stop + DISABLE
     assert [c.name for c in plan.changes] == ["watchdog", "running", "enabled", "watchdog_enabled"]
     text = plans.describe(status, plan, "stopped")
-    assert "disable the watchdog at boot (`wd-off`)" in text and "disable svc at boot (`boot-off svc`)" in text
+    assert (
+        "disable the watchdog at boot (`wd-off`)" in text
+        and "disable svc at boot (`boot-off svc`)" in text
+    )
     # without enable=False the watchdog's boot is left alone
     assert plans.make(status, "stop", True, stop_wd, None).watchdog_boot == ()
     # a watchdog already disabled at boot needs nothing
@@ -367,14 +447,20 @@ def test_a_watchdog_that_cannot_be_disabled_at_boot_is_told_not_hidden():
     assert plan.blocked is None and plan.watchdog_boot == ()
     assert len(plan.notes) == 1 and "was not disabled at boot" in plan.notes[0]
     assert "assist_daemon --delete" in plan.notes[0]
-    stuck = status._replace(watchdog=_watchdog(True, WD_BOOT._replace(cannot=(("disable", "no update-rc.d"),))))
+    stuck = status._replace(
+        watchdog=_watchdog(True, WD_BOOT._replace(cannot=(("disable", "no update-rc.d"),)))
+    )
     plan = plans.make(stuck, "stop", True, watchdog_step(branch), False)
-    assert plan.notes == ("the watchdog's AssistDaemon.service could not be disabled at boot: no update-rc.d",)
+    assert plan.notes == (
+        "the watchdog's AssistDaemon.service could not be disabled at boot: no update-rc.d",
+    )
 
 
 def test_disable_alone_says_the_watchdog_still_starts_at_boot():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
-    status = booting(status_for(branch, True, False), True)._replace(watchdog=_watchdog(False, WD_BOOT))
+    status = booting(status_for(branch, True, False), True)._replace(
+        watchdog=_watchdog(False, WD_BOOT)
+    )
     plan = plans.make(status, "disable")
     assert plan.boot == DISABLE and plan.watchdog_boot == ()
     assert plan.notes and "AssistDaemon.service still starts at boot" in plan.notes[0]

@@ -2,35 +2,99 @@
 
 import pytest
 
-import cloudassist_procedure as procedure
-from cloudassist_facts import version_tuple
+from cloudassist_lib import procedure as procedure
+from cloudassist_lib.facts import version_tuple
 
 # platform, client version, init system -> service, stop command, start command
 ROWS = [
-    ("windows", None, "windows", "AliyunService",
-     "service.stop AliyunService", "service.start AliyunService"),
-    ("windows", "1.0.0.81", "windows", "AliyunService",
-     "service.stop AliyunService", "service.start AliyunService"),
-    ("linux", "1.0.1.308", "systemd", "agentwatch",
-     "systemctl stop agentwatch", "systemctl start agentwatch"),
-    ("linux", "1.0.0.81", "systemd", "agentwatch",
-     "systemctl stop agentwatch", "systemctl start agentwatch"),
-    ("linux", "1.0.1.308", "sysvinit", "agentwatch",
-     "chkconfig agentwatch off; /etc/init.d/agentwatch stop",
-     "chkconfig agentwatch on; /etc/init.d/agentwatch start"),
-    ("linux", "1.0.1.259", "upstart", "agentwatch",
-     "chkconfig agentwatch off; /etc/init.d/agentwatch stop",
-     "chkconfig agentwatch on; /etc/init.d/agentwatch start"),
-    ("linux", "1.0.1.309", "systemd", "aliyun.service",
-     "systemctl stop aliyun.service", "systemctl start aliyun.service"),
-    ("linux", "1.0.1.1000", "systemd", "aliyun.service",
-     "systemctl stop aliyun.service", "systemctl start aliyun.service"),
-    ("linux", "2.2.3.578", "upstart", "aliyun-service",
-     "/sbin/initctl stop aliyun-service", "/sbin/initctl start aliyun-service"),
-    ("linux", "1.0.1.346", "sysvinit", "/etc/init.d/aliyun-service",
-     "/etc/init.d/aliyun-service stop", "/etc/init.d/aliyun-service start"),
-    ("linux", "2.2.4.1065", "sysvinit", "/etc/init.d/aliyun-service",
-     "/etc/init.d/aliyun-service stop", "/etc/init.d/aliyun-service start"),
+    (
+        "windows",
+        None,
+        "windows",
+        "AliyunService",
+        "service.stop AliyunService",
+        "service.start AliyunService",
+    ),
+    (
+        "windows",
+        "1.0.0.81",
+        "windows",
+        "AliyunService",
+        "service.stop AliyunService",
+        "service.start AliyunService",
+    ),
+    (
+        "linux",
+        "1.0.1.308",
+        "systemd",
+        "agentwatch",
+        "systemctl stop agentwatch",
+        "systemctl start agentwatch",
+    ),
+    (
+        "linux",
+        "1.0.0.81",
+        "systemd",
+        "agentwatch",
+        "systemctl stop agentwatch",
+        "systemctl start agentwatch",
+    ),
+    (
+        "linux",
+        "1.0.1.308",
+        "sysvinit",
+        "agentwatch",
+        "chkconfig agentwatch off; /etc/init.d/agentwatch stop",
+        "chkconfig agentwatch on; /etc/init.d/agentwatch start",
+    ),
+    (
+        "linux",
+        "1.0.1.259",
+        "upstart",
+        "agentwatch",
+        "chkconfig agentwatch off; /etc/init.d/agentwatch stop",
+        "chkconfig agentwatch on; /etc/init.d/agentwatch start",
+    ),
+    (
+        "linux",
+        "1.0.1.309",
+        "systemd",
+        "aliyun.service",
+        "systemctl stop aliyun.service",
+        "systemctl start aliyun.service",
+    ),
+    (
+        "linux",
+        "1.0.1.1000",
+        "systemd",
+        "aliyun.service",
+        "systemctl stop aliyun.service",
+        "systemctl start aliyun.service",
+    ),
+    (
+        "linux",
+        "2.2.3.578",
+        "upstart",
+        "aliyun-service",
+        "/sbin/initctl stop aliyun-service",
+        "/sbin/initctl start aliyun-service",
+    ),
+    (
+        "linux",
+        "1.0.1.346",
+        "sysvinit",
+        "/etc/init.d/aliyun-service",
+        "/etc/init.d/aliyun-service stop",
+        "/etc/init.d/aliyun-service start",
+    ),
+    (
+        "linux",
+        "2.2.4.1065",
+        "sysvinit",
+        "/etc/init.d/aliyun-service",
+        "/etc/init.d/aliyun-service stop",
+        "/etc/init.d/aliyun-service start",
+    ),
 ]
 
 
@@ -44,9 +108,7 @@ def test_every_row_of_the_vendor_table(platform, version, init_system, service, 
 
 
 def test_the_rows_above_cover_the_whole_table():
-    covered = {
-        procedure.choose(p, version_tuple(v) if v else None, i).name for p, v, i, *_ in ROWS
-    }
+    covered = {procedure.choose(p, version_tuple(v) if v else None, i).name for p, v, i, *_ in ROWS}
     assert covered == {row.name for row in procedure.TABLE}
     assert len(covered) == len(procedure.TABLE), "two rows share a name"
 
@@ -81,9 +143,19 @@ def test_every_linux_command_is_an_argument_list():
 @pytest.mark.parametrize(
     "platform,version,init_system,message",
     [
-        ("linux", (2, 2, 3, 578), "openrc", "unknown init system 'openrc'; valid: systemd, upstart, sysvinit, windows"),
+        (
+            "linux",
+            (2, 2, 3, 578),
+            "openrc",
+            "unknown init system 'openrc'; valid: systemd, upstart, sysvinit, windows",
+        ),
         ("linux", None, "systemd", "depends on the client version"),
-        ("linux", (2, 2, 3, 578), "windows", "no branch for platform 'linux' with init system 'windows'"),
+        (
+            "linux",
+            (2, 2, 3, 578),
+            "windows",
+            "no branch for platform 'linux' with init system 'windows'",
+        ),
         ("windows", None, "systemd", "no branch for platform 'windows' with init system 'systemd'"),
     ],
 )

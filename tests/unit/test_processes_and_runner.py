@@ -9,9 +9,9 @@ import pytest
 from salt.exceptions import CommandExecutionError
 
 import standin
-from cloudassist_facts import classify_watchdog, client_pids, processes
-from cloudassist_records import CommandResult
-from cloudassist_run import run, which
+from cloudassist_lib.facts import classify_watchdog, client_pids, processes
+from cloudassist_lib.records import CommandResult
+from cloudassist_lib.run import run, which
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def client(tmp_path):
 
 def _argv(pid):
     try:
-        with open("/proc/{}/cmdline".format(pid), "rb") as handle:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
             return handle.read().decode(errors="replace").split("\0")
     except OSError:
         return []
@@ -95,12 +95,16 @@ def test_a_zombie_is_not_running(client):
     proc.wait()
 
 
-
 @pytest.fixture
 def watchdog(tmp_path):
     """A running stand-in watchdog (it never gets to start anything) and its binary."""
-    path = standin.install_watchdog(tmp_path / "wd" / "assist_daemon", ["/bin/true"], tmp_path / "wd.pid",
-                                    tmp_path / "client.pid", delay=3600)
+    path = standin.install_watchdog(
+        tmp_path / "wd" / "assist_daemon",
+        ["/bin/true"],
+        tmp_path / "wd.pid",
+        tmp_path / "client.pid",
+        delay=3600,
+    )
     proc = subprocess.Popen([str(path)])
     assert wait_until(lambda: (tmp_path / "wd.pid").exists())
     yield str(path), proc
@@ -126,14 +130,22 @@ def test_a_watchdog_of_another_binary_is_named_not_counted(watchdog):
     assert proc.pid in [p.pid for p in here]
     assert proc.pid not in pids
     why = dict((p.pid, why) for p, why in others)[proc.pid]
-    assert why == "its executable is {}, not the watchdog /usr/local/share/assist-daemon/assist_daemon".format(path)
+    assert (
+        why
+        == f"its executable is {path}, not the watchdog /usr/local/share/assist-daemon/assist_daemon"
+    )
 
 
 def test_a_watchdog_started_from_the_target_of_the_configured_link_is_found(tmp_path):
     """The configured path is a link to a file of another name; the process, started from
     that file, shows the target's name."""
-    target = standin.install_watchdog(tmp_path / "assist_daemon_v2", ["/bin/true"], tmp_path / "wd.pid",
-                                      tmp_path / "client.pid", delay=3600)
+    target = standin.install_watchdog(
+        tmp_path / "assist_daemon_v2",
+        ["/bin/true"],
+        tmp_path / "wd.pid",
+        tmp_path / "client.pid",
+        delay=3600,
+    )
     link = tmp_path / "assist_daemon"
     link.symlink_to(target.name)
     proc = subprocess.Popen([str(target)])
@@ -158,11 +170,21 @@ def test_a_call_of_the_watchdog_binary_is_not_a_running_watchdog(tmp_path, call)
         proc.kill()
         proc.wait()
 
+
 def test_run_returns_code_and_output():
-    res = run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"], 10)
+    res = run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)",
+        ],
+        10,
+    )
     assert res == CommandResult(res.command, 3, "out\n", "err\n")
     assert res.output == "out\nerr"
-    assert res.command.endswith("-c 'import sys; print('\"'\"'out'\"'\"'); print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'")
+    assert res.command.endswith(
+        "-c 'import sys; print('\"'\"'out'\"'\"'); print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'"
+    )
 
 
 @pytest.mark.parametrize("argv", ["echo hi", b"echo", [], ["echo", 1], ("echo", None), None])
@@ -174,13 +196,21 @@ def test_run_takes_an_argument_list_only(argv):
 def test_a_hung_command_is_killed_with_its_children(tmp_path):
     path = standin.install_client(tmp_path / "aliyun-service", hang_on_version=True)
     started = time.monotonic()
-    with pytest.raises(CommandExecutionError, match=r"did not finish within 1 seconds and was killed.*cloudassist:timeout"):
+    with pytest.raises(
+        CommandExecutionError,
+        match=r"did not finish within 1 seconds and was killed.*cloudassist:timeout",
+    ):
         run([str(path), "-v"], 1)
     assert time.monotonic() - started < 5
-    assert wait_until(lambda: not named("aliyun-service") or all(
-        str(path) not in open("/proc/{}/cmdline".format(p), "rb").read().decode(errors="replace")
-        for p in named("aliyun-service")
-    ))
+    assert wait_until(
+        lambda: (
+            not named("aliyun-service")
+            or all(
+                str(path) not in open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace")
+                for p in named("aliyun-service")
+            )
+        )
+    )
 
 
 def test_a_daemon_holding_stdout_does_not_make_run_wait(tmp_path):

@@ -7,27 +7,37 @@ The statuses are made by the real records (``ClientStatus.as_dict``, what
 import importlib.util
 import json
 import pathlib
+import shutil
 import sys
 
 import pytest
-
-import cloudassist_procedure as procedure
-import cloudassist_report as reports
 import salt.client
 import salt.exceptions
 import salt.utils.minions
-from cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
+
+from cloudassist_lib import procedure as procedure
+from cloudassist_lib import report as reports
+from cloudassist_lib.records import BootState, ClientStatus, InitDecision, Watchdog
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BRANCHES = {row.init_systems[0]: row for row in procedure.TABLE if row.platform == "linux" and row.legacy is False}
+BRANCHES = {
+    row.init_systems[0]: row
+    for row in procedure.TABLE
+    if row.platform == "linux" and row.legacy is False
+}
 BLOCKED = "the branch needs chkconfig to manage agentwatch, and this host has no chkconfig"
 
 
-def status(version="2.2.3.578", init="systemd", running=True, enabled=True, watchdog=False, blocked=None):
+def status(
+    version="2.2.3.578", init="systemd", running=True, enabled=True, watchdog=False, blocked=None
+):
     branch = BRANCHES[init]
     return ClientStatus(
-        platform="linux", version=version, binary="/usr/sbin/aliyun-service",
-        init=InitDecision(init, "the test says so"), branch=branch,
+        platform="linux",
+        version=version,
+        binary="/usr/sbin/aliyun-service",
+        init=InitDecision(init, "the test says so"),
+        branch=branch,
         steps={"stop": branch.stop, "start": branch.start},
         pids=(4242,) if running else (),
         watchdog=Watchdog((77,), "process") if watchdog else Watchdog(),
@@ -48,8 +58,12 @@ FLEET = {
     "web1": ok(status()),
     "web2": ok(status(version="2.2.4.1065", watchdog=True)),
     "web3": ok(status(init="sysvinit", running=False, enabled=False)),
-    "old1": ok(status(version="1.0.1.308", init="sysvinit", running=False, enabled=None, blocked=BLOCKED)),
-    "bad1": error("ERROR: the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service"),
+    "old1": ok(
+        status(version="1.0.1.308", init="sysvinit", running=False, enabled=None, blocked=BLOCKED)
+    ),
+    "bad1": error(
+        "ERROR: the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service"
+    ),
     "bad2": error("'cloudassist.status' is not available.", retcode=254),
 }
 EXPECTED = sorted(FLEET) + ["down1"]
@@ -58,8 +72,14 @@ EXPECTED = sorted(FLEET) + ["down1"]
 def test_the_fleet_is_counted_by_what_each_minion_answered():
     report = reports.summarize(FLEET, EXPECTED).as_dict()
     assert report["counts"] == {
-        "targeted": 7, "reported": 4, "failed": 2, "no_answer": 1,
-        "running": 2, "stopped": 2, "watchdog_running": 1, "blocked": 1,
+        "targeted": 7,
+        "reported": 4,
+        "failed": 2,
+        "no_answer": 1,
+        "running": 2,
+        "stopped": 2,
+        "watchdog_running": 1,
+        "blocked": 1,
     }
     assert report["versions"] == {"1.0.1.308": 1, "2.2.3.578": 2, "2.2.4.1065": 1}
     assert report["init_systems"] == {
@@ -75,7 +95,10 @@ def test_the_fleet_is_counted_by_what_each_minion_answered():
     }
     assert report["no_answer"] == ["down1"]
     assert report["retcode"] == 1
-    assert report["summary"] == "7 targeted: 4 reported (2 running, 2 stopped), 2 failed, 1 did not answer"
+    assert (
+        report["summary"]
+        == "7 targeted: 4 reported (2 running, 2 stopped), 2 failed, 1 did not answer"
+    )
     assert json.loads(json.dumps(report)) == report  # what --out=json prints is the same data
 
 
@@ -83,8 +106,16 @@ def test_a_fleet_that_all_reported_is_a_success():
     fleet = {m: FLEET[m] for m in ("web1", "web2")}
     report = reports.summarize(fleet, ["web1", "web2"]).as_dict()
     assert report["retcode"] == 0
-    assert (report["failed"], report["no_answer"], report["stopped"], report["blocked"]) == ({}, [], [], {})
-    assert report["summary"] == "2 targeted: 2 reported (2 running, 0 stopped), 0 failed, 0 did not answer"
+    assert (report["failed"], report["no_answer"], report["stopped"], report["blocked"]) == (
+        {},
+        [],
+        [],
+        {},
+    )
+    assert (
+        report["summary"]
+        == "2 targeted: 2 reported (2 running, 0 stopped), 0 failed, 0 did not answer"
+    )
 
 
 def test_an_empty_target_reports_nothing_and_fails():
@@ -96,21 +127,27 @@ def test_an_empty_target_reports_nothing_and_fails():
     assert report["retcode"] == 1
 
 
-@pytest.mark.parametrize("entry", [
-    {"failed": True},  # LocalClient's expect_minions placeholder
-    {"ret": "Minion did not return. [No response]", "out": "no_return", "retcode": 254},
-    None,
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"failed": True},  # LocalClient's expect_minions placeholder
+        {"ret": "Minion did not return. [No response]", "out": "no_return", "retcode": 254},
+        None,
+    ],
+)
 def test_a_placeholder_for_a_missing_return_is_no_answer(entry):
     report = reports.summarize({"web1": FLEET["web1"], "down1": entry}, ["web1", "down1"])
     assert report.no_answer == ("down1",) and [a.minion for a in report.reported] == ["web1"]
 
 
-@pytest.mark.parametrize("entry, text", [
-    (ok("2.2.3.578"), "returned '2.2.3.578' instead of a status"),
-    ({"ret": {"installed": True}, "retcode": 1}, "{'installed': True} (retcode 1)"),
-    ({"ret": None}, "returned None instead of a status"),
-])
+@pytest.mark.parametrize(
+    "entry, text",
+    [
+        (ok("2.2.3.578"), "returned '2.2.3.578' instead of a status"),
+        ({"ret": {"installed": True}, "retcode": 1}, "{'installed': True} (retcode 1)"),
+        ({"ret": None}, "returned None instead of a status"),
+    ],
+)
 def test_anything_but_a_status_with_retcode_0_is_a_failure(entry, text):
     report = reports.summarize({"m": entry}, ["m"])
     assert report.reported == () and report.failed == (reports.Answer("m", error=text),)
@@ -136,21 +173,39 @@ def test_records_are_frozen():
         report.reported[0].status = {}
 
 
-@pytest.mark.parametrize("tgt, tgt_type, timeout, problem", [
-    ("*", "glob", None, None),
-    ("a,b", "list", 5, None),
-    (["a", "b"], "list", 0.5, None),
-    ("G@os:Debian", "compound", 3600, None),
-    ("*", "globb", None, "tgt_type must be one of glob, pcre, list, "),
-    ("", "glob", None, "tgt must be a non-empty target string, not ''"),
-    (5, "glob", None, "tgt must be a non-empty target string, not 5"),
-    (",", "list", None, "tgt must name at least one minion"),
-    ([], "list", None, "tgt must name at least one minion"),
-    ("*", "glob", 0, "timeout must be a number of seconds greater than 0 and at most 3600, not 0"),
-    ("*", "glob", "5s", "timeout must be a number of seconds greater than 0 and at most 3600, not '5s'"),
-    ("*", "glob", True, "timeout must be a number of seconds greater than 0 and at most 3600, not True"),
-    ("*", "glob", 3601, "timeout must be a number"),
-])
+@pytest.mark.parametrize(
+    "tgt, tgt_type, timeout, problem",
+    [
+        ("*", "glob", None, None),
+        ("a,b", "list", 5, None),
+        (["a", "b"], "list", 0.5, None),
+        ("G@os:Debian", "compound", 3600, None),
+        ("*", "globb", None, "tgt_type must be one of glob, pcre, list, "),
+        ("", "glob", None, "tgt must be a non-empty target string, not ''"),
+        (5, "glob", None, "tgt must be a non-empty target string, not 5"),
+        (",", "list", None, "tgt must name at least one minion"),
+        ([], "list", None, "tgt must name at least one minion"),
+        (
+            "*",
+            "glob",
+            0,
+            "timeout must be a number of seconds greater than 0 and at most 3600, not 0",
+        ),
+        (
+            "*",
+            "glob",
+            "5s",
+            "timeout must be a number of seconds greater than 0 and at most 3600, not '5s'",
+        ),
+        (
+            "*",
+            "glob",
+            True,
+            "timeout must be a number of seconds greater than 0 and at most 3600, not True",
+        ),
+        ("*", "glob", 3601, "timeout must be a number"),
+    ],
+)
 def test_arguments_are_checked(tgt, tgt_type, timeout, problem):
     found = reports.argument_problem(tgt, tgt_type, timeout)
     assert (found is None) if problem is None else found.startswith(problem), found
@@ -230,7 +285,9 @@ def configure_loader_modules(context):
 def test_the_runner_asks_the_targeted_minions_for_their_status(fleet, context):
     client = fleet(EXPECTED, EXPECTED, FLEET)
     result = runner.report(tgt="*", timeout=7)
-    assert client.calls == [("*", "cloudassist.status", {"tgt_type": "glob", "timeout": 7, "yield_pub_data": True})]
+    assert client.calls == [
+        ("*", "cloudassist.status", {"tgt_type": "glob", "timeout": 7, "yield_pub_data": True})
+    ]
     assert result == reports.summarize(FLEET, EXPECTED).as_dict()
     assert result["retcode"] == 1 and context["retcode"] == 1
 
@@ -255,11 +312,14 @@ def test_nothing_is_published_to_an_empty_target(fleet, context):
     assert context["retcode"] == 1
 
 
-@pytest.mark.parametrize("kwargs, problem", [
-    ({"tgt_type": "regex"}, "cloudassist.report: tgt_type must be one of glob, pcre, list"),
-    ({"timeout": -1}, "cloudassist.report: timeout must be a number of seconds"),
-    ({"tgt": ""}, "cloudassist.report: tgt must be a non-empty target string"),
-])
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        ({"tgt_type": "regex"}, "cloudassist.report: tgt_type must be one of glob, pcre, list"),
+        ({"timeout": -1}, "cloudassist.report: timeout must be a number of seconds"),
+        ({"tgt": ""}, "cloudassist.report: tgt must be a non-empty target string"),
+    ],
+)
 def test_bad_arguments_are_an_error_not_a_traceback(fleet, context, kwargs, problem):
     client = fleet(["web1"], ["web1"], {})
     result = runner.report(**kwargs)
@@ -273,33 +333,68 @@ def test_a_master_that_cannot_publish_is_an_error(fleet, monkeypatch, context):
 
     class Unreachable(FakeLocalClient):
         def cmd_iter(self, tgt, fun, **kwargs):
-            raise salt.exceptions.SaltClientError("The salt master could not be contacted. Is master running?")
+            raise salt.exceptions.SaltClientError(
+                "The salt master could not be contacted. Is master running?"
+            )
             yield  # pragma: no cover
 
-    monkeypatch.setattr(salt.client, "get_local_client", lambda mopts=None, **kw: Unreachable([], {}))
+    monkeypatch.setattr(
+        salt.client, "get_local_client", lambda mopts=None, **kw: Unreachable([], {})
+    )
     result = runner.report()
-    assert result == {"Error": "cloudassist.report: the job could not be published: The salt master could "
-                               "not be contacted. Is master running?", "retcode": 1}
+    assert result == {
+        "Error": "cloudassist.report: the job could not be published: The salt master could "
+        "not be contacted. Is master running?",
+        "retcode": 1,
+    }
     assert context["retcode"] == 1
 
 
 def test_a_job_published_to_no_minion_is_an_error(fleet, context):
     fleet(["web1"], [], {})  # the master's publication lists no minion: it did not publish
     result = runner.report()
-    assert result == {"Error": "cloudassist.report: the master published the job to no minion, although "
-                               "web1 matched the target (is salt-master running?)", "retcode": 1}
+    assert result == {
+        "Error": "cloudassist.report: the master published the job to no minion, although "
+        "web1 matched the target (is salt-master running?)",
+        "retcode": 1,
+    }
     assert context["retcode"] == 1
 
 
 def test_synced_without_its_helper_the_runner_says_what_to_sync(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cloudassist_report", None)  # as if _utils was not synced
-    spec = importlib.util.spec_from_file_location("runner_without_helper", ROOT / "_runners" / "cloudassist.py")
+    monkeypatch.setitem(sys.modules, "cloudassist_lib", None)  # as if _utils was not synced
+    spec = importlib.util.spec_from_file_location(
+        "runner_without_helper", ROOT / "_runners" / "cloudassist.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     loaded, why = module.__virtual__()
     assert loaded is False
-    assert why.startswith("cloudassist: the runner's helper cannot be imported (")
-    assert why.endswith("sync _utils as well, with `salt-run saltutil.sync_all` (sync_runners alone does not)")
+    assert why == (
+        "cloudassist: the runner's library cloudassist_lib is not in the master's extmods/utils: "
+        "sync _utils as well, with `salt-run saltutil.sync_all` (sync_runners alone does not)"
+    )
+
+
+def test_a_real_import_error_inside_the_library_surfaces_as_itself(monkeypatch, tmp_path):
+    """Only a missing library means "not synced"; a name missing inside it is that error."""
+    extmods = tmp_path / "extmods"
+    shutil.copytree(
+        ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (extmods / "runners").mkdir()
+    shutil.copy(ROOT / "_runners" / "cloudassist.py", extmods / "runners" / "cloudassist.py")
+    broken = extmods / "utils" / "cloudassist_lib" / "report.py"
+    broken.write_text("from .args import no_such_name\n" + broken.read_text())
+    for name in [n for n in sys.modules if n.partition(".")[0] == "cloudassist_lib"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(extmods / "utils"))
+    spec = importlib.util.spec_from_file_location(
+        "runner_with_broken_library", extmods / "runners" / "cloudassist.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    with pytest.raises(ImportError, match="no_such_name"):
+        spec.loader.exec_module(module)
 
 
 def test_installed_the_runner_imports_the_helper_of_its_own_package(tmp_path, monkeypatch):
@@ -310,13 +405,23 @@ def test_installed_the_runner_imports_the_helper_of_its_own_package(tmp_path, mo
         (package / folder).mkdir(parents=True)
         (package / folder / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
-    (package / "runners" / "cloudassist.py").write_bytes((ROOT / "_runners" / "cloudassist.py").read_bytes())
-    (package / "utils" / "cloudassist_report.py").write_bytes((ROOT / "_utils" / "cloudassist_report.py").read_bytes())
+    (package / "runners" / "cloudassist.py").write_bytes(
+        (ROOT / "_runners" / "cloudassist.py").read_bytes()
+    )
+    shutil.copytree(
+        ROOT / "_utils" / "cloudassist_lib",
+        package / "utils" / "cloudassist_lib",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [n for n in sys.modules if n == "saltext" or n.startswith("saltext.")]:
         monkeypatch.delitem(sys.modules, name)
-    spec = importlib.util.spec_from_file_location("installed_runner_under_test", package / "runners" / "cloudassist.py")
+    spec = importlib.util.spec_from_file_location(
+        "installed_runner_under_test", package / "runners" / "cloudassist.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.reports.__name__ == "saltext.cloudassist.utils.cloudassist_report"
-    assert pathlib.Path(module.reports.__file__) == package / "utils" / "cloudassist_report.py"
+    assert module.reports.__name__ == "saltext.cloudassist.utils.cloudassist_lib.report"
+    assert (
+        pathlib.Path(module.reports.__file__) == package / "utils" / "cloudassist_lib" / "report.py"
+    )

@@ -13,12 +13,20 @@ import itertools
 import re
 
 import pytest
-
-import cloudassist_host as hosts
-import cloudassist_procedure as procedure
-import loaded
 import salt.utils.platform
-from cloudassist_records import BootState, ClientStatus, CommandResult, InitDecision, Step, UnitState, Watchdog
+
+import loaded
+from cloudassist_lib import host as hosts
+from cloudassist_lib import procedure as procedure
+from cloudassist_lib.records import (
+    BootState,
+    ClientStatus,
+    CommandResult,
+    InitDecision,
+    Step,
+    UnitState,
+    Watchdog,
+)
 
 execution = loaded.execution
 states = loaded.states
@@ -88,7 +96,9 @@ class FakeHost:
     def unit_state(self, status):
         active, sub = self.unit
         main = self._pids("client")
-        return UnitState(self.branch.service, "loaded", active, sub, main_pid=main[0] if main else 0)
+        return UnitState(
+            self.branch.service, "loaded", active, sub, main_pid=main[0] if main else 0
+        )
 
     def _windows_pids(self):
         return (hosts.WINDOWS_SERVICE,) if self._pids("client") else ()
@@ -121,7 +131,7 @@ class FakeHost:
                 self._spawn("client")
             self.unit = self.unit and ("active", "running")
         else:  # e.g. `chkconfig agentwatch off`: changes what starts at boot only
-            assert step in self.branch.stop + self.branch.start, "ran a step of no branch: {}".format(step)
+            assert step in self.branch.stop + self.branch.start, f"ran a step of no branch: {step}"
         if step.kind == "command":
             return CommandResult(step.text, 0, "", "")
         return None
@@ -160,7 +170,9 @@ def use_host(monkeypatch):
     """``use_host(fake)``: the module's next calls act on ``fake``."""
 
     def use(fake):
-        monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: fake.branch.platform == "windows")
+        monkeypatch.setattr(
+            salt.utils.platform, "is_windows", lambda: fake.branch.platform == "windows"
+        )
 
         def host_for(platform, config, salt, timeout):
             assert platform == fake.branch.platform
@@ -183,7 +195,9 @@ def apply(opts, test, fun, **kwargs):
 
 def backticked(comment):
     """Every command a comment names between backticks, one per step."""
-    return [command for quoted in re.findall(r"`([^`]*)`", comment) for command in quoted.split("; ")]
+    return [
+        command for quoted in re.findall(r"`([^`]*)`", comment) for command in quoted.split("; ")
+    ]
 
 
 # (state function, its arguments, whether it wants the client running: None, it does not care)
@@ -209,11 +223,23 @@ def _boot_wanted(fun, kwargs):
 
 
 CASES = [
-    pytest.param(name, fun, kwargs, want, client, watchdog, enabled,
-                 id="{}|{}{}|client {}|watchdog {}|{}".format(
-                     name, fun, "".join(",{}={}".format(k, v) for k, v in kwargs.items()),
-                     "up" if client else "down", "up" if watchdog else "down",
-                     "enabled" if enabled else "disabled"))
+    pytest.param(
+        name,
+        fun,
+        kwargs,
+        want,
+        client,
+        watchdog,
+        enabled,
+        id="{}|{}{}|client {}|watchdog {}|{}".format(
+            name,
+            fun,
+            "".join(f",{k}={v}" for k, v in kwargs.items()),
+            "up" if client else "down",
+            "up" if watchdog else "down",
+            "enabled" if enabled else "disabled",
+        ),
+    )
     for name, (fun, kwargs, want), client, watchdog, enabled in itertools.product(
         BRANCHES, STATES, (True, False), (True, False), (True, False)
     )
@@ -230,15 +256,30 @@ UNITS = [
 ]
 SYSTEMD_BRANCHES = [row.name for row in procedure.TABLE if row.init_systems == ("systemd",)]
 UNIT_CASES = [
-    pytest.param(name, fun, kwargs, want, client, False, True, unit,
-                 id="{}|{}{}|unit {}".format(name, fun, "".join(",{}={}".format(k, v) for k, v in kwargs.items()), situation))
-    for name, (fun, kwargs, want), (situation, client, unit) in itertools.product(SYSTEMD_BRANCHES, STATES, UNITS)
+    pytest.param(
+        name,
+        fun,
+        kwargs,
+        want,
+        client,
+        False,
+        True,
+        unit,
+        id="{}|{}{}|unit {}".format(
+            name, fun, "".join(f",{k}={v}" for k, v in kwargs.items()), situation
+        ),
+    )
+    for name, (fun, kwargs, want), (situation, client, unit) in itertools.product(
+        SYSTEMD_BRANCHES, STATES, UNITS
+    )
 ]
 ALL_CASES = [pytest.param(*case.values, None, id=case.id) for case in CASES] + UNIT_CASES
 
 
 @pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,enabled,unit", ALL_CASES)
-def test_test_mode_predicts_the_real_run(use_host, opts, name, fun, kwargs, want, client, watchdog, enabled, unit):
+def test_test_mode_predicts_the_real_run(
+    use_host, opts, name, fun, kwargs, want, client, watchdog, enabled, unit
+):
     branch = BRANCHES[name]
 
     predicted_host = use_host(FakeHost(branch, client, watchdog, unit=unit, enabled=enabled))
@@ -276,7 +317,7 @@ def test_test_mode_predicts_the_real_run(use_host, opts, name, fun, kwargs, want
     assert predicted["result"] is (None if predicted["changes"] else True)
     # the real run ran exactly the steps the prediction named, in that order
     # (the sentences after the branch's name are warnings, which may quote commands not run)
-    assert real_host.ran_texts == backticked(predicted["comment"].split("({}).".format(branch.name))[0])
+    assert real_host.ran_texts == backticked(predicted["comment"].split(f"({branch.name}).")[0])
     if not predicted["changes"]:
         assert predicted["comment"] == real["comment"]
         assert real_host.ran == []
@@ -288,10 +329,13 @@ def test_test_mode_predicts_the_real_run(use_host, opts, name, fun, kwargs, want
     assert predicted["name"] == real["name"] == "cloud-assistant"
 
 
-@pytest.mark.parametrize("name,fun,kwargs,want,client,watchdog,enabled,unit", [
-    case for case in ALL_CASES if case.values[1] != "mod_watch"
-])
-def test_a_second_real_run_changes_nothing(use_host, opts, name, fun, kwargs, want, client, watchdog, enabled, unit):
+@pytest.mark.parametrize(
+    "name,fun,kwargs,want,client,watchdog,enabled,unit",
+    [case for case in ALL_CASES if case.values[1] != "mod_watch"],
+)
+def test_a_second_real_run_changes_nothing(
+    use_host, opts, name, fun, kwargs, want, client, watchdog, enabled, unit
+):
     host = use_host(FakeHost(BRANCHES[name], client, watchdog, unit=unit, enabled=enabled))
     first = apply(opts, False, fun, **kwargs)
     assert first["result"] is True
@@ -301,13 +345,18 @@ def test_a_second_real_run_changes_nothing(use_host, opts, name, fun, kwargs, wa
     boot = _boot_wanted(fun, kwargs)
     if want is None:
         expected = "The Cloud Assistant client already {} at boot ({}, {}).".format(
-            "starts" if boot else "does not start", BRANCHES[name].service, BRANCHES[name].init_systems[0]
+            "starts" if boot else "does not start",
+            BRANCHES[name].service,
+            BRANCHES[name].init_systems[0],
         )
     else:
         expected = "The Cloud Assistant client is already {}{} ({}, {}).".format(
             "running" if want else "stopped",
-            "" if boot is None else " and {} at boot".format("starts" if boot else "does not start"),
-            BRANCHES[name].service, BRANCHES[name].init_systems[0],
+            ""
+            if boot is None
+            else " and {} at boot".format("starts" if boot else "does not start"),
+            BRANCHES[name].service,
+            BRANCHES[name].init_systems[0],
         )
     assert again["comment"] == expected
     assert len(host.ran) == ran
@@ -328,7 +377,9 @@ BLOCKED_CASES = [
 
 @pytest.mark.parametrize("name", LINUX_BRANCHES)
 @pytest.mark.parametrize("fun,kwargs,client", BLOCKED_CASES)
-def test_a_blocked_branch_fails_alike_in_both_modes_and_runs_nothing(use_host, opts, name, fun, kwargs, client):
+def test_a_blocked_branch_fails_alike_in_both_modes_and_runs_nothing(
+    use_host, opts, name, fun, kwargs, client
+):
     branch = BRANCHES[name]
     why = BLOCKED.format(branch.name, branch.tool, branch.service, branch.tool)
     results = []
@@ -345,15 +396,34 @@ def test_a_blocked_branch_fails_alike_in_both_modes_and_runs_nothing(use_host, o
 
 
 @pytest.mark.parametrize("test", [True, False])
-@pytest.mark.parametrize("fun,extra,words", [
-    ("running", {"enabled": True}, ["does not take 'enabled'", "it takes: name, timeout, settle, enable)"]),
-    ("running", {"stop_watchdog": True}, ["does not take 'stop_watchdog'", "it takes: name, timeout, settle, enable)"]),
-    ("enabled", {"settle": 1}, ["cloudassist.enabled does not take 'settle' (it takes: name, timeout)"]),
-    ("stopped", {"sfun": "running", "reload": True}, ["does not take 'reload', 'sfun'"]),
-    ("dead", {"enabled": False}, ["cloudassist.dead does not take 'enabled'"]),
-])
+@pytest.mark.parametrize(
+    "fun,extra,words",
+    [
+        (
+            "running",
+            {"enabled": True},
+            ["does not take 'enabled'", "it takes: name, timeout, settle, enable)"],
+        ),
+        (
+            "running",
+            {"stop_watchdog": True},
+            ["does not take 'stop_watchdog'", "it takes: name, timeout, settle, enable)"],
+        ),
+        (
+            "enabled",
+            {"settle": 1},
+            ["cloudassist.enabled does not take 'settle' (it takes: name, timeout)"],
+        ),
+        ("stopped", {"sfun": "running", "reload": True}, ["does not take 'reload', 'sfun'"]),
+        ("dead", {"enabled": False}, ["cloudassist.dead does not take 'enabled'"]),
+    ],
+)
 def test_unknown_arguments_fail_and_run_nothing(use_host, opts, test, fun, extra, words):
-    host = use_host(FakeHost(BRANCHES["Linux, client newer than 1.0.1.308, systemd"], client=True, watchdog=True))
+    host = use_host(
+        FakeHost(
+            BRANCHES["Linux, client newer than 1.0.1.308, systemd"], client=True, watchdog=True
+        )
+    )
     ret = apply(opts, test, fun, **extra)
     assert ret["result"] is False and ret["changes"] == {}
     for word in words:
@@ -362,16 +432,25 @@ def test_unknown_arguments_fail_and_run_nothing(use_host, opts, test, fun, extra
 
 
 @pytest.mark.parametrize("test", [True, False])
-@pytest.mark.parametrize("fun,kwargs,words", [
-    ("running", {"timeout": 0}, "timeout must be a number of seconds greater than 0"),
-    ("running", {"settle": -1}, "settle must be a number of seconds from 0"),
-    ("stopped", {"stop_watchdog": "yes"}, "stop_watchdog must be true or false, not 'yes'"),
-    ("stopped", {"enable": "no"}, "enable must be true or false, not 'no'"),
-    ("disabled", {"timeout": -2}, "timeout must be a number of seconds greater than 0"),
-    ("mod_watch", {"sfun": "running", "timeout": "soon"}, "timeout must be a number of seconds"),
-])
+@pytest.mark.parametrize(
+    "fun,kwargs,words",
+    [
+        ("running", {"timeout": 0}, "timeout must be a number of seconds greater than 0"),
+        ("running", {"settle": -1}, "settle must be a number of seconds from 0"),
+        ("stopped", {"stop_watchdog": "yes"}, "stop_watchdog must be true or false, not 'yes'"),
+        ("stopped", {"enable": "no"}, "enable must be true or false, not 'no'"),
+        ("disabled", {"timeout": -2}, "timeout must be a number of seconds greater than 0"),
+        (
+            "mod_watch",
+            {"sfun": "running", "timeout": "soon"},
+            "timeout must be a number of seconds",
+        ),
+    ],
+)
 def test_bad_argument_values_fail_and_run_nothing(use_host, opts, test, fun, kwargs, words):
-    host = use_host(FakeHost(BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"], client=False))
+    host = use_host(
+        FakeHost(BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"], client=False)
+    )
     ret = apply(opts, test, fun, **kwargs)
     assert ret["result"] is False and words in ret["comment"]
     assert host.ran == []
@@ -387,16 +466,34 @@ def test_a_watch_on_a_stopped_state_does_nothing(use_host, opts, test, sfun):
 
 # --- the execution module's own test mode ------------------------------------------------
 
-SAME = ("running", "changed", "init_system", "service", "version", "command", "pids_before", "warning", "watchdog_stopped")
+SAME = (
+    "running",
+    "changed",
+    "init_system",
+    "service",
+    "version",
+    "command",
+    "pids_before",
+    "warning",
+    "watchdog_stopped",
+)
 
 
 @pytest.mark.parametrize("name", BRANCHES)
-@pytest.mark.parametrize("action,kwargs", [
-    ("stop", {}), ("stop", {"stop_watchdog": True}), ("start", {}), ("restart", {}),
-])
+@pytest.mark.parametrize(
+    "action,kwargs",
+    [
+        ("stop", {}),
+        ("stop", {"stop_watchdog": True}),
+        ("start", {}),
+        ("restart", {}),
+    ],
+)
 @pytest.mark.parametrize("client", [True, False])
 @pytest.mark.parametrize("watchdog", [True, False])
-def test_the_module_returns_the_same_dict_under_test(use_host, name, action, kwargs, client, watchdog):
+def test_the_module_returns_the_same_dict_under_test(
+    use_host, name, action, kwargs, client, watchdog
+):
     branch = BRANCHES[name]
     host = use_host(FakeHost(branch, client, watchdog))
     predicted = getattr(execution, action)(test=True, **kwargs)
@@ -412,7 +509,15 @@ def test_the_module_returns_the_same_dict_under_test(use_host, name, action, kwa
 
 
 def test_the_fake_host_has_the_real_hosts_interface():
-    for method in ("status", "version", "client_pids", "watchdog_now", "watchdog_stop", "boot_now", "run"):
+    for method in (
+        "status",
+        "version",
+        "client_pids",
+        "watchdog_now",
+        "watchdog_stop",
+        "boot_now",
+        "run",
+    ):
         fake = inspect.signature(getattr(FakeHost, method))
         for real in (hosts.LinuxHost, hosts.WindowsHost):
             assert inspect.signature(getattr(real, method)) == fake, (real.__name__, method)
@@ -429,7 +534,7 @@ def _ignoring(host, step_to_ignore=None, step_to_fail=None):
 
     def run(step, branch=None, check=True):
         if step == step_to_fail:
-            raise hosts.CommandExecutionError("`{}` exited with code 1: failed".format(step.text))
+            raise hosts.CommandExecutionError(f"`{step.text}` exited with code 1: failed")
         if step == step_to_ignore:
             host.ran.append((step, branch, check))
             return CommandResult(step.text, 0, "", "")
@@ -442,7 +547,9 @@ def _ignoring(host, step_to_ignore=None, step_to_fail=None):
 def test_a_stop_that_fails_after_stopping_the_watchdog_reports_that_change(use_host, opts, config):
     config["timeout"] = 0.3
     branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
-    host = _ignoring(use_host(FakeHost(branch, client=True, watchdog=True)), step_to_ignore=branch.stop[-1])
+    host = _ignoring(
+        use_host(FakeHost(branch, client=True, watchdog=True)), step_to_ignore=branch.stop[-1]
+    )
     ret = apply(opts, False, "stopped", stop_watchdog=True)
     assert ret["result"] is False and "already done: stopped the watchdog" in ret["comment"]
     assert host.watchdog_now(None).pids == ()

@@ -27,7 +27,9 @@ STANDARD = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
 HINT = "bin/cloudassist: cloudassist.status found no Cloud Assistant client on this machine."
 
 
-def run_cloudassist(conf: Path, *args: str, config: str | None = None) -> subprocess.CompletedProcess:
+def run_cloudassist(
+    conf: Path, *args: str, config: str | None = None
+) -> subprocess.CompletedProcess:
     """``bin/cloudassist ARGS`` with its configuration in ``conf`` and ``config`` as
     ``minion.d/cloudassist.conf``, against this session's venv (bin/setup-env finds it made:
     same venv, same Python)."""
@@ -36,8 +38,14 @@ def run_cloudassist(conf: Path, *args: str, config: str | None = None) -> subpro
         (conf / "minion.d" / "cloudassist.conf").write_text(config)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(CLOUDASSIST_VENV=sys.prefix, PYTHON=sys.executable, CLOUDASSIST_CONFIG_DIR=str(conf))
-    return subprocess.run([str(CLOUDASSIST), *args], capture_output=True, text=True, env=env,
-                          cwd=CHECKOUT, timeout=300)
+    return subprocess.run(
+        [str(CLOUDASSIST), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=CHECKOUT,
+        timeout=300,
+    )
 
 
 def said(proc) -> str:
@@ -46,8 +54,11 @@ def said(proc) -> str:
 
 def init_line() -> str:
     """The init-system facts as bin/cloudassist reads them on this host."""
-    running = ("systemd is running (/run/systemd/system exists)" if os.path.isdir("/run/systemd/system")
-               else "systemd is not running (no /run/systemd/system)")
+    running = (
+        "systemd is running (/run/systemd/system exists)"
+        if os.path.isdir("/run/systemd/system")
+        else "systemd is not running (no /run/systemd/system)"
+    )
     return f"init system: {running}; PID 1 is '{Path('/proc/1/comm').read_text().strip()}'"
 
 
@@ -60,39 +71,55 @@ def test_default_command_without_the_client_says_what_it_found_and_how_to_try(tm
     assert proc.stdout == "", out
     err = proc.stderr
     # salt-call's own error first, as it was: what the module looked for.
-    error = ("Error running 'cloudassist.status': the Cloud Assistant client is not installed: "
-             f"looked for {missing}")
+    error = (
+        "Error running 'cloudassist.status': the Cloud Assistant client is not installed: "
+        f"looked for {missing}"
+    )
     assert error in err, out
     assert HINT in err and err.index(error) < err.index(HINT), out
-    hint = err[err.index(HINT):]
+    hint = err[err.index(HINT) :]
     # What it found: the standard paths, the init system, the configured binary.
     for path in STANDARD:
         assert (f"{path} (absent)" if not os.path.lexists(path) else path) in hint, out
     assert init_line() in hint, out
-    assert re.search(r"config: +" + re.escape(str(conf / "minion.d" / "cloudassist.conf"))
-                     + r":cloudassist: \{binary: " + re.escape(str(missing)), hint), out
+    assert re.search(
+        r"config: +"
+        + re.escape(str(conf / "minion.d" / "cloudassist.conf"))
+        + r":cloudassist: \{binary: "
+        + re.escape(str(missing)),
+        hint,
+    ), out
     # How to try: the demo, the config key in this config folder, the tests.
-    assert re.search(r"^  bin/cloudassist-demo\n      as root: boots a throwaway systemd container",
-                     hint, re.M), out
-    assert (f"\n  mkdir -p {conf}/minion.d\n  echo 'cloudassist: {{binary: /path/to/aliyun-service}}' > "
-            f"{conf}/minion.d/cloudassist.conf\n") in hint, out
+    assert re.search(
+        r"^  bin/cloudassist-demo\n      as root: boots a throwaway systemd container", hint, re.M
+    ), out
+    assert (
+        f"\n  mkdir -p {conf}/minion.d\n  echo 'cloudassist: {{binary: /path/to/aliyun-service}}' > "
+        f"{conf}/minion.d/cloudassist.conf\n"
+    ) in hint, out
     assert re.search(r"^  bin/test\n      runs the test suite", hint, re.M), out
     # bin/cloudassist wrote its minion configuration into the folder it was given.
     assert f"module_dirs: [{CHECKOUT}/_modules]" in (conf / "minion").read_text()
 
 
-@pytest.mark.skipif(any(os.path.lexists(p) for p in STANDARD) or shutil.which("aliyun-service"),
-                    reason="this machine has a Cloud Assistant client (or something in its place)")
+@pytest.mark.skipif(
+    any(os.path.lexists(p) for p in STANDARD) or shutil.which("aliyun-service"),
+    reason="this machine has a Cloud Assistant client (or something in its place)",
+)
 def test_default_command_with_no_config_names_the_standard_places(tmp_path):
     conf = tmp_path / "salt-local"
     proc = run_cloudassist(conf)
     out = said(proc)
     assert proc.returncode != 0, out
-    assert ("the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service, "
-            "/opt/sbin/aliyun-service and aliyun-service on the PATH") in proc.stderr, out
+    assert (
+        "the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service, "
+        "/opt/sbin/aliyun-service and aliyun-service on the PATH"
+    ) in proc.stderr, out
     assert HINT in proc.stderr, out
-    assert ("client:      /usr/sbin/aliyun-service (absent); /opt/sbin/aliyun-service (absent); "
-            "aliyun-service on the PATH: none") in proc.stderr, out
+    assert (
+        "client:      /usr/sbin/aliyun-service (absent); /opt/sbin/aliyun-service (absent); "
+        "aliyun-service on the PATH: none"
+    ) in proc.stderr, out
     assert f"config:      no cloudassist:binary in {conf}/minion.d/" in proc.stderr, out
 
 
@@ -109,7 +136,9 @@ def test_default_command_with_a_dangling_link_for_a_client_says_the_same(tmp_pat
 def test_explicit_arguments_pass_through_unchanged(tmp_path):
     conf = tmp_path / "salt-local"
     missing = tmp_path / "nowhere" / "aliyun-service"
-    proc = run_cloudassist(conf, "cloudassist.status", config=f"cloudassist: {{binary: {missing}}}\n")
+    proc = run_cloudassist(
+        conf, "cloudassist.status", config=f"cloudassist: {{binary: {missing}}}\n"
+    )
     out = said(proc)
     assert proc.returncode != 0, out
     assert f"the Cloud Assistant client is not installed: looked for {missing}" in proc.stderr, out
@@ -122,7 +151,9 @@ def test_default_command_with_a_client_adds_nothing(tmp_path):
     conf = tmp_path / "salt-local"
     # sysvinit without its script: status answers (the client is blocked, not missing) on any
     # host, whatever its own init system.
-    proc = run_cloudassist(conf, config=f"cloudassist: {{binary: {binary}, init_system: sysvinit}}\n")
+    proc = run_cloudassist(
+        conf, config=f"cloudassist: {{binary: {binary}, init_system: sysvinit}}\n"
+    )
     out = said(proc)
     assert proc.returncode == 0, out
     assert proc.stdout.startswith("local:"), out
@@ -149,7 +180,9 @@ def as_nobody() -> list[str]:
         return []
     setpriv = shutil.which("setpriv")
     if not setpriv:
-        pytest.skip("running as root without setpriv: cannot drop root to run the demo unprivileged")
+        pytest.skip(
+            "running as root without setpriv: cannot drop root to run the demo unprivileged"
+        )
     prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
     if subprocess.run([*prefix, "test", "-r", str(DEMO), "-a", "-x", str(DEMO)]).returncode != 0:
         pytest.skip(f"{DEMO} is not readable and executable by an unprivileged user here")
@@ -157,20 +190,30 @@ def as_nobody() -> list[str]:
 
 
 def test_demo_help_works_without_root():
-    proc = subprocess.run([*as_nobody(), str(DEMO), "--help"], capture_output=True, text=True,
-                          timeout=30, cwd="/")
+    proc = subprocess.run(
+        [*as_nobody(), str(DEMO), "--help"], capture_output=True, text=True, timeout=30, cwd="/"
+    )
     out = said(proc)
     assert proc.returncode == 0, out
     assert proc.stdout.startswith("Usage: bin/cloudassist-demo [--shell]"), out
-    for needle in ("Needs root", "systemd-nspawn", "apt-get install systemd-container debootstrap",
-                   "first run builds the Debian root", "--shell", "cloudassist.status",
-                   "state.apply", "removed at the end", "also on\nan error or Ctrl-C"):
+    for needle in (
+        "Needs root",
+        "systemd-nspawn",
+        "apt-get install systemd-container debootstrap",
+        "first run builds the Debian root",
+        "--shell",
+        "cloudassist.status",
+        "state.apply",
+        "removed at the end",
+        "also on\nan error or Ctrl-C",
+    ):
         assert needle in proc.stdout, (needle, out)
 
 
 def test_demo_without_root_says_it_needs_root():
-    proc = subprocess.run([*as_nobody(), str(DEMO)], capture_output=True, text=True, timeout=30,
-                          cwd="/")
+    proc = subprocess.run(
+        [*as_nobody(), str(DEMO)], capture_output=True, text=True, timeout=30, cwd="/"
+    )
     out = said(proc)
     assert proc.returncode == 2, out
     assert "bin/cloudassist-demo: needs root" in proc.stderr, out
@@ -178,6 +221,7 @@ def test_demo_without_root_says_it_needs_root():
 
 
 def test_demo_rejects_an_unknown_argument():
-    proc = subprocess.run([*as_nobody(), str(DEMO), "--keep"], capture_output=True, text=True,
-                          timeout=30, cwd="/")
+    proc = subprocess.run(
+        [*as_nobody(), str(DEMO), "--keep"], capture_output=True, text=True, timeout=30, cwd="/"
+    )
     assert proc.returncode == 2 and "unknown argument: --keep" in proc.stderr, said(proc)

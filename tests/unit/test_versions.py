@@ -4,14 +4,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudassist_facts import SeveralVersions, parse_version_output, version_tuple
+from cloudassist_lib.facts import SeveralVersions, parse_version_output, version_tuple
 
 PARSE = [
     ("2.2.3.578\n", "2.2.3.578"),
     ("2.2.3.578", "2.2.3.578"),
     ("2.2.3.578\r\n", "2.2.3.578"),
     ("  1.0.1.308  \n", "1.0.1.308"),
-    ("open /usr/local/share/aliyun-assist/2.2.3.578/log/aliyun_assist_main.log: permission denied\n2.2.3.578\n", "2.2.3.578"),
+    (
+        "open /usr/local/share/aliyun-assist/2.2.3.578/log/aliyun_assist_main.log: permission denied\n2.2.3.578\n",
+        "2.2.3.578",
+    ),
     ("log error one\nlog error two\n1.0.2.569\n", "1.0.2.569"),
     # a version line is exactly four integers: anything more on the line makes it noise
     ("2.2.4.1065 (linux/amd64)\n", None),
@@ -52,16 +55,19 @@ def test_versions_compare_as_integer_tuples(newer, older):
     assert version_tuple(newer) > version_tuple(older)
 
 
-@pytest.mark.parametrize("bad", ["", "1.0.1", "1.0.1.x", "1.0.1.308.1", " 1.0.1.308x", None, 1.0, ("1", "0")])
+@pytest.mark.parametrize(
+    "bad", ["", "1.0.1", "1.0.1.x", "1.0.1.308.1", " 1.0.1.308x", None, 1.0, ("1", "0")]
+)
 def test_version_tuple_refuses_what_is_not_a_version(bad):
     with pytest.raises(ValueError, match="not a Cloud Assistant version"):
         version_tuple(bad)
 
 
 versions = st.tuples(*[st.integers(min_value=0, max_value=10**6)] * 4)
-noise = st.text(alphabet=st.characters(blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=40).filter(
-    lambda line: parse_version_output(line) is None
-)
+noise = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
+    max_size=40,
+).filter(lambda line: parse_version_output(line) is None)
 
 
 @given(version=versions, before=st.lists(noise, max_size=5), after=st.lists(noise, max_size=5))

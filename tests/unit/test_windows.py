@@ -6,19 +6,21 @@ for the SCM.  The client binary's ``--version`` is a real stand-in program.
 """
 
 import pytest
+import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
-import cloudassist_host as hosts
 import loaded
-import salt.utils.platform
 import standin
+from cloudassist_lib import host as hosts
 
 module = loaded.execution
 
 
 class FakeSCM:
     def __init__(self, binary_path, running=True):
-        self.services = {"AliyunService": {"BinaryPath": binary_path, "running": running, "StartType": "Auto"}}
+        self.services = {
+            "AliyunService": {"BinaryPath": binary_path, "running": running, "StartType": "Auto"}
+        }
         self.calls = []
         self.stop_effect = True  # False: the service ignores the stop request
         self.start_effect = "run"  # "run", "die" (stops again at once), "fail" (raises)
@@ -26,7 +28,7 @@ class FakeSCM:
     def info(self, name):
         if name not in self.services:
             raise CommandExecutionError(
-                "Failed To Open {}: The specified service does not exist as an installed service.".format(name)
+                f"Failed To Open {name}: The specified service does not exist as an installed service."
             )
         svc = self.services[name]
         return {
@@ -68,7 +70,7 @@ class FakeSCM:
     def start(self, name, timeout=90):
         self.calls.append(("start", name, timeout))
         if self.start_effect == "fail":
-            raise CommandExecutionError("Failed To Start {}: Access is denied.".format(name))
+            raise CommandExecutionError(f"Failed To Start {name}: Access is denied.")
         self.services[name]["running"] = True
         if self.start_effect == "die":
             self.services[name]["dies"] = True
@@ -125,14 +127,16 @@ def service(scm, binary_path, running=True):
 
 
 def quoted(path):
-    return '"{}" --service'.format(path)
+    return f'"{path}" --service'
 
 
 def test_status_reads_the_service_and_its_binary(monkeypatch, scm, assist_root):
     service(scm, quoted(assist_root / "2.1.3.857" / "aliyun_assist_service.exe"))
 
     def no_fallback(root):
-        raise AssertionError("the version folders were listed although the configured binary answered")
+        raise AssertionError(
+            "the version folders were listed although the configured binary answered"
+        )
 
     monkeypatch.setattr(hosts, "newest_windows_exe", no_fallback)
     status = module.status()
@@ -140,7 +144,10 @@ def test_status_reads_the_service_and_its_binary(monkeypatch, scm, assist_root):
     assert status["init_system"] == "windows"
     assert status["service"] == "AliyunService"
     assert status["version"] == "2.1.3.857"
-    assert status["commands"] == {"stop": "service.stop AliyunService", "start": "service.start AliyunService"}
+    assert status["commands"] == {
+        "stop": "service.stop AliyunService",
+        "start": "service.start AliyunService",
+    }
     assert module.version() == "2.1.3.857"
     assert scm.calls == []
 
@@ -153,7 +160,10 @@ def test_version_falls_back_to_the_newest_version_folder(scm, tmp_path):
 def test_no_version_anywhere_is_a_clear_error(scm, config, tmp_path):
     service(scm, "")
     config["windows_root"] = str(tmp_path / "nowhere")
-    with pytest.raises(CommandExecutionError, match="could not be read: neither the AliyunService configuration nor .*nowhere names a client binary"):
+    with pytest.raises(
+        CommandExecutionError,
+        match="could not be read: neither the AliyunService configuration nor .*nowhere names a client binary",
+    ):
         module.version()
     assert module.status()["version"] is None
 
@@ -161,7 +171,10 @@ def test_no_version_anywhere_is_a_clear_error(scm, config, tmp_path):
 def test_a_minion_without_the_service(scm):
     scm.services.clear()
     for call in (module.version, module.status, module.stop, module.start, module.restart):
-        with pytest.raises(CommandExecutionError, match="not installed: looked for the Windows service AliyunService"):
+        with pytest.raises(
+            CommandExecutionError,
+            match="not installed: looked for the Windows service AliyunService",
+        ):
             call()
 
 
@@ -180,7 +193,10 @@ def test_a_stop_the_service_ignores_is_an_error(scm, config, assist_root):
     service(scm, quoted(assist_root / "2.2.10.1" / "aliyun_assist_service.exe"))
     scm.stop_effect = False
     config["timeout"] = 1
-    with pytest.raises(CommandExecutionError, match="`service.stop AliyunService` succeeded but the client is still running after 1 s"):
+    with pytest.raises(
+        CommandExecutionError,
+        match="`service.stop AliyunService` succeeded but the client is still running after 1 s",
+    ):
         module.stop()
 
 
@@ -192,11 +208,16 @@ def test_start_and_a_start_that_fails_or_dies(scm, assist_root):
 
     scm.services["AliyunService"]["running"] = False
     scm.start_effect = "fail"
-    with pytest.raises(CommandExecutionError, match="`service.start AliyunService` failed: Failed To Start AliyunService: Access is denied"):
+    with pytest.raises(
+        CommandExecutionError,
+        match="`service.start AliyunService` failed: Failed To Start AliyunService: Access is denied",
+    ):
         module.start()
 
     scm.start_effect = "die"
-    with pytest.raises(CommandExecutionError, match="started the client .* but it exited within 0.3 s"):
+    with pytest.raises(
+        CommandExecutionError, match="started the client .* but it exited within 0.3 s"
+    ):
         module.start()
 
 
@@ -228,7 +249,10 @@ def test_enabled_reads_the_start_type(scm, assist_root):
     assert module.enabled() is True
     scm.services["AliyunService"]["StartType"] = "Manual"
     assert module.enabled() is False
-    assert module.status()["boot"]["how"] == "the Service Control Manager's start type of AliyunService is Manual"
+    assert (
+        module.status()["boot"]["how"]
+        == "the Service Control Manager's start type of AliyunService is Manual"
+    )
 
 
 def test_disable_and_enable_change_the_start_type_and_read_it_back(scm, assist_root):
@@ -256,7 +280,11 @@ def test_stop_with_the_watchdog_service_disables_both_at_boot(scm, assist_root):
     scm.services["AssistDaemon"] = {"BinaryPath": None, "running": True, "StartType": "Auto"}
     status = module.status()
     assert status["watchdog"] == {
-        "running": True, "pids": ["AssistDaemon"], "form": "service", "service": "AssistDaemon", "enabled": True,
+        "running": True,
+        "pids": ["AssistDaemon"],
+        "form": "service",
+        "service": "AssistDaemon",
+        "enabled": True,
     }
     ret = module.stop(stop_watchdog=True, enable=False)
     assert ret["changes"] == {
@@ -265,5 +293,11 @@ def test_stop_with_the_watchdog_service_disables_both_at_boot(scm, assist_root):
         "enabled": {"old": True, "new": False},
         "watchdog_enabled": {"old": True, "new": False},
     }
-    assert [call for call in scm.calls if call[0] != "stop"] == [("disable", "AssistDaemon"), ("disable", "AliyunService")]
-    assert scm.services["AssistDaemon"]["StartType"] == "Disabled" and not scm.services["AssistDaemon"]["running"]
+    assert [call for call in scm.calls if call[0] != "stop"] == [
+        ("disable", "AssistDaemon"),
+        ("disable", "AliyunService"),
+    ]
+    assert (
+        scm.services["AssistDaemon"]["StartType"] == "Disabled"
+        and not scm.services["AssistDaemon"]["running"]
+    )

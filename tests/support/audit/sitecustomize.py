@@ -21,7 +21,9 @@ def _hook(event, args):
     record = {"event": event, "ours": ours}
     if event == "subprocess.Popen":
         record["type"] = type(args[1]).__name__
-        record["args"] = [str(a) for a in args[1]] if isinstance(args[1], (list, tuple)) else str(args[1])
+        record["args"] = (
+            [str(a) for a in args[1]] if isinstance(args[1], (list, tuple)) else str(args[1])
+        )
     else:
         record["args"] = [str(a) for a in args]
     with open(LOG, "a") as handle:

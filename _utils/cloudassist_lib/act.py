@@ -1,6 +1,6 @@
 """Acting on a plan: run its steps in order, then read the truth again and check it holds.
 
-Nothing here decides what to run (``cloudassist_plan`` does); nothing here trusts an exit
+Nothing here decides what to run (``plan`` does); nothing here trusts an exit
 code for the result: the host's process table (Linux) or Service Control Manager (Windows)
 is read after every phase.  A failure after a change names the change.
 """
@@ -12,14 +12,9 @@ from typing import NamedTuple
 
 from salt.exceptions import CommandExecutionError
 
-try:  # installed with pip
-    from .cloudassist_host import WATCHDOG_NAME
-    from .cloudassist_plan import pid_text
-    from .cloudassist_records import steps_text
-except ImportError:  # synced through file_roots
-    from cloudassist_host import WATCHDOG_NAME
-    from cloudassist_plan import pid_text
-    from cloudassist_records import steps_text
+from .host import WATCHDOG_NAME
+from .plan import pid_text
+from .records import steps_text
 
 try:
     import fcntl
@@ -54,8 +49,8 @@ def exclusive(path, timeout):
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise CommandExecutionError(
-                        "another cloudassist job on this minion has held {} for too long; "
-                        "nothing was changed. Try again when it has finished".format(path)
+                        f"another cloudassist job on this minion has held {path} for too long; "
+                        "nothing was changed. Try again when it has finished"
                     )
                 time.sleep(POLL)
         try:
@@ -99,11 +94,12 @@ def _carry_out(host, status, plan, settle, done):
         if not watchdog.boot or watchdog.boot.enabled:
             raise CommandExecutionError(
                 "ran `{}` but the watchdog still starts at boot ({}); the client was not stopped".format(
-                    command, watchdog.boot.how if watchdog.boot else "its boot status can no longer be read"
+                    command,
+                    watchdog.boot.how if watchdog.boot else "its boot status can no longer be read",
                 )
             )
-        done["disabled the watchdog at boot with `{}`".format(command)] = ("watchdog_enabled", True, False)
-        warnings.append("disabled the watchdog at boot: `{}`".format(command))
+        done[f"disabled the watchdog at boot with `{command}`"] = ("watchdog_enabled", True, False)
+        warnings.append(f"disabled the watchdog at boot: `{command}`")
     if plan.stop_watchdog:
         command = steps_text(plan.stop_watchdog)
         for step in plan.stop_watchdog:
@@ -111,12 +107,10 @@ def _carry_out(host, status, plan, settle, done):
             host.run(step, check=False)
         if not wait_for(lambda: not host.watchdog_now(status).pids, timeout):
             raise CommandExecutionError(
-                "ran `{}` but the watchdog is still running ({}); the client was not stopped".format(
-                    command, pid_text(host.watchdog_now(status).pids)
-                )
+                f"ran `{command}` but the watchdog is still running ({pid_text(host.watchdog_now(status).pids)}); the client was not stopped"
             )
-        done["stopped the watchdog with `{}`".format(command)] = ("watchdog", True, False)
-        warnings.append("stopped the watchdog first: `{}`".format(command))
+        done[f"stopped the watchdog with `{command}`"] = ("watchdog", True, False)
+        warnings.append(f"stopped the watchdog first: `{command}`")
     commands = []
     if plan.stop:
         commands.append(_run_phase(host, status, plan.stop))
@@ -125,21 +119,34 @@ def _carry_out(host, status, plan, settle, done):
         else:
             warnings += _verify_stopped(host, status, commands[-1], settle)
         if status.running:
-            done["stopped the client with `{}`".format(commands[-1])] = ("running", True, False)
+            done[f"stopped the client with `{commands[-1]}`"] = ("running", True, False)
         else:
-            done["cancelled the pending restart with `{}`".format(commands[-1])] = ("restart_pending", True, False)
+            done[f"cancelled the pending restart with `{commands[-1]}`"] = (
+                "restart_pending",
+                True,
+                False,
+            )
         pids = ()
     if plan.start:
         commands.append(_run_phase(host, status, plan.start))
         pids = _verify_started(host, status, commands[-1], settle)
         if status.running and plan.stop:
-            done.pop("stopped the client with `{}`".format(commands[0]), None)
-            done["restarted the client with `{}`".format("; ".join(commands))] = ("restarted", list(status.pids), list(pids))
+            done.pop(f"stopped the client with `{commands[0]}`", None)
+            done["restarted the client with `{}`".format("; ".join(commands))] = (
+                "restarted",
+                list(status.pids),
+                list(pids),
+            )
         else:
-            done["started the client with `{}`".format(commands[-1])] = ("running", False, True)
+            done[f"started the client with `{commands[-1]}`"] = ("running", False, True)
     enabled, boot_command = _verify_boot(host, status, plan, commands, done)
     return Outcome(
-        tuple(pids), "; ".join(commands), tuple(warnings), bool(plan.stop_watchdog), enabled, boot_command
+        tuple(pids),
+        "; ".join(commands),
+        tuple(warnings),
+        bool(plan.stop_watchdog),
+        enabled,
+        boot_command,
     )
 
 
@@ -162,8 +169,14 @@ def _verify_boot(host, status, plan, commands, done):
             )
         )
     if command and "enabled" in wanted:
-        done["{} {} at boot with `{}`".format("enabled" if want else "disabled", now.service, command)] = (
-            "enabled", status.enabled, want,
+        done[
+            "{} {} at boot with `{}`".format(
+                "enabled" if want else "disabled", now.service, command
+            )
+        ] = (
+            "enabled",
+            status.enabled,
+            want,
         )
     return now.enabled, command
 
@@ -177,10 +190,8 @@ def _run_phase(host, status, steps):
 def _wait_stopped(host, status, command):
     if not wait_for(lambda: not host.client_pids(status), host.timeout):
         raise CommandExecutionError(
-            "`{}` succeeded but the client is still running after {} s (pid {}); nothing "
-            "else was tried ({})".format(
-                command, host.timeout, pid_text(host.client_pids(status)), status.branch.name
-            )
+            f"`{command}` succeeded but the client is still running after {host.timeout} s (pid {pid_text(host.client_pids(status))}); nothing "
+            f"else was tried ({status.branch.name})"
         )
 
 
@@ -192,10 +203,8 @@ def _verify_stopped(host, status, command, settle):
         unit = host.unit_state(status)
         if unit.restart_pending or unit.active_state in ("active", "activating"):
             raise CommandExecutionError(
-                "`{}` ran and no client process is left, but systemd still has {} {}: it will "
-                "start the client again. See `systemctl status {}`".format(
-                    command, unit.name, unit.state, unit.name
-                )
+                f"`{command}` ran and no client process is left, but systemd still has {unit.name} {unit.state}: it will "
+                f"start the client again. See `systemctl status {unit.name}`"
             )
     now = host.watchdog_now(status)
     watchdog = now.pids
@@ -204,20 +213,18 @@ def _verify_stopped(host, status, command, settle):
     back = wait_for(lambda: host.client_pids(status), settle)
     if back and watchdog:
         raise CommandExecutionError(
-            "`{}` stopped the client, but it was running again within {} s (pid {}): its "
-            "watchdog {} (pid {}) restarted it. Stop the watchdog first: "
-            "cloudassist.stop stop_watchdog=True".format(command, settle, pid_text(back), WATCHDOG_NAME, pid_text(watchdog))
+            f"`{command}` stopped the client, but it was running again within {settle} s (pid {pid_text(back)}): its "
+            f"watchdog {WATCHDOG_NAME} (pid {pid_text(watchdog)}) restarted it. Stop the watchdog first: "
+            "cloudassist.stop stop_watchdog=True"
         )
     if back:
         raise CommandExecutionError(
-            "`{}` stopped the client, but it was running again within {} s (pid {}). {}".format(
-                command, settle, pid_text(back), now.suspects_text()
-            )
+            f"`{command}` stopped the client, but it was running again within {settle} s (pid {pid_text(back)}). {now.suspects_text()}"
         )
     if watchdog:
         return [
-            "the watchdog {} (pid {}) is still running and may start the client again; "
-            "stop it with stop_watchdog=True".format(WATCHDOG_NAME, pid_text(watchdog))
+            f"the watchdog {WATCHDOG_NAME} (pid {pid_text(watchdog)}) is still running and may start the client again; "
+            "stop it with stop_watchdog=True"
         ]
     return [now.suspects_text()]
 
@@ -228,8 +235,8 @@ def _verify_started(host, status, command, settle):
     pids = wait_for(lambda: host.client_pids(status), host.timeout)
     if not pids:
         raise CommandExecutionError(
-            "`{}` succeeded but the client is not running after {} s ({}). Check the client's "
-            "log and the service's own status".format(command, host.timeout, status.branch.name)
+            f"`{command}` succeeded but the client is not running after {host.timeout} s ({status.branch.name}). Check the client's "
+            "log and the service's own status"
         )
     first = set(pids)
     seen = set(pids)
@@ -246,8 +253,10 @@ def _verify_started(host, status, command, settle):
         raise CommandExecutionError(
             "`{}` started the client (pid {}) but it exited within {} s{}. Check the "
             "client's log".format(
-                command, pid_text(pids), settle,
-                " and was restarted {} time(s)".format(restarts) if restarts else "",
+                command,
+                pid_text(pids),
+                settle,
+                f" and was restarted {restarts} time(s)" if restarts else "",
             )
         )
     if restarts or not first.intersection(after):
@@ -255,8 +264,12 @@ def _verify_started(host, status, command, settle):
             "`{}` started the client (pid {}), but within {} s it was restarted {} time(s) "
             "(now pid {}): a crash loop or a restart, not a client that stays up. Check the "
             "client's log{}".format(
-                command, pid_text(pids), settle, max(restarts, 1), pid_text(after),
-                " and `systemctl status {}`".format(status.unit.name) if status.unit is not None else "",
+                command,
+                pid_text(pids),
+                settle,
+                max(restarts, 1),
+                pid_text(after),
+                f" and `systemctl status {status.unit.name}`" if status.unit is not None else "",
             )
         )
     return after

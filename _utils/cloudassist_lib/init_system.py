@@ -14,12 +14,8 @@ init_file       ``InitFile``: the vendor's marker scan of ``/sbin/init``, done i
 init_script     bool: ``/etc/init.d/aliyun-service`` exists
 """
 
-try:  # installed with pip
-    from .cloudassist_facts import INIT_SCRIPT
-    from .cloudassist_records import Evidence, InitDecision
-except ImportError:  # synced through file_roots
-    from cloudassist_facts import INIT_SCRIPT
-    from cloudassist_records import Evidence, InitDecision
+from .facts import INIT_SCRIPT
+from .records import Evidence, InitDecision
 
 LINUX_INIT_SYSTEMS = ("systemd", "upstart", "sysvinit")
 OVERRIDE = "the config key cloudassist:init_system"
@@ -38,11 +34,19 @@ def _pid1(value, evidence):
 
 
 def _initctl(value, evidence):
-    return ("upstart", "/sbin/initctl --version says upstart is running") if "upstart" in (value or "") else None
+    return (
+        ("upstart", "/sbin/initctl --version says upstart is running")
+        if "upstart" in (value or "")
+        else None
+    )
 
 
 def _init_file(value, evidence):
-    return ("sysvinit", "/sbin/init carries the sysvinit marker") if tuple(value.markers) == ("sysvinit",) else None
+    return (
+        ("sysvinit", "/sbin/init carries the sysvinit marker")
+        if tuple(value.markers) == ("sysvinit",)
+        else None
+    )
 
 
 def _init_script(value, evidence):
@@ -51,7 +55,9 @@ def _init_script(value, evidence):
     return (
         "sysvinit",
         "neither systemd nor upstart is running ({}); {}; {} exists, so it manages the "
-        "client".format(describe_pid1(evidence["pid1"]), describe_init_file(evidence["init_file"]), INIT_SCRIPT),
+        "client".format(
+            describe_pid1(evidence["pid1"]), describe_init_file(evidence["init_file"]), INIT_SCRIPT
+        ),
     )
 
 
@@ -105,7 +111,7 @@ def report(evidence):
 def describe_pid1(pid1):
     if pid1.comm is None and pid1.exe is None:
         return "PID 1 cannot be read from /proc"
-    return "PID 1 is {!r}{}".format(pid1.comm, " ({})".format(pid1.exe) if pid1.exe else "")
+    return "PID 1 is {!r}{}".format(pid1.comm, f" ({pid1.exe})" if pid1.exe else "")
 
 
 def _where(init_file):
@@ -115,25 +121,27 @@ def _where(init_file):
 def describe_init_file(init_file):
     where = _where(init_file)
     if init_file.problem and not init_file.markers:
-        return "{} is {}".format(where, init_file.problem)
+        return f"{where} is {init_file.problem}"
     if init_file.markers:
         return "{} carries the markers of {}".format(where, " and ".join(init_file.markers))
-    return "{} carries none of the markers /lib/system, upstart, sysvinit".format(where)
+    return f"{where} carries none of the markers /lib/system, upstart, sysvinit"
 
 
 def _undecided(evidence):
     init_file = evidence["init_file"]
     markers = tuple(init_file.markers)
     installed = describe_init_file(init_file)
-    nothing_runs = "neither systemd nor upstart is running ({})".format(describe_pid1(evidence["pid1"]))
+    nothing_runs = "neither systemd nor upstart is running ({})".format(
+        describe_pid1(evidence["pid1"])
+    )
     if len(markers) > 1:
-        reason = "the init system is ambiguous: {}, and {}".format(installed, nothing_runs)
+        reason = f"the init system is ambiguous: {installed}, and {nothing_runs}"
     elif markers:
         reason = "{} is installed ({}) but not running: {}".format(
             markers[0], _where(init_file), describe_pid1(evidence["pid1"])
         )
     else:
-        reason = "the init system cannot be told: {}, and {}".format(installed, nothing_runs)
+        reason = f"the init system cannot be told: {installed}, and {nothing_runs}"
     return (
         "{}; there is no {} to fall back on. On a container or chroot, manage the client from "
         "the host; otherwise set cloudassist:init_system to one of: {}".format(

@@ -6,13 +6,17 @@ read from ``/proc/PID/cgroup``, so no process is spawned for it.
 
 import os
 
-try:  # installed with pip
-    from .cloudassist_records import UnitState
-except ImportError:  # synced through file_roots
-    from cloudassist_records import UnitState
+from .records import UnitState
 
 PROPERTIES = (
-    "Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "UnitFileState", "ControlGroup",
+    "Id",
+    "LoadState",
+    "ActiveState",
+    "SubState",
+    "MainPID",
+    "NRestarts",
+    "UnitFileState",
+    "ControlGroup",
 )
 
 
@@ -47,28 +51,50 @@ def parse_show(text, units):
     blocks += [""] * (len(units) - len(blocks))
     return tuple(
         unit_state(name, dict(line.split("=", 1) for line in block.splitlines() if "=" in line))
-        for name, block in zip(units, blocks)
+        for name, block in zip(units, blocks, strict=False)
     )
 
 
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+UNIT_DIRS = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+)
 # Every folder of systemd's system unit load path (systemd.unit(5)), transient and generated
 # units included.
 LOAD_PATH = (
-    "/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
-    "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
-    "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
-    "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+    "/etc/systemd/system.control",
+    "/run/systemd/system.control",
+    "/run/systemd/transient",
+    "/run/systemd/generator.early",
+    "/etc/systemd/system",
+    "/etc/systemd/system.attached",
+    "/run/systemd/system",
+    "/run/systemd/system.attached",
+    "/run/systemd/generator",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
     "/run/systemd/generator.late",
 )
-NOT_FOUND = {"LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead", "MainPID": "0",
-             "NRestarts": "0", "UnitFileState": "", "ControlGroup": ""}
+NOT_FOUND = {
+    "LoadState": "not-found",
+    "ActiveState": "inactive",
+    "SubState": "dead",
+    "MainPID": "0",
+    "NRestarts": "0",
+    "UnitFileState": "",
+    "ControlGroup": "",
+}
 
 
 def has_unit_file(name, root="/"):
     """Whether a file or link (a mask too) named ``name`` is in systemd's unit load path: a
     unit without one is not found, unless it still runs from a file since removed."""
-    return any(os.path.lexists(os.path.join(root, folder.lstrip("/"), name)) for folder in LOAD_PATH)
+    return any(
+        os.path.lexists(os.path.join(root, folder.lstrip("/"), name)) for folder in LOAD_PATH
+    )
 
 
 def not_found(name):
@@ -80,6 +106,7 @@ def unit_from_files(name, root="/"):
     """A ``UnitState`` read from the unit files alone, where neither the bus nor ``systemctl``
     may be used: loaded or not, and enabled (a link in a ``.wants``/``.requires`` folder of
     /etc/systemd/system), disabled or masked.  The active state stays unknown."""
+
     def at(path):
         return os.path.join(root, path.lstrip("/"))
 
@@ -100,7 +127,7 @@ def unit_from_files(name, root="/"):
 def unit_of(pid):
     """The systemd unit ``pid`` runs in, read from ``/proc/PID/cgroup``; None outside a service."""
     try:
-        with open("/proc/{}/cgroup".format(pid)) as handle:
+        with open(f"/proc/{pid}/cgroup") as handle:
             lines = handle.read().splitlines()
     except OSError:
         return None

@@ -19,7 +19,7 @@ reply (about 400 properties, 14 kB for a service) only the wanted ones are decod
 are skipped by their lengths.
 
 ``unit_properties(units)`` gives, per unit, the properties as ``systemctl show`` prints them;
-``unit_states(units)`` the ``UnitState`` records ``cloudassist_systemd.parse_show`` makes of
+``unit_states(units)`` the ``UnitState`` records ``systemd.parse_show`` makes of
 that output.
 
 Anything that goes wrong (no socket, not root, authentication refused, a protocol error, an
@@ -33,10 +33,7 @@ import socket
 import struct
 import time
 
-try:  # installed with pip
-    from . import cloudassist_systemd as systemd
-except ImportError:  # synced through file_roots
-    import cloudassist_systemd as systemd
+from . import systemd as systemd
 
 SOCKET_PATH = "/run/systemd/private"
 UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
@@ -46,25 +43,77 @@ PROPERTIES_INTERFACE = "org.freedesktop.DBus.Properties"
 # UnitFileState are every unit's (org.freedesktop.systemd1.Unit); MainPID and NRestarts a
 # service's, ControlGroup that of a unit type with a cgroup.  A unit without one of them (a
 # target has none of the three) does not get it printed by systemctl either.
-PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "UnitFileState", "ControlGroup")
+PROPERTIES = (
+    "Id",
+    "LoadState",
+    "ActiveState",
+    "SubState",
+    "MainPID",
+    "NRestarts",
+    "UnitFileState",
+    "ControlGroup",
+)
 _WANTED = frozenset(name.encode("ascii") for name in PROPERTIES)
 
-UNIT_TYPES = frozenset(("service", "socket", "target", "device", "mount", "automount", "swap", "timer",
-                        "path", "slice", "scope"))
+UNIT_TYPES = frozenset(
+    (
+        "service",
+        "socket",
+        "target",
+        "device",
+        "mount",
+        "automount",
+        "swap",
+        "timer",
+        "path",
+        "slice",
+        "scope",
+    )
+)
 UNIT_NAME_MAX = 255
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@")
 _LABEL_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 # Message types and header fields (D-Bus specification, "Message Format").
 METHOD_CALL, METHOD_RETURN, ERROR, SIGNAL = 1, 2, 3, 4
-PATH, INTERFACE, MEMBER, ERROR_NAME, REPLY_SERIAL, DESTINATION, SENDER, SIGNATURE, UNIX_FDS = range(1, 10)
+PATH, INTERFACE, MEMBER, ERROR_NAME, REPLY_SERIAL, DESTINATION, SENDER, SIGNATURE, UNIX_FDS = range(
+    1, 10
+)
 MAX_MESSAGE = 1 << 27  # the specification's maximum message length
 MAX_ARRAY = 1 << 26
 MAX_DEPTH = 64
 
-_ALIGN = {"y": 1, "b": 4, "n": 2, "q": 2, "i": 4, "u": 4, "x": 8, "t": 8, "d": 8, "h": 4,
-          "s": 4, "o": 4, "g": 1, "v": 1, "a": 4, "(": 8, "{": 8}
-_FIXED = {"y": "B", "b": "I", "n": "h", "q": "H", "i": "i", "u": "I", "x": "q", "t": "Q", "d": "d", "h": "I"}
+_ALIGN = {
+    "y": 1,
+    "b": 4,
+    "n": 2,
+    "q": 2,
+    "i": 4,
+    "u": 4,
+    "x": 8,
+    "t": 8,
+    "d": 8,
+    "h": 4,
+    "s": 4,
+    "o": 4,
+    "g": 1,
+    "v": 1,
+    "a": 4,
+    "(": 8,
+    "{": 8,
+}
+_FIXED = {
+    "y": "B",
+    "b": "I",
+    "n": "h",
+    "q": "H",
+    "i": "i",
+    "u": "I",
+    "x": "q",
+    "t": "Q",
+    "d": "d",
+    "h": "I",
+}
 _SIZE = {c: struct.calcsize("<" + f) for c, f in _FIXED.items()}
 _U32 = {"<": struct.Struct("<I"), ">": struct.Struct(">I")}
 
@@ -89,13 +138,18 @@ class ProtocolError(ValueError):
 def unit_id(name):
     """The unit ``name`` means, as ``systemctl`` mangles it: without a unit type's suffix, a
     ``.service``.  A name systemctl would have to escape raises ``Unavailable``."""
-    if not isinstance(name, str) or not name or name.startswith((".", "@")) or not set(name) <= _NAME_CHARS:
-        raise Unavailable("unit name {!r} is not one this client sends as it is".format(name))
+    if (
+        not isinstance(name, str)
+        or not name
+        or name.startswith((".", "@"))
+        or not set(name) <= _NAME_CHARS
+    ):
+        raise Unavailable(f"unit name {name!r} is not one this client sends as it is")
     stem, dot, suffix = name.rpartition(".")
     if not (dot and stem and suffix in UNIT_TYPES):
         name += ".service"
     if len(name) > UNIT_NAME_MAX:
-        raise Unavailable("unit name {!r} is too long".format(name))
+        raise Unavailable(f"unit name {name!r} is too long")
     return name
 
 
@@ -110,7 +164,7 @@ def escape_label(text):
         if byte in _LABEL_CHARS and not (i == 0 and 0x30 <= byte <= 0x39):
             out.append(chr(byte))
         else:
-            out.append("_{:02x}".format(byte))
+            out.append(f"_{byte:02x}")
     return "".join(out)
 
 
@@ -164,7 +218,9 @@ def method_call(serial, path, interface, member, args=()):
     _put_field(fields, MEMBER, "s", member)
     if args:
         _put_field(fields, SIGNATURE, "g", "s" * len(args))
-    message = bytearray(struct.pack("<cBBBIII", b"l", METHOD_CALL, 0, 1, len(body), serial, len(fields)))
+    message = bytearray(
+        struct.pack("<cBBBIII", b"l", METHOD_CALL, 0, 1, len(body), serial, len(fields))
+    )
     message.extend(fields)
     _pad(message, 8)
     message.extend(body)
@@ -185,7 +241,7 @@ def get_all(serial, path, interface=""):
 def _type_end(sig, i):
     """Index just after the single complete type that starts at ``sig[i]``."""
     if i >= len(sig):
-        raise ProtocolError("signature {!r} ends inside a type".format(sig))
+        raise ProtocolError(f"signature {sig!r} ends inside a type")
     c = sig[i]
     if c in _FIXED or c in "sogv":
         return i + 1
@@ -199,9 +255,9 @@ def _type_end(sig, i):
             j = _type_end(sig, j)
             count += 1
         if j >= len(sig) or count == 0 or (c == "{" and count != 2):
-            raise ProtocolError("bad container in signature {!r}".format(sig))
+            raise ProtocolError(f"bad container in signature {sig!r}")
         return j + 1
-    raise ProtocolError("unknown type {!r} in signature {!r}".format(c, sig))
+    raise ProtocolError(f"unknown type {c!r} in signature {sig!r}")
 
 
 def split_signature(sig):
@@ -238,7 +294,7 @@ class Decoder:
 
     def __init__(self, data, endian, base=0):
         if endian not in "lB":
-            raise ProtocolError("endianness {!r}".format(endian))
+            raise ProtocolError(f"endianness {endian!r}")
         self.data = data
         self.order = "<" if endian == "l" else ">"
         self.base = base
@@ -246,14 +302,16 @@ class Decoder:
 
     def _align(self, alignment):
         pad = -(self.base + self.pos) % alignment
-        if self.data[self.pos:self.pos + pad].strip(b"\0"):
+        if self.data[self.pos : self.pos + pad].strip(b"\0"):
             raise ProtocolError("non-zero padding")
         self._take(pad)
 
     def _take(self, n):
         if n < 0 or self.pos + n > len(self.data):
-            raise ProtocolError("message ends at {} where {} more bytes were expected".format(len(self.data), n))
-        chunk = self.data[self.pos:self.pos + n]
+            raise ProtocolError(
+                f"message ends at {len(self.data)} where {n} more bytes were expected"
+            )
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -277,7 +335,7 @@ class Decoder:
             (value,) = struct.unpack(fmt, self._take(struct.calcsize(fmt)))
             if c == "b":
                 if value > 1:
-                    raise ProtocolError("boolean {}".format(value))
+                    raise ProtocolError(f"boolean {value}")
                 return bool(value)
             return value
         if c in "so":
@@ -291,7 +349,7 @@ class Decoder:
         if c == "a":
             (length,) = struct.unpack(self.order + "I", self._take(4))
             if length > 1 << 26:
-                raise ProtocolError("array of {} bytes".format(length))
+                raise ProtocolError(f"array of {length} bytes")
             element = sig[1:]
             self._align(_ALIGN[element[0]])
             end = self.pos + length
@@ -325,14 +383,14 @@ def skip(data, pos, sig, order="<"):
         pos += -pos % 4
         length = _U32[order].unpack_from(data, pos)[0]
         if length > MAX_ARRAY:
-            raise ProtocolError("array of {} bytes".format(length))
+            raise ProtocolError(f"array of {length} bytes")
         pos += 4
         return pos + (-pos % _ALIGN[sig[1]]) + length
     if c == "g":
         return pos + data[pos] + 2
     if c == "v":
         length = data[pos]
-        inner = single_type(data[pos + 1:pos + 1 + length].decode("ascii"))
+        inner = single_type(data[pos + 1 : pos + 1 + length].decode("ascii"))
         return skip(data, pos + 2 + length, inner, order)
     pos += -pos % 8
     for member in _members(sig):
@@ -348,7 +406,7 @@ def single_type(sig):
     """``sig``, checked to be one complete type (as a variant's signature must be)."""
     if sig not in _SINGLE:
         if len(split_signature(sig)) != 1:
-            raise ProtocolError("variant signature {!r} is not a single type".format(sig))
+            raise ProtocolError(f"variant signature {sig!r} is not a single type")
         if len(_SINGLE) < 1024:
             _SINGLE.add(sig)
     return sig
@@ -397,17 +455,17 @@ def scan_properties(body, endian, wanted=_WANTED):
     pos = 8  # dict entries are 8-aligned
     end = pos + length
     if length > MAX_ARRAY or end > len(body):
-        raise ProtocolError("property array of {} bytes in a body of {}".format(length, len(body)))
+        raise ProtocolError(f"property array of {length} bytes in a body of {len(body)}")
     found = {}
     missing = len(wanted)
     decoder = Decoder(body, endian)
     while pos < end:
         pos += -pos % 8
         key_length = unpack(body, pos)[0]
-        key = body[pos + 4:pos + 4 + key_length]
+        key = body[pos + 4 : pos + 4 + key_length]
         pos += 5 + key_length
         sig_length = body[pos]
-        sig, kind, alignment, size = _plan(body[pos + 1:pos + 1 + sig_length])
+        sig, kind, alignment, size = _plan(body[pos + 1 : pos + 1 + sig_length])
         pos += 2 + sig_length
         if key in wanted:
             decoder.pos = pos
@@ -457,7 +515,7 @@ class Message:
         decoder = Decoder(self.body, self.endian)
         values = decoder.read_all(self.signature)
         if decoder.pos != len(self.body):
-            raise ProtocolError("{} bytes after the body's values".format(len(self.body) - decoder.pos))
+            raise ProtocolError(f"{len(self.body) - decoder.pos} bytes after the body's values")
         return values
 
 
@@ -466,15 +524,17 @@ def parse_fixed_header(head):
     bytes."""
     endian = chr(head[0])
     if endian not in "lB":
-        raise ProtocolError("message does not start with an endianness mark: {!r}".format(head[:1]))
+        raise ProtocolError(f"message does not start with an endianness mark: {head[:1]!r}")
     order = "<" if endian == "l" else ">"
-    mtype, flags, version, body_length, serial, fields_length = struct.unpack(order + "BBBIII", head[1:16])
+    mtype, flags, version, body_length, serial, fields_length = struct.unpack(
+        order + "BBBIII", head[1:16]
+    )
     if version != 1:
-        raise ProtocolError("protocol version {}".format(version))
+        raise ProtocolError(f"protocol version {version}")
     if serial == 0:
         raise ProtocolError("serial 0")
     if 16 + fields_length + body_length + 7 > MAX_MESSAGE:
-        raise ProtocolError("message of {} bytes".format(16 + fields_length + body_length))
+        raise ProtocolError(f"message of {16 + fields_length + body_length} bytes")
     return endian, mtype, flags, body_length, serial, fields_length
 
 
@@ -489,13 +549,13 @@ def parse_message(data):
     endian, mtype, flags, body_length, serial, fields_length = parse_fixed_header(data[:16])
     start = header_length(fields_length)
     if len(data) != start + body_length:
-        raise ProtocolError("message of {} bytes, its header says {}".format(len(data), start + body_length))
-    decoder = Decoder(data[:16 + fields_length], endian)
+        raise ProtocolError(f"message of {len(data)} bytes, its header says {start + body_length}")
+    decoder = Decoder(data[: 16 + fields_length], endian)
     decoder._take(12)
     fields = {}
     for code, variant in decoder.read("a(yv)"):
         fields[code] = variant.value
-    if data[16 + fields_length:start].strip(b"\0"):
+    if data[16 + fields_length : start].strip(b"\0"):
         raise ProtocolError("non-zero padding after the header")
     return Message(endian, mtype, flags, serial, fields, data[start:])
 
@@ -525,7 +585,7 @@ class _Connection:
     def _arm(self):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise socket.timeout("deadline passed")
+            raise TimeoutError("deadline passed")
         self.sock.settimeout(remaining)
 
     def send(self, data):
@@ -549,7 +609,7 @@ class _Connection:
     def read_line(self, limit=4096):
         while b"\r\n" not in self.buffer:
             if len(self.buffer) > limit:
-                raise ProtocolError("authentication line longer than {} bytes".format(limit))
+                raise ProtocolError(f"authentication line longer than {limit} bytes")
             self._fill()
         end = self.buffer.index(b"\r\n") + 2
         line = bytes(self.buffer[:end])
@@ -580,8 +640,11 @@ def authenticate(conn, uid=None):
     conn.send(auth_request(os.getuid() if uid is None else uid))
     line = conn.read_line()
     if not line.startswith(b"OK "):
-        raise Unavailable("systemd refused the authentication: {}".format(
-            line.strip().decode("ascii", "replace") or "(empty)"))
+        raise Unavailable(
+            "systemd refused the authentication: {}".format(
+                line.strip().decode("ascii", "replace") or "(empty)"
+            )
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,7 +661,7 @@ def format_value(variant):
         return str(value)
     if sig == "b":
         return "yes" if value else "no"
-    raise ProtocolError("property value of type {!r}".format(sig))
+    raise ProtocolError(f"property value of type {sig!r}")
 
 
 def requests(ids):
@@ -636,23 +699,23 @@ def unit_properties(units, timeout=5.0, path=SOCKET_PATH):
     try:
         conn = _Connection(path, timeout)
     except FileNotFoundError:
-        raise Unavailable("no {} (systemd is not the running init, or not this root's)".format(path))
+        raise Unavailable(f"no {path} (systemd is not the running init, or not this root's)")
     except PermissionError:
-        raise Unavailable("{} is for root only".format(path))
-    except socket.timeout:
-        raise Unavailable("connecting to {} timed out".format(path))
+        raise Unavailable(f"{path} is for root only")
+    except TimeoutError:
+        raise Unavailable(f"connecting to {path} timed out")
     except OSError as exc:
-        raise Unavailable("cannot connect to {}: {}".format(path, exc))
+        raise Unavailable(f"cannot connect to {path}: {exc}")
     try:
         return _exchange(conn, ids, request)
     except Unavailable:
         raise
-    except socket.timeout:
-        raise Unavailable("systemd did not answer on {} within {} s".format(path, timeout))
+    except TimeoutError:
+        raise Unavailable(f"systemd did not answer on {path} within {timeout} s")
     except ProtocolError as exc:
-        raise Unavailable("unexpected D-Bus data from {}: {}".format(path, exc))
+        raise Unavailable(f"unexpected D-Bus data from {path}: {exc}")
     except (OSError, ValueError, struct.error, IndexError, KeyError, RecursionError) as exc:
-        raise Unavailable("talking to systemd on {} failed: {!r}".format(path, exc))
+        raise Unavailable(f"talking to systemd on {path} failed: {exc!r}")
     finally:
         conn.close()
 
@@ -665,25 +728,34 @@ def _exchange(conn, ids, request):
     while pending:
         message = conn.read_message()
         serial = message.reply_serial
-        if message.type not in (METHOD_RETURN, ERROR) or not isinstance(serial, int) \
-                or not 1 <= serial <= len(ids) or results[serial - 1] is not None:
+        if (
+            message.type not in (METHOD_RETURN, ERROR)
+            or not isinstance(serial, int)
+            or not 1 <= serial <= len(ids)
+            or results[serial - 1] is not None
+        ):
             continue  # a signal (systemd sends them to every private connection), or not ours
         uid = ids[serial - 1]
         if message.type == ERROR:
-            raise Unavailable("systemd answered GetAll of {} with {}".format(uid, _error_text(message)))
+            raise Unavailable(f"systemd answered GetAll of {uid} with {_error_text(message)}")
         if message.signature != "a{sv}":
-            raise ProtocolError("reply to GetAll of {} has signature {!r}".format(uid, message.signature))
+            raise ProtocolError(f"reply to GetAll of {uid} has signature {message.signature!r}")
         found = scan_properties(message.body, message.endian)
         if "Id" not in found:
-            raise ProtocolError("reply to GetAll of {} has no Id".format(uid))
-        results[serial - 1] = {prop: format_value(found[prop]) for prop in PROPERTIES if prop in found}
+            raise ProtocolError(f"reply to GetAll of {uid} has no Id")
+        results[serial - 1] = {
+            prop: format_value(found[prop]) for prop in PROPERTIES if prop in found
+        }
         pending -= 1
     return results
 
 
 def unit_states(units, timeout=5.0, path=SOCKET_PATH):
     """``UnitState`` per unit of ``units``, in order, named as given: what
-    ``cloudassist_systemd.parse_show`` makes of ``systemctl show`` for the same units.
+    ``systemd.parse_show`` makes of ``systemctl show`` for the same units.
     Raises ``Unavailable``."""
     units = [units] if isinstance(units, str) else list(units)
-    return tuple(systemd.unit_state(name, props) for name, props in zip(units, unit_properties(units, timeout, path)))
+    return tuple(
+        systemd.unit_state(name, props)
+        for name, props in zip(units, unit_properties(units, timeout, path), strict=False)
+    )

@@ -14,10 +14,7 @@ Two additions to the page, both documented in the README:
   through Salt's ``win_service`` module.
 """
 
-try:  # installed with pip: part of the saltext.cloudassist.utils package
-    from .cloudassist_records import Branch, Step, steps_text
-except ImportError:  # synced through file_roots: a top-level module beside this one
-    from cloudassist_records import Branch, Step, steps_text
+from .records import Branch, Step, steps_text
 
 # Clients at or below this version are managed through ``agentwatch``.
 LEGACY_LAST = (1, 0, 1, 308)
@@ -130,9 +127,7 @@ def choose(platform, version, init_system):
         if row.platform == platform and row.legacy == legacy and init_system in row.init_systems:
             return row
     raise ValueError(
-        "the vendor's procedure has no branch for platform {!r} with init system {!r}".format(
-            platform, init_system
-        )
+        f"the vendor's procedure has no branch for platform {platform!r} with init system {init_system!r}"
     )
 
 

@@ -2,17 +2,14 @@
 
 Parsing is pure (unit-tested row by row); the ``read_*`` and ``*_pids`` functions read files
 under ``/proc``, ``/run`` and ``/sbin`` and never start a process.  What the facts mean for
-the init system is decided in ``cloudassist_init``.
+the init system is decided in ``init_system``.
 """
 
 import os
 import re
 import stat
 
-try:  # installed with pip
-    from .cloudassist_records import InitFile, Pid1, Process
-except ImportError:  # synced through file_roots
-    from cloudassist_records import InitFile, Pid1, Process
+from .records import InitFile, Pid1, Process
 
 # The vendor's markers: ``strings /sbin/init | grep ...``, done here by reading the file.
 MARKERS = ((b"/lib/system", "systemd"), (b"upstart", "upstart"), (b"sysvinit", "sysvinit"))
@@ -61,7 +58,9 @@ def version_tuple(version):
     """``'1.0.1.308'`` -> ``(1, 0, 1, 308)``; ValueError for anything that is not four ints."""
     match = _VERSION.match(version.strip()) if isinstance(version, str) else None
     if not match:
-        raise ValueError("not a Cloud Assistant version (four dot-separated integers): {!r}".format(version))
+        raise ValueError(
+            f"not a Cloud Assistant version (four dot-separated integers): {version!r}"
+        )
     return tuple(int(part) for part in match.groups())
 
 
@@ -99,10 +98,10 @@ def read_init_file(path="/sbin/init", chunk_size=1 << 20, max_bytes=64 << 20):
         if os.path.islink(path):
             target = os.path.realpath(path)
     except FileNotFoundError:
-        problem = "a dangling link to {}".format(os.readlink(path)) if os.path.islink(path) else "missing"
+        problem = f"a dangling link to {os.readlink(path)}" if os.path.islink(path) else "missing"
         return InitFile(path, problem=problem)
     except OSError as exc:
-        return InitFile(path, problem="unreadable: {}".format(exc.strerror or exc))
+        return InitFile(path, problem=f"unreadable: {exc.strerror or exc}")
     if not stat.S_ISREG(st.st_mode):
         return InitFile(path, target, problem="not a regular file")
 
@@ -117,13 +116,13 @@ def read_init_file(path="/sbin/init", chunk_size=1 << 20, max_bytes=64 << 20):
             left -= len(data)
             yield data
         if handle.read(1):
-            truncated.append("only the first {} bytes were scanned".format(max_bytes))
+            truncated.append(f"only the first {max_bytes} bytes were scanned")
 
     try:
         with open(path, "rb") as handle:
             markers = tuple(scan_markers(chunks(handle)))
     except OSError as exc:
-        return InitFile(path, target, problem="unreadable: {}".format(exc.strerror or exc))
+        return InitFile(path, target, problem=f"unreadable: {exc.strerror or exc}")
     return InitFile(path, target, markers, truncated[0] if truncated else None)
 
 
@@ -168,7 +167,7 @@ def upstart_listening(path="/proc/net/unix"):
         with open(path) as handle:
             for line in handle:
                 if line.rstrip().endswith(" " + UPSTART_SOCKET):
-                    return "upstart (its control socket {} is listening)".format(UPSTART_SOCKET)
+                    return f"upstart (its control socket {UPSTART_SOCKET} is listening)"
     except OSError:
         pass
     return None
@@ -194,16 +193,16 @@ def _proc_entries():
 
 def _process(pid):
     """``(comm, argv, exe)`` of a live process, or None when it is gone or a zombie."""
-    comm = _read("/proc/{}/comm".format(pid))
-    stat_line = _read("/proc/{}/stat".format(pid))
+    comm = _read(f"/proc/{pid}/comm")
+    stat_line = _read(f"/proc/{pid}/stat")
     if comm is None or stat_line is None:
         return None
     state = stat_line.rsplit(b")", 1)[-1].split()[:1]
     if state in ([b"Z"], [b"X"]):
         return None
-    argv = (_read("/proc/{}/cmdline".format(pid), 65536) or b"").split(b"\0")
+    argv = (_read(f"/proc/{pid}/cmdline", 65536) or b"").split(b"\0")
     try:
-        exe = os.readlink("/proc/{}/exe".format(pid))
+        exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         exe = ""
     return (
@@ -229,10 +228,10 @@ def processes(names):
     found = []
     for pid in _proc_entries():
         # Two cheap reads sift the process table; the whole record only for a candidate.
-        comm = (_read("/proc/{}/comm".format(pid)) or b"").strip()
+        comm = (_read(f"/proc/{pid}/comm") or b"").strip()
         if comm not in short:
             try:
-                exe = os.readlink("/proc/{}/exe".format(pid))
+                exe = os.readlink(f"/proc/{pid}/exe")
             except OSError:
                 continue
             if os.path.basename(exe.replace(" (deleted)", "")) not in names:
@@ -276,8 +275,8 @@ def is_client_exe(exe, install):
 
 def _ns_key(pid):
     try:
-        ns = os.stat("/proc/{}/ns/pid".format(pid))
-        root = os.stat("/proc/{}/root".format(pid))
+        ns = os.stat(f"/proc/{pid}/ns/pid")
+        root = os.stat(f"/proc/{pid}/root")
     except OSError:
         return None
     return (ns.st_dev, ns.st_ino), (root.st_dev, root.st_ino)
@@ -336,7 +335,9 @@ def classify(binary, found=None):
             continue
         reason = not_ours(proc.pid)
         if reason is None and not is_client_exe(proc.exe, install):
-            reason = "its executable is {}, not the client {}".format(proc.exe or "unknown", install[0])
+            reason = "its executable is {}, not the client {}".format(
+                proc.exe or "unknown", install[0]
+            )
         if reason:
             others.append((proc, reason))
         else:

@@ -10,10 +10,7 @@ The execution module's ``stop``/``start``/``restart`` act on the same plan, and 
 real run cannot disagree.
 """
 
-try:  # installed with pip
-    from .cloudassist_records import Change, Plan, steps_text
-except ImportError:  # synced through file_roots
-    from cloudassist_records import Change, Plan, steps_text
+from .records import Change, Plan, steps_text
 
 RUN_ACTIONS = ("stop", "start", "restart")
 ACTIONS = RUN_ACTIONS + ("enable", "disable")
@@ -31,7 +28,9 @@ def make(status, action, stop_watchdog=False, watchdog_stop=None, enable=None):
         raise ValueError("unknown action {!r}; valid: {}".format(action, ", ".join(ACTIONS)))
     if action in ("enable", "disable"):
         return _with_boot(status, Plan(action), action == "enable", False)
-    return _with_boot(status, _run_plan(status, action, stop_watchdog, watchdog_stop), enable, stop_watchdog)
+    return _with_boot(
+        status, _run_plan(status, action, stop_watchdog, watchdog_stop), enable, stop_watchdog
+    )
 
 
 def _run_plan(status, action, stop_watchdog, watchdog_stop):
@@ -111,11 +110,15 @@ def _with_boot(status, plan, enable, stop_watchdog):
         notes += [note] if note else []
     elif enable is False and status.watchdog.boot and status.watchdog.boot.enabled:
         notes.append(
-            "the watchdog's {} still starts at boot and may start the client again; "
-            "stop_watchdog=True with enable=False disables it too".format(status.watchdog.boot.service)
+            f"the watchdog's {status.watchdog.boot.service} still starts at boot and may start the client again; "
+            "stop_watchdog=True with enable=False disables it too"
         )
     return plan._replace(
-        boot=steps, watchdog_boot=watchdog_steps, changes=tuple(changes), enable=enable, notes=tuple(notes)
+        boot=steps,
+        watchdog_boot=watchdog_steps,
+        changes=tuple(changes),
+        enable=enable,
+        notes=tuple(notes),
     )
 
 
@@ -125,17 +128,21 @@ def _watchdog_boot(watchdog):
     if boot is None:
         if not watchdog.running:
             return (), None, None
-        return (), None, (
-            "the watchdog assist_daemon runs as a process that no boot registration cloudassist "
-            "knows starts (no AssistDaemon.service, /etc/init.d/AssistDaemon or "
-            "/etc/init/AssistDaemon.conf), so it was not disabled at boot; `assist_daemon --delete` "
-            "removes its own registration"
+        return (
+            (),
+            None,
+            (
+                "the watchdog assist_daemon runs as a process that no boot registration cloudassist "
+                "knows starts (no AssistDaemon.service, /etc/init.d/AssistDaemon or "
+                "/etc/init/AssistDaemon.conf), so it was not disabled at boot; `assist_daemon --delete` "
+                "removes its own registration"
+            ),
         )
     if not boot.enabled:
         return (), None, None
     why = boot.why_not(False)
     if why:
-        return (), None, "the watchdog's {} could not be disabled at boot: {}".format(boot.service, why)
+        return (), None, f"the watchdog's {boot.service} could not be disabled at boot: {why}"
     return boot.disable, Change("watchdog_enabled", True, False), None
 
 
@@ -152,7 +159,9 @@ def already(status, action):
     if action in ("enable", "disable"):
         boot = status.boot
         return "the client's service {} already {} at boot ({}); `{}` was not run".format(
-            boot.service, "starts" if boot.enabled else "does not start", boot.how,
+            boot.service,
+            "starts" if boot.enabled else "does not start",
+            boot.how,
             steps_text(boot.steps(action == "enable")),
         )
     if action == "stop":
@@ -168,9 +177,9 @@ def describe(status, plan, want):
     """The ``test=True`` sentence: what would run, in order, and on which branch."""
     parts = []
     if plan.watchdog_boot:
-        parts.append("disable the watchdog at boot (`{}`)".format(steps_text(plan.watchdog_boot)))
+        parts.append(f"disable the watchdog at boot (`{steps_text(plan.watchdog_boot)}`)")
     if plan.stop_watchdog:
-        parts.append("stop the watchdog assist_daemon (`{}`)".format(steps_text(plan.stop_watchdog)))
+        parts.append(f"stop the watchdog assist_daemon (`{steps_text(plan.stop_watchdog)}`)")
     commands = [steps_text(phase) for phase in (plan.stop, plan.start) if phase]
     if commands:
         parts.append("run `{}`".format("; ".join(commands)))

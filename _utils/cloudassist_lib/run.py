@@ -15,10 +15,7 @@ import tempfile
 
 from salt.exceptions import CommandExecutionError
 
-try:  # installed with pip
-    from .cloudassist_records import CommandResult
-except ImportError:  # synced through file_roots
-    from cloudassist_records import CommandResult
+from .records import CommandResult
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OUTPUT_LIMIT = 64 * 1024
@@ -55,7 +52,7 @@ def run(argv, timeout):
         or not argv
         or not all(isinstance(arg, str) for arg in argv)
     ):
-        raise TypeError("cloudassist runs programs from a list of strings only, not {!r}".format(argv))
+        raise TypeError(f"cloudassist runs programs from a list of strings only, not {argv!r}")
     command = command_line(argv)
     env = dict(os.environ, LC_ALL="C", LANG="C", PATH=search_path())
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -71,25 +68,21 @@ def run(argv, timeout):
                 start_new_session=os.name == "posix",
             )
         except FileNotFoundError:
-            raise CommandExecutionError(
-                "could not run `{}`: {} does not exist".format(command, argv[0])
-            )
+            raise CommandExecutionError(f"could not run `{command}`: {argv[0]} does not exist")
         except PermissionError:
             raise CommandExecutionError(
-                "could not run `{}`: {} is present but not executable ({})".format(
-                    command, argv[0], mode_text(argv[0])
-                )
+                f"could not run `{command}`: {argv[0]} is present but not executable ({mode_text(argv[0])})"
             )
         except OSError as exc:
-            raise CommandExecutionError("could not run `{}`: {}".format(command, exc))
+            raise CommandExecutionError(f"could not run `{command}`: {exc}")
         try:
             retcode = _wait(proc, timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
             error = CommandExecutionError(
-                "`{}` did not finish within {} seconds and was killed. Raise the limit with "
+                f"`{command}` did not finish within {timeout} seconds and was killed. Raise the limit with "
                 "timeout=SECONDS or the config key cloudassist:timeout if the host is just "
-                "slow".format(command, timeout)
+                "slow"
             )
             error.timed_out = True
             raise error
@@ -99,7 +92,7 @@ def run(argv, timeout):
 def mode_text(path):
     """``mode 644`` of ``path``, or why it cannot be read."""
     try:
-        return "mode {:o}".format(os.stat(path).st_mode & 0o7777)
+        return f"mode {os.stat(path).st_mode & 0o7777:o}"
     except OSError as exc:
         return exc.strerror or str(exc)
 

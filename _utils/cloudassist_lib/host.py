@@ -15,24 +15,14 @@ import os
 
 from salt.exceptions import CommandExecutionError
 
-try:  # installed with pip
-    from . import cloudassist_boot as boot
-    from . import cloudassist_facts as facts
-    from . import cloudassist_init as init
-    from . import cloudassist_procedure as procedure
-    from . import cloudassist_run as run
-    from . import cloudassist_sdbus as sdbus
-    from . import cloudassist_systemd as systemd
-    from .cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
-except ImportError:  # synced through file_roots
-    import cloudassist_boot as boot
-    import cloudassist_facts as facts
-    import cloudassist_init as init
-    import cloudassist_procedure as procedure
-    import cloudassist_run as run
-    import cloudassist_sdbus as sdbus
-    import cloudassist_systemd as systemd
-    from cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
+from . import boot as boot
+from . import facts as facts
+from . import init_system as init
+from . import procedure as procedure
+from . import run as run
+from . import sdbus as sdbus
+from . import systemd as systemd
+from .records import ClientStatus, Evidence, InitDecision, Step, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +70,9 @@ class _Host:
 
     def _status(self, version, binary, decision, pids, **kwargs):
         branch = procedure.choose(
-            self.platform, facts.version_tuple(version) if self.platform == "linux" else None, decision.init_system
+            self.platform,
+            facts.version_tuple(version) if self.platform == "linux" else None,
+            decision.init_system,
         )
         steps = {action: self._applicable(getattr(branch, action)) for action in ("stop", "start")}
         return ClientStatus(
@@ -95,7 +87,9 @@ class _Host:
         )
 
     def _applicable(self, steps):
-        return tuple(step for step in steps if step.if_exists is None or os.path.exists(step.if_exists))
+        return tuple(
+            step for step in steps if step.if_exists is None or os.path.exists(step.if_exists)
+        )
 
     def version_of(self, argv):
         """The version a client binary prints (stdout, else stderr); an error that says why there is none."""
@@ -107,12 +101,14 @@ class _Host:
                 )
             )
         try:
-            version = facts.parse_version_output(res.stdout) or facts.parse_version_output(res.stderr)
+            version = facts.parse_version_output(res.stdout) or facts.parse_version_output(
+                res.stderr
+            )
         except facts.SeveralVersions as exc:
             raise CommandExecutionError(
-                "`{}` printed several versions ({}); the branch depends on the version, so "
+                f"`{res.command}` printed several versions ({exc}); the branch depends on the version, so "
                 "nothing is chosen from a guess. Check which client is installed, or reinstall "
-                "it".format(res.command, exc)
+                "it"
             )
         if version is None:
             raise CommandExecutionError(
@@ -131,7 +127,7 @@ class LinuxHost(_Host):
         if override is not None:
             if not isinstance(override, str) or not os.path.isabs(override):
                 raise CommandExecutionError(
-                    "the config key cloudassist:binary must be an absolute path, not {!r}".format(override)
+                    f"the config key cloudassist:binary must be an absolute path, not {override!r}"
                 )
             return _checked_binary(override, "set by cloudassist:binary")
         for path in LINUX_BINARIES:
@@ -192,8 +188,12 @@ class LinuxHost(_Host):
         status = self._status(version, binary, decision, pids, others=tuple(others))
         units = {}
         if decision.init_system == "systemd":
-            status, units = self._with_unit(status, self._watchdog_unit_may_exist(found, watchdog_binary))
-        watchdog = self._watchdog(decision.init_system, units.get(WATCHDOG_UNIT), found, watchdog_binary)
+            status, units = self._with_unit(
+                status, self._watchdog_unit_may_exist(found, watchdog_binary)
+            )
+        watchdog = self._watchdog(
+            decision.init_system, units.get(WATCHDOG_UNIT), found, watchdog_binary
+        )
         status = status._replace(boot=self._client_boot(status), watchdog=watchdog)
         tool = status.branch.tool
         if run.which(tool):
@@ -202,13 +202,17 @@ class LinuxHost(_Host):
         blocked = (
             "the branch '{}' needs {} to manage {}, and {}; nothing was run "
             "and the client is {} as before. {}".format(
-                status.branch.name, tool, status.branch.service,
-                "{} is present but not executable ({})".format(tool, run.mode_text(tool))
-                if present else "this host has no {}".format(tool),
+                status.branch.name,
+                tool,
+                status.branch.service,
+                f"{tool} is present but not executable ({run.mode_text(tool)})"
+                if present
+                else f"this host has no {tool}",
                 "running" if status.running else "stopped",
-                "Restore its mode (chmod 755 {})".format(tool) if present else
-                "Manage the client by hand or set cloudassist:init_system if the init system "
-                "was misjudged ({})".format(decision.decided_by),
+                f"Restore its mode (chmod 755 {tool})"
+                if present
+                else "Manage the client by hand or set cloudassist:init_system if the init system "
+                f"was misjudged ({decision.decided_by})",
             )
         )
         return status._replace(blocked=blocked)
@@ -229,9 +233,14 @@ class LinuxHost(_Host):
         legacy = status.branch.legacy
         # The units the client's processes run in, read from /proc/PID/cgroup.
         running_in = [] if legacy else sorted({u for u in map(systemd.unit_of, status.pids) if u})
-        candidates = [vendor] if legacy else list(dict.fromkeys(running_in + list(procedure.CLIENT_UNITS)))
+        candidates = (
+            [vendor] if legacy else list(dict.fromkeys(running_in + list(procedure.CLIENT_UNITS)))
+        )
         # The watchdog's unit is read in the same call, where systemd may know it.
-        units = {unit.name: unit for unit in self._show(candidates + ([WATCHDOG_UNIT] if watchdog_unit else []))}
+        units = {
+            unit.name: unit
+            for unit in self._show(candidates + ([WATCHDOG_UNIT] if watchdog_unit else []))
+        }
         units.setdefault(WATCHDOG_UNIT, systemd.not_found(WATCHDOG_UNIT))
         # A unit is the client's only when the client is its main process: a client someone
         # started by hand from another service (a Salt job, say) does not make that service its unit.
@@ -248,7 +257,9 @@ class LinuxHost(_Host):
         extra = status.extra + ((("outside_unit", outside),) if outside else ())
         status = status._replace(
             branch=branch,
-            steps={action: self._applicable(getattr(branch, action)) for action in ("stop", "start")},
+            steps={
+                action: self._applicable(getattr(branch, action)) for action in ("stop", "start")
+            },
             pids=tuple(sorted(pids)),
             unit=unit,
             service_decided_by=decided_by,
@@ -263,10 +274,14 @@ class LinuxHost(_Host):
             return boot.systemd_boot(status.unit)
         if status.branch.sets_boot:  # the vendor's chkconfig agentwatch, off systemd
             tool = "chkconfig" if run.which("chkconfig") else None
-            return boot.sysv_boot("agentwatch", AGENTWATCH_SCRIPT, tool, boot.rc_links("agentwatch"), True)
+            return boot.sysv_boot(
+                "agentwatch", AGENTWATCH_SCRIPT, tool, boot.rc_links("agentwatch"), True
+            )
         if status.init.init_system == "upstart":
             return boot.upstart_boot(CLIENT_NAME)
-        return boot.sysv_boot(CLIENT_NAME, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(CLIENT_NAME))
+        return boot.sysv_boot(
+            CLIENT_NAME, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(CLIENT_NAME)
+        )
 
     def _sysv_tool(self):
         return next((tool for tool in boot.SYSV_TOOLS if run.which(tool)), None)
@@ -277,7 +292,7 @@ class LinuxHost(_Host):
         if not isinstance(binary, str) or not os.path.isabs(binary):
             raise CommandExecutionError(
                 "the config key cloudassist:watchdog must be the absolute path of assist_daemon, "
-                "not {!r}".format(binary)
+                f"not {binary!r}"
             )
         return binary
 
@@ -295,11 +310,16 @@ class LinuxHost(_Host):
             pids.update(proc.pid for proc in here if systemd.unit_of(proc.pid) == WATCHDOG_UNIT)
         if init_system == "systemd" and unit is not None and unit.exists:
             boot_state = boot.systemd_boot(unit)
-        elif init_system == "upstart" and os.path.exists(os.path.join(boot.UPSTART_DIR, WATCHDOG_SERVICE + ".conf")):
+        elif init_system == "upstart" and os.path.exists(
+            os.path.join(boot.UPSTART_DIR, WATCHDOG_SERVICE + ".conf")
+        ):
             boot_state = boot.upstart_boot(WATCHDOG_SERVICE)
         elif init_system != "systemd" and os.path.exists(WATCHDOG_SCRIPT):
             boot_state = boot.sysv_boot(
-                WATCHDOG_SERVICE, WATCHDOG_SCRIPT, self._sysv_tool(), boot.rc_links(WATCHDOG_SERVICE)
+                WATCHDOG_SERVICE,
+                WATCHDOG_SCRIPT,
+                self._sysv_tool(),
+                boot.rc_links(WATCHDOG_SERVICE),
             )
         else:
             boot_state = None
@@ -307,7 +327,12 @@ class LinuxHost(_Host):
         others = tuple((proc, why) for proc, why in others if proc.pid not in pids)
         suspects = tuple(proc for proc in here if proc.pid not in pids)
         return Watchdog(
-            tuple(sorted(pids)), form, unit if init_system == "systemd" else None, boot_state, others, suspects
+            tuple(sorted(pids)),
+            form,
+            unit if init_system == "systemd" else None,
+            boot_state,
+            others,
+            suspects,
         )
 
     def watchdog_now(self, status):
@@ -357,7 +382,9 @@ class LinuxHost(_Host):
             return (
                 "the watchdog {} is running but its binary {!r} is gone (removed while it runs), "
                 "so it cannot be stopped with --stop; nothing was changed. Reinstall the client "
-                "or stop pid {} yourself".format(WATCHDOG_NAME, binary, ", ".join(map(str, status.watchdog.pids)))
+                "or stop pid {} yourself".format(
+                    WATCHDOG_NAME, binary, ", ".join(map(str, status.watchdog.pids))
+                )
             )
         return Step((binary, "--stop"))
 
@@ -368,19 +395,22 @@ class LinuxHost(_Host):
             try:
                 boot.set_manual(path, edit == "add-manual")
             except OSError as exc:
-                raise CommandExecutionError("`{}` failed: {}".format(step.text, exc))
+                raise CommandExecutionError(f"`{step.text}` failed: {exc}")
             return None
         try:
             res = run.run(list(step.argv), self.timeout)
         except CommandExecutionError as exc:
             goes_on = branch and JOB_GOES_ON.get(branch.tool)
             if getattr(exc, "timed_out", False) and goes_on:
-                raise CommandExecutionError("{}. {}".format(exc, goes_on.format(branch.service)))
+                raise CommandExecutionError(f"{exc}. {goes_on.format(branch.service)}")
             raise
         if check and res.retcode != 0:
             raise CommandExecutionError(
                 "`{}` exited with code {}: {} (branch: {})".format(
-                    res.command, res.retcode, res.output or "(no output)", branch.name if branch else "watchdog"
+                    res.command,
+                    res.retcode,
+                    res.output or "(no output)",
+                    branch.name if branch else "watchdog",
                 )
             )
         return res
@@ -395,20 +425,28 @@ def _choose_unit(vendor, candidates, units, running_in):
     that runs or is enabled when there are two), else the vendor's name."""
     if running_in:
         name = running_in[0]
-        why = "the running client is the main process of {} (its cgroup, and systemd's MainPID)".format(name)
+        why = (
+            f"the running client is the main process of {name} (its cgroup, and systemd's MainPID)"
+        )
         if len(running_in) > 1:
             why += "; clients also run in {}".format(", ".join(running_in[1:]))
         also = [other for other in candidates if other not in running_in and units[other].exists]
         if also:
-            why += "; {} {} also installed".format(", ".join(also), "is" if len(also) == 1 else "are")
+            why += "; {} {} also installed".format(
+                ", ".join(also), "is" if len(also) == 1 else "are"
+            )
         return units[name], why
     loaded = [units[name] for name in candidates if units[name].exists]
     if not loaded:
-        return units[vendor], "no unit file of {} is installed; the vendor's name is the last resort".format(
+        return units[
+            vendor
+        ], "no unit file of {} is installed; the vendor's name is the last resort".format(
             " or ".join(candidates)
         )
     if len(loaded) == 1:
-        return loaded[0], "{} is the installed unit among {}".format(loaded[0].name, ", ".join(candidates))
+        return loaded[0], "{} is the installed unit among {}".format(
+            loaded[0].name, ", ".join(candidates)
+        )
     live = [u for u in loaded if u.live]
     chosen = (live or [u for u in loaded if u.enabled] or loaded)[0]
     return chosen, "two units are installed ({}); {} {}".format(
@@ -421,20 +459,20 @@ def _choose_unit(vendor, candidates, units, running_in):
 def _checked_binary(path, origin):
     if not os.path.lexists(path):
         raise CommandExecutionError(
-            "the Cloud Assistant client is not installed: looked for {} ({}), which does not "
-            "exist".format(path, origin)
+            f"the Cloud Assistant client is not installed: looked for {path} ({origin}), which does not "
+            "exist"
         )
     if not os.path.exists(path):
         raise CommandExecutionError(
-            "the Cloud Assistant client is broken: {} is a link to {}, which does not exist. "
-            "Reinstall the client".format(path, os.readlink(path))
+            f"the Cloud Assistant client is broken: {path} is a link to {os.readlink(path)}, which does not exist. "
+            "Reinstall the client"
         )
     if not os.path.isfile(path):
-        raise CommandExecutionError("{} ({}) is not a file, so it cannot be the client".format(path, origin))
+        raise CommandExecutionError(f"{path} ({origin}) is not a file, so it cannot be the client")
     if not os.access(path, os.X_OK):
         raise CommandExecutionError(
-            "the Cloud Assistant client at {} is not executable (mode {:o}). Restore its mode "
-            "(chmod 755) or reinstall the client".format(path, os.stat(path).st_mode & 0o7777)
+            f"the Cloud Assistant client at {path} is not executable (mode {os.stat(path).st_mode & 0o7777:o}). Restore its mode "
+            "(chmod 755) or reinstall the client"
         )
     return path
 
@@ -454,8 +492,8 @@ class WindowsHost(_Host):
             return self.salt["service.info"](WINDOWS_SERVICE)
         except CommandExecutionError as exc:
             raise CommandExecutionError(
-                "the Cloud Assistant client is not installed: looked for the Windows service {} "
-                "({})".format(WINDOWS_SERVICE, exc)
+                f"the Cloud Assistant client is not installed: looked for the Windows service {WINDOWS_SERVICE} "
+                f"({exc})"
             )
 
     def status(self):
@@ -464,13 +502,20 @@ class WindowsHost(_Host):
         version, exe, problem = self._version(info)
         extra = (("version_problem", problem),) if problem else ()
         return self._status(
-            version, exe, WINDOWS_DECISION, pids, extra=extra,
-            boot=self._boot(WINDOWS_SERVICE, info), watchdog=self._watchdog(),
+            version,
+            exe,
+            WINDOWS_DECISION,
+            pids,
+            extra=extra,
+            boot=self._boot(WINDOWS_SERVICE, info),
+            watchdog=self._watchdog(),
         )
 
     def _boot(self, service, info=None):
         info = info if info is not None else self.salt["service.info"](service)
-        return boot.windows_boot(service, info.get("StartType"), bool(self.salt["service.enabled"](service)))
+        return boot.windows_boot(
+            service, info.get("StartType"), bool(self.salt["service.enabled"](service))
+        )
 
     def boot_now(self, status):
         return self._boot(WINDOWS_SERVICE)
@@ -478,7 +523,9 @@ class WindowsHost(_Host):
     def version(self):
         version, _, problem = self._version(self._info())
         if version is None:
-            raise CommandExecutionError("the version of the Cloud Assistant client could not be read: " + problem)
+            raise CommandExecutionError(
+                "the version of the Cloud Assistant client could not be read: " + problem
+            )
         return version
 
     def _service_pids(self):
@@ -493,7 +540,10 @@ class WindowsHost(_Host):
             return Watchdog()
         running = bool(self.salt["service.status"](WATCHDOG_SERVICE))
         return Watchdog(
-            (WATCHDOG_SERVICE,) if running else (), "service" if running else None, None, self._boot(WATCHDOG_SERVICE)
+            (WATCHDOG_SERVICE,) if running else (),
+            "service" if running else None,
+            None,
+            self._boot(WATCHDOG_SERVICE),
         )
 
     def watchdog_now(self, status):
@@ -507,7 +557,7 @@ class WindowsHost(_Host):
         try:
             self.salt[function](argument, timeout=self.timeout)
         except CommandExecutionError as exc:
-            raise CommandExecutionError("`{}` failed: {}".format(step.text, exc))
+            raise CommandExecutionError(f"`{step.text}` failed: {exc}")
 
     def _root(self):
         default = os.path.join(os.environ.get("ProgramData", "C:\\ProgramData"), "aliyun", "assist")
@@ -527,14 +577,16 @@ class WindowsHost(_Host):
             if not exe:
                 continue
             if not os.path.isfile(exe):
-                problems.append("{} (from {}) does not exist".format(exe, origin))
+                problems.append(f"{exe} (from {origin}) does not exist")
                 continue
             try:
                 return self.version_of([exe, "--version"]), exe, None
             except CommandExecutionError as exc:
                 problems.append(str(exc))
         if not problems:
-            problems.append("neither the AliyunService configuration nor {} names a client binary".format(root))
+            problems.append(
+                f"neither the AliyunService configuration nor {root} names a client binary"
+            )
         return None, configured, "; ".join(problems)
 
 

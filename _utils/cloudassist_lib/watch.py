@@ -1,7 +1,7 @@
 """What the beacon watches: a snapshot of this host's client, and the events two snapshots mean.
 
 ``snapshot(binary)`` finds the facts without starting a process: the client's pids from the
-process table (``cloudassist_facts.classify``, so look-alikes and clients in containers do
+process table (``facts.classify``, so look-alikes and clients in containers do
 not count) and the versions from the install's files.  ``changes`` and ``startup`` decide,
 purely, what the beacon reports.
 """
@@ -10,10 +10,7 @@ import os
 import shutil
 from typing import NamedTuple
 
-try:  # installed with pip
-    from . import cloudassist_facts as facts
-except ImportError:  # synced through file_roots
-    import cloudassist_facts as facts
+from . import facts as facts
 
 # The same places, in the same order, as cloudassist_host.LINUX_BINARIES (a unit test keeps
 # them equal); importing cloudassist_host would load every helper into the minion's main

@@ -9,14 +9,23 @@ from typing import NamedTuple
 
 from salt.exceptions import CommandExecutionError
 
-try:  # installed with pip
-    from . import cloudassist_args as args
-except ImportError:  # synced through file_roots
-    import cloudassist_args as args
+from . import args as args
 
 # What LocalClient.cmd_iter accepts as tgt_type (the ``salt`` CLI's targeting options).
-TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "pillar_pcre",
-                "pillar_exact", "compound", "ipcidr", "nodegroup", "range")
+TARGET_TYPES = (
+    "glob",
+    "pcre",
+    "list",
+    "grain",
+    "grain_pcre",
+    "pillar",
+    "pillar_pcre",
+    "pillar_exact",
+    "compound",
+    "ipcidr",
+    "nodegroup",
+    "range",
+)
 ERROR_PREFIX = "ERROR: "  # how a minion returns a CommandExecutionError (retcode 1)
 
 
@@ -48,9 +57,7 @@ class Report(NamedTuple):
         if not self.targeted:
             return "no minion matched the target"
         running = sum(1 for a in self.reported if a.status.get("running") is True)
-        return "{} targeted: {} reported ({} running, {} stopped), {} failed, {} did not answer".format(
-            self.targeted, len(self.reported), running, len(self.reported) - running,
-            len(self.failed), len(self.no_answer))
+        return f"{self.targeted} targeted: {len(self.reported)} reported ({running} running, {len(self.reported) - running} stopped), {len(self.failed)} failed, {len(self.no_answer)} did not answer"
 
     def as_dict(self):
         statuses = [a.status for a in self.reported]
@@ -107,18 +114,22 @@ def _boot_counts(statuses):
 def answer(minion, entry):
     """The ``Answer`` in one LocalClient return ``{"ret": ..., "retcode": ...}``, or None when
     the entry says the minion did not return (``failed``, or a ``no_return`` placeholder)."""
-    if not isinstance(entry, dict) or entry.get("failed") is True or entry.get("out") == "no_return":
+    if (
+        not isinstance(entry, dict)
+        or entry.get("failed") is True
+        or entry.get("out") == "no_return"
+    ):
         return None
     ret = entry.get("ret")
     retcode = entry.get("retcode") or 0
     if retcode == 0 and isinstance(ret, dict):
         return Answer(minion, status=ret)
     if not retcode:
-        return Answer(minion, error="returned {!r} instead of a status".format(ret))
+        return Answer(minion, error=f"returned {ret!r} instead of a status")
     if isinstance(ret, str) and ret.startswith(ERROR_PREFIX):
-        return Answer(minion, error=ret[len(ERROR_PREFIX):])
+        return Answer(minion, error=ret[len(ERROR_PREFIX) :])
     text = ret if isinstance(ret, str) else repr(ret)
-    return Answer(minion, error="{} (retcode {})".format(text, retcode))
+    return Answer(minion, error=f"{text} (retcode {retcode})")
 
 
 def summarize(returns, expected):
@@ -145,10 +156,14 @@ def argument_problem(tgt, tgt_type, timeout):
     if tgt_type == "list":
         if isinstance(tgt, str):
             tgt = [part for part in tgt.split(",") if part.strip()]
-        if not isinstance(tgt, (list, tuple)) or not tgt or not all(isinstance(t, str) and t for t in tgt):
-            return "tgt must name at least one minion (a list, or ids separated by commas), not {!r}".format(tgt)
+        if (
+            not isinstance(tgt, (list, tuple))
+            or not tgt
+            or not all(isinstance(t, str) and t for t in tgt)
+        ):
+            return f"tgt must name at least one minion (a list, or ids separated by commas), not {tgt!r}"
     elif not isinstance(tgt, str) or not tgt.strip():
-        return "tgt must be a non-empty target string, not {!r}".format(tgt)
+        return f"tgt must be a non-empty target string, not {tgt!r}"
     if timeout is not None:
         try:
             args.seconds("timeout", timeout)

@@ -10,10 +10,7 @@ and ``chkconfig`` the host has, found by the caller.
 import os
 import re
 
-try:  # installed with pip
-    from .cloudassist_records import BootState, Step
-except ImportError:  # synced through file_roots
-    from cloudassist_records import BootState, Step
+from .records import BootState, Step
 
 # The runlevels a sysvinit or upstart host boots into (Debian 2, Red Hat 3 or 5).
 BOOT_RUNLEVELS = ("2", "3", "4", "5")
@@ -51,7 +48,9 @@ def rc_links(name, root="/"):
 
 def starts_in(links):
     """The boot runlevels in which ``links`` start the script."""
-    return tuple(sorted({level for level, link in links if link.startswith("S") and level in BOOT_RUNLEVELS}))
+    return tuple(
+        sorted({level for level, link in links if link.startswith("S") and level in BOOT_RUNLEVELS})
+    )
 
 
 def sysv_boot(name, script, tool, links, vendor_chkconfig=False):
@@ -65,25 +64,27 @@ def sysv_boot(name, script, tool, links, vendor_chkconfig=False):
     if levels:
         how = "S links to {} in rc{}.d".format(name, ".d, rc".join(levels))
     elif links:
-        how = "only K links to {} in the boot runlevels' rc folders".format(name)
+        how = f"only K links to {name} in the boot runlevels' rc folders"
     else:
-        how = "no rc links to {} in /etc/rc[2-5].d".format(name)
+        how = f"no rc links to {name} in /etc/rc[2-5].d"
     enabled = bool(levels)
     if tool == "update-rc.d":
         # ``enable`` only renames existing links; ``defaults`` makes them first where there are none.
         enable = (_run("update-rc.d", name, "defaults"), _run("update-rc.d", name, "enable"))
         disable = (_run("update-rc.d", name, "disable"),)
     elif tool == "chkconfig":
-        enable = (() if vendor_chkconfig else (_run("chkconfig", "--add", name),)) + (_run("chkconfig", name, "on"),)
+        enable = (() if vendor_chkconfig else (_run("chkconfig", "--add", name),)) + (
+            _run("chkconfig", name, "on"),
+        )
         disable = (_run("chkconfig", name, "off"),)
     else:
         enable = disable = ()
     cannot = []
     if not os.path.exists(script):
-        cannot.append(("enable", "{} does not exist".format(script)))
+        cannot.append(("enable", f"{script} does not exist"))
     if tool is None:
         why = (
-            "this host has no chkconfig, which the vendor's procedure uses for {}".format(name)
+            f"this host has no chkconfig, which the vendor's procedure uses for {name}"
             if vendor_chkconfig
             else "this host has neither {}".format(" nor ".join(SYSV_TOOLS))
         )
@@ -108,12 +109,12 @@ def upstart_boot(job):
     exists = os.path.exists(conf)
     manual = upstart_manual(job)
     if not exists:
-        enabled, how = False, "{} does not exist".format(conf)
+        enabled, how = False, f"{conf} does not exist"
     elif manual:
-        enabled, how = False, "{} holds `manual`".format(override)
+        enabled, how = False, f"{override} holds `manual`"
     else:
-        enabled, how = True, "{} starts on its `start on` events (no `manual` in {})".format(conf, override)
-    cannot = () if exists else (("enable", "{} does not exist".format(conf)),)
+        enabled, how = True, f"{conf} starts on its `start on` events (no `manual` in {override})"
+    cannot = () if exists else (("enable", f"{conf} does not exist"),)
     return BootState(
         job,
         enabled,
@@ -128,20 +129,22 @@ def systemd_boot(unit):
     """``BootState`` of a systemd unit from its ``UnitFileState``."""
     state = unit.unit_file_state or "unknown"
     enabled = unit.unit_file_state in ENABLED_STATES
-    how = "systemd's UnitFileState of {} is {!r}".format(unit.name, state)
+    how = f"systemd's UnitFileState of {unit.name} is {state!r}"
     cannot = []
     if not unit.exists:
-        why = "systemd has no unit file for {} (LoadState {!r})".format(unit.name, unit.load_state or "unknown")
+        why = "systemd has no unit file for {} (LoadState {!r})".format(
+            unit.name, unit.load_state or "unknown"
+        )
         cannot += [("enable", why), ("disable", why)]
         how = why
     elif unit.unit_file_state == "masked":
-        cannot.append(("enable", "{} is masked; `systemctl unmask {}` first".format(unit.name, unit.name)))
+        cannot.append(("enable", f"{unit.name} is masked; `systemctl unmask {unit.name}` first"))
     elif unit.unit_file_state == "alias":
-        why = "{} is an alias of another unit (UnitFileState 'alias'); manage that unit".format(unit.name)
+        why = f"{unit.name} is an alias of another unit (UnitFileState 'alias'); manage that unit"
         cannot += [("enable", why), ("disable", why)]
         enabled = None
     elif unit.unit_file_state == "static":
-        why = "{} has no [Install] section (UnitFileState 'static')".format(unit.name)
+        why = f"{unit.name} has no [Install] section (UnitFileState 'static')"
         cannot += [("enable", why), ("disable", why)]
         enabled = None
     return BootState(
@@ -155,7 +158,9 @@ def systemd_boot(unit):
 
 
 def windows_boot(service, start_type, enabled):
-    how = "the Service Control Manager's start type of {} is {}".format(service, start_type or "unknown")
+    how = "the Service Control Manager's start type of {} is {}".format(
+        service, start_type or "unknown"
+    )
     return BootState(
         service,
         enabled,

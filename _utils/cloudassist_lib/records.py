@@ -37,8 +37,8 @@ class Step(NamedTuple):
         if self.kind == "file":
             edit, path = self.argv
             if edit == "add-manual":
-                return "echo manual >> {}".format(shlex.quote(path))
-            return "sed -i '/^manual$/d' {}".format(shlex.quote(path))
+                return f"echo manual >> {shlex.quote(path)}"
+            return f"sed -i '/^manual$/d' {shlex.quote(path)}"
         return " ".join(self.argv)
 
 
@@ -129,11 +129,17 @@ class Watchdog(NamedTuple):
     def as_dict(self):
         result = {"running": self.running, "pids": list(self.pids), "form": self.form}
         if self.others:
-            result["others"] = [{"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others]
+            result["others"] = [
+                {"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others
+            ]
         result["service"] = self.boot.service if self.boot else None
         result["enabled"] = self.boot.enabled if self.boot else None
         if self.unit is not None:
-            result["unit"] = {"name": self.unit.name, "state": self.unit.state, "unit_file_state": self.unit.unit_file_state}
+            result["unit"] = {
+                "name": self.unit.name,
+                "state": self.unit.state,
+                "unit_file_state": self.unit.unit_file_state,
+            }
         return result
 
 
@@ -320,7 +326,10 @@ class UnitState(NamedTuple):
     @property
     def live(self):
         """Running, starting, stopping, reloading, or down until systemd restarts it."""
-        return self.active_state in ("active", "activating", "deactivating", "reloading") or self.restart_pending
+        return (
+            self.active_state in ("active", "activating", "deactivating", "reloading")
+            or self.restart_pending
+        )
 
     @property
     def enabled(self):

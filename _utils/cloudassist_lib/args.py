@@ -23,5 +23,5 @@ def seconds(source, value, allow_zero=False):
 def flag(source, value):
     """``value`` if it is a boolean, else a CommandExecutionError naming ``source``."""
     if not isinstance(value, bool):
-        raise CommandExecutionError("{} must be true or false, not {!r}".format(source, value))
+        raise CommandExecutionError(f"{source} must be true or false, not {value!r}")
     return value
