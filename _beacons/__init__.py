@@ -1,1 +1,2 @@
-"""Beacons of saltext.cloudassist: ``cloudassist``; Salt's loader skips files starting with ``_``."""
+"""Beacons of saltext.cloudassist: ``cloudassist``; Salt's loader skips files starting with
+``_``."""

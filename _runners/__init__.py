@@ -1,1 +1,2 @@
-"""Runners of saltext.cloudassist (run on the master); Salt's loader skips files starting with ``_``."""
+"""Runners of saltext.cloudassist (run on the master); Salt's loader skips files starting
+with ``_``."""

@@ -51,7 +51,8 @@ def __virtual__():
     if reports is None:
         return (
             False,
-            "cloudassist: the runner's library cloudassist_lib is not in the master's extmods/utils: "
+            "cloudassist: the runner's library cloudassist_lib is not in the master's "
+            "extmods/utils: "
             "sync _utils as well, with `salt-run saltutil.sync_all` (sync_runners alone does not)",
         )
     refusal = install.refusal(__file__, install.__file__)

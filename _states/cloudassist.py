@@ -69,7 +69,8 @@ def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, take
 
 
 def _act(ret, action, **kwargs):
-    """Run (or, under test=True, plan) ``action`` through the execution module: one plan for both."""
+    """Run (or, under test=True, plan) ``action`` through the execution module: one plan for
+    both."""
     test = bool(__opts__["test"])
     result = __salt__["cloudassist." + action](test=test, **kwargs)
     ret["changes"] = result["changes"]

@@ -1,6 +1,7 @@
 """The part of the benchmark that runs INSIDE the booted container (with the venv's python).
 
-    inner.py percall CONF N [JSON]  in-process (JSON: a list of case names, default all): per-call wall time and processes spawned
+    inner.py percall CONF N [JSON]  in-process (JSON: a list of case names, default all):
+                                    per-call wall time and processes spawned
     inner.py profile CONF N FUN     in-process: cProfile of N calls of one case
     inner.py load    CONF REPEAT    fresh processes: build the loader, touch one function
     inner.py loadone CONF FUN       (one such fresh process; prints JSON)
@@ -340,7 +341,7 @@ def e2e(conf, repeat):
             wall = time.perf_counter() - t
             if proc.returncode != 0:
                 raise RuntimeError(
-                    "%s failed (%d):\n%s\n%s" % (name, proc.returncode, proc.stdout, proc.stderr)
+                    f"{name} failed ({proc.returncode:d}):\n{proc.stdout}\n{proc.stderr}"
                 )
             if i:
                 raw[name].append(wall)

@@ -50,7 +50,8 @@ BINARY = "/usr/sbin/aliyun-service"
 VERSION = "2.2.3.578"
 
 # A second stand-in, kept here so the benchmark does not depend on the tests' one only (a /bin/sh
-# script, for --clients sh); the daemon part loops in the shell so /proc/PID/comm stays aliyun-service.
+# script, for --clients sh); the daemon part loops in the shell so /proc/PID/comm stays
+# aliyun-service.
 SH_CLIENT = """\
 #!/bin/sh
 # Stand-in for the Cloud Assistant client (aliyun-service), written by bench/percall.py.
@@ -255,7 +256,8 @@ def table(data: dict) -> str:
         f"Salt {first['salt']}, Python {first['python']}, {data['host']['systemd']} booted in "
         f"systemd-nspawn, {meta['cpus']} CPUs",
         f"checkout: {meta['checkout']}",
-        f"command: {meta['command']}  ({meta['seconds']} s; load average before: {meta['loadavg']})",
+        f"command: {meta['command']}  ({meta['seconds']} s; "
+        f"load average before: {meta['loadavg']})",
         f"client: stand-in {VERSION} under aliyun.service (active, started at boot); "
         + ", ".join(f"{k}: {v}" for k, v in meta["client_kinds"].items()),
     ]
@@ -265,7 +267,8 @@ def table(data: dict) -> str:
             f"In-process, {client} stand-in (salt.minion.SMinion built once in "
             f"{ip['setup_ms']:.0f} ms; {meta['calls']} calls per case, interleaved, after 2 "
             "warm-up calls)",
-            f"{'case':40} {'median':>7} {'p90':>7} {'1st':>7} {'spawned':>7} {'pids':>4}  commands spawned",
+            f"{'case':40} {'median':>7} {'p90':>7} {'1st':>7} {'spawned':>7} {'pids':>4}  "
+            "commands spawned",
         ]
         for name in CASE_ORDER:
             if name not in ip["cases"]:
@@ -287,8 +290,8 @@ def table(data: dict) -> str:
     ld = data["load"]
     n = ld["cloudassist.status"]["n"]
     lines += [
-        f"Fresh process, median of {n}: utils(opts) + minion_mods(opts, utils), then touch the function "
-        "(imports, opts+grains shown apart)",
+        f"Fresh process, median of {n}: utils(opts) + minion_mods(opts, utils), "
+        "then touch the function (imports, opts+grains shown apart)",
         f"{'function':20} {'load':>6} {'loader':>6} {'touch':>6} {'imports':>7} "
         f"{'grains':>6} {'process':>7}  modules loaded",
     ]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scale: one salt-master and N salt-minions on this machine, each with its own stand-in client (issue 10).
+"""Scale: one salt-master and N salt-minions on this host, each with its own stand-in (issue 10).
 
 Starts a salt-master and N salt-minions (ids cloudassist-bench-00, -01, ...) from the
 checkout's venv, under one temporary root, on free ports of 127.0.0.1.  Each minion has
@@ -802,7 +802,7 @@ def summarize(data: dict, n: int) -> dict:
                 row["median_answer"] = statistics.median(r["median_answer"] for r in ok)
             out[mode][label] = row
         base = out[mode].get(BASELINE, {})
-        for label, row in out[mode].items():
+        for row in out[mode].values():
             if "median" in row and base.get("median"):
                 row["ratio"] = row["median"] / base["median"]
                 if base.get("minion_cpu", 0) > 0:
@@ -839,7 +839,8 @@ def table(result: dict) -> str:
         f"clients: {n} stand-ins, each its own binary, version and running process, started by "
         f"its own /etc/init.d/{SERVICE} (per-minion mount namespace, own pid file); "
         f"{meta['client_names']}",
-        f"native comparison: service.status {SERVICE}, served by Salt's {meta['service_provider']}: "
+        f"native comparison: service.status {SERVICE}, "
+        f"served by Salt's {meta['service_provider']}: "
         f"`service {SERVICE} status`, the same init script, for the same client, on every minion",
         f"{meta['rounds']} rounds, commands interleaved (order rotated each round), "
         f"after {meta['warmup']} warm-up round(s); every run checked: all {n} minions answered, "
@@ -1361,9 +1362,9 @@ def main(argv=None) -> int:
 def host_text() -> str:
     try:
         pretty = next(
-            l.split("=", 1)[1].strip('"')
-            for l in Path("/etc/os-release").read_text().splitlines()
-            if l.startswith("PRETTY_NAME=")
+            line.split("=", 1)[1].strip('"')
+            for line in Path("/etc/os-release").read_text().splitlines()
+            if line.startswith("PRETTY_NAME=")
         )
     except (OSError, StopIteration):
         pretty = "Linux"

@@ -51,7 +51,7 @@ def exclusive(path, timeout):
                     raise CommandExecutionError(
                         f"another cloudassist job on this minion has held {path} for too long; "
                         "nothing was changed. Try again when it has finished"
-                    )
+                    ) from None
                 time.sleep(POLL)
         try:
             yield
@@ -93,7 +93,8 @@ def _carry_out(host, status, plan, settle, done):
         watchdog = host.watchdog_now(status)
         if not watchdog.boot or watchdog.boot.enabled:
             raise CommandExecutionError(
-                "ran `{}` but the watchdog still starts at boot ({}); the client was not stopped".format(
+                "ran `{}` but the watchdog still starts at boot ({}); "
+                "the client was not stopped".format(
                     command,
                     watchdog.boot.how if watchdog.boot else "its boot status can no longer be read",
                 )
@@ -107,7 +108,8 @@ def _carry_out(host, status, plan, settle, done):
             host.run(step, check=False)
         if not wait_for(lambda: not host.watchdog_now(status).pids, timeout):
             raise CommandExecutionError(
-                f"ran `{command}` but the watchdog is still running ({pid_text(host.watchdog_now(status).pids)}); the client was not stopped"
+                f"ran `{command}` but the watchdog is still running "
+                f"({pid_text(host.watchdog_now(status).pids)}); the client was not stopped"
             )
         done[f"stopped the watchdog with `{command}`"] = ("watchdog", True, False)
         warnings.append(f"stopped the watchdog first: `{command}`")
@@ -190,7 +192,8 @@ def _run_phase(host, status, steps):
 def _wait_stopped(host, status, command):
     if not wait_for(lambda: not host.client_pids(status), host.timeout):
         raise CommandExecutionError(
-            f"`{command}` succeeded but the client is still running after {host.timeout} s (pid {pid_text(host.client_pids(status))}); nothing "
+            f"`{command}` succeeded but the client is still running after {host.timeout} s "
+            f"(pid {pid_text(host.client_pids(status))}); nothing "
             f"else was tried ({status.branch.name})"
         )
 
@@ -203,7 +206,8 @@ def _verify_stopped(host, status, command, settle):
         unit = host.unit_state(status)
         if unit.restart_pending or unit.active_state in ("active", "activating"):
             raise CommandExecutionError(
-                f"`{command}` ran and no client process is left, but systemd still has {unit.name} {unit.state}: it will "
+                f"`{command}` ran and no client process is left, but systemd still has "
+                f"{unit.name} {unit.state}: it will "
                 f"start the client again. See `systemctl status {unit.name}`"
             )
     now = host.watchdog_now(status)
@@ -213,17 +217,21 @@ def _verify_stopped(host, status, command, settle):
     back = wait_for(lambda: host.client_pids(status), settle)
     if back and watchdog:
         raise CommandExecutionError(
-            f"`{command}` stopped the client, but it was running again within {settle} s (pid {pid_text(back)}): its "
-            f"watchdog {WATCHDOG_NAME} (pid {pid_text(watchdog)}) restarted it. Stop the watchdog first: "
+            f"`{command}` stopped the client, but it was running again within {settle} s "
+            f"(pid {pid_text(back)}): its "
+            f"watchdog {WATCHDOG_NAME} (pid {pid_text(watchdog)}) restarted it. "
+            "Stop the watchdog first: "
             "cloudassist.stop stop_watchdog=True"
         )
     if back:
         raise CommandExecutionError(
-            f"`{command}` stopped the client, but it was running again within {settle} s (pid {pid_text(back)}). {now.suspects_text()}"
+            f"`{command}` stopped the client, but it was running again within {settle} s "
+            f"(pid {pid_text(back)}). {now.suspects_text()}"
         )
     if watchdog:
         return [
-            f"the watchdog {WATCHDOG_NAME} (pid {pid_text(watchdog)}) is still running and may start the client again; "
+            f"the watchdog {WATCHDOG_NAME} (pid {pid_text(watchdog)}) is still running and may "
+            "start the client again; "
             "stop it with stop_watchdog=True"
         ]
     return [now.suspects_text()]
@@ -235,7 +243,8 @@ def _verify_started(host, status, command, settle):
     pids = wait_for(lambda: host.client_pids(status), host.timeout)
     if not pids:
         raise CommandExecutionError(
-            f"`{command}` succeeded but the client is not running after {host.timeout} s ({status.branch.name}). Check the client's "
+            f"`{command}` succeeded but the client is not running after {host.timeout} s "
+            f"({status.branch.name}). Check the client's "
             "log and the service's own status"
         )
     first = set(pids)

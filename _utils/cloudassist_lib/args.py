@@ -9,7 +9,8 @@ MAX_SECONDS = 3600
 
 
 def seconds(source, value, allow_zero=False):
-    """``value`` if it is a number of seconds in range, else a CommandExecutionError naming ``source``."""
+    """``value`` if it is a number of seconds in range, else a CommandExecutionError naming
+    ``source``."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not number or not (0 <= value if allow_zero else 0 < value) or value > MAX_SECONDS:
         raise CommandExecutionError(

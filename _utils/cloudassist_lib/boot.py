@@ -69,7 +69,8 @@ def sysv_boot(name, script, tool, links, vendor_chkconfig=False):
         how = f"no rc links to {name} in /etc/rc[2-5].d"
     enabled = bool(levels)
     if tool == "update-rc.d":
-        # ``enable`` only renames existing links; ``defaults`` makes them first where there are none.
+        # ``enable`` only renames existing links; ``defaults`` makes them first where there are
+        # none.
         enable = (_run("update-rc.d", name, "defaults"), _run("update-rc.d", name, "enable"))
         disable = (_run("update-rc.d", name, "disable"),)
     elif tool == "chkconfig":

@@ -72,7 +72,8 @@ TRUST_ORDER = (
 
 
 def decide(evidence):
-    """An ``InitDecision``, or the name of the next source to gather; ``Undecided`` if none tells."""
+    """An ``InitDecision``, or the name of the next source to gather; ``Undecided`` if none
+    tells."""
     for source, _, rule in TRUST_ORDER:
         if source not in evidence:
             return source

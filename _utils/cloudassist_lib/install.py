@@ -11,10 +11,15 @@ import importlib.util
 import os
 
 DIST = "saltext.cloudassist"
-PIP_REMOVE = "salt-pip uninstall saltext.cloudassist (or <salt's python> -m pip uninstall saltext.cloudassist)"
+PIP_REMOVE = (
+    "salt-pip uninstall saltext.cloudassist "
+    "(or <salt's python> -m pip uninstall saltext.cloudassist)"
+)
 SYNCED_REMOVE = (
-    "delete cloudassist's files from the master's file_roots (_modules, _states, _utils/cloudassist_lib, "
-    "_grains, _beacons, _runners) and run saltutil.sync_all, which removes them from the minion's extmods"
+    "delete cloudassist's files from the master's file_roots "
+    "(_modules, _states, _utils/cloudassist_lib, "
+    "_grains, _beacons, _runners) and run saltutil.sync_all, "
+    "which removes them from the minion's extmods"
 )
 
 
@@ -45,14 +50,17 @@ def refusal(entry_file, library_file):
     library_root = _root(os.path.abspath(library_file), 3)
     if entry_root != library_root:
         return (
-            f"cloudassist: this module is {entry_file} but its library was imported from {os.path.dirname(library_file)}: two copies of "
+            f"cloudassist: this module is {entry_file} but its library was imported from "
+            f"{os.path.dirname(library_file)}: two copies of "
             f"cloudassist are on this host; keep one: {PIP_REMOVE}; or {SYNCED_REMOVE}"
         )
     pip_root = _pip_root()
     if pip_root is not None and os.path.realpath(pip_root) != os.path.realpath(entry_root):
         return (
-            f"cloudassist: two copies on this minion, the pip install {DIST} ({pip_root}) and the synced copy "
-            f"{entry_root} ({entry_file}); Salt would load the synced one and shadow the other: keep one: to keep the "
+            f"cloudassist: two copies on this minion, the pip install {DIST} ({pip_root}) "
+            "and the synced copy "
+            f"{entry_root} ({entry_file}); Salt would load the synced one and shadow the other: "
+            "keep one: to keep the "
             f"pip install, {SYNCED_REMOVE}; to keep the synced copy, {PIP_REMOVE}"
         )
     return None

@@ -93,7 +93,8 @@ def _with_boot(status, plan, enable, stop_watchdog):
                 plan.action,
                 changes=plan.changes,
                 enable=enable,
-                blocked="the client's service {} cannot be {} at boot: {}; nothing was run{}".format(
+                blocked="the client's service {} cannot be {} at boot: {}; "
+                "nothing was run{}".format(
                     boot.service if boot else status.branch.service,
                     "enabled" if enable else "disabled",
                     why,
@@ -110,7 +111,8 @@ def _with_boot(status, plan, enable, stop_watchdog):
         notes += [note] if note else []
     elif enable is False and status.watchdog.boot and status.watchdog.boot.enabled:
         notes.append(
-            f"the watchdog's {status.watchdog.boot.service} still starts at boot and may start the client again; "
+            f"the watchdog's {status.watchdog.boot.service} still starts at boot and may start "
+            "the client again; "
             "stop_watchdog=True with enable=False disables it too"
         )
     return plan._replace(
@@ -132,10 +134,10 @@ def _watchdog_boot(watchdog):
             (),
             None,
             (
-                "the watchdog assist_daemon runs as a process that no boot registration cloudassist "
-                "knows starts (no AssistDaemon.service, /etc/init.d/AssistDaemon or "
-                "/etc/init/AssistDaemon.conf), so it was not disabled at boot; `assist_daemon --delete` "
-                "removes its own registration"
+                "the watchdog assist_daemon runs as a process that no boot registration "
+                "cloudassist knows starts (no AssistDaemon.service, /etc/init.d/AssistDaemon or "
+                "/etc/init/AssistDaemon.conf), so it was not disabled at boot; "
+                "`assist_daemon --delete` removes its own registration"
             ),
         )
     if not boot.enabled:

@@ -57,7 +57,11 @@ class Report(NamedTuple):
         if not self.targeted:
             return "no minion matched the target"
         running = sum(1 for a in self.reported if a.status.get("running") is True)
-        return f"{self.targeted} targeted: {len(self.reported)} reported ({running} running, {len(self.reported) - running} stopped), {len(self.failed)} failed, {len(self.no_answer)} did not answer"
+        return (
+            f"{self.targeted} targeted: {len(self.reported)} reported ({running} running, "
+            f"{len(self.reported) - running} stopped), {len(self.failed)} failed, "
+            f"{len(self.no_answer)} did not answer"
+        )
 
     def as_dict(self):
         statuses = [a.status for a in self.reported]
@@ -161,7 +165,10 @@ def argument_problem(tgt, tgt_type, timeout):
             or not tgt
             or not all(isinstance(t, str) and t for t in tgt)
         ):
-            return f"tgt must name at least one minion (a list, or ids separated by commas), not {tgt!r}"
+            return (
+                "tgt must name at least one minion (a list, or ids separated by commas), "
+                f"not {tgt!r}"
+            )
     elif not isinstance(tgt, str) or not tgt.strip():
         return f"tgt must be a non-empty target string, not {tgt!r}"
     if timeout is not None:

@@ -121,8 +121,8 @@ def test_a_watchdog_that_ignores_stop_is_an_error_before_the_client_is_touched(
     res = host.salt_call("cloudassist.stop", "stop_watchdog=True", "timeout=2")
     assert res.returncode != 0, res
     assert (
-        f"ran `{path} --stop` but the watchdog is still running ({watchdog.pid}); the client was not stopped"
-        in res.error
+        f"ran `{path} --stop` but the watchdog is still running ({watchdog.pid}); "
+        "the client was not stopped" in res.error
     )
     assert host.client_pids() == pids
 
@@ -133,8 +133,8 @@ def test_a_slow_watchdog_is_a_warning(host, running_client):
     assert res.returncode == 0, res
     assert res.data["running"] is False
     assert res.data["warnings"] == [
-        f"the watchdog assist_daemon (pid {watchdog.pid}) is still running and may start the client again; "
-        "stop it with stop_watchdog=True"
+        f"the watchdog assist_daemon (pid {watchdog.pid}) is still running "
+        "and may start the client again; stop it with stop_watchdog=True"
     ]
 
 
@@ -153,8 +153,8 @@ def _names_look_alike(text, path, pid):
         and str(path) in listed.group(2).split(", ")
         and (
             "not from the watchdog binary cloudassist knows, so it was neither counted nor stopped "
-            "and may start the client again. If it is this host's watchdog, set cloudassist:watchdog "
-            "to its path" in text
+            "and may start the client again. If it is this host's watchdog, "
+            "set cloudassist:watchdog to its path" in text
         )
     )
 
@@ -168,7 +168,8 @@ def test_another_executable_of_the_watchdogs_name_is_not_the_watchdog(host, runn
     assert {e["pid"]: e for e in watchdog["others"]}[look_alike.pid] == {
         "pid": look_alike.pid,
         "exe": str(path),
-        "why": f"its executable is {path}, not the watchdog /usr/local/share/assist-daemon/assist_daemon",
+        "why": f"its executable is {path}, "
+        "not the watchdog /usr/local/share/assist-daemon/assist_daemon",
     }, watchdog
 
     # stop_watchdog=True cannot keep its promise: nothing runs, and it says why

@@ -21,8 +21,8 @@ def test_a_missing_client_fails_every_function(host, function):
     res = host.salt_call(function)
     assert res.returncode != 0, res
     assert (
-        f"Error running '{function}': the Cloud Assistant client is not installed: looked for {host.binary}"
-        in res.error
+        f"Error running '{function}': the Cloud Assistant client is not installed: "
+        f"looked for {host.binary}" in res.error
     )
     assert "Traceback" not in res.stderr
 
@@ -92,7 +92,8 @@ def test_bad_version_output(host, knobs, message):
             "1.0.2.569",
             {
                 "noise": [
-                    "open /usr/local/share/aliyun-assist/1.0.2.569/log/aliyun_assist_main.log: no such file"
+                    "open /usr/local/share/aliyun-assist/1.0.2.569/log/aliyun_assist_main.log: "
+                    "no such file"
                 ]
             },
             "1.0.2.569",
@@ -191,15 +192,18 @@ def test_a_version_on_the_legacy_side_of_the_boundary_changes_the_branch(host):
         ),
         (
             {"init_system": "openrc"},
-            "cloudassist:init_system is set to 'openrc', which is not an init system this module knows; valid values: systemd, upstart, sysvinit",
+            "cloudassist:init_system is set to 'openrc', which is not an init system this module "
+            "knows; valid values: systemd, upstart, sysvinit",
         ),
         (
             {"timeout": "soon"},
-            "the config key cloudassist:timeout must be a number of seconds greater than 0 and at most 3600, not 'soon'",
+            "the config key cloudassist:timeout must be a number of seconds greater than 0 "
+            "and at most 3600, not 'soon'",
         ),
         (
             {"settle": -1},
-            "the config key cloudassist:settle must be a number of seconds from 0 and at most 3600, not -1",
+            "the config key cloudassist:settle must be a number of seconds from 0 "
+            "and at most 3600, not -1",
         ),
     ],
 )
@@ -219,7 +223,8 @@ def test_bad_configuration_is_named(host, config, message):
         (["timeout=0"], "the argument timeout must be a number of seconds greater than 0"),
         (
             ["timeout=abc"],
-            "the argument timeout must be a number of seconds greater than 0 and at most 3600, not 'abc'",
+            "the argument timeout must be a number of seconds greater than 0 "
+            "and at most 3600, not 'abc'",
         ),
         (
             ["stop_watchdog=yes please"],

@@ -35,7 +35,8 @@ def test_pid1_is_a_shell_and_the_init_script_is_used(client):
         (lambda h: h.replace_init(), "/sbin/init is missing"),
         (
             lambda h: h.replace_init(link="/lib/systemd/systemd-gone"),
-            "the init system cannot be told: /sbin/init is a dangling link to /lib/systemd/systemd-gone",
+            "the init system cannot be told: "
+            "/sbin/init is a dangling link to /lib/systemd/systemd-gone",
         ),
         (
             lambda h: h.replace_init(content=bytes(range(256)) * (48 << 12)),

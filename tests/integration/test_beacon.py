@@ -37,7 +37,8 @@ cloud-assistant-alert:
   runner.salt.cmd:
     - args:
       - fun: log.warning
-      - message: "Cloud Assistant client stopped on {{ data['id'] }} (pids {{ data['pids_before'] }})"
+      - message: "Cloud Assistant client stopped on {{ data['id'] }} \
+(pids {{ data['pids_before'] }})"
 """
 
 

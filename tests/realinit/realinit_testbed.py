@@ -88,8 +88,8 @@ def unavailable_reason() -> str | None:
         return f"real-init suite needs Linux (this is {sys.platform})"
     if os.geteuid() != 0:
         return (
-            "real-init suite needs root (euid is %d) to boot systemd-nspawn containers"
-            % os.geteuid()
+            f"real-init suite needs root (euid is {os.geteuid():d}) to boot systemd-nspawn "
+            "containers"
         )
     search = os.pathsep.join([os.environ.get("PATH", ""), CONTAINER_PATH])
     missing = [
@@ -181,6 +181,7 @@ def _customize_root(root: Path, kind: str) -> None:
     # for its file.  systemd is waited for with `systemctl is-system-running --wait`.
     if kind == "sysvinit":
         script = root / "etc/init.d" / BOOT_MARKER_SCRIPT
+        on_start = f"runlevel > {BOOT_MARKER_FILE} 2>&1 || touch {BOOT_MARKER_FILE}"
         script.write_text(
             textwrap.dedent(f"""\
             #!/bin/sh
@@ -192,7 +193,7 @@ def _customize_root(root: Path, kind: str) -> None:
             # Default-Stop:
             # Short-Description: tells the cloudassist real-init tests that boot is done
             ### END INIT INFO
-            case "$1" in start) runlevel > {BOOT_MARKER_FILE} 2>&1 || touch {BOOT_MARKER_FILE};; esac
+            case "$1" in start) {on_start};; esac
             exit 0
             """)
         )
@@ -207,8 +208,8 @@ def _customize_root(root: Path, kind: str) -> None:
         inittab = root / "etc/inittab"
         if inittab.exists():
             lines = [
-                ("#" + l if re.match(r"^\d+:\d*:respawn:/sbin/getty", l) else l)
-                for l in inittab.read_text().splitlines()
+                ("#" + line if re.match(r"^\d+:\d*:respawn:/sbin/getty", line) else line)
+                for line in inittab.read_text().splitlines()
             ]
             inittab.write_text("\n".join(lines) + "\n")
     # Like a minimal image, neither root has binutils' `strings` (the module must not need it).
@@ -555,7 +556,7 @@ class Container:
             text = self.log_path.read_bytes().decode("utf-8", "replace")
         except OSError:
             return ""
-        marker = "===== cloudassist realinit: boot %d =====" % self.boots
+        marker = f"===== cloudassist realinit: boot {self.boots:d} ====="
         return text.split(marker, 1)[1] if self.boots > 1 and marker in text else text
 
     # -- reboot ----------------------------------------------------------------------------

@@ -90,7 +90,10 @@ def test_demo_shows_every_command_and_cleans_up(realinit):
         [str(DEMO)], capture_output=True, text=True, env=env, timeout=1500, stdin=subprocess.DEVNULL
     )
     took = time.monotonic() - started
-    out = f"exit {proc.returncode} after {took:.0f}s\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    out = (
+        f"exit {proc.returncode} after {took:.0f}s\n"
+        f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    )
     print(f"bin/cloudassist-demo took {took:.1f}s")
 
     # Nothing left: the demo's own work folder, and nothing new of the test bed at all.

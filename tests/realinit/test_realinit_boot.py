@@ -135,7 +135,11 @@ def rc_links(host, name="aliyun-service") -> list[str]:
 
 def start_links(host, name="aliyun-service") -> list[str]:
     """S links of ``name`` in the multi-user runlevels 2 to 5 (what sysvinit starts at boot)."""
-    return [l for l in rc_links(host, name) if l[2] in "2345" and l.split("/")[1].startswith("S")]
+    return [
+        link
+        for link in rc_links(host, name)
+        if link[2] in "2345" and link.split("/")[1].startswith("S")
+    ]
 
 
 def state_of(res) -> dict:
@@ -649,10 +653,11 @@ class TestSysvinitBoot(BootFlow):
         links = rc_links(host)
         starts = start_links(host)
         if enabled:
-            assert [l.split("/")[0] for l in starts] == ["rc2.d", "rc3.d", "rc4.d", "rc5.d"], links
+            expected = ["rc2.d", "rc3.d", "rc4.d", "rc5.d"]
+            assert [link.split("/")[0] for link in starts] == expected, links
         else:
             assert starts == [], f"S links left: {links}"
-            assert not any(l.split("/")[1].startswith("S") for l in links), links
+            assert not any(link.split("/")[1].startswith("S") for link in links), links
 
     def test_enable_without_any_links(self, host):
         """A script that was never linked (no S or K link at all): enable makes the links."""
@@ -687,6 +692,7 @@ CLIENT_PIDFILE = "/run/standin-watchdog/client.pid"  # the stand-in watchdog wat
 
 def client_unit_with_pidfile() -> str:
     """aliyun.service that leaves its main pid where the stand-in watchdog looks."""
+    post = f"/bin/sh -c 'mkdir -p /run/standin-watchdog && echo $MAINPID > {CLIENT_PIDFILE}'"
     return textwrap.dedent(f"""\
         [Unit]
         Description=Stand-in Cloud Assistant client
@@ -694,7 +700,7 @@ def client_unit_with_pidfile() -> str:
         [Service]
         Type=simple
         ExecStart={BINARY}
-        ExecStartPost=/bin/sh -c 'mkdir -p /run/standin-watchdog && echo $MAINPID > {CLIENT_PIDFILE}'
+        ExecStartPost={post}
         Restart=no
 
         [Install]

@@ -6,13 +6,16 @@ names the cause (the command, its exit code and systemd's own words, compared wi
 ``systemctl`` says when run by hand in the same container), and the real effect in the
 container (``systemctl is-active``/``MainPID``, the ``aliyun-service`` process in /proc).
 
-| class | the fault |
-|---|---|
-| `TestUnitRefusesStop` | `RefuseManualStop=yes`: `systemctl stop` is refused, the client keeps running |
-| `TestUnitRefusesStart` | `RefuseManualStart=yes`: `systemctl start` is refused, nothing runs |
-| `TestNoUnit` | client 2.2.3.578 installed, no `aliyun.service` at all |
-| `TestStopHangs` | `ExecStop=/bin/sleep 600`, `TimeoutStopSec=infinity`: `systemctl stop` never returns |
-| `TestClientDiesAtStart` | the client exits 0.5 s after it starts (Type=simple, Restart=no) |
+Each class and its fault:
+
+- `TestUnitRefusesStop`: `RefuseManualStop=yes`: `systemctl stop` is refused, the client
+  keeps running
+- `TestUnitRefusesStart`: `RefuseManualStart=yes`: `systemctl start` is refused, nothing
+  runs
+- `TestNoUnit`: client 2.2.3.578 installed, no `aliyun.service` at all
+- `TestStopHangs`: `ExecStop=/bin/sleep 600`, `TimeoutStopSec=infinity`: `systemctl stop`
+  never returns
+- `TestClientDiesAtStart`: the client exits 0.5 s after it starts (Type=simple, Restart=no)
 
 Each also applies the matching state (``cloudassist.stopped`` for the stop faults,
 ``cloudassist.running`` for the start faults): ``result: False`` with the module's error as

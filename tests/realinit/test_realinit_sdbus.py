@@ -5,17 +5,20 @@ Everything is asked inside the container, from one script run with the checkout'
 on ``sys.path``: ``unit_properties`` and ``systemctl show --property=...`` for the same units,
 one right after the other, then ``unit_states`` against ``parse_show`` of that output.
 
-| unit | state when compared |
-|---|---|
-| `aliyun.service` | running (enabled, started at boot) |
-| `aliyun-service.service` | enabled, started at boot, then stopped: loaded, inactive |
-| `ca-stopped.service` | disabled, never started: not loaded until asked |
-| `ca-pending.service` | `Restart=on-failure`, `RestartSec=60`, killed with SIGKILL: activating/auto-restart |
-| `ca-failed.service` | `Restart=no`, killed with SIGKILL: failed |
-| `ca-masked.service` | masked (a link to /dev/null) |
-| `ca-nope.service`, `0ca.service` | do not exist (the second's object path escapes its leading digit) |
-| `aliyun`, `ca-nope` | names without a suffix: services |
-| `multi-user.target`, `dbus.socket` | not services: systemctl prints no MainPID (neither has one), no ControlGroup for the target |
+Each unit and its state when compared:
+
+- `aliyun.service`: running (enabled, started at boot)
+- `aliyun-service.service`: enabled, started at boot, then stopped: loaded, inactive
+- `ca-stopped.service`: disabled, never started: not loaded until asked
+- `ca-pending.service`: `Restart=on-failure`, `RestartSec=60`, killed with SIGKILL:
+  activating/auto-restart
+- `ca-failed.service`: `Restart=no`, killed with SIGKILL: failed
+- `ca-masked.service`: masked (a link to /dev/null)
+- `ca-nope.service`, `0ca.service`: do not exist (the second's object path escapes its
+  leading digit)
+- `aliyun`, `ca-nope`: names without a suffix: services
+- `multi-user.target`, `dbus.socket`: not services: systemctl prints no MainPID (neither has
+  one), no ControlGroup for the target
 """
 
 from __future__ import annotations
@@ -57,9 +60,14 @@ COMPARE = textwrap.dedent("""\
     from cloudassist_lib import systemd as systemd
     units = json.loads(sys.argv[2])
     mine = sdbus.unit_properties(units)
-    text = subprocess.run(systemd.show_argv(units), capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        systemd.show_argv(units), capture_output=True, text=True, check=True
+    ).stdout
     states = sdbus.unit_states(units)
-    theirs = [dict(line.split("=", 1) for line in block.splitlines()) for block in text.strip().split("\\n\\n")]
+    theirs = [
+        dict(line.split("=", 1) for line in block.splitlines())
+        for block in text.strip().split("\\n\\n")
+    ]
     print(json.dumps({"sdbus": mine, "systemctl": theirs,
                       "states": [list(s) for s in states],
                       "parse_show": [list(s) for s in systemd.parse_show(text, units)]}))

@@ -5,15 +5,23 @@ another version folder of the install), and under systemd its unit is the one it
 Each class boots one container, runs the modules through a real ``salt-call --local`` and
 checks the effect with systemd's own ``systemctl`` and the container's ``/proc``.
 
-| class | the situation |
-|---|---|
-| `TestRestartPending` | `Restart=on-failure`, `RestartSec=60`: the client was killed and systemd will start it again; it is not stopped: stopping it cancels the restart, starting it starts it now |
-| `TestCrashLoop` | `Restart=always` with a client that dies after 0.5 s (restart 0.1 s), or after 1.5 s (restart 0.5 s, inside `settle`): start fails and says it was restarted |
-| `TestUnitBeingStopped` | `ExecStop=/bin/sleep 8`: while `systemctl stop --no-block` runs, the client is not "already running" |
-| `TestClientNamedUnit` | only `aliyun-service.service` (the client's own name without binutils) |
-| `TestBothUnits` | `aliyun.service` and `aliyun-service.service` installed, only the second enabled and running |
-| `TestLookAlike` | another `aliyun-service` (`/opt/other/aliyun-service`) runs, the client's unit is stopped |
-| `TestSelfUpdate` | versioned install at 2.2.3.578 running; self-update to 2.2.4.1065 moves the link |
+Each class and the situation it sets up:
+
+- `TestRestartPending`: `Restart=on-failure`, `RestartSec=60`: the client was killed and
+  systemd will start it again; it is not stopped: stopping it cancels the restart, starting
+  it starts it now
+- `TestCrashLoop`: `Restart=always` with a client that dies after 0.5 s (restart 0.1 s), or
+  after 1.5 s (restart 0.5 s, inside `settle`): start fails and says it was restarted
+- `TestUnitBeingStopped`: `ExecStop=/bin/sleep 8`: while `systemctl stop --no-block` runs,
+  the client is not "already running"
+- `TestClientNamedUnit`: only `aliyun-service.service` (the client's own name without
+  binutils)
+- `TestBothUnits`: `aliyun.service` and `aliyun-service.service` installed, only the second
+  enabled and running
+- `TestLookAlike`: another `aliyun-service` (`/opt/other/aliyun-service`) runs, the client's
+  unit is stopped
+- `TestSelfUpdate`: versioned install at 2.2.3.578 running; self-update to 2.2.4.1065 moves
+  the link
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ PUBLIC = ("version", "status", "stop", "start", "restart", "enabled", "enable", 
 
 
 def load(kind):
-    """``_modules/cloudassist.py`` (kind "modules") or ``_states/cloudassist.py`` ("states"), once."""
+    """``_modules/cloudassist.py`` (kind "modules") or ``_states/cloudassist.py`` ("states"),
+    once."""
     name = f"cloudassist_{kind}_under_test"
     if name not in sys.modules:
         path = ROOT / f"_{kind}" / "cloudassist.py"

@@ -44,12 +44,17 @@ class Result:
         """
         assert self.returncode == 1, self
         assert "Traceback" not in self.stderr, self
-        text = "\n".join(l for l in self.stderr.splitlines() if not l.startswith("[")).strip()
+        text = "\n".join(
+            line for line in self.stderr.splitlines() if not line.startswith("[")
+        ).strip()
         assert text.startswith("Error running '"), self
         return text
 
     def __repr__(self):
-        return f"<salt-call rc={self.returncode} stdout={self.stdout[-2000:]!r} stderr={self.stderr[-2000:]!r}>"
+        return (
+            f"<salt-call rc={self.returncode} stdout={self.stdout[-2000:]!r} "
+            f"stderr={self.stderr[-2000:]!r}>"
+        )
 
 
 class Host:

@@ -58,7 +58,7 @@ def pid_file(job):
 
 def alive(pid):
     try:
-        with open("/proc/%d/stat" % pid) as f:
+        with open(f"/proc/{pid:d}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
@@ -77,7 +77,7 @@ def current_pid(job):
 def status_line(job):
     pid = current_pid(job)
     if pid:
-        return "%s start/running, process %d" % (job, pid)
+        return f"{job} start/running, process {pid:d}"
     return f"{job} stop/waiting"
 
 
@@ -97,7 +97,7 @@ def do_start(job):
         cwd="/",
     )
     with open(pid_file(job), "w") as f:
-        f.write("%d\n" % proc.pid)
+        f.write(f"{proc.pid:d}\n")
     time.sleep(0.2)
     if proc.poll() is not None:
         os.unlink(pid_file(job))
