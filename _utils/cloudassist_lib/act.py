@@ -28,7 +28,6 @@ class Outcome(NamedTuple):
     pids: tuple
     command: str
     warnings: tuple = ()
-    watchdog_stopped: bool = False
     enabled: object = None
     boot_command: str = ""
 
@@ -143,12 +142,11 @@ def _carry_out(host, status, plan, settle, done):
             done[f"started the client with `{commands[-1]}`"] = ("running", False, True)
     enabled, boot_command = _verify_boot(host, status, plan, commands, done)
     return Outcome(
-        tuple(pids),
-        "; ".join(commands),
-        tuple(warnings),
-        bool(plan.stop_watchdog),
-        enabled,
-        boot_command,
+        pids=tuple(pids),
+        command="; ".join(commands),
+        warnings=tuple(warnings),
+        enabled=enabled,
+        boot_command=boot_command,
     )
 
 

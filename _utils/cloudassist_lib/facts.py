@@ -1,4 +1,5 @@
-"""Facts about a host's Cloud Assistant client: its version, the init system's traces, its processes.
+"""Facts about a host's Cloud Assistant client: its version, the init system's traces, its
+processes.
 
 Parsing is pure (unit-tested row by row); the ``read_*`` and ``*_pids`` functions read files
 under ``/proc``, ``/run`` and ``/sbin`` and never start a process.  What the facts mean for
@@ -14,6 +15,9 @@ from .records import InitFile, Pid1, Process
 # The vendor's markers: ``strings /sbin/init | grep ...``, done here by reading the file.
 MARKERS = ((b"/lib/system", "systemd"), (b"upstart", "upstart"), (b"sysvinit", "sysvinit"))
 
+# The client's program, and where the vendor installs it on Linux, in the order looked for.
+CLIENT_NAME = "aliyun-service"
+LINUX_BINARIES = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
 INIT_SCRIPT = "/etc/init.d/aliyun-service"
 INITCTL = "/sbin/initctl"
 WATCHDOG_NAME = "assist_daemon"

@@ -1,10 +1,10 @@
 """Finding the facts about this host's client: one interface, one implementation per platform.
 
 ``host_for(platform, config, salt, timeout)`` gives a ``LinuxHost`` or a ``WindowsHost``.
-Each answers the same questions (``version``, ``status``, ``client_pids``,
-``watchdog_pids``, ``watchdog_stop``) and runs a ``Step`` the way its platform runs it.  A
-further platform (FreeBSD's ``service aliyun``) is one more class here plus rows in the
-vendor's table.
+Each answers the same questions (``version``, ``status``, ``client_pids``, ``watchdog_now``,
+``watchdog_stop``, ``boot_now``) and runs a ``Step`` the way its platform runs it.  A further
+platform (FreeBSD's ``service aliyun``) is one more class here plus rows in the vendor's
+table.
 
 ``config(key, default)`` reads the ``cloudassist:*`` configuration; ``salt`` is the loader's
 ``__salt__`` (Windows drives the Service Control Manager through Salt's ``win_service``).
@@ -26,8 +26,6 @@ from .records import ClientStatus, Evidence, InitDecision, Step, Watchdog
 
 log = logging.getLogger(__name__)
 
-LINUX_BINARIES = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
-CLIENT_NAME = "aliyun-service"
 WINDOWS_SERVICE = "AliyunService"
 WINDOWS_EXE = "aliyun_assist_service.exe"
 WATCHDOG_NAME = facts.WATCHDOG_NAME
@@ -92,7 +90,8 @@ class _Host:
         )
 
     def version_of(self, argv):
-        """The version a client binary prints (stdout, else stderr); an error that says why there is none."""
+        """The version a client binary prints (stdout, else stderr); an error that says why
+        there is none."""
         res = run.run(argv, self.timeout)
         if res.retcode != 0:
             raise CommandExecutionError(
@@ -106,10 +105,10 @@ class _Host:
             )
         except facts.SeveralVersions as exc:
             raise CommandExecutionError(
-                f"`{res.command}` printed several versions ({exc}); the branch depends on the version, so "
-                "nothing is chosen from a guess. Check which client is installed, or reinstall "
-                "it"
-            )
+                f"`{res.command}` printed several versions ({exc}); the branch depends on the "
+                "version, so nothing is chosen from a guess. Check which client is installed, "
+                "or reinstall it"
+            ) from None
         if version is None:
             raise CommandExecutionError(
                 "`{}` printed no version (four dot-separated numbers): {}".format(
@@ -130,16 +129,16 @@ class LinuxHost(_Host):
                     f"the config key cloudassist:binary must be an absolute path, not {override!r}"
                 )
             return _checked_binary(override, "set by cloudassist:binary")
-        for path in LINUX_BINARIES:
+        for path in facts.LINUX_BINARIES:
             if os.path.lexists(path):
                 return _checked_binary(path, "the standard location")
-        found = run.which(CLIENT_NAME)
+        found = run.which(facts.CLIENT_NAME)
         if found:
             return found
         raise CommandExecutionError(
             "the Cloud Assistant client is not installed: looked for {} and {} on the PATH. "
             "Install the client, or set cloudassist:binary to where it is".format(
-                ", ".join(LINUX_BINARIES), CLIENT_NAME
+                ", ".join(facts.LINUX_BINARIES), facts.CLIENT_NAME
             )
         )
 
@@ -243,7 +242,8 @@ class LinuxHost(_Host):
         }
         units.setdefault(WATCHDOG_UNIT, systemd.not_found(WATCHDOG_UNIT))
         # A unit is the client's only when the client is its main process: a client someone
-        # started by hand from another service (a Salt job, say) does not make that service its unit.
+        # started by hand from another service (a Salt job, say) does not make that service its
+        # unit.
         running_in = [name for name in running_in if units[name].main_pid in status.pids]
         unit, decided_by = _choose_unit(vendor, candidates, units, running_in)
         branch = procedure.for_service(status.branch, unit.name)
@@ -253,7 +253,7 @@ class LinuxHost(_Host):
         pids = set(status.pids)
         if unit.main_pid and facts.process(unit.main_pid):
             pids.add(unit.main_pid)
-        outside = sorted(pid for pid in pids if systemd.unit_of(pid) != _unit_id(unit.name))
+        outside = sorted(pid for pid in pids if systemd.unit_of(pid) != sdbus.unit_id(unit.name))
         extra = status.extra + ((("outside_unit", outside),) if outside else ())
         status = status._replace(
             branch=branch,
@@ -278,10 +278,9 @@ class LinuxHost(_Host):
                 "agentwatch", AGENTWATCH_SCRIPT, tool, boot.rc_links("agentwatch"), True
             )
         if status.init.init_system == "upstart":
-            return boot.upstart_boot(CLIENT_NAME)
-        return boot.sysv_boot(
-            CLIENT_NAME, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(CLIENT_NAME)
-        )
+            return boot.upstart_boot(facts.CLIENT_NAME)
+        name = facts.CLIENT_NAME
+        return boot.sysv_boot(name, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(name))
 
     def _sysv_tool(self):
         return next((tool for tool in boot.SYSV_TOOLS if run.which(tool)), None)
@@ -395,14 +394,14 @@ class LinuxHost(_Host):
             try:
                 boot.set_manual(path, edit == "add-manual")
             except OSError as exc:
-                raise CommandExecutionError(f"`{step.text}` failed: {exc}")
+                raise CommandExecutionError(f"`{step.text}` failed: {exc}") from exc
             return None
         try:
             res = run.run(list(step.argv), self.timeout)
         except CommandExecutionError as exc:
             goes_on = branch and JOB_GOES_ON.get(branch.tool)
             if getattr(exc, "timed_out", False) and goes_on:
-                raise CommandExecutionError(f"{exc}. {goes_on.format(branch.service)}")
+                raise CommandExecutionError(f"{exc}. {goes_on.format(branch.service)}") from None
             raise
         if check and res.retcode != 0:
             raise CommandExecutionError(
@@ -414,10 +413,6 @@ class LinuxHost(_Host):
                 )
             )
         return res
-
-
-def _unit_id(name):
-    return name if name.endswith(".service") else name + ".service"
 
 
 def _choose_unit(vendor, candidates, units, running_in):
@@ -459,20 +454,21 @@ def _choose_unit(vendor, candidates, units, running_in):
 def _checked_binary(path, origin):
     if not os.path.lexists(path):
         raise CommandExecutionError(
-            f"the Cloud Assistant client is not installed: looked for {path} ({origin}), which does not "
-            "exist"
+            f"the Cloud Assistant client is not installed: looked for {path} ({origin}), "
+            "which does not exist"
         )
     if not os.path.exists(path):
         raise CommandExecutionError(
-            f"the Cloud Assistant client is broken: {path} is a link to {os.readlink(path)}, which does not exist. "
-            "Reinstall the client"
+            f"the Cloud Assistant client is broken: {path} is a link to {os.readlink(path)}, "
+            "which does not exist. Reinstall the client"
         )
     if not os.path.isfile(path):
         raise CommandExecutionError(f"{path} ({origin}) is not a file, so it cannot be the client")
     if not os.access(path, os.X_OK):
         raise CommandExecutionError(
-            f"the Cloud Assistant client at {path} is not executable (mode {os.stat(path).st_mode & 0o7777:o}). Restore its mode "
-            "(chmod 755) or reinstall the client"
+            f"the Cloud Assistant client at {path} is not executable "
+            f"(mode {os.stat(path).st_mode & 0o7777:o}). Restore its mode (chmod 755) or "
+            "reinstall the client"
         )
     return path
 
@@ -492,9 +488,9 @@ class WindowsHost(_Host):
             return self.salt["service.info"](WINDOWS_SERVICE)
         except CommandExecutionError as exc:
             raise CommandExecutionError(
-                f"the Cloud Assistant client is not installed: looked for the Windows service {WINDOWS_SERVICE} "
-                f"({exc})"
-            )
+                "the Cloud Assistant client is not installed: looked for the Windows service "
+                f"{WINDOWS_SERVICE} ({exc})"
+            ) from exc
 
     def status(self):
         info = self._info()
@@ -557,14 +553,15 @@ class WindowsHost(_Host):
         try:
             self.salt[function](argument, timeout=self.timeout)
         except CommandExecutionError as exc:
-            raise CommandExecutionError(f"`{step.text}` failed: {exc}")
+            raise CommandExecutionError(f"`{step.text}` failed: {exc}") from exc
 
     def _root(self):
         default = os.path.join(os.environ.get("ProgramData", "C:\\ProgramData"), "aliyun", "assist")
         return self.config("windows_root", default)
 
     def _version(self, info):
-        """``(version, exe, problem)``: from the service's binary, else the newest version folder."""
+        """``(version, exe, problem)``: from the service's binary, else the newest version
+        folder."""
         problems = []
         configured = exe_from_service_path(info.get("BinaryPath"))
         root = self._root()

@@ -14,7 +14,7 @@ Two additions to the page, both documented in the README:
   through Salt's ``win_service`` module.
 """
 
-from .records import Branch, Step, steps_text
+from .records import Branch, Step
 
 # Clients at or below this version are managed through ``agentwatch``.
 LEGACY_LAST = (1, 0, 1, 308)
@@ -127,13 +127,9 @@ def choose(platform, version, init_system):
         if row.platform == platform and row.legacy == legacy and init_system in row.init_systems:
             return row
     raise ValueError(
-        f"the vendor's procedure has no branch for platform {platform!r} with init system {init_system!r}"
+        f"the vendor's procedure has no branch for platform {platform!r} "
+        f"with init system {init_system!r}"
     )
-
-
-def command_text(steps):
-    """The steps as an operator would type them: ``a b; c d``."""
-    return steps_text(steps)
 
 
 # The names the client gives its own systemd unit (see the spec): the vendor's page knows only

@@ -204,10 +204,6 @@ class ClientStatus(NamedTuple):
     boot: BootState = None  # whether the client's service starts at boot
 
     @property
-    def watchdog_pids(self):
-        return self.watchdog.pids
-
-    @property
     def enabled(self):
         return self.boot.enabled if self.boot else None
 

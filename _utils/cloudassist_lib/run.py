@@ -33,6 +33,8 @@ def search_path():
     return os.pathsep.join(parts)
 
 
+# Not salt.utils.path.which: that also accepts a bare name found in the working directory, and
+# searches the system directories in another order than the PATH ``run`` gives its programs.
 def which(program):
     """Absolute path of ``program`` (a name or an absolute path), or None."""
     if os.path.isabs(program):
@@ -68,24 +70,27 @@ def run(argv, timeout):
                 start_new_session=os.name == "posix",
             )
         except FileNotFoundError:
-            raise CommandExecutionError(f"could not run `{command}`: {argv[0]} does not exist")
+            raise CommandExecutionError(
+                f"could not run `{command}`: {argv[0]} does not exist"
+            ) from None
         except PermissionError:
             raise CommandExecutionError(
-                f"could not run `{command}`: {argv[0]} is present but not executable ({mode_text(argv[0])})"
-            )
+                f"could not run `{command}`: {argv[0]} is present but not executable "
+                f"({mode_text(argv[0])})"
+            ) from None
         except OSError as exc:
-            raise CommandExecutionError(f"could not run `{command}`: {exc}")
+            raise CommandExecutionError(f"could not run `{command}`: {exc}") from exc
         try:
             retcode = _wait(proc, timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
             error = CommandExecutionError(
-                f"`{command}` did not finish within {timeout} seconds and was killed. Raise the limit with "
-                "timeout=SECONDS or the config key cloudassist:timeout if the host is just "
-                "slow"
+                f"`{command}` did not finish within {timeout} seconds and was killed. "
+                "Raise the limit with timeout=SECONDS or the config key cloudassist:timeout "
+                "if the host is just slow"
             )
             error.timed_out = True
-            raise error
+            raise error from None
         return CommandResult(command, retcode, _text(out), _text(err))
 
 

@@ -39,21 +39,8 @@ SOCKET_PATH = "/run/systemd/private"
 UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 PROPERTIES_INTERFACE = "org.freedesktop.DBus.Properties"
 
-# cloudassist_systemd.PROPERTIES, in its order.  Id, LoadState, ActiveState, SubState and
-# UnitFileState are every unit's (org.freedesktop.systemd1.Unit); MainPID and NRestarts a
-# service's, ControlGroup that of a unit type with a cgroup.  A unit without one of them (a
-# target has none of the three) does not get it printed by systemctl either.
-PROPERTIES = (
-    "Id",
-    "LoadState",
-    "ActiveState",
-    "SubState",
-    "MainPID",
-    "NRestarts",
-    "UnitFileState",
-    "ControlGroup",
-)
-_WANTED = frozenset(name.encode("ascii") for name in PROPERTIES)
+# The properties ``systemctl show`` is asked for (``systemd.PROPERTIES``), as the reply names them.
+_WANTED = frozenset(name.encode("ascii") for name in systemd.PROPERTIES)
 
 UNIT_TYPES = frozenset(
     (
@@ -322,7 +309,7 @@ class Decoder:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise ProtocolError("string that is not UTF-8")
+            raise ProtocolError("string that is not UTF-8") from None
 
     def read(self, sig, depth=0):
         """The value of the single complete type ``sig``."""
@@ -699,23 +686,25 @@ def unit_properties(units, timeout=5.0, path=SOCKET_PATH):
     try:
         conn = _Connection(path, timeout)
     except FileNotFoundError:
-        raise Unavailable(f"no {path} (systemd is not the running init, or not this root's)")
+        raise Unavailable(
+            f"no {path} (systemd is not the running init, or not this root's)"
+        ) from None
     except PermissionError:
-        raise Unavailable(f"{path} is for root only")
+        raise Unavailable(f"{path} is for root only") from None
     except TimeoutError:
-        raise Unavailable(f"connecting to {path} timed out")
+        raise Unavailable(f"connecting to {path} timed out") from None
     except OSError as exc:
-        raise Unavailable(f"cannot connect to {path}: {exc}")
+        raise Unavailable(f"cannot connect to {path}: {exc}") from exc
     try:
         return _exchange(conn, ids, request)
     except Unavailable:
         raise
     except TimeoutError:
-        raise Unavailable(f"systemd did not answer on {path} within {timeout} s")
+        raise Unavailable(f"systemd did not answer on {path} within {timeout} s") from None
     except ProtocolError as exc:
-        raise Unavailable(f"unexpected D-Bus data from {path}: {exc}")
+        raise Unavailable(f"unexpected D-Bus data from {path}: {exc}") from exc
     except (OSError, ValueError, struct.error, IndexError, KeyError, RecursionError) as exc:
-        raise Unavailable(f"talking to systemd on {path} failed: {exc!r}")
+        raise Unavailable(f"talking to systemd on {path} failed: {exc!r}") from exc
     finally:
         conn.close()
 
@@ -744,7 +733,7 @@ def _exchange(conn, ids, request):
         if "Id" not in found:
             raise ProtocolError(f"reply to GetAll of {uid} has no Id")
         results[serial - 1] = {
-            prop: format_value(found[prop]) for prop in PROPERTIES if prop in found
+            prop: format_value(found[prop]) for prop in systemd.PROPERTIES if prop in found
         }
         pending -= 1
     return results

@@ -8,6 +8,11 @@ import os
 
 from .records import UnitState
 
+# What is read of a unit, by ``systemctl show`` and over the bus (``sdbus``), in this order.
+# Id, LoadState, ActiveState, SubState and UnitFileState are every unit's
+# (org.freedesktop.systemd1.Unit); MainPID and NRestarts a service's, ControlGroup that of a
+# unit type with a cgroup.  A unit without one of them (a target has none of the three) does
+# not get it printed by systemctl either.
 PROPERTIES = (
     "Id",
     "LoadState",
@@ -135,7 +140,8 @@ def unit_of(pid):
 
 
 def unit_in_cgroup_lines(lines):
-    """The last ``*.service`` in the systemd hierarchy's path (v2 ``0::``, else ``name=systemd``)."""
+    """The last ``*.service`` in the systemd hierarchy's path (v2 ``0::``, else
+    ``name=systemd``)."""
     paths = {}
     for line in lines:
         parts = line.split(":", 2)

@@ -10,13 +10,10 @@ import os
 import shutil
 from typing import NamedTuple
 
+# Only ``facts`` (and the ``records`` it imports): importing ``host`` would load every helper
+# into the minion's main process, where beacons run.
 from . import facts as facts
 
-# The same places, in the same order, as cloudassist_host.LINUX_BINARIES (a unit test keeps
-# them equal); importing cloudassist_host would load every helper into the minion's main
-# process, where beacons run.
-BINARIES = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
-CLIENT_NAME = "aliyun-service"
 # The vendor's install folder for each standard binary; its ``version`` file names the version.
 INSTALL_ROOTS = {
     "/usr/sbin/aliyun-service": "/usr/local/share/aliyun-assist",
@@ -56,14 +53,15 @@ class Snapshot(NamedTuple):
 def default_binary():
     """The first standard location that exists, else ``aliyun-service`` on the PATH, else the
     first standard location (the client is then "not installed")."""
-    for path in BINARIES:
+    for path in facts.LINUX_BINARIES:
         if os.path.lexists(path):
             return path
-    return shutil.which(CLIENT_NAME) or BINARIES[0]
+    return shutil.which(facts.CLIENT_NAME) or facts.LINUX_BINARIES[0]
 
 
 def folder_version(path):
-    """The version a path's folder names (``.../aliyun-assist/2.2.3.578/aliyun-service``), or None."""
+    """The version a path's folder names (``.../aliyun-assist/2.2.3.578/aliyun-service``), or
+    None."""
     try:
         parts = facts.version_tuple(os.path.basename(os.path.dirname(path)))
     except ValueError:
@@ -72,7 +70,8 @@ def folder_version(path):
 
 
 def read_version_file(path):
-    """The version an install's ``version`` file holds, or None (missing, unreadable, not a version)."""
+    """The version an install's ``version`` file holds, or None (missing, unreadable, not a
+    version)."""
     try:
         with open(path, "rb") as handle:
             text = handle.read(4096).decode(errors="replace")

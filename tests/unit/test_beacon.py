@@ -18,8 +18,6 @@ import pytest
 import salt.config
 import salt.loader
 
-from cloudassist_lib import host as cloudassist_host
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BEACON = ROOT / "_beacons" / "cloudassist.py"
 
@@ -75,7 +73,8 @@ def configure_loader_modules(config, tmp_path):
 
 @pytest.fixture
 def polls(monkeypatch):
-    """``polls(snapshot, ...)``: the snapshots the beacon's next polls see; records the binary asked for."""
+    """``polls(snapshot, ...)``: the snapshots the beacon's next polls see; records the binary
+    asked for."""
     asked = []
 
     def script(*snapshots):
@@ -303,9 +302,8 @@ def test_read_version_file(tmp_path, text, expected):
     assert watch.read_version_file(str(tmp_path / "missing")) is None
 
 
-def test_the_default_binaries_are_the_execution_modules():
-    assert watch.BINARIES == cloudassist_host.LINUX_BINARIES
-    assert watch.CLIENT_NAME == cloudassist_host.CLIENT_NAME
+def test_every_standard_binary_has_its_install_folder():
+    assert tuple(watch.INSTALL_ROOTS) == watch.facts.LINUX_BINARIES
 
 
 # --- the beacon, in Salt's loader mock ---------------------------------------------------------
@@ -394,7 +392,8 @@ def test_a_fault_is_logged_once_never_raised_and_the_baseline_is_kept(polls, cap
     assert beacon.beacon([]) == [] and beacon.beacon([]) == []
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert [r.getMessage() for r in errors] == [
-        "cloudassist beacon cloudassist: cannot read the client's state, no event this poll: OSError: boom"
+        "cloudassist beacon cloudassist: cannot read the client's state, no event this poll: "
+        "OSError: boom"
     ]
     assert beacon.beacon([]) == []
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]

@@ -396,8 +396,8 @@ def test_a_boot_change_that_cannot_be_made_blocks_everything():
     )
     plan = plans.make(status, "stop", True, watchdog_step(branch), False)
     assert plan.blocked == (
-        "the client's service svc cannot be disabled at boot: this host has neither update-rc.d nor "
-        "chkconfig; nothing was run and the client was left as it is"
+        "the client's service svc cannot be disabled at boot: this host has neither update-rc.d "
+        "nor chkconfig; nothing was run and the client was left as it is"
     )
     assert plan.steps == ()
     # the same boot status asked for where it already holds is no reason to block

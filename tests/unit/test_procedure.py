@@ -4,6 +4,7 @@ import pytest
 
 from cloudassist_lib import procedure as procedure
 from cloudassist_lib.facts import version_tuple
+from cloudassist_lib.records import steps_text
 
 # platform, client version, init system -> service, stop command, start command
 ROWS = [
@@ -103,8 +104,8 @@ def test_every_row_of_the_vendor_table(platform, version, init_system, service, 
     row = procedure.choose(platform, version_tuple(version) if version else None, init_system)
     assert isinstance(row, procedure.Branch)
     assert row.service == service
-    assert procedure.command_text(row.stop) == stop
-    assert procedure.command_text(row.start) == start
+    assert steps_text(row.stop) == stop
+    assert steps_text(row.start) == start
 
 
 def test_the_rows_above_cover_the_whole_table():

@@ -130,10 +130,8 @@ def test_a_watchdog_of_another_binary_is_named_not_counted(watchdog):
     assert proc.pid in [p.pid for p in here]
     assert proc.pid not in pids
     why = dict((p.pid, why) for p, why in others)[proc.pid]
-    assert (
-        why
-        == f"its executable is {path}, not the watchdog /usr/local/share/assist-daemon/assist_daemon"
-    )
+    watchdog = "/usr/local/share/assist-daemon/assist_daemon"
+    assert why == f"its executable is {path}, not the watchdog {watchdog}"
 
 
 def test_a_watchdog_started_from_the_target_of_the_configured_link_is_found(tmp_path):
@@ -183,7 +181,8 @@ def test_run_returns_code_and_output():
     assert res == CommandResult(res.command, 3, "out\n", "err\n")
     assert res.output == "out\nerr"
     assert res.command.endswith(
-        "-c 'import sys; print('\"'\"'out'\"'\"'); print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'"
+        "-c 'import sys; print('\"'\"'out'\"'\"'); "
+        "print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'"
     )
 
 

@@ -94,7 +94,8 @@ def test_default_command_without_the_client_says_what_it_found_and_how_to_try(tm
         r"^  bin/cloudassist-demo\n      as root: boots a throwaway systemd container", hint, re.M
     ), out
     assert (
-        f"\n  mkdir -p {conf}/minion.d\n  echo 'cloudassist: {{binary: /path/to/aliyun-service}}' > "
+        f"\n  mkdir -p {conf}/minion.d\n"
+        "  echo 'cloudassist: {binary: /path/to/aliyun-service}' > "
         f"{conf}/minion.d/cloudassist.conf\n"
     ) in hint, out
     assert re.search(r"^  bin/test\n      runs the test suite", hint, re.M), out

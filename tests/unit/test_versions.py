@@ -12,7 +12,8 @@ PARSE = [
     ("2.2.3.578\r\n", "2.2.3.578"),
     ("  1.0.1.308  \n", "1.0.1.308"),
     (
-        "open /usr/local/share/aliyun-assist/2.2.3.578/log/aliyun_assist_main.log: permission denied\n2.2.3.578\n",
+        "open /usr/local/share/aliyun-assist/2.2.3.578/log/aliyun_assist_main.log: "
+        "permission denied\n2.2.3.578\n",
         "2.2.3.578",
     ),
     ("log error one\nlog error two\n1.0.2.569\n", "1.0.2.569"),

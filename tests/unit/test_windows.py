@@ -28,7 +28,8 @@ class FakeSCM:
     def info(self, name):
         if name not in self.services:
             raise CommandExecutionError(
-                f"Failed To Open {name}: The specified service does not exist as an installed service."
+                f"Failed To Open {name}: "
+                "The specified service does not exist as an installed service."
             )
         svc = self.services[name]
         return {
@@ -162,7 +163,8 @@ def test_no_version_anywhere_is_a_clear_error(scm, config, tmp_path):
     config["windows_root"] = str(tmp_path / "nowhere")
     with pytest.raises(
         CommandExecutionError,
-        match="could not be read: neither the AliyunService configuration nor .*nowhere names a client binary",
+        match="could not be read: neither the AliyunService configuration nor .*nowhere "
+        "names a client binary",
     ):
         module.version()
     assert module.status()["version"] is None
@@ -210,7 +212,8 @@ def test_start_and_a_start_that_fails_or_dies(scm, assist_root):
     scm.start_effect = "fail"
     with pytest.raises(
         CommandExecutionError,
-        match="`service.start AliyunService` failed: Failed To Start AliyunService: Access is denied",
+        match="`service.start AliyunService` failed: "
+        "Failed To Start AliyunService: Access is denied",
     ):
         module.start()
 
