@@ -82,6 +82,11 @@ NOT_RUN = [
         "one `python -m build` makes, and the integration suite's pip mode installs that wheel",
     ),
     (
+        re.escape("salt-pip uninstall saltext.cloudassist"),
+        "salt-pip exists only in Salt's onedir packages; test_editable.py installs the package "
+        "beside a synced copy and checks that the refusal names this command",
+    ),
+    (
         re.escape("systemctl restart salt-minion"),
         "restarts the host's own salt-minion service; the test's minion is a salt-factories "
         "daemon and systemd is not necessarily PID 1 here",
