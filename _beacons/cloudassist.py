@@ -28,46 +28,24 @@ version changed), and ``startup``.  Data: ``changes`` (every kind of this poll),
 ``running_version_before``, ``installed``, ``binary`` (and ``id``, added by Salt).
 """
 
-import importlib
+import importlib.util
 import json
 import logging
 import os
-import sys
+import re
 
 import salt.utils.beacons
 import salt.utils.platform
 
-# The library beside this file, imported the same way by every cloudassist entry file: pip
-# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
-# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
-# that has both (install.refusal).
-# Beacons run in the minion's main process (see the grain: cloudassist_lib.forget), and Salt's
-# beacons loader, unlike the others, puts no utils folder on sys.path (3006 to 3008): the
-# sibling one is put there while the library is imported.
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
-    os.path.join("saltext", "cloudassist")
-):
-    from saltext.cloudassist.utils.cloudassist_lib import install, watch
-else:
-    sys.path.insert(
-        0,
-        os.path.join(
-            os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-            os.path.basename(os.path.dirname(os.path.abspath(__file__))).replace(
-                "beacons", "utils"
-            ),
-        ),
-    )
-    try:
-        importlib.invalidate_caches()  # a sync may have just written the files
-        import cloudassist_lib
-
-        cloudassist_lib.forget()  # a copy this process imported before a sync
-        from cloudassist_lib import install, watch
-    finally:
-        del sys.path[0]
-    cloudassist_lib.forget()
-
+# The library: the cloudassist_*.py files of the utils folder beside this file's folder, in
+# every install (pip, sync, salt-ssh); _utils/cloudassist_lib.py says why it is imported so.
+_LIB = re.sub(r"[a-z]+([\\/]cloudassist)\.py$", r"utils\1_lib.py", os.path.abspath(__file__))
+if os.path.isfile(_LIB):  # else __virtual__ says what is missing
+    _spec = importlib.util.spec_from_file_location("cloudassist_lib", _LIB)
+    _spec.loader.exec_module(cloudassist_lib := importlib.util.module_from_spec(_spec))
+    with cloudassist_lib.imported():
+        import cloudassist_install as install
+        import cloudassist_watch as watch
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +65,18 @@ CONTEXT = "cloudassist.beacon"
 
 
 def __virtual__():
+    if not os.path.isfile(_LIB):
+        return (
+            False,
+            f"cloudassist: {_LIB} is missing: sync _utils too, with saltutil.sync_all "
+            "(salt-run saltutil.sync_all on a master)",
+        )
     if not salt.utils.platform.is_linux():
         return (
             False,
             "the cloudassist beacon reads the Linux process table; it runs on Linux only",
         )
-    refusal = install.refusal(__file__, install.__file__)
+    refusal = install.refusal(__file__)
     if refusal:
         return (False, refusal)
     return __virtualname__

@@ -20,33 +20,23 @@ Configuration: the minion config's ``cloudassist`` keys (``binary``, ``init_syst
 ``timeout``), as for the execution module; pillar is not read for grains.
 """
 
+import importlib.util
 import logging
 import os
-import sys
+import re
 
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
-# The library beside this file, imported the same way by every cloudassist entry file: pip
-# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
-# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
-# that has both (install.refusal).
-# Grains run in the minion's main process, from which every job is forked: a synced library
-# is dropped from sys.modules again (cloudassist_lib.forget), so that a job imports the synced
-# files as they are then and a re-sync reaches them; the grain keeps its own references.
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
-    os.path.join("saltext", "cloudassist")
-):
-    from saltext.cloudassist.utils.cloudassist_lib import host as hosts
-    from saltext.cloudassist.utils.cloudassist_lib import install
-else:
-    _before = set(sys.modules)
-    import cloudassist_lib
-    from cloudassist_lib import host as hosts
-    from cloudassist_lib import install
-
-    cloudassist_lib.forget(keep=_before)
-
+# The library: the cloudassist_*.py files of the utils folder beside this file's folder, in
+# every install (pip, sync, salt-ssh); _utils/cloudassist_lib.py says why it is imported so.
+_LIB = re.sub(r"[a-z]+([\\/]cloudassist)\.py$", r"utils\1_lib.py", os.path.abspath(__file__))
+if os.path.isfile(_LIB):  # else __virtual__ says what is missing
+    _spec = importlib.util.spec_from_file_location("cloudassist_lib", _LIB)
+    _spec.loader.exec_module(cloudassist_lib := importlib.util.module_from_spec(_spec))
+    with cloudassist_lib.imported():
+        import cloudassist_host as hosts
+        import cloudassist_install as install
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +48,15 @@ KEYS = ("installed", "version", "init_system", "service", "enabled")
 
 
 def __virtual__():
+    if not os.path.isfile(_LIB):
+        return (
+            False,
+            f"cloudassist: {_LIB} is missing: sync _utils too, with saltutil.sync_all "
+            "(salt-run saltutil.sync_all on a master)",
+        )
     if not (salt.utils.platform.is_linux() or salt.utils.platform.is_windows()):
         return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")
-    refusal = install.refusal(__file__, install.__file__)
+    refusal = install.refusal(__file__)
     if refusal:
         return (False, refusal)
     return __virtualname__

@@ -11,51 +11,35 @@ Installed with pip, the runner comes with the wheel; synced from ``file_roots``,
 ``salt-run saltutil.sync_all`` on the master (the runner and the ``_utils`` helper it imports).
 """
 
+import importlib.util
 import os
-import sys
+import re
 
 import salt.client
 import salt.utils.minions
 from salt.exceptions import SaltClientError
 
-# The library beside this file, imported the same way by every cloudassist entry file: pip
-# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
-# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
-# that has both (install.refusal).
-# A master's reactor and salt-api are long-running too: a synced library is dropped from
-# sys.modules again (cloudassist_lib.forget).  A master that synced the runner but not _utils
-# gets a reason from __virtual__; any other import error surfaces as itself.
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
-    os.path.join("saltext", "cloudassist")
-):
-    from saltext.cloudassist.utils.cloudassist_lib import install
-    from saltext.cloudassist.utils.cloudassist_lib import report as reports
-else:
-    try:
-        _before = set(sys.modules)
-        import cloudassist_lib
-        from cloudassist_lib import install
-        from cloudassist_lib import report as reports
-    except ModuleNotFoundError as exc:
-        if exc.name != "cloudassist_lib":
-            raise
-        install = reports = None
-    else:
-        cloudassist_lib.forget(keep=_before)
-
+# The library: the cloudassist_*.py files of the utils folder beside this file's folder, in
+# every install (pip, sync, salt-ssh); _utils/cloudassist_lib.py says why it is imported so.
+_LIB = re.sub(r"[a-z]+([\\/]cloudassist)\.py$", r"utils\1_lib.py", os.path.abspath(__file__))
+if os.path.isfile(_LIB):  # else __virtual__ says what is missing
+    _spec = importlib.util.spec_from_file_location("cloudassist_lib", _LIB)
+    _spec.loader.exec_module(cloudassist_lib := importlib.util.module_from_spec(_spec))
+    with cloudassist_lib.imported():
+        import cloudassist_install as install
+        import cloudassist_report as reports
 
 __virtualname__ = "cloudassist"
 
 
 def __virtual__():
-    if reports is None:
+    if not os.path.isfile(_LIB):
         return (
             False,
-            "cloudassist: the runner's library cloudassist_lib is not in the master's "
-            "extmods/utils: "
-            "sync _utils as well, with `salt-run saltutil.sync_all` (sync_runners alone does not)",
+            f"cloudassist: {_LIB} is missing: sync _utils too, with saltutil.sync_all "
+            "(salt-run saltutil.sync_all on a master)",
         )
-    refusal = install.refusal(__file__, install.__file__)
+    refusal = install.refusal(__file__)
     if refusal:
         return (False, refusal)
     return __virtualname__

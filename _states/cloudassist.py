@@ -24,26 +24,33 @@ only when the client's status really changed.
           - file: /etc/aliyun-assist/config.json
 """
 
+import importlib.util
 import os
+import re
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-# The library beside this file, imported the same way by every cloudassist entry file: pip
-# installs both in the saltext.cloudassist package; a sync puts both in the minion's extmods,
-# whose utils folder Salt has on sys.path while it loads a module. __virtual__ refuses a minion
-# that has both (install.refusal).
-if os.path.dirname(os.path.dirname(os.path.abspath(__file__))).endswith(
-    os.path.join("saltext", "cloudassist")
-):
-    from saltext.cloudassist.utils.cloudassist_lib import args, install
-else:
-    from cloudassist_lib import args, install
+# The library: the cloudassist_*.py files of the utils folder beside this file's folder, in
+# every install (pip, sync, salt-ssh); _utils/cloudassist_lib.py says why it is imported so.
+_LIB = re.sub(r"[a-z]+([\\/]cloudassist)\.py$", r"utils\1_lib.py", os.path.abspath(__file__))
+if os.path.isfile(_LIB):  # else __virtual__ says what is missing
+    _spec = importlib.util.spec_from_file_location("cloudassist_lib", _LIB)
+    _spec.loader.exec_module(cloudassist_lib := importlib.util.module_from_spec(_spec))
+    with cloudassist_lib.imported():
+        import cloudassist_args as args
+        import cloudassist_install as install
 
 __virtualname__ = "cloudassist"
 
 
 def __virtual__():
-    refusal = install.refusal(__file__, install.__file__)
+    if not os.path.isfile(_LIB):
+        return (
+            False,
+            f"cloudassist: {_LIB} is missing: sync _utils too, with saltutil.sync_all "
+            "(salt-run saltutil.sync_all on a master)",
+        )
+    refusal = install.refusal(__file__)
     if refusal:
         return (False, refusal)
     if "cloudassist.status" in __salt__:

@@ -959,10 +959,10 @@ def anatomy(fun, args=(), **kwargs):
     return out
 
 
-HELPERS = ("cloudassist_lib.records", "cloudassist_lib.facts", "cloudassist_lib.run",
-           "cloudassist_lib.procedure", "cloudassist_lib.init_system", "cloudassist_lib.boot",
-           "cloudassist_lib.systemd", "cloudassist_lib.sdbus", "cloudassist_lib.host",
-           "cloudassist_lib.args", "cloudassist_lib.plan", "cloudassist_lib.act")
+HELPERS = ("cloudassist_records", "cloudassist_facts", "cloudassist_run",
+           "cloudassist_procedure", "cloudassist_init_system", "cloudassist_boot",
+           "cloudassist_systemd", "cloudassist_sdbus", "cloudassist_host",
+           "cloudassist_args", "cloudassist_plan", "cloudassist_act")
 
 
 def pieces(**kwargs):
@@ -983,7 +983,7 @@ def pieces(**kwargs):
             out["import " + name] = (pc() - t) * 1e3
     finally:
         sys.path.pop(0)
-    facts, run = sys.modules["cloudassist_lib.facts"], sys.modules["cloudassist_lib.run"]
+    facts, run = sys.modules["cloudassist_facts"], sys.modules["cloudassist_run"]
     t = pc()
     found = facts.processes(facts.client_names(binary) | facts.watchdog_names(WATCHDOG))
     facts.classify(binary, found)
@@ -1077,7 +1077,7 @@ def explain_lines(ex: dict, n: int) -> list[str]:
     parts.append(
         f"importing the 12 helpers {total_imports:.1f} (of which "
         + ", ".join(
-            f"{k[len('import cloudassist_lib.') :]} {statistics.median(p[k] for p in pieces):.1f}"
+            f"{k[len('import cloudassist_') :]} {statistics.median(p[k] for p in pieces):.1f}"
             for k in sorted(imports, key=lambda k: -statistics.median(p[k] for p in pieces))[:4]
         )
         + ")"

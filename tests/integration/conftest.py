@@ -152,7 +152,7 @@ SLS = {
         """,
     # Not a state: rendered on the minion by `slsutil.renderer salt://ca_where.sls`, inside a
     # minion job, it reports the files the minion's own loader loaded for cloudassist: the
-    # execution module (the loaded function's module globals), every cloudassist_lib module that
+    # execution module (the loaded function's module globals), every library module that
     # module reaches through its imports, and the state module (from a states loader built on
     # the minion's opts, as a state run builds it).
     "ca_where": """
@@ -164,14 +164,14 @@ SLS = {
 
 
         def _helpers(namespace, found):
-            # The cloudassist_lib modules reachable from a module's globals: imported modules,
+            # The library modules reachable from a module's globals: imported modules,
             # and the modules of imported classes and functions (`from x import Y`).
             for value in list(namespace.values()):
                 if not isinstance(value, types.ModuleType):
                     value = sys.modules.get(getattr(value, "__module__", None) or "")
                 if value is None or not isinstance(value, types.ModuleType):
                     continue
-                if ".cloudassist_lib." in "." + value.__name__ + ".":
+                if value.__name__.startswith("cloudassist_"):
                     if value.__name__ not in found:
                         found[value.__name__] = value.__file__
                         _helpers(vars(value), found)
@@ -451,7 +451,7 @@ def minion(salt_minion, salt_cli, install):
         assert "modules.cloudassist" in data["modules"], data
         assert "states.cloudassist" in data["states"], data
         for name in ("args", "facts", "procedure", "run"):
-            assert f"utils.cloudassist_lib.{name}" in data["utils"], data
+            assert f"utils.cloudassist_{name}" in data["utils"], data
     else:
         folders = synced_folders(salt_cli, salt_minion.id)
     ret = salt_cli.run("sys.list_functions", "cloudassist", minion_tgt=salt_minion.id)

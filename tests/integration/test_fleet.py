@@ -239,7 +239,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
             ret = fleet.run.run("saltutil.sync_all")
             assert ret.returncode == 0, ret
             assert "runners.cloudassist" in ret.data["runners"], ret.data
-            assert "utils.cloudassist_lib.report" in ret.data["utils"], ret.data
+            assert "utils.cloudassist_report" in ret.data["utils"], ret.data
             yield fleet
     finally:
         for pid in pids_running(str(base)):

@@ -58,13 +58,13 @@ def test_loaded_from_where_the_mode_says(run, install, salt_cli, minion):
         assert data["module"] == str(base / "modules" / "cloudassist.py"), data
         assert data["state"] == str(base / "states" / "cloudassist.py"), data
         for path in data["helpers"].values():
-            assert Path(path).parent == base / "utils" / "cloudassist_lib", data
+            assert Path(path).parent == base / "utils", data
     else:
         package = install.sitedir / "saltext" / "cloudassist"
         assert data["module"] == str(package / "modules" / "cloudassist.py"), data
         assert data["state"] == str(package / "states" / "cloudassist.py"), data
         for path in data["helpers"].values():
-            assert Path(path).parent == package / "utils" / "cloudassist_lib", data
+            assert Path(path).parent == package / "utils", data
 
 
 @PIP_ONLY
@@ -117,11 +117,11 @@ ClientStatus.as_dict = _resync_as_dict
 @SYNCED_ONLY
 def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
     """README: "Synced: update file_roots and run saltutil.sync_all; each job is a new process
-    that imports the synced helpers afresh".  The changed module is cloudassist_lib.records, which
-    the execution module only reaches through cloudassist_lib.host."""
-    records = install.file_roots[0] / "_utils" / "cloudassist_lib" / "records.py"
+    that imports the synced helpers afresh".  The changed module is cloudassist_records, which
+    the execution module only reaches through cloudassist_host."""
+    records = install.file_roots[0] / "_utils" / "cloudassist_records.py"
     original = records.read_text()
-    synced = extmods(salt_cli, minion) / "utils" / "cloudassist_lib" / "records.py"
+    synced = extmods(salt_cli, minion) / "utils" / "cloudassist_records.py"
     pid = minion.pid
     assert pid and minion.is_running()
     assert "resynced" not in status(run)
@@ -129,7 +129,7 @@ def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
     try:
         records.write_text(original + RESYNC_PATCH)
         data = sync_all(salt_cli, minion.id)
-        assert data["utils"] == ["utils.cloudassist_lib.records"], data
+        assert data["utils"] == ["utils.cloudassist_records"], data
         assert synced.read_text() == original + RESYNC_PATCH
         changed = status(run)
         assert changed.get("resynced") is True, (
@@ -140,6 +140,6 @@ def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
         records.write_text(original)
         back = sync_all(salt_cli, minion.id)
 
-    assert back["utils"] == ["utils.cloudassist_lib.records"], back
+    assert back["utils"] == ["utils.cloudassist_records"], back
     assert "resynced" not in status(run)
     assert minion.pid == pid, "the minion was restarted"

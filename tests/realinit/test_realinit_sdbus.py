@@ -56,8 +56,8 @@ CANDIDATES = ["aliyun.service", "aliyun-service.service"]
 COMPARE = textwrap.dedent("""\
     import json, subprocess, sys
     sys.path.insert(0, sys.argv[1])
-    from cloudassist_lib import sdbus as sdbus
-    from cloudassist_lib import systemd as systemd
+    import cloudassist_sdbus as sdbus
+    import cloudassist_systemd as systemd
     units = json.loads(sys.argv[2])
     mine = sdbus.unit_properties(units)
     text = subprocess.run(
@@ -76,8 +76,8 @@ COMPARE = textwrap.dedent("""\
 TIMING = textwrap.dedent("""\
     import json, subprocess, sys, time
     sys.path.insert(0, sys.argv[1])
-    from cloudassist_lib import sdbus as sdbus
-    from cloudassist_lib import systemd as systemd
+    import cloudassist_sdbus as sdbus
+    import cloudassist_systemd as systemd
     units = json.loads(sys.argv[2])
     n = int(sys.argv[3])
     def sdbus_call():
@@ -100,7 +100,7 @@ TIMING = textwrap.dedent("""\
 NOT_ROOT = textwrap.dedent("""\
     import sys
     sys.path.insert(0, sys.argv[1])
-    from cloudassist_lib import sdbus as sdbus
+    import cloudassist_sdbus as sdbus
     try:
         sdbus.unit_properties(["aliyun.service"])
     except sdbus.Unavailable as exc:

@@ -10,13 +10,9 @@ import importlib.util
 import logging
 import os
 import pathlib
-import shutil
 import sys
-import types
 
 import pytest
-import salt.config
-import salt.loader
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BEACON = ROOT / "_beacons" / "cloudassist.py"
@@ -24,9 +20,7 @@ BEACON = ROOT / "_beacons" / "cloudassist.py"
 
 def _load_beacon(name="beacon_cloudassist_under_test"):
     """Import the beacon file; the caller's ``cloudassist_*`` modules survive it."""
-    saved = {
-        key: mod for key, mod in sys.modules.items() if key.partition(".")[0] == "cloudassist_lib"
-    }
+    saved = {key: mod for key, mod in sys.modules.items() if key.startswith("cloudassist_")}
     try:
         spec = importlib.util.spec_from_file_location(name, BEACON)
         module = importlib.util.module_from_spec(spec)
@@ -430,48 +424,6 @@ def test_a_real_poll_of_a_client_that_is_not_installed(tmp_path):
         }
     ]
     assert beacon.beacon([{"binary": binary}]) == []
-
-
-# --- where the helpers come from ------------------------------------------------------------------
-
-
-def test_a_synced_beacon_imports_its_sibling_utils_and_drops_stale_helpers(tmp_path):
-    """The synced layout under Salt's own beacons loader: <extmods>/beacons and <extmods>/utils."""
-    extmods = tmp_path / "extmods"
-    (extmods / "beacons").mkdir(parents=True)
-    shutil.copy(BEACON, extmods / "beacons" / "cloudassist.py")
-    shutil.copytree(
-        ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    opts = salt.config.minion_config(None)
-    opts.update(extension_modules=str(extmods), beacons_dirs=[], cachedir=str(tmp_path / "cache"))
-
-    saved = {
-        key: mod for key, mod in sys.modules.items() if key.partition(".")[0] == "cloudassist_lib"
-    }
-    path_before = list(sys.path)
-    stale = types.ModuleType("cloudassist_lib.facts")
-    try:
-        sys.modules["cloudassist_lib.facts"] = stale
-        loaded = salt.loader.beacons(opts, {"config.get": lambda key, default=None: default})
-        validate = loaded["cloudassist.validate"]
-        assert validate([{"interval": 1}]) == (True, "Valid beacon configuration")
-        helper = validate.__globals__["watch"]
-        assert helper.__file__ == str(extmods / "utils" / "cloudassist_lib" / "watch.py")
-        assert helper.facts.__file__ == str(extmods / "utils" / "cloudassist_lib" / "facts.py")
-        assert helper.facts is not stale
-        # nothing is left for a job forked from the minion's main process to inherit
-        assert [key for key in sys.modules if key.partition(".")[0] == "cloudassist_lib"] == []
-        assert sys.path == path_before
-    finally:
-        for key in [key for key in sys.modules if key.partition(".")[0] == "cloudassist_lib"]:
-            del sys.modules[key]
-        sys.modules.update(saved)
-
-
-def test_the_checkout_beacon_took_the_checkout_utils():
-    assert pathlib.Path(watch.__file__) == ROOT / "_utils" / "cloudassist_lib" / "watch.py"
-    assert str(ROOT / "_utils") in sys.path  # tests/conftest.py's entry was not removed
 
 
 # --- a reload loses no change -------------------------------------------------------------------

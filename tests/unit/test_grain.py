@@ -3,9 +3,9 @@ Control Manager through Salt's win_service helper, faked) and the never-raise gu
 
 import pytest
 
+import cloudassist_host as hosts
 import loaded
 import standin
-from cloudassist_lib import host as hosts
 
 grain = loaded.load("grains")
 

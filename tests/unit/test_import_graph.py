@@ -1,6 +1,7 @@
 """One library, one import: what `ruff analyze graph` (a tool that reads imports as written)
-sees of the entry files and the library, and that no module falls back from one install to
-the other."""
+sees of the entry files and the library (pyproject.toml's ``src`` names ``_utils``, where Salt
+puts the synced library), that every entry file imports it with the same lines, and that no
+module falls back from one install to the other."""
 
 import json
 import pathlib
@@ -11,7 +12,9 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-LIBRARY = ROOT / "_utils" / "cloudassist_lib"
+LIBRARY = ROOT / "_utils"
+# Loaded by its path by every entry file, not imported: no arrow leads to it.
+BOOTSTRAP = LIBRARY / "cloudassist_lib.py"
 ENTRIES = {
     "_modules/cloudassist.py": {"act", "args", "host", "install", "plan"},
     "_states/cloudassist.py": {"args", "install"},
@@ -35,7 +38,11 @@ def graph():
 
 
 def library(names):
-    return {f"_utils/cloudassist_lib/{name}.py" for name in names}
+    return {f"_utils/cloudassist_{name}.py" for name in names}
+
+
+def library_files():
+    return [path for path in sorted(LIBRARY.glob("cloudassist_*.py")) if path != BOOTSTRAP]
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
@@ -46,7 +53,7 @@ def test_every_entry_file_depends_on_the_library_modules_it_uses(graph, entry):
 def test_the_library_modules_depend_on_each_other(graph):
     assert library(
         {"boot", "facts", "init_system", "procedure", "records", "run", "sdbus", "systemd"}
-    ) <= set(graph["_utils/cloudassist_lib/host.py"])
+    ) <= set(graph["_utils/cloudassist_host.py"])
     reached = set()
     for entry in ENTRIES:
         stack = [entry]
@@ -55,18 +62,32 @@ def test_the_library_modules_depend_on_each_other(graph):
                 if dep not in reached:
                     reached.add(dep)
                     stack.append(dep)
-    modules = {str(p.relative_to(ROOT)) for p in LIBRARY.glob("*.py")}
+    modules = {str(p.relative_to(ROOT)) for p in library_files()}
     assert modules - reached == set(), "library modules no entry file reaches"
 
 
 def test_no_module_falls_back_to_the_other_install():
-    for path in sorted(LIBRARY.glob("*.py")) + [ROOT / entry for entry in ENTRIES]:
+    for path in library_files() + [ROOT / entry for entry in ENTRIES]:
         text = path.read_text()
         assert not re.search(r"except ImportError:.*\n\s*(from|import) cloudassist", text), path
-    for path in sorted(LIBRARY.glob("*.py")):
-        imports = re.findall(
-            r"^\s*(?:from|import) (cloudassist_lib|saltext)\b", path.read_text(), re.M
-        )
-        assert imports == [], (
-            f"{path.name} imports the library absolutely: inside it, only relative imports"
-        )
+        assert not re.search(r"^\s*(?:from|import) saltext\b", text, re.M), path
+        assert not re.search(r"^\s*from \.", text, re.M), f"{path.name}: a relative import"
+
+
+def _import_block(path):
+    """The lines from the library comment to the last ``import cloudassist_*``."""
+    text = path.read_text()
+    start = text.index("# The library: ")
+    end = text.index("\n\n", start)
+    return text[start:end]
+
+
+def test_every_entry_file_imports_the_library_with_the_same_lines():
+    blocks = {entry: _import_block(ROOT / entry) for entry in ENTRIES}
+    heads = {
+        entry: re.sub(r"\n        import cloudassist_.*", "", b) for entry, b in blocks.items()
+    }
+    assert len(set(heads.values())) == 1, heads
+    for entry, block in blocks.items():
+        imported = set(re.findall(r"^        import cloudassist_(\w+) as", block, re.M))
+        assert imported == ENTRIES[entry], entry

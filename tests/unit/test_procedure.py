@@ -2,9 +2,9 @@
 
 import pytest
 
-from cloudassist_lib import procedure as procedure
-from cloudassist_lib.facts import version_tuple
-from cloudassist_lib.records import steps_text
+import cloudassist_procedure as procedure
+from cloudassist_facts import version_tuple
+from cloudassist_records import steps_text
 
 # platform, client version, init system -> service, stop command, start command
 ROWS = [

@@ -9,9 +9,9 @@ import pytest
 from salt.exceptions import CommandExecutionError
 
 import standin
-from cloudassist_lib.facts import classify_watchdog, client_pids, processes
-from cloudassist_lib.records import CommandResult
-from cloudassist_lib.run import run, which
+from cloudassist_facts import classify_watchdog, client_pids, processes
+from cloudassist_records import CommandResult
+from cloudassist_run import run, which
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ The statuses are made by the real records (``ClientStatus.as_dict``, what
 import importlib.util
 import json
 import pathlib
-import shutil
 import sys
 
 import pytest
@@ -15,9 +14,9 @@ import salt.client
 import salt.exceptions
 import salt.utils.minions
 
-from cloudassist_lib import procedure as procedure
-from cloudassist_lib import report as reports
-from cloudassist_lib.records import BootState, ClientStatus, InitDecision, Watchdog
+import cloudassist_procedure as procedure
+import cloudassist_report as reports
+from cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BRANCHES = {
@@ -359,69 +358,3 @@ def test_a_job_published_to_no_minion_is_an_error(fleet, context):
         "retcode": 1,
     }
     assert context["retcode"] == 1
-
-
-def test_synced_without_its_helper_the_runner_says_what_to_sync(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cloudassist_lib", None)  # as if _utils was not synced
-    spec = importlib.util.spec_from_file_location(
-        "runner_without_helper", ROOT / "_runners" / "cloudassist.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    loaded, why = module.__virtual__()
-    assert loaded is False
-    assert why == (
-        "cloudassist: the runner's library cloudassist_lib is not in the master's extmods/utils: "
-        "sync _utils as well, with `salt-run saltutil.sync_all` (sync_runners alone does not)"
-    )
-
-
-def test_a_real_import_error_inside_the_library_surfaces_as_itself(monkeypatch, tmp_path):
-    """Only a missing library means "not synced"; a name missing inside it is that error."""
-    extmods = tmp_path / "extmods"
-    shutil.copytree(
-        ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (extmods / "runners").mkdir()
-    shutil.copy(ROOT / "_runners" / "cloudassist.py", extmods / "runners" / "cloudassist.py")
-    broken = extmods / "utils" / "cloudassist_lib" / "report.py"
-    broken.write_text("from .args import no_such_name\n" + broken.read_text())
-    for name in [n for n in sys.modules if n.partition(".")[0] == "cloudassist_lib"]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.syspath_prepend(str(extmods / "utils"))
-    spec = importlib.util.spec_from_file_location(
-        "runner_with_broken_library", extmods / "runners" / "cloudassist.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    with pytest.raises(ImportError, match="no_such_name"):
-        spec.loader.exec_module(module)
-
-
-def test_installed_the_runner_imports_the_helper_of_its_own_package(tmp_path, monkeypatch):
-    """Installed with pip, the runner is saltext/cloudassist/runners/cloudassist.py and must
-    take its helper from saltext.cloudassist.utils, never a synced copy on sys.path."""
-    package = tmp_path / "saltext" / "cloudassist"
-    for folder in ("runners", "utils"):
-        (package / folder).mkdir(parents=True)
-        (package / folder / "__init__.py").write_text("")
-    (package / "__init__.py").write_text("")
-    (package / "runners" / "cloudassist.py").write_bytes(
-        (ROOT / "_runners" / "cloudassist.py").read_bytes()
-    )
-    shutil.copytree(
-        ROOT / "_utils" / "cloudassist_lib",
-        package / "utils" / "cloudassist_lib",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in [n for n in sys.modules if n == "saltext" or n.startswith("saltext.")]:
-        monkeypatch.delitem(sys.modules, name)
-    spec = importlib.util.spec_from_file_location(
-        "installed_runner_under_test", package / "runners" / "cloudassist.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.reports.__name__ == "saltext.cloudassist.utils.cloudassist_lib.report"
-    assert (
-        pathlib.Path(module.reports.__file__) == package / "utils" / "cloudassist_lib" / "report.py"
-    )

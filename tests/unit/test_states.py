@@ -15,10 +15,10 @@ import re
 import pytest
 import salt.utils.platform
 
+import cloudassist_host as hosts
+import cloudassist_procedure as procedure
 import loaded
-from cloudassist_lib import host as hosts
-from cloudassist_lib import procedure as procedure
-from cloudassist_lib.records import (
+from cloudassist_records import (
     BootState,
     ClientStatus,
     CommandResult,

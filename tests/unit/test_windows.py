@@ -9,9 +9,9 @@ import pytest
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
+import cloudassist_host as hosts
 import loaded
 import standin
-from cloudassist_lib import host as hosts
 
 module = loaded.execution
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from salt.exceptions import CommandExecutionError
 
-from . import args as args
+import cloudassist_args as args
 
 # What LocalClient.cmd_iter accepts as tgt_type (the ``salt`` CLI's targeting options).
 TARGET_TYPES = (

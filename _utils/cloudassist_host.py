@@ -15,14 +15,14 @@ import os
 
 from salt.exceptions import CommandExecutionError
 
-from . import boot as boot
-from . import facts as facts
-from . import init_system as init
-from . import procedure as procedure
-from . import run as run
-from . import sdbus as sdbus
-from . import systemd as systemd
-from .records import ClientStatus, Evidence, InitDecision, Step, Watchdog
+import cloudassist_boot as boot
+import cloudassist_facts as facts
+import cloudassist_init_system as init
+import cloudassist_procedure as procedure
+import cloudassist_run as run
+import cloudassist_sdbus as sdbus
+import cloudassist_systemd as systemd
+from cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
 
 log = logging.getLogger(__name__)
 

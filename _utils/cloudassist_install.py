@@ -2,9 +2,10 @@
 
 A minion may hold a pip install (``saltext.cloudassist``, found by Salt through its
 ``salt.loader`` entry point) and a copy synced from a master's file_roots (``extmods``).  Salt
-would load the synced entry files and whatever library ``sys.path`` gives first: two versions
-mixed in one call.  So each entry file's ``__virtual__`` asks :func:`refusal`, which compares
-paths only (no file is read).
+would load the synced entry files and shadow the installed ones, so that which copy runs
+depends on what Salt finds first.  So each entry file's ``__virtual__`` asks :func:`refusal`,
+which compares paths only (no file is read).  Each entry file always imports the library beside
+it (``cloudassist_lib``), so the two copies are never mixed in one call.
 """
 
 import importlib.util
@@ -17,7 +18,7 @@ PIP_REMOVE = (
 )
 SYNCED_REMOVE = (
     "delete cloudassist's files from the master's file_roots "
-    "(_modules, _states, _utils/cloudassist_lib, "
+    "(_modules, _states, _utils/cloudassist_*.py, "
     "_grains, _beacons, _runners) and run saltutil.sync_all, "
     "which removes them from the minion's extmods"
 )
@@ -40,20 +41,12 @@ def _pip_root():
     return os.path.abspath(list(spec.submodule_search_locations)[0])
 
 
-def refusal(entry_file, library_file):
+def refusal(entry_file):
     """Why this entry file must not load, or None.
 
-    ``entry_file`` is the entry file's ``__file__`` (``<root>/<kind>/cloudassist.py``),
-    ``library_file`` this library's ``__file__`` (``<root>/utils/cloudassist_lib/...``).
+    ``entry_file`` is the entry file's ``__file__`` (``<root>/<kind>/cloudassist.py``).
     """
     entry_root = _root(os.path.abspath(entry_file), 2)
-    library_root = _root(os.path.abspath(library_file), 3)
-    if entry_root != library_root:
-        return (
-            f"cloudassist: this module is {entry_file} but its library was imported from "
-            f"{os.path.dirname(library_file)}: two copies of "
-            f"cloudassist are on this host; keep one: {PIP_REMOVE}; or {SYNCED_REMOVE}"
-        )
     pip_root = _pip_root()
     if pip_root is not None and os.path.realpath(pip_root) != os.path.realpath(entry_root):
         return (

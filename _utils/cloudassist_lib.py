@@ -1,0 +1,100 @@
+"""How every cloudassist entry file imports its library, and why so.
+
+The library is the ``cloudassist_*.py`` files of one folder: the ``utils`` folder beside the
+entry file's own folder.  That holds in every install:
+
+- synced from a master's ``file_roots``: ``extmods/modules/cloudassist.py`` and
+  ``extmods/utils/cloudassist_*.py``;
+- salt-ssh: the same two folders, shipped into the target's thin dir.  salt-ssh ships only the
+  top-level files of each extension folder (``mod_data`` in ``salt/client/ssh/__init__.py``,
+  3006 to 3008), never a package folder: so the library is flat files, not a package;
+- pip (``saltext.cloudassist``, also ``pip install -e .``): ``saltext/cloudassist/modules/...``
+  and ``saltext/cloudassist/utils/...``; salt-ssh on 3008 ships such a package in its thin;
+- the checkout (``module_dirs``): ``_modules/...`` and ``_utils/...``.
+
+No one name reaches all of them: Salt puts ``extmods/utils`` on ``sys.path`` while it loads a
+module, but its beacons loader does not, and it never does for a pip-installed extension's
+``utils``; a module Salt loads is named ``salt.loaded.ext.<kind>.<name>``, so a relative import
+cannot reach the library either.  So each entry file loads this file by its path (the same few
+lines in each) and imports the library inside :func:`imported`, which finds ``cloudassist_*``
+modules in this folder only (``sys.path`` is left as it is) and never mixes two copies.
+
+Long-running processes (the minion's main process, where grains and beacons run and the
+execution module is loaded, and from which every job is forked; a master's reactor or
+salt-api) keep what they imported.  :func:`imported` drops those modules again when any of
+them comes from another folder or its file changed since (a ``saltutil.sync_all``), so a job
+never runs a library older than its entry file, nor half of one.
+"""
+
+import contextlib
+import importlib.machinery
+import os
+import sys
+
+PREFIX = "cloudassist_"
+FOLDER = os.path.dirname(os.path.abspath(__file__))
+# Each library module's file mtime when it was imported, set by imported().
+STAMP = "__cloudassist_mtime__"
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _ours(name, module):
+    """A library module: ``cloudassist_<name>``, from a file ``cloudassist_<name>.py``."""
+    return (
+        name.startswith(PREFIX)
+        and os.path.basename(getattr(module, "__file__", None) or "") == name + ".py"
+    )
+
+
+def _current(module):
+    # A module imported from here outside imported() (a test's own import) has no stamp yet.
+    path = getattr(module, "__file__", None)
+    return (
+        path is not None
+        and os.path.dirname(os.path.abspath(path)) == FOLDER
+        and getattr(module, STAMP, _mtime(path)) == _mtime(path)
+    )
+
+
+def forget():
+    """Drop every library module from ``sys.modules``."""
+    for name in [name for name, module in sys.modules.items() if _ours(name, module)]:
+        del sys.modules[name]
+
+
+class _Finder:
+    """Finds ``cloudassist_*`` modules in this folder, and nothing else anywhere."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if path is None and name.startswith(PREFIX):
+            return importlib.machinery.PathFinder.find_spec(name, [FOLDER])
+        return None
+
+
+@contextlib.contextmanager
+def imported():
+    """Import library modules (``import cloudassist_<name>``) inside this block.
+
+    They come from this folder; those a process imported before are kept only while all of
+    them still come from here and their files are unchanged.
+    """
+    loaded = [module for name, module in sys.modules.items() if _ours(name, module)]
+    if not all(_current(module) for module in loaded):
+        forget()
+        importlib.invalidate_caches()  # a sync may have just written the files
+    finder = _Finder()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        for name, module in list(sys.modules.items()):
+            if _ours(name, module) and not hasattr(module, STAMP):
+                setattr(module, STAMP, _mtime(module.__file__))
