@@ -37,15 +37,17 @@ import re
 import salt.utils.beacons
 import salt.utils.platform
 
-# The library: the cloudassist_*.py files of the utils folder beside this file's folder, in
-# every install (pip, sync, salt-ssh); _utils/cloudassist_lib.py says why it is imported so.
-_LIB = re.sub(r"[a-z]+([\\/]cloudassist)\.py$", r"utils\1_lib.py", os.path.abspath(__file__))
+# The library: the _cloudassist_*.py files beside the execution module, in every install (pip,
+# sync, salt-ssh); _modules/_cloudassist_lib.py says why it lies there and is imported so.
+_LIB = re.sub(
+    r"[a-z]+([\\/])cloudassist\.py$", r"modules\1_cloudassist_lib.py", os.path.abspath(__file__)
+)
 if os.path.isfile(_LIB):  # else __virtual__ says what is missing
-    _spec = importlib.util.spec_from_file_location("cloudassist_lib", _LIB)
-    _spec.loader.exec_module(cloudassist_lib := importlib.util.module_from_spec(_spec))
-    with cloudassist_lib.imported():
-        import cloudassist_install as install
-        import cloudassist_watch as watch
+    _spec = importlib.util.spec_from_file_location("_cloudassist_lib", _LIB)
+    _spec.loader.exec_module(_cloudassist_lib := importlib.util.module_from_spec(_spec))
+    with _cloudassist_lib.imported():
+        import _cloudassist_install as install
+        import _cloudassist_watch as watch
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,8 @@ def __virtual__():
     if not os.path.isfile(_LIB):
         return (
             False,
-            f"cloudassist: {_LIB} is missing: sync _utils too, with saltutil.sync_all "
-            "(salt-run saltutil.sync_all on a master)",
+            f"cloudassist: {_LIB} is missing: sync the execution modules too, with "
+            "saltutil.sync_all (salt-run saltutil.sync_all on a master)",
         )
     if not salt.utils.platform.is_linux():
         return (

@@ -4,7 +4,7 @@ Stop, start, restart and inspect the Alibaba Cloud Assistant client.
 The client is ``aliyun-service`` on Linux and the service ``AliyunService`` on Windows.
 Each minion decides for itself how to manage it, as the vendor's procedure says: by
 platform, then by client version (``aliyun-service -v``), then by init system (see
-``_utils/cloudassist_procedure.py`` for the table).  Every action re-reads the status
+``_modules/_cloudassist_procedure.py`` for the table).  Every action re-reads the status
 afterwards and raises ``CommandExecutionError`` when the client is not in the state that
 was asked for.
 
@@ -37,18 +37,20 @@ import re
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
-# The library: the cloudassist_*.py files of the utils folder beside this file's folder, in
-# every install (pip, sync, salt-ssh); _utils/cloudassist_lib.py says why it is imported so.
-_LIB = re.sub(r"[a-z]+([\\/]cloudassist)\.py$", r"utils\1_lib.py", os.path.abspath(__file__))
+# The library: the _cloudassist_*.py files beside the execution module, in every install (pip,
+# sync, salt-ssh); _modules/_cloudassist_lib.py says why it lies there and is imported so.
+_LIB = re.sub(
+    r"[a-z]+([\\/])cloudassist\.py$", r"modules\1_cloudassist_lib.py", os.path.abspath(__file__)
+)
 if os.path.isfile(_LIB):  # else __virtual__ says what is missing
-    _spec = importlib.util.spec_from_file_location("cloudassist_lib", _LIB)
-    _spec.loader.exec_module(cloudassist_lib := importlib.util.module_from_spec(_spec))
-    with cloudassist_lib.imported():
-        import cloudassist_act as act
-        import cloudassist_args as args
-        import cloudassist_host as hosts
-        import cloudassist_install as install
-        import cloudassist_plan as plans
+    _spec = importlib.util.spec_from_file_location("_cloudassist_lib", _LIB)
+    _spec.loader.exec_module(_cloudassist_lib := importlib.util.module_from_spec(_spec))
+    with _cloudassist_lib.imported():
+        import _cloudassist_act as act
+        import _cloudassist_args as args
+        import _cloudassist_host as hosts
+        import _cloudassist_install as install
+        import _cloudassist_plan as plans
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,8 @@ def __virtual__():
     if not os.path.isfile(_LIB):
         return (
             False,
-            f"cloudassist: {_LIB} is missing: sync _utils too, with saltutil.sync_all "
-            "(salt-run saltutil.sync_all on a master)",
+            f"cloudassist: {_LIB} is missing: sync the execution modules too, with "
+            "saltutil.sync_all (salt-run saltutil.sync_all on a master)",
         )
     if not (salt.utils.platform.is_linux() or salt.utils.platform.is_windows()):
         return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")

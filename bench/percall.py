@@ -92,7 +92,7 @@ def checkout_id(path: Path) -> str:
     head = git("rev-parse", "--short", "HEAD")
     if head.returncode != 0:
         return f"{path} (not a git checkout; files sha256 {tree_hash(path)})"
-    dirty = git("status", "--porcelain", "--", "_modules", "_states", "_utils").stdout.strip()
+    dirty = git("status", "--porcelain", "--", "_modules", "_states").stdout.strip()
     return (
         f"{path} @ {head.stdout.strip()}{' + uncommitted changes' if dirty else ''} "
         f"(files sha256 {tree_hash(path)})"
@@ -104,7 +104,7 @@ def tree_hash(path: Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for sub in ("_modules", "_states", "_utils"):
+    for sub in ("_modules", "_states"):
         for f in sorted((path / sub).rglob("*.py")):
             if "__pycache__" not in f.parts:
                 h.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes() + b"\0")
@@ -133,7 +133,7 @@ def put_client(c: tb.Container, client: str) -> str:
 def prepare(c: tb.Container, checkout: Path, client: str) -> str:
     """Before boot, on the container's writable layer."""
     bench = c.path(BENCH_DIR)
-    for sub in ("_modules", "_states", "_utils"):
+    for sub in ("_modules", "_states"):
         shutil.copytree(
             checkout / sub,
             bench / "checkout" / sub,
@@ -167,7 +167,6 @@ def measure(args, c: tb.Container) -> dict:
         {
             "module_dirs": [BENCH_DIR + "/checkout/_modules"],
             "states_dirs": [BENCH_DIR + "/checkout/_states"],
-            "utils_dirs": [BENCH_DIR + "/checkout/_utils"],
             "log_level_logfile": "warning",  # the benchmark should not time debug logging
         },
     )
@@ -348,7 +347,7 @@ def main(argv=None) -> int:
         "--checkout",
         type=Path,
         default=REPO,
-        help="tree whose _modules/_states/_utils are measured (default: %(default)s)",
+        help="tree whose _modules/_states are measured (default: %(default)s)",
     )
     p.add_argument(
         "--clients",
@@ -375,7 +374,7 @@ def main(argv=None) -> int:
     ):
         p.error("--clients takes project and/or sh, comma-separated")
     checkout = args.checkout.resolve()
-    for sub in ("_modules", "_states", "_utils"):
+    for sub in ("_modules", "_states"):
         if not (checkout / sub).is_dir():
             p.error(f"{checkout} has no {sub}/")
     reason = tb.unavailable_reason()

@@ -8,7 +8,7 @@ minion's own folder, with its own version), started and kept running by its own 
 (standin.sysv_script, with its own pid file), which the minion sees as /etc/init.d/aliyun-service:
 every minion runs in its own mount namespace with its own folder bound over /etc/init.d.
 The minions load the cloudassist modules straight from a copy of the checkout's _modules,
-_states, _utils and _grains (module_dirs and friends: nothing is synced), and are configured
+_states and _grains (module_dirs and friends: nothing is synced), and are configured
 with ``cloudassist: {binary: ..., init_system: sysvinit}``.
 
 Then, in one run, it times several interleaved rounds of
@@ -58,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SUPPORT = REPO / "tests" / "support"
 NS_EXEC = SUPPORT / "namespace_exec.py"
-EXT_FOLDERS = ("_modules", "_states", "_utils", "_grains")
+EXT_FOLDERS = ("_modules", "_states", "_grains")
 MASTER_ID = "cloudassist-bench-master"
 SERVICE = "aliyun-service"  # the init script's name, as the vendor's
 WATCHDOG = "/usr/local/share/assist-daemon/assist_daemon"  # the default watchdog binary
@@ -286,7 +286,6 @@ class Fleet:
             "enable_fqdns_grains": False,
             "module_dirs": [str(self.ext / "_modules")],
             "states_dirs": [str(self.ext / "_states")],
-            "utils_dirs": [str(self.ext / "_utils")],
             "grains_dirs": [str(self.ext / "_grains")],
             "cloudassist": {"binary": str(m.binary), "init_system": "sysvinit"},
         }
@@ -959,10 +958,10 @@ def anatomy(fun, args=(), **kwargs):
     return out
 
 
-HELPERS = ("cloudassist_records", "cloudassist_facts", "cloudassist_run",
-           "cloudassist_procedure", "cloudassist_init_system", "cloudassist_boot",
-           "cloudassist_systemd", "cloudassist_sdbus", "cloudassist_host",
-           "cloudassist_args", "cloudassist_plan", "cloudassist_act")
+HELPERS = ("_cloudassist_records", "_cloudassist_facts", "_cloudassist_run",
+           "_cloudassist_procedure", "_cloudassist_init_system", "_cloudassist_boot",
+           "_cloudassist_systemd", "_cloudassist_sdbus", "_cloudassist_host",
+           "_cloudassist_args", "_cloudassist_plan", "_cloudassist_act")
 
 
 def pieces(**kwargs):
@@ -983,7 +982,7 @@ def pieces(**kwargs):
             out["import " + name] = (pc() - t) * 1e3
     finally:
         sys.path.pop(0)
-    facts, run = sys.modules["cloudassist_facts"], sys.modules["cloudassist_run"]
+    facts, run = sys.modules["_cloudassist_facts"], sys.modules["_cloudassist_run"]
     t = pc()
     found = facts.processes(facts.client_names(binary) | facts.watchdog_names(WATCHDOG))
     facts.classify(binary, found)
@@ -1192,7 +1191,7 @@ def main(argv=None) -> int:
         "--checkout",
         type=Path,
         default=REPO,
-        help="tree whose _modules/_states/_utils/_grains the minions load (copied at "
+        help="tree whose _modules/_states/_grains the minions load (copied at "
         "start; default: %(default)s)",
     )
     p.add_argument(
@@ -1285,7 +1284,7 @@ def main(argv=None) -> int:
             "rounds": args.rounds,
             "warmup": args.warmup,
             "connect_s": connect_s,
-            "modules": "modules from a copy of the checkout's _modules/_states/_utils/_grains "
+            "modules": "modules from a copy of the checkout's _modules/_states/_grains "
             "taken at start (module_dirs, states_dirs, utils_dirs, grains_dirs; "
             "nothing synced)",
             "bytecode": (

@@ -3,8 +3,8 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# The pure helpers in _utils and the test support code import as plain modules.
-for path in (ROOT / "_utils", ROOT / "tests" / "support"):
+# The library (_modules/_cloudassist_*.py) and the test support code import as plain modules.
+for path in (ROOT / "_modules", ROOT / "tests" / "support"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 

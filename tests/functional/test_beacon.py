@@ -70,9 +70,9 @@ class Driver:
         shutil.copytree(
             ROOT / "_beacons", extmods / "beacons", ignore=shutil.ignore_patterns("__pycache__")
         )
-        shutil.copytree(
-            ROOT / "_utils", extmods / "utils", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        (extmods / "modules").mkdir()
+        for library in ROOT.joinpath("_modules").glob("_cloudassist_*.py"):
+            shutil.copy(library, extmods / "modules")
         script = tmp_path / "beacon_driver.py"
         script.write_text(DRIVER)
         self.proc = subprocess.Popen(

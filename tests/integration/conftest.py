@@ -11,7 +11,7 @@ What is real on this host while the suite runs:
 
 The modules reach the minion both ways README.md tells operators, and every test runs in both
 (its id names the mode): ``synced``, where the master's ``file_roots`` hold a copy of the
-checkout's ``_modules``, ``_states``, ``_utils`` (...) and the master runs
+checkout's ``_modules``, ``_states`` (...) and the master runs
 ``saltutil.sync_all``; and ``pip``, where the wheel built from the checkout is pip-installed
 into a folder on the minion's ``PYTHONPATH`` and nothing is synced.  One master and one minion
 serve all the tests of a mode; the two pairs never run at the same time.
@@ -171,7 +171,7 @@ SLS = {
                     value = sys.modules.get(getattr(value, "__module__", None) or "")
                 if value is None or not isinstance(value, types.ModuleType):
                     continue
-                if value.__name__.startswith("cloudassist_"):
+                if value.__name__.startswith("_cloudassist_"):
                     if value.__name__ not in found:
                         found[value.__name__] = value.__file__
                         _helpers(vars(value), found)
@@ -246,7 +246,7 @@ def wheel(tmp_path_factory):
     """The wheel, built once per session from a copy of the checkout.
 
     A copy, because an in-tree build writes build/ and *.egg-info into the checkout and reuses
-    a stale build/lib (a file deleted from _utils would still ship).  `pip wheel` rather than
+    a stale build/lib (a file deleted from _modules would still ship).  `pip wheel` rather than
     `python -m build`: pip is in every venv; both fetch setuptools for an isolated build.
     """
     tmp = tmp_path_factory.mktemp("cloudassist-wheel")
@@ -358,7 +358,7 @@ def install(request, tmp_path_factory, _host_lock):
     )
     if proc.returncode != 0:
         pytest.fail(f"installing {built.name} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
-    # The installed package is the checkout's _modules/_states/_utils/... byte for byte, so the
+    # The installed package is the checkout's _modules/_states/... byte for byte, so the
     # pip-mode tests run the very code under review.
     package = sitedir / "saltext" / "cloudassist"
     for folder in sorted(CHECKOUT.glob("_*")):
@@ -376,7 +376,7 @@ def install(request, tmp_path_factory, _host_lock):
 @pytest.fixture(scope="session")
 def salt_master(salt_factories, sls_dir, install):
     overrides = {
-        # The SLS files, then (synced mode) the copy of _modules/_states/_utils/...
+        # The SLS files, then (synced mode) the copy of _modules/_states/...
         "file_roots": {"base": [str(sls_dir), *map(str, install.file_roots)]},
     }
     factory = salt_factories.salt_master_daemon(f"ca-master-{install.mode}", overrides=overrides)
@@ -451,7 +451,7 @@ def minion(salt_minion, salt_cli, install):
         assert "modules.cloudassist" in data["modules"], data
         assert "states.cloudassist" in data["states"], data
         for name in ("args", "facts", "procedure", "run"):
-            assert f"utils.cloudassist_{name}" in data["utils"], data
+            assert f"modules._cloudassist_{name}" in data["modules"], data
     else:
         folders = synced_folders(salt_cli, salt_minion.id)
     ret = salt_cli.run("sys.list_functions", "cloudassist", minion_tgt=salt_minion.id)

@@ -90,7 +90,7 @@ def beacon_minion(beacon_master, client_binary, install, host):
             if install.mode == "synced":
                 data = sync_all(beacon_master.salt_cli(timeout=120), factory.id)
                 assert "beacons.cloudassist" in data["beacons"], data
-                assert "utils.cloudassist_watch" in data["utils"], data
+                assert "modules._cloudassist_watch" in data["modules"], data
             yield factory
     finally:
         # the minion is gone first, so the reactor cannot start the client again

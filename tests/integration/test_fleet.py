@@ -190,7 +190,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
         pytest.skip("each minion runs in its own mount namespace: needs root and unshare")
     base = tmp_path_factory.mktemp("cloudassist-fleet")
     roots = base / "file_roots"
-    for folder in ("_modules", "_states", "_utils", "_runners"):
+    for folder in ("_modules", "_states", "_runners"):
         shutil.copytree(
             CHECKOUT / folder, roots / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -239,7 +239,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
             ret = fleet.run.run("saltutil.sync_all")
             assert ret.returncode == 0, ret
             assert "runners.cloudassist" in ret.data["runners"], ret.data
-            assert "utils.cloudassist_report" in ret.data["utils"], ret.data
+            assert "modules._cloudassist_report" in ret.data["modules"], ret.data
             yield fleet
     finally:
         for pid in pids_running(str(base)):

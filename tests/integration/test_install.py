@@ -70,7 +70,7 @@ def test_loaded_from_where_the_mode_says(run, install, salt_cli, minion):
 @PIP_ONLY
 def test_pip_install_needs_no_sync(run, install, salt_master, salt_cli, minion):
     # The master has nothing to sync: no folder in its file_roots (the SLS files, and
-    # salt-factories' empty state-tree folders) holds a _modules, _states, _utils, ...
+    # salt-factories' empty state-tree folders) holds a _modules, _states, ...
     roots = [Path(path) for paths in salt_master.config["file_roots"].values() for path in paths]
     assert roots and [p for root in roots for p in root.glob("_*")] == [], roots
     ret = run("cp.list_master")
@@ -117,11 +117,11 @@ ClientStatus.as_dict = _resync_as_dict
 @SYNCED_ONLY
 def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
     """README: "Synced: update file_roots and run saltutil.sync_all; each job is a new process
-    that imports the synced helpers afresh".  The changed module is cloudassist_records, which
-    the execution module only reaches through cloudassist_host."""
-    records = install.file_roots[0] / "_utils" / "cloudassist_records.py"
+    that imports the synced helpers afresh".  The changed module is _cloudassist_records, which
+    the execution module only reaches through _cloudassist_host."""
+    records = install.file_roots[0] / "_modules" / "_cloudassist_records.py"
     original = records.read_text()
-    synced = extmods(salt_cli, minion) / "utils" / "cloudassist_records.py"
+    synced = extmods(salt_cli, minion) / "modules" / "_cloudassist_records.py"
     pid = minion.pid
     assert pid and minion.is_running()
     assert "resynced" not in status(run)
@@ -129,7 +129,7 @@ def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
     try:
         records.write_text(original + RESYNC_PATCH)
         data = sync_all(salt_cli, minion.id)
-        assert data["utils"] == ["utils.cloudassist_records"], data
+        assert data["modules"] == ["modules._cloudassist_records"], data
         assert synced.read_text() == original + RESYNC_PATCH
         changed = status(run)
         assert changed.get("resynced") is True, (
@@ -140,6 +140,6 @@ def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
         records.write_text(original)
         back = sync_all(salt_cli, minion.id)
 
-    assert back["utils"] == ["utils.cloudassist_records"], back
+    assert back["modules"] == ["modules._cloudassist_records"], back
     assert "resynced" not in status(run)
     assert minion.pid == pid, "the minion was restarted"

@@ -92,7 +92,7 @@ NOT_RUN = [
         "daemon and systemd is not necessarily PID 1 here",
     ),
     (
-        re.escape("cp -r _modules _states _utils _grains _beacons _runners /srv/salt/"),
+        re.escape("cp -r _modules _states _grains _beacons _runners /srv/salt/"),
         "writes the host master's /srv/salt; the integration suite's synced mode serves copies "
         "of the same folders from its own master's file_roots",
     ),
@@ -104,7 +104,7 @@ NOT_RUN = [
     (
         re.escape("salt-run saltutil.sync_all"),
         "syncs the runner onto the master (pip mode has nothing to sync): test_fleet.py's fixture "
-        "runs it and checks it synced runners.cloudassist and utils.cloudassist_report",
+        "runs it and checks it synced runners.cloudassist and modules._cloudassist_report",
     ),
     (
         r"salt-run state\.orchestrate orch\.cloudassist_rolling_stop .*",

@@ -11,7 +11,7 @@ the real /etc/init.d/aliyun-service that manages it):
   salt-ssh needs none) whose roster names that sshd, user root and the client key, whose
   ``known_hosts_file`` holds the sshd's host key (so the host key is checked, not ignored), and
   whose ``file_roots`` hold the SLS files and a copy of the checkout's ``_modules``,
-  ``_states``, ``_utils``, ``_grains``, ``_beacons``, ``_runners``: salt-ssh ships what it finds
+  ``_states``, ``_grains``, ``_beacons``, ``_runners``: salt-ssh ships what it finds
   there with the thin (``mod_data``), as README.md's "synced from file_roots" install asks.
 
 The target is this very host, as root, so the module manages the same stand-in the other
@@ -39,7 +39,7 @@ from .conftest import CHECKOUT
 SSHD = Path("/usr/sbin/sshd")
 SERVICE = str(INIT_SCRIPT)
 TARGET = "ca-ssh"
-EXTENSION_FOLDERS = ("_modules", "_states", "_utils", "_grains", "_beacons", "_runners")
+EXTENSION_FOLDERS = ("_modules", "_states", "_grains", "_beacons", "_runners")
 # The interpreter the thin runs with on the target.  salt-ssh's shell shim runs the first
 # `python3` (then python2...) on the PATH; the roster's documented ``set_path`` option sets
 # that PATH before the shim looks.  Putting the test venv's bin/ first makes the thin run with

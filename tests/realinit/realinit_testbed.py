@@ -869,7 +869,6 @@ class Salt:
             "log_level_logfile": "debug",
             "module_dirs": [str(PROJECT_DIR / "_modules")],
             "states_dirs": [str(PROJECT_DIR / "_states")],
-            "utils_dirs": [str(PROJECT_DIR / "_utils")],
             "file_roots": {"base": [f"{SALT_DIR}/states"]},
             "pillar_roots": {"base": [f"{SALT_DIR}/pillar"]},
             "enable_fqdns_grains": False,

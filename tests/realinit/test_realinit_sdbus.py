@@ -1,7 +1,7 @@
-"""``cloudassist_sdbus`` against real systemd booted in systemd-nspawn: what it reads over
+"""``_cloudassist_sdbus`` against real systemd booted in systemd-nspawn: what it reads over
 ``/run/systemd/private`` is what ``systemctl show`` prints, unit by unit, and it costs less.
 
-Everything is asked inside the container, from one script run with the checkout's ``_utils``
+Everything is asked inside the container, from one script run with the checkout's ``_modules``
 on ``sys.path``: ``unit_properties`` and ``systemctl show --property=...`` for the same units,
 one right after the other, then ``unit_states`` against ``parse_show`` of that output.
 
@@ -33,7 +33,7 @@ from realinit_checks import make_host, put_client, put_unit
 pytestmark = pytest.mark.realinit
 
 VERSION = "2.2.3.578"
-UTILS = str(tb.PROJECT_DIR / "_utils")
+UTILS = str(tb.PROJECT_DIR / "_modules")
 PYTHON = tb.VENV_PYTHON.as_posix()
 
 UNITS = [
@@ -56,8 +56,8 @@ CANDIDATES = ["aliyun.service", "aliyun-service.service"]
 COMPARE = textwrap.dedent("""\
     import json, subprocess, sys
     sys.path.insert(0, sys.argv[1])
-    import cloudassist_sdbus as sdbus
-    import cloudassist_systemd as systemd
+    import _cloudassist_sdbus as sdbus
+    import _cloudassist_systemd as systemd
     units = json.loads(sys.argv[2])
     mine = sdbus.unit_properties(units)
     text = subprocess.run(
@@ -76,8 +76,8 @@ COMPARE = textwrap.dedent("""\
 TIMING = textwrap.dedent("""\
     import json, subprocess, sys, time
     sys.path.insert(0, sys.argv[1])
-    import cloudassist_sdbus as sdbus
-    import cloudassist_systemd as systemd
+    import _cloudassist_sdbus as sdbus
+    import _cloudassist_systemd as systemd
     units = json.loads(sys.argv[2])
     n = int(sys.argv[3])
     def sdbus_call():
@@ -100,7 +100,7 @@ TIMING = textwrap.dedent("""\
 NOT_ROOT = textwrap.dedent("""\
     import sys
     sys.path.insert(0, sys.argv[1])
-    import cloudassist_sdbus as sdbus
+    import _cloudassist_sdbus as sdbus
     try:
         sdbus.unit_properties(["aliyun.service"])
     except sdbus.Unavailable as exc:

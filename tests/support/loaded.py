@@ -11,9 +11,9 @@ give them (``__salt__``, ``__opts__``), as the salt-extensions projects do::
             loaded.states: {"__salt__": loaded.salt_functions(), "__opts__": {"test": False}},
         }
 
-The modules' own code runs unchanged; the helpers in ``_utils`` are the real ones, imported
-from ``_utils`` on ``sys.path`` (``tests/conftest.py`` puts it there), exactly as Salt imports
-them for a module synced through file_roots.
+The modules' own code runs unchanged; the library (``_modules/_cloudassist_*.py``) is the real
+one, imported from ``_modules`` (``tests/conftest.py`` also puts it on ``sys.path``, for the
+tests' own imports of it).
 """
 
 import importlib.util

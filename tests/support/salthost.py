@@ -142,7 +142,6 @@ class Host:
                     "root_dir": str(self.base / "root"),
                     "module_dirs": [str(ROOT / "_modules")],
                     "states_dirs": [str(ROOT / "_states")],
-                    "utils_dirs": [str(ROOT / "_utils")],
                     "grains_dirs": [str(ROOT / "_grains")] if self.grains else [],
                     "file_roots": {"base": [str(self.sls)]},
                     "cloudassist": self.config,

@@ -1,9 +1,8 @@
-"""The beacon ``_beacons/cloudassist.py`` and its helper ``_utils/cloudassist_watch.py``.
+"""The beacon ``_beacons/cloudassist.py`` and its helper ``_modules/_cloudassist_watch.py``.
 
 The beacon is loaded here from the checkout, which is the synced layout (``_beacons`` beside
-``_utils``): it adds its sibling utils folder to ``sys.path`` and drops stale
-``cloudassist_*`` modules while importing.  The test process's own ``cloudassist_*`` modules
-are put back afterwards, so the other unit tests keep theirs.
+``_modules``); where its library comes from is tested in ``test_lib.py``.  The test process's
+own ``_cloudassist_*`` modules are put back afterwards, so the other unit tests keep theirs.
 """
 
 import importlib.util
@@ -19,8 +18,8 @@ BEACON = ROOT / "_beacons" / "cloudassist.py"
 
 
 def _load_beacon(name="beacon_cloudassist_under_test"):
-    """Import the beacon file; the caller's ``cloudassist_*`` modules survive it."""
-    saved = {key: mod for key, mod in sys.modules.items() if key.startswith("cloudassist_")}
+    """Import the beacon file; the caller's ``_cloudassist_*`` modules survive it."""
+    saved = {key: mod for key, mod in sys.modules.items() if key.startswith("_cloudassist_")}
     try:
         spec = importlib.util.spec_from_file_location(name, BEACON)
         module = importlib.util.module_from_spec(spec)

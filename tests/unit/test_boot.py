@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-import cloudassist_boot as boot
-import cloudassist_facts as facts
-import cloudassist_systemd as systemd
-from cloudassist_records import UnitState
+import _cloudassist_boot as boot
+import _cloudassist_facts as facts
+import _cloudassist_systemd as systemd
+from _cloudassist_records import UnitState
 
 
 def link(root, folder, name, target="../init.d/aliyun-service"):
@@ -189,8 +189,8 @@ def test_upstart_is_told_by_its_control_socket(tmp_path):
 
 # --- the watchdog's forms ----------------------------------------------------------------------
 
-import cloudassist_host as hosts  # noqa: E402
-from cloudassist_records import Watchdog  # noqa: E402
+import _cloudassist_host as hosts  # noqa: E402
+from _cloudassist_records import Watchdog  # noqa: E402
 
 
 @pytest.fixture
@@ -235,7 +235,7 @@ def test_the_watchdog_is_found_in_the_form_it_runs(
 
 
 def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
-    from cloudassist_records import ClientStatus
+    from _cloudassist_records import ClientStatus
 
     status = ClientStatus(
         "linux",
@@ -261,13 +261,13 @@ def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
 
 
 def _proc(pid, exe):
-    from cloudassist_records import Process
+    from _cloudassist_records import Process
 
     return Process(pid, "assist_daemon", exe, (exe,))
 
 
 def test_a_look_alike_on_this_host_blocks_stop_watchdog(linux_host):
-    from cloudassist_records import ClientStatus
+    from _cloudassist_records import ClientStatus
 
     look_alike = _proc(91, "/opt/other/assist_daemon")
     watchdog = Watchdog(others=((look_alike, "its executable is ..."),), suspects=(look_alike,))
@@ -390,8 +390,8 @@ def test_a_watchdog_running_in_its_unit_whose_file_is_gone_is_asked_for(
 def test_the_watchdog_unit_joins_the_clients_bus_call_only_where_it_may_exist(
     monkeypatch, linux_host, may_exist
 ):
-    import cloudassist_procedure as procedure
-    from cloudassist_records import ClientStatus, InitDecision
+    import _cloudassist_procedure as procedure
+    from _cloudassist_records import ClientStatus, InitDecision
 
     branch = next(
         row for row in procedure.TABLE if row.name == "Linux, client newer than 1.0.1.308, systemd"

@@ -3,7 +3,7 @@ Control Manager through Salt's win_service helper, faked) and the never-raise gu
 
 import pytest
 
-import cloudassist_host as hosts
+import _cloudassist_host as hosts
 import loaded
 import standin
 

@@ -1,5 +1,5 @@
 """One library, one import: what `ruff analyze graph` (a tool that reads imports as written)
-sees of the entry files and the library (pyproject.toml's ``src`` names ``_utils``, where Salt
+sees of the entry files and the library (pyproject.toml's ``src`` names ``_modules``, where Salt
 puts the synced library), that every entry file imports it with the same lines, and that no
 module falls back from one install to the other."""
 
@@ -12,9 +12,9 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-LIBRARY = ROOT / "_utils"
+LIBRARY = ROOT / "_modules"
 # Loaded by its path by every entry file, not imported: no arrow leads to it.
-BOOTSTRAP = LIBRARY / "cloudassist_lib.py"
+BOOTSTRAP = LIBRARY / "_cloudassist_lib.py"
 ENTRIES = {
     "_modules/cloudassist.py": {"act", "args", "host", "install", "plan"},
     "_states/cloudassist.py": {"args", "install"},
@@ -38,11 +38,11 @@ def graph():
 
 
 def library(names):
-    return {f"_utils/cloudassist_{name}.py" for name in names}
+    return {f"_modules/_cloudassist_{name}.py" for name in names}
 
 
 def library_files():
-    return [path for path in sorted(LIBRARY.glob("cloudassist_*.py")) if path != BOOTSTRAP]
+    return [path for path in sorted(LIBRARY.glob("_cloudassist_*.py")) if path != BOOTSTRAP]
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
@@ -53,7 +53,7 @@ def test_every_entry_file_depends_on_the_library_modules_it_uses(graph, entry):
 def test_the_library_modules_depend_on_each_other(graph):
     assert library(
         {"boot", "facts", "init_system", "procedure", "records", "run", "sdbus", "systemd"}
-    ) <= set(graph["_utils/cloudassist_host.py"])
+    ) <= set(graph["_modules/_cloudassist_host.py"])
     reached = set()
     for entry in ENTRIES:
         stack = [entry]
@@ -75,7 +75,7 @@ def test_no_module_falls_back_to_the_other_install():
 
 
 def _import_block(path):
-    """The lines from the library comment to the last ``import cloudassist_*``."""
+    """The lines from the library comment to the last ``import _cloudassist_*``."""
     text = path.read_text()
     start = text.index("# The library: ")
     end = text.index("\n\n", start)
@@ -85,9 +85,9 @@ def _import_block(path):
 def test_every_entry_file_imports_the_library_with_the_same_lines():
     blocks = {entry: _import_block(ROOT / entry) for entry in ENTRIES}
     heads = {
-        entry: re.sub(r"\n        import cloudassist_.*", "", b) for entry, b in blocks.items()
+        entry: re.sub(r"\n        import _cloudassist_.*", "", b) for entry, b in blocks.items()
     }
     assert len(set(heads.values())) == 1, heads
     for entry, block in blocks.items():
-        imported = set(re.findall(r"^        import cloudassist_(\w+) as", block, re.M))
+        imported = set(re.findall(r"^        import _cloudassist_(\w+) as", block, re.M))
         assert imported == ENTRIES[entry], entry

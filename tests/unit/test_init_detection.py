@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import cloudassist_host as hosts
-from cloudassist_facts import MARKERS, read_init_file, scan_markers
-from cloudassist_init_system import TRUST_ORDER, Undecided, decide, overridden
-from cloudassist_records import Evidence, InitDecision, InitFile, Pid1
+import _cloudassist_host as hosts
+from _cloudassist_facts import MARKERS, read_init_file, scan_markers
+from _cloudassist_init_system import TRUST_ORDER, Undecided, decide, overridden
+from _cloudassist_records import Evidence, InitDecision, InitFile, Pid1
 
 PID1_NSPAWN_SYSTEMD = Pid1("systemd", "/usr/lib/systemd/systemd")
 PID1_INIT = Pid1("init", "/sbin/init")

@@ -1,10 +1,10 @@
-"""``_utils/cloudassist_lib.py``: every entry file imports the library beside it, in every install.
+"""``_modules/_cloudassist_lib.py``: every entry file imports the library beside the execution
+module, in every install.
 
-Layouts, as on a real host: ``synced`` (``extmods/<kind>`` and ``extmods/utils``, as a
-``saltutil.sync_all`` or salt-ssh leaves them), ``pip`` (``saltext/cloudassist/<kind>`` and
-``saltext/cloudassist/utils``) and the checkout (``_<kind>`` and ``_utils``, as ``module_dirs``
-loads it).  Salt's own loaders are used where one of them differs (beacons: no utils folder on
-``sys.path``; execution modules: the synced utils folder on it).
+Layouts, as on a real host: ``synced`` (``extmods/<kind>``, as a ``saltutil.sync_all`` or
+salt-ssh leaves them), ``pip`` (``saltext/cloudassist/<kind>``) and the checkout (``_<kind>``,
+as ``module_dirs`` loads it).  Salt's own loaders are used where one of them differs (beacons:
+no extension folder on ``sys.path`` but the beacons'; execution modules: theirs on it).
 """
 
 import importlib.util
@@ -28,24 +28,27 @@ KINDS = {
 
 @pytest.fixture(autouse=True)
 def library_modules_restored():
-    """What the other unit tests imported from ``_utils`` is theirs again afterwards."""
-    saved = {name: mod for name, mod in sys.modules.items() if name.startswith("cloudassist_")}
+    """What the other unit tests imported from ``_modules`` is theirs again afterwards."""
+    saved = {name: mod for name, mod in sys.modules.items() if name.startswith("_cloudassist_")}
     path, meta_path = list(sys.path), list(sys.meta_path)
     yield
-    for name in [name for name in sys.modules if name.startswith("cloudassist_")]:
+    for name in [name for name in sys.modules if name.startswith("_cloudassist_")]:
         del sys.modules[name]
     sys.modules.update(saved)
     assert sys.path == path, "an entry file left sys.path changed"
     assert sys.meta_path == meta_path, "an entry file left its finder in sys.meta_path"
 
 
-def lay_out(top, layout, kinds=KINDS):
-    """Copy the entry files and the library as ``layout`` lays them out; the utils folder."""
+def lay_out(top, layout, kinds=KINDS, library=True):
+    """Copy the entry files and the library as ``layout`` lays them out; the base folder."""
     base = {"synced": top / "extmods", "pip": top / "saltext" / "cloudassist"}[layout]
     for kind in kinds:
         (base / kind).mkdir(parents=True)
         shutil.copy(ROOT / f"_{kind}" / "cloudassist.py", base / kind / "cloudassist.py")
-    shutil.copytree(ROOT / "_utils", base / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+    if library:
+        (base / "modules").mkdir(exist_ok=True)
+        for path in ROOT.joinpath("_modules").glob("_cloudassist_*.py"):
+            shutil.copy(path, base / "modules")
     return base
 
 
@@ -59,9 +62,9 @@ def load(path, name="entry_under_test"):
 def library_of(module):
     """The library modules an entry file holds: {short name: file}."""
     return {
-        value.__name__.removeprefix("cloudassist_"): pathlib.Path(value.__file__)
+        value.__name__.removeprefix("_cloudassist_"): pathlib.Path(value.__file__)
         for value in vars(module).values()
-        if isinstance(value, type(sys)) and value.__name__.startswith("cloudassist_")
+        if isinstance(value, type(sys)) and value.__name__.startswith("_cloudassist_")
     }
 
 
@@ -69,30 +72,30 @@ def library_of(module):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_entry_file_imports_the_library_beside_it(tmp_path, layout, kind):
     if layout == "checkout":
-        entry, utils = ROOT / f"_{kind}" / "cloudassist.py", ROOT / "_utils"
+        entry, utils = ROOT / f"_{kind}" / "cloudassist.py", ROOT / "_modules"
     else:
         base = lay_out(tmp_path, layout, kinds=[kind])
-        entry, utils = base / kind / "cloudassist.py", base / "utils"
+        entry, utils = base / kind / "cloudassist.py", base / "modules"
     modules = library_of(load(entry))
     assert set(modules) >= KINDS[kind] | {"lib"}
     assert {path.parent for path in modules.values()} == {utils}
     # and the modules those import come from the same folder
     for name in ("install", "host", "watch", "report"):
         if name in modules:
-            for value in vars(sys.modules[f"cloudassist_{name}"]).values():
-                if isinstance(value, type(sys)) and value.__name__.startswith("cloudassist_"):
+            for value in vars(sys.modules[f"_cloudassist_{name}"]).values():
+                if isinstance(value, type(sys)) and value.__name__.startswith("_cloudassist_"):
                     assert pathlib.Path(value.__file__).parent == utils
 
 
 def test_another_copy_imported_before_is_never_mixed_in(tmp_path):
     """The checkout's library is in sys.modules (tests/conftest.py); a synced entry file
     still gets the synced library, all of it."""
-    import cloudassist_host  # noqa: F401  (from the checkout's _utils)
+    import _cloudassist_host  # noqa: F401  (from the checkout's _modules)
 
     base = lay_out(tmp_path, "synced", kinds=["modules"])
     module = load(base / "modules" / "cloudassist.py")
-    assert module.hosts.__file__ == str(base / "utils" / "cloudassist_host.py")
-    assert module.hosts.facts.__file__ == str(base / "utils" / "cloudassist_facts.py")
+    assert module.hosts.__file__ == str(base / "modules" / "_cloudassist_host.py")
+    assert module.hosts.facts.__file__ == str(base / "modules" / "_cloudassist_facts.py")
 
 
 def test_a_process_reuses_an_unchanged_library_and_reimports_a_changed_one(tmp_path):
@@ -102,23 +105,23 @@ def test_a_process_reuses_an_unchanged_library_and_reimports_a_changed_one(tmp_p
     grain = load(base / "grains" / "cloudassist.py", "grain_under_test")
     module = load(base / "modules" / "cloudassist.py")
     assert module.hosts is grain.hosts  # unchanged: reused
-    records = base / "utils" / "cloudassist_records.py"
+    records = base / "modules" / "_cloudassist_records.py"
     records.write_text(records.read_text() + "\nSYNCED_AGAIN = True\n")
     again = load(base / "modules" / "cloudassist.py")
     assert again.hosts is not grain.hosts
     assert again.hosts.ClientStatus is not grain.hosts.ClientStatus  # host was imported anew too
-    assert sys.modules["cloudassist_records"].SYNCED_AGAIN is True
+    assert sys.modules["_cloudassist_records"].SYNCED_AGAIN is True
 
 
 def test_a_stale_module_in_sys_modules_is_dropped(tmp_path):
     base = lay_out(tmp_path, "synced", kinds=["beacons"])
-    stale = type(sys)("cloudassist_facts")
-    stale.__file__ = str(base / "utils" / "cloudassist_facts.py")
+    stale = type(sys)("_cloudassist_facts")
+    stale.__file__ = str(base / "modules" / "_cloudassist_facts.py")
     stale.__cloudassist_mtime__ = 0  # imported before the file was last written
-    sys.modules["cloudassist_facts"] = stale
+    sys.modules["_cloudassist_facts"] = stale
     module = load(base / "beacons" / "cloudassist.py")
     assert module.watch.facts is not stale
-    assert module.watch.facts.__file__ == str(base / "utils" / "cloudassist_facts.py")
+    assert module.watch.facts.__file__ == str(base / "modules" / "_cloudassist_facts.py")
 
 
 def test_a_synced_beacon_under_salts_own_loader(tmp_path):
@@ -130,7 +133,7 @@ def test_a_synced_beacon_under_salts_own_loader(tmp_path):
     validate = loaded["cloudassist.validate"]
     assert validate([{"interval": 1}]) == (True, "Valid beacon configuration")
     helper = validate.__globals__["watch"]
-    assert helper.__file__ == str(extmods / "utils" / "cloudassist_watch.py")
+    assert helper.__file__ == str(extmods / "modules" / "_cloudassist_watch.py")
 
 
 def test_a_synced_execution_module_under_salts_own_loader(tmp_path):
@@ -141,26 +144,24 @@ def test_a_synced_execution_module_under_salts_own_loader(tmp_path):
     )
     functions = salt.loader.minion_mods(opts, whitelist=["cloudassist"])
     status = functions["cloudassist.status"]
-    assert status.__globals__["hosts"].__file__ == str(extmods / "utils" / "cloudassist_host.py")
+    assert status.__globals__["hosts"].__file__ == str(extmods / "modules" / "_cloudassist_host.py")
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_entry_files_synced_without_utils_say_what_to_sync(tmp_path, kind):
-    extmods = tmp_path / "extmods"
-    (extmods / kind).mkdir(parents=True)
-    shutil.copy(ROOT / f"_{kind}" / "cloudassist.py", extmods / kind / "cloudassist.py")
+def test_entry_files_synced_without_the_library_say_what_to_sync(tmp_path, kind):
+    extmods = lay_out(tmp_path, "synced", kinds=[kind], library=False)
     module = load(extmods / kind / "cloudassist.py")
     assert module.__virtual__() == (
         False,
-        f"cloudassist: {extmods / 'utils' / 'cloudassist_lib.py'} is missing: sync _utils too, "
-        "with saltutil.sync_all (salt-run saltutil.sync_all on a master)",
+        f"cloudassist: {extmods / 'modules' / '_cloudassist_lib.py'} is missing: sync the "
+        "execution modules too, with saltutil.sync_all (salt-run saltutil.sync_all on a master)",
     )
 
 
 def test_a_real_import_error_inside_the_library_surfaces_as_itself(tmp_path):
     """Only a missing library means "not synced"; a name missing inside it is that error."""
     base = lay_out(tmp_path, "synced", kinds=["runners"])
-    broken = base / "utils" / "cloudassist_report.py"
-    broken.write_text("from cloudassist_args import no_such_name\n" + broken.read_text())
+    broken = base / "modules" / "_cloudassist_report.py"
+    broken.write_text("from _cloudassist_args import no_such_name\n" + broken.read_text())
     with pytest.raises(ImportError, match="no_such_name"):
         load(base / "runners" / "cloudassist.py")

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-import cloudassist_plan as plans
-import cloudassist_procedure as procedure
-from cloudassist_host import WATCHDOG_BINARY, WATCHDOG_SERVICE
-from cloudassist_records import (
+import _cloudassist_plan as plans
+import _cloudassist_procedure as procedure
+from _cloudassist_host import WATCHDOG_BINARY, WATCHDOG_SERVICE
+from _cloudassist_records import (
     Change,
     ClientStatus,
     InitDecision,
@@ -187,7 +187,7 @@ def test_a_watchdog_that_cannot_be_stopped_blocks_the_stop_and_nothing_runs():
 
 
 def test_a_look_alike_of_the_watchdog_blocks_stop_watchdog_only():
-    from cloudassist_records import Process
+    from _cloudassist_records import Process
 
     branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
     look_alike = Process(91, "assist_daemon", "/opt/other/assist_daemon")
@@ -313,7 +313,7 @@ def test_systemds_view_of_the_unit_decides_what_is_already_done(name, situation,
 
 # --- starting at boot ---------------------------------------------------------------------------
 
-from cloudassist_records import BootState  # noqa: E402
+from _cloudassist_records import BootState  # noqa: E402
 
 ENABLE = (Step(("boot-on", "svc")),)
 DISABLE = (Step(("boot-off", "svc")),)

@@ -2,9 +2,9 @@
 
 import pytest
 
-import cloudassist_procedure as procedure
-from cloudassist_facts import version_tuple
-from cloudassist_records import steps_text
+import _cloudassist_procedure as procedure
+from _cloudassist_facts import version_tuple
+from _cloudassist_records import steps_text
 
 # platform, client version, init system -> service, stop command, start command
 ROWS = [

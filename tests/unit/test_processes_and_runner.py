@@ -9,9 +9,9 @@ import pytest
 from salt.exceptions import CommandExecutionError
 
 import standin
-from cloudassist_facts import classify_watchdog, client_pids, processes
-from cloudassist_records import CommandResult
-from cloudassist_run import run, which
+from _cloudassist_facts import classify_watchdog, client_pids, processes
+from _cloudassist_records import CommandResult
+from _cloudassist_run import run, which
 
 
 @pytest.fixture

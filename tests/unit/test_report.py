@@ -14,9 +14,9 @@ import salt.client
 import salt.exceptions
 import salt.utils.minions
 
-import cloudassist_procedure as procedure
-import cloudassist_report as reports
-from cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
+import _cloudassist_procedure as procedure
+import _cloudassist_report as reports
+from _cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BRANCHES = {

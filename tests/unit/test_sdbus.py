@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-import cloudassist_sdbus as sdbus
-from cloudassist_records import UnitState
-from cloudassist_systemd import PROPERTIES, parse_show
+import _cloudassist_sdbus as sdbus
+from _cloudassist_records import UnitState
+from _cloudassist_systemd import PROPERTIES, parse_show
 
 UID_HEX = str(os.getuid()).encode("ascii").hex().encode("ascii")
 AUTH = b"\0AUTH EXTERNAL " + UID_HEX + b"\r\nBEGIN\r\n"
@@ -1010,9 +1010,9 @@ def test_an_unmangled_name_never_reaches_the_socket():
 
 
 def _linux_host(monkeypatch, bus):
-    import cloudassist_host as hosts
-    import cloudassist_run as run
-    from cloudassist_records import CommandResult
+    import _cloudassist_host as hosts
+    import _cloudassist_run as run
+    from _cloudassist_records import CommandResult
 
     spawned = []
 

@@ -15,10 +15,10 @@ import re
 import pytest
 import salt.utils.platform
 
-import cloudassist_host as hosts
-import cloudassist_procedure as procedure
+import _cloudassist_host as hosts
+import _cloudassist_procedure as procedure
 import loaded
-from cloudassist_records import (
+from _cloudassist_records import (
     BootState,
     ClientStatus,
     CommandResult,

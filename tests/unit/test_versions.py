@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudassist_facts import SeveralVersions, parse_version_output, version_tuple
+from _cloudassist_facts import SeveralVersions, parse_version_output, version_tuple
 
 PARSE = [
     ("2.2.3.578\n", "2.2.3.578"),

@@ -9,7 +9,7 @@ import pytest
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
-import cloudassist_host as hosts
+import _cloudassist_host as hosts
 import loaded
 import standin
 

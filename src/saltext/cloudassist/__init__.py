@@ -4,9 +4,8 @@ Installed with pip, Salt finds the execution module, the states, the grain, the 
 the runner through the ``salt.loader`` entry point, which names this package: the loader looks
 in its ``modules``, ``states``, ``grains``, ``beacons`` and ``runners`` subpackages.  Those are
 links to the checkout's ``_modules``, ``_states``, ``_grains``, ``_beacons`` and ``_runners``
-folders, and ``utils`` to ``_utils``: the same files a master syncs from ``file_roots``.  Each
-entry file imports the library from the ``utils`` folder beside its own
-(``_utils/cloudassist_lib.py`` says how).
+folders: the same files a master syncs from ``file_roots``.  Each entry file imports the
+library, ``modules/_cloudassist_*.py`` (``_modules/_cloudassist_lib.py`` says how and why).
 """
 
 __version__ = "0.2.0"

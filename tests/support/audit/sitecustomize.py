@@ -9,7 +9,7 @@ import traceback
 LOG = os.environ.get("CLOUDASSIST_AUDIT_LOG")
 OURS = tuple(
     os.path.join(os.environ.get("CLOUDASSIST_AUDIT_ROOT", "/nonexistent"), d) + os.sep
-    for d in ("_modules", "_states", "_utils")
+    for d in ("_modules", "_states")
 )
 EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.startfile"}
 

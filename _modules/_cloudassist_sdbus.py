@@ -33,7 +33,7 @@ import socket
 import struct
 import time
 
-import cloudassist_systemd as systemd
+import _cloudassist_systemd as systemd
 
 SOCKET_PATH = "/run/systemd/private"
 UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"

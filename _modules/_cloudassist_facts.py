@@ -10,7 +10,7 @@ import os
 import re
 import stat
 
-from cloudassist_records import InitFile, Pid1, Process
+from _cloudassist_records import InitFile, Pid1, Process
 
 # The vendor's markers: ``strings /sbin/init | grep ...``, done here by reading the file.
 MARKERS = ((b"/lib/system", "systemd"), (b"upstart", "upstart"), (b"sysvinit", "sysvinit"))

@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 from salt.exceptions import CommandExecutionError
 
-from cloudassist_host import WATCHDOG_NAME
-from cloudassist_plan import pid_text
-from cloudassist_records import steps_text
+from _cloudassist_host import WATCHDOG_NAME
+from _cloudassist_plan import pid_text
+from _cloudassist_records import steps_text
 
 try:
     import fcntl

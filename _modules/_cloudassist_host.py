@@ -15,14 +15,14 @@ import os
 
 from salt.exceptions import CommandExecutionError
 
-import cloudassist_boot as boot
-import cloudassist_facts as facts
-import cloudassist_init_system as init
-import cloudassist_procedure as procedure
-import cloudassist_run as run
-import cloudassist_sdbus as sdbus
-import cloudassist_systemd as systemd
-from cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
+import _cloudassist_boot as boot
+import _cloudassist_facts as facts
+import _cloudassist_init_system as init
+import _cloudassist_procedure as procedure
+import _cloudassist_run as run
+import _cloudassist_sdbus as sdbus
+import _cloudassist_systemd as systemd
+from _cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
 
 log = logging.getLogger(__name__)
 

@@ -329,7 +329,7 @@ class UnitState(NamedTuple):
 
     @property
     def enabled(self):
-        """Started at the next boot: only "enabled" survives a reboot (see cloudassist_boot)."""
+        """Started at the next boot: only "enabled" survives a reboot (see _cloudassist_boot)."""
         return self.unit_file_state == "enabled"
 
     @property

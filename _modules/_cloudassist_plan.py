@@ -10,7 +10,7 @@ The execution module's ``stop``/``start``/``restart`` act on the same plan, and 
 real run cannot disagree.
 """
 
-from cloudassist_records import Change, Plan, steps_text
+from _cloudassist_records import Change, Plan, steps_text
 
 RUN_ACTIONS = ("stop", "start", "restart")
 ACTIONS = RUN_ACTIONS + ("enable", "disable")

@@ -1,23 +1,25 @@
 """How every cloudassist entry file imports its library, and why so.
 
-The library is the ``cloudassist_*.py`` files of one folder: the ``utils`` folder beside the
-entry file's own folder.  That holds in every install:
+The library is the ``_cloudassist_*.py`` files beside the execution module: in the ``modules``
+folder beside the entry file's own folder.  That holds in every install:
 
 - synced from a master's ``file_roots``: ``extmods/modules/cloudassist.py`` and
-  ``extmods/utils/cloudassist_*.py``;
-- salt-ssh: the same two folders, shipped into the target's thin dir.  salt-ssh ships only the
-  top-level files of each extension folder (``mod_data`` in ``salt/client/ssh/__init__.py``,
-  3006 to 3008), never a package folder: so the library is flat files, not a package;
-- pip (``saltext.cloudassist``, also ``pip install -e .``): ``saltext/cloudassist/modules/...``
-  and ``saltext/cloudassist/utils/...``; salt-ssh on 3008 ships such a package in its thin;
-- the checkout (``module_dirs``): ``_modules/...`` and ``_utils/...``.
+  ``extmods/modules/_cloudassist_*.py`` (the states in ``extmods/states``, and so on);
+- salt-ssh: the same folders, shipped into the target's thin dir.  salt-ssh ships only the
+  top-level files of the extension folders it knows (``mod_data`` in
+  ``salt/client/ssh/__init__.py``), never a package folder, and on 3006 not ``_utils`` at all
+  (``modules``, ``states``, ``grains``, ``renderers`` and ``returners`` only): so the library is
+  flat files in ``_modules``.  Salt's loader skips files whose names start with ``_`` (3006 to
+  3008), so none of them becomes an execution module;
+- pip (``saltext.cloudassist``, also ``pip install -e .``): ``saltext/cloudassist/modules/...``;
+- the checkout (``module_dirs``): ``_modules/...``.
 
-No one name reaches all of them: Salt puts ``extmods/utils`` on ``sys.path`` while it loads a
-module, but its beacons loader does not, and it never does for a pip-installed extension's
-``utils``; a module Salt loads is named ``salt.loaded.ext.<kind>.<name>``, so a relative import
-cannot reach the library either.  So each entry file loads this file by its path (the same few
-lines in each) and imports the library inside :func:`imported`, which finds ``cloudassist_*``
-modules in this folder only (``sys.path`` is left as it is) and never mixes two copies.
+No one module name reaches all of them: Salt puts no ``modules`` folder on ``sys.path`` for the
+other kinds' loaders, and a module it loads is named ``salt.loaded.ext.<kind>.<name>``, so a
+relative import cannot reach the library either.  So each entry file loads this file by its
+path (the same few lines in each) and imports the library inside :func:`imported`, which finds
+``_cloudassist_*`` modules in this folder only (``sys.path`` is left as it is) and never mixes
+two copies.
 
 Long-running processes (the minion's main process, where grains and beacons run and the
 execution module is loaded, and from which every job is forked; a master's reactor or
@@ -31,7 +33,7 @@ import importlib.machinery
 import os
 import sys
 
-PREFIX = "cloudassist_"
+PREFIX = "_cloudassist_"
 FOLDER = os.path.dirname(os.path.abspath(__file__))
 # Each library module's file mtime when it was imported, set by imported().
 STAMP = "__cloudassist_mtime__"
@@ -45,7 +47,7 @@ def _mtime(path):
 
 
 def _ours(name, module):
-    """A library module: ``cloudassist_<name>``, from a file ``cloudassist_<name>.py``."""
+    """A library module: ``_cloudassist_<name>``, from a file ``_cloudassist_<name>.py``."""
     return (
         name.startswith(PREFIX)
         and os.path.basename(getattr(module, "__file__", None) or "") == name + ".py"
@@ -69,7 +71,7 @@ def forget():
 
 
 class _Finder:
-    """Finds ``cloudassist_*`` modules in this folder, and nothing else anywhere."""
+    """Finds ``_cloudassist_*`` modules in this folder, and nothing else anywhere."""
 
     @staticmethod
     def find_spec(name, path=None, target=None):
@@ -80,7 +82,7 @@ class _Finder:
 
 @contextlib.contextmanager
 def imported():
-    """Import library modules (``import cloudassist_<name>``) inside this block.
+    """Import library modules (``import _cloudassist_<name>``) inside this block.
 
     They come from this folder; those a process imported before are kept only while all of
     them still come from here and their files are unchanged.

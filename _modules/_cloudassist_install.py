@@ -5,7 +5,7 @@ A minion may hold a pip install (``saltext.cloudassist``, found by Salt through 
 would load the synced entry files and shadow the installed ones, so that which copy runs
 depends on what Salt finds first.  So each entry file's ``__virtual__`` asks :func:`refusal`,
 which compares paths only (no file is read).  Each entry file always imports the library beside
-it (``cloudassist_lib``), so the two copies are never mixed in one call.
+it (``_cloudassist_lib``), so the two copies are never mixed in one call.
 """
 
 import importlib.util
@@ -18,7 +18,7 @@ PIP_REMOVE = (
 )
 SYNCED_REMOVE = (
     "delete cloudassist's files from the master's file_roots "
-    "(_modules, _states, _utils/cloudassist_*.py, "
+    "(_modules/cloudassist.py, _modules/_cloudassist_*.py, _states, "
     "_grains, _beacons, _runners) and run saltutil.sync_all, "
     "which removes them from the minion's extmods"
 )

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from salt.exceptions import CommandExecutionError
 
-import cloudassist_args as args
+import _cloudassist_args as args
 
 # What LocalClient.cmd_iter accepts as tgt_type (the ``salt`` CLI's targeting options).
 TARGET_TYPES = (

@@ -14,7 +14,7 @@ Two additions to the page, both documented in the README:
   through Salt's ``win_service`` module.
 """
 
-from cloudassist_records import Branch, Step
+from _cloudassist_records import Branch, Step
 
 # Clients at or below this version are managed through ``agentwatch``.
 LEGACY_LAST = (1, 0, 1, 308)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 # Only ``facts`` (and the ``records`` it imports): importing ``host`` would load every helper
 # into the minion's main process, where beacons run.
-import cloudassist_facts as facts
+import _cloudassist_facts as facts
 
 # The vendor's install folder for each standard binary; its ``version`` file names the version.
 INSTALL_ROOTS = {

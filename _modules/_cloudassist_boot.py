@@ -10,7 +10,7 @@ and ``chkconfig`` the host has, found by the caller.
 import os
 import re
 
-from cloudassist_records import BootState, Step
+from _cloudassist_records import BootState, Step
 
 # The runlevels a sysvinit or upstart host boots into (Debian 2, Red Hat 3 or 5).
 BOOT_RUNLEVELS = ("2", "3", "4", "5")

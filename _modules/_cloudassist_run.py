@@ -15,7 +15,7 @@ import tempfile
 
 from salt.exceptions import CommandExecutionError
 
-from cloudassist_records import CommandResult
+from _cloudassist_records import CommandResult
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OUTPUT_LIMIT = 64 * 1024

@@ -14,8 +14,8 @@ init_file       ``InitFile``: the vendor's marker scan of ``/sbin/init``, done i
 init_script     bool: ``/etc/init.d/aliyun-service`` exists
 """
 
-from cloudassist_facts import INIT_SCRIPT
-from cloudassist_records import Evidence, InitDecision
+from _cloudassist_facts import INIT_SCRIPT
+from _cloudassist_records import Evidence, InitDecision
 
 LINUX_INIT_SYSTEMS = ("systemd", "upstart", "sysvinit")
 OVERRIDE = "the config key cloudassist:init_system"

@@ -6,7 +6,7 @@ read from ``/proc/PID/cgroup``, so no process is spawned for it.
 
 import os
 
-from cloudassist_records import UnitState
+from _cloudassist_records import UnitState
 
 # What is read of a unit, by ``systemctl show`` and over the bus (``sdbus``), in this order.
 # Id, LoadState, ActiveState, SubState and UnitFileState are every unit's
