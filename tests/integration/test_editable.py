@@ -155,7 +155,7 @@ def test_the_editable_install_is_seen_by_every_loader(editable):
 def test_a_synced_copy_beside_the_editable_install_is_refused_by_name(editable):
     extmods = editable["base"] / "root" / "minion" / "extmods"
     try:
-        for kind in ("modules", "states", "utils"):
+        for kind in ("modules", "states"):
             shutil.copytree(
                 editable["checkout"] / ("_" + kind),
                 extmods / kind,

@@ -51,20 +51,20 @@ def status(run):
 
 def test_loaded_from_where_the_mode_says(run, install, salt_cli, minion):
     data = where(run)
-    names = {Path(path).stem for path in data["helpers"].values()}
+    names = {Path(path).stem.removeprefix("_cloudassist_") for path in data["helpers"].values()}
     assert set(HELPERS) <= names, data
     if install.mode == "synced":
         base = extmods(salt_cli, minion)
         assert data["module"] == str(base / "modules" / "cloudassist.py"), data
         assert data["state"] == str(base / "states" / "cloudassist.py"), data
         for path in data["helpers"].values():
-            assert Path(path).parent == base / "utils", data
+            assert Path(path).parent == base / "modules", data
     else:
         package = install.sitedir / "saltext" / "cloudassist"
         assert data["module"] == str(package / "modules" / "cloudassist.py"), data
         assert data["state"] == str(package / "states" / "cloudassist.py"), data
         for path in data["helpers"].values():
-            assert Path(path).parent == package / "utils", data
+            assert Path(path).parent == package / "modules", data
 
 
 @PIP_ONLY
