@@ -13,8 +13,7 @@ import signal
 import subprocess
 import tempfile
 
-from salt.exceptions import CommandExecutionError
-
+import _cloudassist_errors as errors
 from _cloudassist_records import CommandResult
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -45,9 +44,9 @@ def which(program):
 def run(argv, timeout):
     """Run ``argv`` and return a ``CommandResult``.
 
-    Raises ``TypeError`` for anything but a non-empty list/tuple of strings, and
-    ``CommandExecutionError`` when the program cannot be started or does not end within
-    ``timeout`` seconds (then with ``timed_out = True``).
+    Raises ``TypeError`` for anything but a non-empty list/tuple of strings,
+    ``errors.CannotRun`` when the program cannot be started and ``errors.TimedOut`` when it
+    does not end within ``timeout`` seconds.
     """
     if (
         not isinstance(argv, (list, tuple))
@@ -70,27 +69,28 @@ def run(argv, timeout):
                 start_new_session=os.name == "posix",
             )
         except FileNotFoundError:
-            raise CommandExecutionError(
-                f"could not run `{command}`: {argv[0]} does not exist"
+            raise errors.CannotRun(
+                f"could not run `{command}`: {argv[0]} does not exist", command=command
             ) from None
         except PermissionError:
-            raise CommandExecutionError(
+            raise errors.CannotRun(
                 f"could not run `{command}`: {argv[0]} is present but not executable "
-                f"({mode_text(argv[0])})"
+                f"({mode_text(argv[0])})",
+                command=command,
             ) from None
         except OSError as exc:
-            raise CommandExecutionError(f"could not run `{command}`: {exc}") from exc
+            raise errors.CannotRun(f"could not run `{command}`: {exc}", command=command) from exc
         try:
             retcode = _wait(proc, timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            error = CommandExecutionError(
+            raise errors.TimedOut(
                 f"`{command}` did not finish within {timeout} seconds and was killed. "
                 "Raise the limit with timeout=SECONDS or the config key cloudassist:timeout "
-                "if the host is just slow"
-            )
-            error.timed_out = True
-            raise error from None
+                "if the host is just slow",
+                command=command,
+                timeout=timeout,
+            ) from None
         return CommandResult(command, retcode, _text(out), _text(err))
 
 
