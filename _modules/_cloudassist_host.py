@@ -129,10 +129,9 @@ class LinuxHost(_Host):
                     f"the config key cloudassist:binary must be an absolute path, not {override!r}"
                 )
             return _checked_binary(override, "set by cloudassist:binary")
-        for path in facts.LINUX_BINARIES:
-            if os.path.lexists(path):
-                return _checked_binary(path, "the standard location")
-        found = run.which(facts.CLIENT_NAME)
+        found = facts.client_binary()
+        if found in facts.LINUX_BINARIES:
+            return _checked_binary(found, "the standard location")
         if found:
             return found
         raise CommandExecutionError(
