@@ -135,10 +135,9 @@ class LinuxHost(_Host):
                     value=override,
                 )
             return _checked_binary(override, "set by cloudassist:binary")
-        for path in facts.LINUX_BINARIES:
-            if os.path.lexists(path):
-                return _checked_binary(path, "the standard location")
-        found = run.which(facts.CLIENT_NAME)
+        found = facts.client_binary()
+        if found in facts.LINUX_BINARIES:
+            return _checked_binary(found, "the standard location")
         if found:
             return found
         raise errors.NotInstalled(
@@ -199,7 +198,7 @@ class LinuxHost(_Host):
         )
         status = status._replace(boot=self._client_boot(status), watchdog=watchdog)
         tool = status.branch.tool
-        if run.which(tool):
+        if facts.which(tool):
             return status
         present = os.path.isabs(tool) and os.path.isfile(tool)
         blocked = (
@@ -277,7 +276,7 @@ class LinuxHost(_Host):
         if status.unit is not None:
             return boot.systemd_boot(status.unit)
         if status.branch.sets_boot:  # the vendor's chkconfig agentwatch, off systemd
-            tool = "chkconfig" if run.which("chkconfig") else None
+            tool = "chkconfig" if facts.which("chkconfig") else None
             return boot.sysv_boot(
                 "agentwatch", AGENTWATCH_SCRIPT, tool, boot.rc_links("agentwatch"), True
             )
@@ -287,7 +286,7 @@ class LinuxHost(_Host):
         return boot.sysv_boot(name, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(name))
 
     def _sysv_tool(self):
-        return next((tool for tool in boot.SYSV_TOOLS if run.which(tool)), None)
+        return next((tool for tool in boot.SYSV_TOOLS if facts.which(tool)), None)
 
     def _watchdog_binary(self):
         """The watchdog's binary: ``cloudassist:watchdog``, which must be an absolute path."""

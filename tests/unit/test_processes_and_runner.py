@@ -9,9 +9,9 @@ import pytest
 
 import _cloudassist_errors as errors
 import standin
-from _cloudassist_facts import classify_watchdog, client_pids, processes
+from _cloudassist_facts import classify_watchdog, client_pids, processes, which
 from _cloudassist_records import CommandResult
-from _cloudassist_run import run, which
+from _cloudassist_run import run
 
 
 @pytest.fixture
