@@ -8,7 +8,7 @@ Report the Cloud Assistant client across the fleet, from the master.
     salt-run cloudassist.report tgt='G@os:Ubuntu' tgt_type=compound --out=json
 
 Installed with pip, the runner comes with the wheel; synced from ``file_roots``, run
-``salt-run saltutil.sync_all`` on the master (the runner and the ``_utils`` helper it imports).
+``salt-run saltutil.sync_all`` on the master (the runner and the ``_modules`` library it imports).
 """
 
 import importlib.util
