@@ -37,6 +37,7 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
     _spec = importlib.util.spec_from_file_location("_cloudassist_lib", _LIB)
     _spec.loader.exec_module(_cloudassist_lib := importlib.util.module_from_spec(_spec))
     with _cloudassist_lib.imported():
+        import _cloudassist_errors as errors
         import _cloudassist_host as hosts
         import _cloudassist_install as install
 
@@ -102,19 +103,11 @@ def _facts(platform, config, salt=None):
     try:
         timeout = min(timeout, GRAIN_TIMEOUT)
         host = hosts.host_for(platform, config, salt, timeout, spawn=False)
-        if platform == "linux":
-            try:
-                host.binary()
-            except CommandExecutionError as exc:
-                if "not installed" in str(exc):
-                    result["installed"] = False
-                    return result
-                raise
         status = host.status()
-    except CommandExecutionError as exc:
-        if "not installed" in str(exc):
-            result["installed"] = False
-            return result
+    except errors.NotInstalled:
+        result["installed"] = False
+        return result
+    except errors.Failure as exc:
         result.update(installed=True, error=str(exc))
         return result
     except Exception as exc:  # pylint: disable=broad-except

@@ -10,8 +10,7 @@ import os
 import time
 from typing import NamedTuple
 
-from salt.exceptions import CommandExecutionError
-
+import _cloudassist_errors as errors
 from _cloudassist_host import WATCHDOG_NAME
 from _cloudassist_plan import pid_text
 from _cloudassist_records import steps_text
@@ -47,9 +46,10 @@ def exclusive(path, timeout):
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise CommandExecutionError(
+                    raise errors.Busy(
                         f"another cloudassist job on this minion has held {path} for too long; "
-                        "nothing was changed. Try again when it has finished"
+                        "nothing was changed. Try again when it has finished",
+                        path=path,
                     ) from None
                 time.sleep(POLL)
         try:
@@ -68,19 +68,17 @@ def wait_for(predicate, seconds):
 
 
 def carry_out(host, status, plan, settle):
-    """Run ``plan`` on ``host`` and verify it: an ``Outcome``, or an error that names every
-    change already made (and carries them as ``changes``, for the states)."""
+    """Run ``plan`` on ``host`` and verify it: an ``Outcome``; a failure after a change is
+    ``errors.PartlyDone``, which names every change already made."""
     if plan.blocked:
-        raise CommandExecutionError(plan.blocked)
+        raise errors.Blocked(plan.blocked)
     done = {}
     try:
         return _carry_out(host, status, plan, settle, done)
-    except CommandExecutionError as exc:
+    except errors.Failure as exc:
         if not done:
             raise
-        error = CommandExecutionError("{} (already done: {})".format(exc, "; ".join(done)))
-        error.changes = {name: {"old": old, "new": new} for name, old, new in done.values()}
-        raise error from None
+        raise errors.PartlyDone(cause=exc, done=done) from None
 
 
 def _carry_out(host, status, plan, settle, done):
@@ -91,12 +89,13 @@ def _carry_out(host, status, plan, settle, done):
         command = _run_phase(host, status, plan.watchdog_boot)
         watchdog = host.watchdog_now(status)
         if not watchdog.boot or watchdog.boot.enabled:
-            raise CommandExecutionError(
+            raise errors.NotVerified(
                 "ran `{}` but the watchdog still starts at boot ({}); "
                 "the client was not stopped".format(
                     command,
                     watchdog.boot.how if watchdog.boot else "its boot status can no longer be read",
-                )
+                ),
+                command=command,
             )
         done[f"disabled the watchdog at boot with `{command}`"] = ("watchdog_enabled", True, False)
         warnings.append(f"disabled the watchdog at boot: `{command}`")
@@ -106,9 +105,10 @@ def _carry_out(host, status, plan, settle, done):
             # assist_daemon --stop exits 0 whatever happens: only the process table tells.
             host.run(step, check=False)
         if not wait_for(lambda: not host.watchdog_now(status).pids, timeout):
-            raise CommandExecutionError(
+            raise errors.NotVerified(
                 f"ran `{command}` but the watchdog is still running "
-                f"({pid_text(host.watchdog_now(status).pids)}); the client was not stopped"
+                f"({pid_text(host.watchdog_now(status).pids)}); the client was not stopped",
+                command=command,
             )
         done[f"stopped the watchdog with `{command}`"] = ("watchdog", True, False)
         warnings.append(f"stopped the watchdog first: `{command}`")
@@ -160,13 +160,15 @@ def _verify_boot(host, status, plan, commands, done):
     command = _run_phase(host, status, plan.boot) if plan.boot else ""
     now = host.boot_now(status)
     if now.enabled != want:
-        raise CommandExecutionError(
+        ran = "; ".join(commands + [command] if command else commands)
+        raise errors.NotVerified(
             "ran `{}` but {} {} at boot ({})".format(
-                "; ".join(commands + [command] if command else commands),
+                ran,
                 now.service,
                 "still does not start" if want else "still starts",
                 now.how,
-            )
+            ),
+            command=ran,
         )
     if command and "enabled" in wanted:
         done[
@@ -189,10 +191,11 @@ def _run_phase(host, status, steps):
 
 def _wait_stopped(host, status, command):
     if not wait_for(lambda: not host.client_pids(status), host.timeout):
-        raise CommandExecutionError(
+        raise errors.NotVerified(
             f"`{command}` succeeded but the client is still running after {host.timeout} s "
             f"(pid {pid_text(host.client_pids(status))}); nothing "
-            f"else was tried ({status.branch.name})"
+            f"else was tried ({status.branch.name})",
+            command=command,
         )
 
 
@@ -203,10 +206,11 @@ def _verify_stopped(host, status, command, settle):
     if status.unit is not None:
         unit = host.unit_state(status)
         if unit.restart_pending or unit.active_state in ("active", "activating"):
-            raise CommandExecutionError(
+            raise errors.NotVerified(
                 f"`{command}` ran and no client process is left, but systemd still has "
                 f"{unit.name} {unit.state}: it will "
-                f"start the client again. See `systemctl status {unit.name}`"
+                f"start the client again. See `systemctl status {unit.name}`",
+                command=command,
             )
     now = host.watchdog_now(status)
     watchdog = now.pids
@@ -214,17 +218,19 @@ def _verify_stopped(host, status, command, settle):
         return []
     back = wait_for(lambda: host.client_pids(status), settle)
     if back and watchdog:
-        raise CommandExecutionError(
+        raise errors.NotVerified(
             f"`{command}` stopped the client, but it was running again within {settle} s "
             f"(pid {pid_text(back)}): its "
             f"watchdog {WATCHDOG_NAME} (pid {pid_text(watchdog)}) restarted it. "
             "Stop the watchdog first: "
-            "cloudassist.stop stop_watchdog=True"
+            "cloudassist.stop stop_watchdog=True",
+            command=command,
         )
     if back:
-        raise CommandExecutionError(
+        raise errors.NotVerified(
             f"`{command}` stopped the client, but it was running again within {settle} s "
-            f"(pid {pid_text(back)}). {now.suspects_text()}"
+            f"(pid {pid_text(back)}). {now.suspects_text()}",
+            command=command,
         )
     if watchdog:
         return [
@@ -240,10 +246,11 @@ def _verify_started(host, status, command, settle):
     is a crash loop or a restart, however long the client lived before it."""
     pids = wait_for(lambda: host.client_pids(status), host.timeout)
     if not pids:
-        raise CommandExecutionError(
+        raise errors.NotVerified(
             f"`{command}` succeeded but the client is not running after {host.timeout} s "
             f"({status.branch.name}). Check the client's "
-            "log and the service's own status"
+            "log and the service's own status",
+            command=command,
         )
     first = set(pids)
     seen = set(pids)
@@ -257,17 +264,18 @@ def _verify_started(host, status, command, settle):
     if unit is not None and unit.n_restarts > status.unit.n_restarts:
         restarts = max(restarts, unit.n_restarts - status.unit.n_restarts)
     if not after:
-        raise CommandExecutionError(
+        raise errors.NotVerified(
             "`{}` started the client (pid {}) but it exited within {} s{}. Check the "
             "client's log".format(
                 command,
                 pid_text(pids),
                 settle,
                 f" and was restarted {restarts} time(s)" if restarts else "",
-            )
+            ),
+            command=command,
         )
     if restarts or not first.intersection(after):
-        raise CommandExecutionError(
+        raise errors.NotVerified(
             "`{}` started the client (pid {}), but within {} s it was restarted {} time(s) "
             "(now pid {}): a crash loop or a restart, not a client that stays up. Check the "
             "client's log{}".format(
@@ -277,6 +285,7 @@ def _verify_started(host, status, command, settle):
                 max(restarts, 1),
                 pid_text(after),
                 f" and `systemctl status {status.unit.name}`" if status.unit is not None else "",
-            )
+            ),
+            command=command,
         )
     return after

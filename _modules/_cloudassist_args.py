@@ -3,26 +3,30 @@
 Values reach here from the command line, SLS files and pillar, so types are not to be trusted.
 """
 
-from salt.exceptions import CommandExecutionError
+import _cloudassist_errors as errors
 
 MAX_SECONDS = 3600
 
 
-def seconds(source, value, allow_zero=False):
-    """``value`` if it is a number of seconds in range, else a CommandExecutionError naming
+def seconds(source, value, *, allow_zero=False):
+    """``value`` if it is a number of seconds in range, else ``errors.BadArgument`` naming
     ``source``."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not number or not (0 <= value if allow_zero else 0 < value) or value > MAX_SECONDS:
-        raise CommandExecutionError(
+        raise errors.BadArgument(
             "{} must be a number of seconds {} 0 and at most {}, not {!r}".format(
                 source, "from" if allow_zero else "greater than", MAX_SECONDS, value
-            )
+            ),
+            source=source,
+            value=value,
         )
     return value
 
 
 def flag(source, value):
-    """``value`` if it is a boolean, else a CommandExecutionError naming ``source``."""
+    """``value`` if it is a boolean, else ``errors.BadArgument`` naming ``source``."""
     if not isinstance(value, bool):
-        raise CommandExecutionError(f"{source} must be true or false, not {value!r}")
+        raise errors.BadArgument(
+            f"{source} must be true or false, not {value!r}", source=source, value=value
+        )
     return value

@@ -16,6 +16,7 @@ import os
 from salt.exceptions import CommandExecutionError
 
 import _cloudassist_boot as boot
+import _cloudassist_errors as errors
 import _cloudassist_facts as facts
 import _cloudassist_init_system as init
 import _cloudassist_procedure as procedure
@@ -94,26 +95,29 @@ class _Host:
         there is none."""
         res = run.run(argv, self.timeout)
         if res.retcode != 0:
-            raise CommandExecutionError(
+            raise errors.Broken(
                 "`{}` exited with code {}: {}. The client looks broken; reinstall it".format(
                     res.command, res.retcode, res.output or "(no output)"
-                )
+                ),
+                path=argv[0],
             )
         try:
             version = facts.parse_version_output(res.stdout) or facts.parse_version_output(
                 res.stderr
             )
         except facts.SeveralVersions as exc:
-            raise CommandExecutionError(
+            raise errors.Unreadable(
                 f"`{res.command}` printed several versions ({exc}); the branch depends on the "
                 "version, so nothing is chosen from a guess. Check which client is installed, "
-                "or reinstall it"
+                "or reinstall it",
+                what="version",
             ) from None
         if version is None:
-            raise CommandExecutionError(
+            raise errors.Unreadable(
                 "`{}` printed no version (four dot-separated numbers): {}".format(
                     res.command, repr(res.output[:500]) if res.output else "no output at all"
-                )
+                ),
+                what="version",
             )
         return version
 
@@ -125,21 +129,23 @@ class LinuxHost(_Host):
         override = self.config("binary")
         if override is not None:
             if not isinstance(override, str) or not os.path.isabs(override):
-                raise CommandExecutionError(
-                    f"the config key cloudassist:binary must be an absolute path, not {override!r}"
+                raise errors.BadArgument(
+                    f"the config key cloudassist:binary must be an absolute path, not {override!r}",
+                    source="cloudassist:binary",
+                    value=override,
                 )
             return _checked_binary(override, "set by cloudassist:binary")
-        for path in facts.LINUX_BINARIES:
-            if os.path.lexists(path):
-                return _checked_binary(path, "the standard location")
-        found = run.which(facts.CLIENT_NAME)
+        found = facts.client_binary()
+        if found in facts.LINUX_BINARIES:
+            return _checked_binary(found, "the standard location")
         if found:
             return found
-        raise CommandExecutionError(
+        raise errors.NotInstalled(
             "the Cloud Assistant client is not installed: looked for {} and {} on the PATH. "
             "Install the client, or set cloudassist:binary to where it is".format(
                 ", ".join(facts.LINUX_BINARIES), facts.CLIENT_NAME
-            )
+            ),
+            looked_in=(*facts.LINUX_BINARIES, "PATH"),
         )
 
     def version(self):
@@ -147,31 +153,28 @@ class LinuxHost(_Host):
 
     def init_system(self):
         override = self.config("init_system")
-        try:
-            if override is not None:
-                return init.overridden(override)
-            evidence = {}
-            while True:
-                decided = init.decide(evidence)
-                if isinstance(decided, InitDecision):
-                    return decided
-                evidence[decided] = getattr(self, "_gather_" + decided)()
-        except init.Undecided as exc:
-            raise CommandExecutionError(str(exc)) from None
+        if override is not None:
+            return init.overridden(override)
+        return init.decide(self.gatherers())
 
-    _gather_systemd_booted = staticmethod(facts.systemd_booted)
-    _gather_pid1 = staticmethod(facts.read_pid1)
-    _gather_init_file = staticmethod(facts.read_init_file)
-    _gather_init_script = staticmethod(facts.init_script_present)
+    def gatherers(self):
+        """What reads each source of the init system's evidence (``init.TRUST_ORDER``)."""
+        return {
+            "systemd_booted": facts.systemd_booted,
+            "pid1": facts.read_pid1,
+            "initctl": self._initctl,
+            "init_file": facts.read_init_file,
+            "init_script": facts.init_script_present,
+        }
 
-    def _gather_initctl(self):
+    def _initctl(self):
         if not facts.initctl_present():
             return None
         if not self.spawn:
             return facts.upstart_listening()
         try:
             res = run.run([facts.INITCTL, "--version"], self.timeout)
-        except CommandExecutionError as exc:
+        except (errors.CannotRun, errors.TimedOut) as exc:
             log.debug("cloudassist: %s", exc)
             return None
         return res.stdout if res.retcode == 0 else None
@@ -195,7 +198,7 @@ class LinuxHost(_Host):
         )
         status = status._replace(boot=self._client_boot(status), watchdog=watchdog)
         tool = status.branch.tool
-        if run.which(tool):
+        if facts.which(tool):
             return status
         present = os.path.isabs(tool) and os.path.isfile(tool)
         blocked = (
@@ -273,7 +276,7 @@ class LinuxHost(_Host):
         if status.unit is not None:
             return boot.systemd_boot(status.unit)
         if status.branch.sets_boot:  # the vendor's chkconfig agentwatch, off systemd
-            tool = "chkconfig" if run.which("chkconfig") else None
+            tool = "chkconfig" if facts.which("chkconfig") else None
             return boot.sysv_boot(
                 "agentwatch", AGENTWATCH_SCRIPT, tool, boot.rc_links("agentwatch"), True
             )
@@ -283,15 +286,17 @@ class LinuxHost(_Host):
         return boot.sysv_boot(name, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(name))
 
     def _sysv_tool(self):
-        return next((tool for tool in boot.SYSV_TOOLS if run.which(tool)), None)
+        return next((tool for tool in boot.SYSV_TOOLS if facts.which(tool)), None)
 
     def _watchdog_binary(self):
         """The watchdog's binary: ``cloudassist:watchdog``, which must be an absolute path."""
         binary = self.config("watchdog", WATCHDOG_BINARY)
         if not isinstance(binary, str) or not os.path.isabs(binary):
-            raise CommandExecutionError(
+            raise errors.BadArgument(
                 "the config key cloudassist:watchdog must be the absolute path of assist_daemon, "
-                f"not {binary!r}"
+                f"not {binary!r}",
+                source="cloudassist:watchdog",
+                value=binary,
             )
         return binary
 
@@ -357,9 +362,14 @@ class LinuxHost(_Host):
         argv = systemd.show_argv(units)
         res = self.run(Step(tuple(argv)), check=False)
         if res.retcode != 0 and not res.stdout.strip():
-            raise CommandExecutionError(
+            raise errors.CommandFailed(
                 "`{}` exited with code {}: {}; systemd's view of the client's unit is needed to "
-                "tell whether it runs".format(res.command, res.retcode, res.output or "(no output)")
+                "tell whether it runs".format(
+                    res.command, res.retcode, res.output or "(no output)"
+                ),
+                command=res.command,
+                retcode=res.retcode,
+                output=res.output,
             )
         return systemd.parse_show(res.stdout, units)
 
@@ -371,14 +381,16 @@ class LinuxHost(_Host):
         return tuple(facts.client_pids(status.binary))
 
     def watchdog_stop(self, status):
-        """The step that stops the running watchdog, or an error text saying why there is none."""
+        """The step that stops the running watchdog; ``errors.Blocked`` says why there is none."""
         if status.watchdog.form == "unit":
             return Step(("systemctl", "stop", WATCHDOG_UNIT))
         if status.watchdog.suspects:
-            return "stop_watchdog=True, but nothing was changed: " + status.watchdog.suspects_text()
+            raise errors.Blocked(
+                "stop_watchdog=True, but nothing was changed: " + status.watchdog.suspects_text()
+            )
         binary = self._watchdog_binary()
         if not os.path.isfile(binary):
-            return (
+            raise errors.Blocked(
                 "the watchdog {} is running but its binary {!r} is gone (removed while it runs), "
                 "so it cannot be stopped with --stop; nothing was changed. Reinstall the client "
                 "or stop pid {} yourself".format(
@@ -394,23 +406,30 @@ class LinuxHost(_Host):
             try:
                 boot.set_manual(path, edit == "add-manual")
             except OSError as exc:
-                raise CommandExecutionError(f"`{step.text}` failed: {exc}") from exc
+                raise errors.CommandFailed(
+                    f"`{step.text}` failed: {exc}", command=step.text, retcode=None, output=str(exc)
+                ) from exc
             return None
         try:
             res = run.run(list(step.argv), self.timeout)
-        except CommandExecutionError as exc:
+        except errors.TimedOut as exc:
             goes_on = branch and JOB_GOES_ON.get(branch.tool)
-            if getattr(exc, "timed_out", False) and goes_on:
-                raise CommandExecutionError(f"{exc}. {goes_on.format(branch.service)}") from None
-            raise
+            if not goes_on:
+                raise
+            raise errors.TimedOut(
+                f"{exc}. {goes_on.format(branch.service)}", command=exc.command, timeout=exc.timeout
+            ) from None
         if check and res.retcode != 0:
-            raise CommandExecutionError(
+            raise errors.CommandFailed(
                 "`{}` exited with code {}: {} (branch: {})".format(
                     res.command,
                     res.retcode,
                     res.output or "(no output)",
                     branch.name if branch else "watchdog",
-                )
+                ),
+                command=res.command,
+                retcode=res.retcode,
+                output=res.output,
             )
         return res
 
@@ -453,22 +472,27 @@ def _choose_unit(vendor, candidates, units, running_in):
 
 def _checked_binary(path, origin):
     if not os.path.lexists(path):
-        raise CommandExecutionError(
+        raise errors.NotInstalled(
             f"the Cloud Assistant client is not installed: looked for {path} ({origin}), "
-            "which does not exist"
+            "which does not exist",
+            looked_in=(path,),
         )
     if not os.path.exists(path):
-        raise CommandExecutionError(
+        raise errors.Broken(
             f"the Cloud Assistant client is broken: {path} is a link to {os.readlink(path)}, "
-            "which does not exist. Reinstall the client"
+            "which does not exist. Reinstall the client",
+            path=path,
         )
     if not os.path.isfile(path):
-        raise CommandExecutionError(f"{path} ({origin}) is not a file, so it cannot be the client")
+        raise errors.Broken(
+            f"{path} ({origin}) is not a file, so it cannot be the client", path=path
+        )
     if not os.access(path, os.X_OK):
-        raise CommandExecutionError(
+        raise errors.Broken(
             f"the Cloud Assistant client at {path} is not executable "
             f"(mode {os.stat(path).st_mode & 0o7777:o}). Restore its mode (chmod 755) or "
-            "reinstall the client"
+            "reinstall the client",
+            path=path,
         )
     return path
 
@@ -486,10 +510,11 @@ class WindowsHost(_Host):
     def _info(self):
         try:
             return self.salt["service.info"](WINDOWS_SERVICE)
-        except CommandExecutionError as exc:
-            raise CommandExecutionError(
+        except CommandExecutionError as exc:  # Salt's win_service says the service is missing
+            raise errors.NotInstalled(
                 "the Cloud Assistant client is not installed: looked for the Windows service "
-                f"{WINDOWS_SERVICE} ({exc})"
+                f"{WINDOWS_SERVICE} ({exc})",
+                looked_in=(WINDOWS_SERVICE,),
             ) from exc
 
     def status(self):
@@ -519,8 +544,9 @@ class WindowsHost(_Host):
     def version(self):
         version, _, problem = self._version(self._info())
         if version is None:
-            raise CommandExecutionError(
-                "the version of the Cloud Assistant client could not be read: " + problem
+            raise errors.Unreadable(
+                "the version of the Cloud Assistant client could not be read: " + problem,
+                what="version",
             )
         return version
 
@@ -552,8 +578,10 @@ class WindowsHost(_Host):
         function, argument = step.argv
         try:
             self.salt[function](argument, timeout=self.timeout)
-        except CommandExecutionError as exc:
-            raise CommandExecutionError(f"`{step.text}` failed: {exc}") from exc
+        except CommandExecutionError as exc:  # from Salt's win_service
+            raise errors.CommandFailed(
+                f"`{step.text}` failed: {exc}", command=step.text, retcode=None, output=str(exc)
+            ) from exc
 
     def _root(self):
         default = os.path.join(os.environ.get("ProgramData", "C:\\ProgramData"), "aliyun", "assist")
@@ -578,7 +606,7 @@ class WindowsHost(_Host):
                 continue
             try:
                 return self.version_of([exe, "--version"]), exe, None
-            except CommandExecutionError as exc:
+            except errors.Failure as exc:
                 problems.append(str(exc))
         if not problems:
             problems.append(

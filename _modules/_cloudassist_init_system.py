@@ -1,9 +1,9 @@
 """Which init system manages the client: evidence in order of trust, and what to gather next.
 
-``TRUST_ORDER`` is the one place the order lives.  ``decide`` is pure: given the evidence
-gathered so far it returns the decision, or the name of the source to gather next, or raises
-``Undecided`` with a message for the operator.  The host gathers one source at a time until
-``decide`` is satisfied, so a booted systemd costs one ``stat`` and nothing more.
+``TRUST_ORDER`` is the one place the order lives.  ``decide`` is given one function per
+source (the host's gatherers), calls them one at a time in the order of trust until one
+source decides, and returns the decision or raises ``errors.Undecided`` with a message for the
+operator: a booted systemd costs one ``stat`` and nothing more.
 
 Sources and the values the host gathers for them:
 
@@ -14,15 +14,12 @@ init_file       ``InitFile``: the vendor's marker scan of ``/sbin/init``, done i
 init_script     bool: ``/etc/init.d/aliyun-service`` exists
 """
 
+import _cloudassist_errors as errors
 from _cloudassist_facts import INIT_SCRIPT
 from _cloudassist_records import Evidence, InitDecision
 
 LINUX_INIT_SYSTEMS = ("systemd", "upstart", "sysvinit")
 OVERRIDE = "the config key cloudassist:init_system"
-
-
-class Undecided(ValueError):
-    """The evidence does not tell the init system; the message says what was found."""
 
 
 def _systemd_booted(value, evidence):
@@ -71,24 +68,27 @@ TRUST_ORDER = (
 )
 
 
-def decide(evidence):
-    """An ``InitDecision``, or the name of the next source to gather; ``Undecided`` if none
-    tells."""
+def decide(gatherers):
+    """The ``InitDecision``: ``gatherers`` maps each source of ``TRUST_ORDER`` to a function
+    that reads it; each is called once, in the order of trust, until a source decides.
+    ``errors.Undecided`` if none does."""
+    evidence = {}
     for source, _, rule in TRUST_ORDER:
-        if source not in evidence:
-            return source
+        evidence[source] = gatherers[source]()
         verdict = rule(evidence[source], evidence)
         if verdict:
             return InitDecision(verdict[0], verdict[1], report(evidence))
-    raise Undecided(_undecided(evidence))
+    raise errors.Undecided(_undecided(evidence), evidence=report(evidence))
 
 
 def overridden(value):
     """The decision the config key ``cloudassist:init_system`` forces."""
     if value not in LINUX_INIT_SYSTEMS:
-        raise Undecided(
+        raise errors.BadArgument(
             "cloudassist:init_system is set to {!r}, which is not an init system this module "
-            "knows; valid values: {}".format(value, ", ".join(LINUX_INIT_SYSTEMS))
+            "knows; valid values: {}".format(value, ", ".join(LINUX_INIT_SYSTEMS)),
+            source=OVERRIDE,
+            value=value,
         )
     return InitDecision(value, OVERRIDE, (Evidence(OVERRIDE, repr(value)),))
 

@@ -1,6 +1,7 @@
 """Deciding what an action would do: one pure function, used by test mode and the real run.
 
-``make(status, action, stop_watchdog, watchdog_stop, enable)`` turns the facts about this
+``make(status, action, stop_watchdog=, watchdog_stop=, watchdog_blocked=, enable=)`` turns the
+facts about this
 host (a ``ClientStatus``) and what is wanted into a ``Plan``: the steps that would run, the
 changes they would make, or why nothing can run.  ``enable`` (True, False, or None to leave
 it) is whether the client's service should start at boot; the actions ``enable`` and
@@ -18,22 +19,29 @@ ACTIONS = RUN_ACTIONS + ("enable", "disable")
 NEW_PIDS = "new pids"
 
 
-def make(status, action, stop_watchdog=False, watchdog_stop=None, enable=None):
+def make(
+    status, action, *, stop_watchdog=False, watchdog_stop=None, watchdog_blocked=None, enable=None
+):
     """The ``Plan`` for ``action`` on a host in ``status``.
 
-    ``watchdog_stop`` is the step that stops the running watchdog, or a text saying why it
-    cannot be stopped (asked for only when ``stop_watchdog`` and the watchdog runs).
+    ``watchdog_stop`` is the step that stops the running watchdog, ``watchdog_blocked`` why it
+    cannot be stopped (one of them, asked for only when ``stop_watchdog`` and the watchdog runs).
     """
     if action not in ACTIONS:
         raise ValueError("unknown action {!r}; valid: {}".format(action, ", ".join(ACTIONS)))
     if action in ("enable", "disable"):
         return _with_boot(status, Plan(action), action == "enable", False)
-    return _with_boot(
-        status, _run_plan(status, action, stop_watchdog, watchdog_stop), enable, stop_watchdog
+    run_plan = _run_plan(
+        status,
+        action,
+        stop_watchdog=stop_watchdog,
+        watchdog_stop=watchdog_stop,
+        watchdog_blocked=watchdog_blocked,
     )
+    return _with_boot(status, run_plan, enable, stop_watchdog)
 
 
-def _run_plan(status, action, stop_watchdog, watchdog_stop):
+def _run_plan(status, action, *, stop_watchdog, watchdog_stop, watchdog_blocked):
     # A client whose unit is being stopped is not "already running"; one that is down while
     # systemd will restart it (or is starting it) is not "already stopped".
     up = status.running and not status.stopping
@@ -42,8 +50,8 @@ def _run_plan(status, action, stop_watchdog, watchdog_stop):
     blocked = None
     stop_wd = ()
     if action == "stop" and stop_watchdog and status.watchdog.at_stake:
-        if isinstance(watchdog_stop, str):
-            blocked = watchdog_stop
+        if watchdog_blocked:
+            blocked = watchdog_blocked
         else:
             stop_wd = (watchdog_stop,)
             changes.append(Change("watchdog", True, False))

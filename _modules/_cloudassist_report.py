@@ -7,9 +7,8 @@ decision about them (answered, failed, did not answer, and the counts) is made h
 from collections import Counter
 from typing import NamedTuple
 
-from salt.exceptions import CommandExecutionError
-
 import _cloudassist_args as args
+import _cloudassist_errors as errors
 
 # What LocalClient.cmd_iter accepts as tgt_type (the ``salt`` CLI's targeting options).
 TARGET_TYPES = (
@@ -153,10 +152,14 @@ def summarize(returns, expected):
     )
 
 
-def argument_problem(tgt, tgt_type, timeout):
-    """Why the runner's arguments cannot be used, or None."""
+def check_arguments(tgt, tgt_type, timeout):
+    """Raise ``errors.BadArgument`` saying why the runner's arguments cannot be used."""
     if tgt_type not in TARGET_TYPES:
-        return "tgt_type must be one of {}, not {!r}".format(", ".join(TARGET_TYPES), tgt_type)
+        raise errors.BadArgument(
+            "tgt_type must be one of {}, not {!r}".format(", ".join(TARGET_TYPES), tgt_type),
+            source="tgt_type",
+            value=tgt_type,
+        )
     if tgt_type == "list":
         if isinstance(tgt, str):
             tgt = [part for part in tgt.split(",") if part.strip()]
@@ -165,15 +168,15 @@ def argument_problem(tgt, tgt_type, timeout):
             or not tgt
             or not all(isinstance(t, str) and t for t in tgt)
         ):
-            return (
+            raise errors.BadArgument(
                 "tgt must name at least one minion (a list, or ids separated by commas), "
-                f"not {tgt!r}"
+                f"not {tgt!r}",
+                source="tgt",
+                value=tgt,
             )
     elif not isinstance(tgt, str) or not tgt.strip():
-        return f"tgt must be a non-empty target string, not {tgt!r}"
+        raise errors.BadArgument(
+            f"tgt must be a non-empty target string, not {tgt!r}", source="tgt", value=tgt
+        )
     if timeout is not None:
-        try:
-            args.seconds("timeout", timeout)
-        except CommandExecutionError as exc:
-            return str(exc)
-    return None
+        args.seconds("timeout", timeout)

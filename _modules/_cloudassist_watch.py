@@ -7,7 +7,6 @@ purely, what the beacon reports.
 """
 
 import os
-import shutil
 from typing import NamedTuple
 
 # Only ``facts`` (and the ``records`` it imports): importing ``host`` would load every helper
@@ -51,12 +50,11 @@ class Snapshot(NamedTuple):
 
 
 def default_binary():
-    """The first standard location that exists, else ``aliyun-service`` on the PATH, else the
-    first standard location (the client is then "not installed")."""
-    for path in facts.LINUX_BINARIES:
-        if os.path.lexists(path):
-            return path
-    return shutil.which(facts.CLIENT_NAME) or facts.LINUX_BINARIES[0]
+    """The binary the execution module manages when ``cloudassist:binary`` does not say
+    (``facts.client_binary``: the first standard location that exists, else
+    ``aliyun-service`` on the PATH and the system folders), else the first standard location
+    (the client is then "not installed")."""
+    return facts.client_binary() or facts.LINUX_BINARIES[0]
 
 
 def folder_version(path):

@@ -29,13 +29,13 @@ windows_root
     ``%ProgramData%\\aliyun\\assist``).
 """
 
+import functools
 import importlib.util
 import logging
 import os
 import re
 
 import salt.utils.platform
-from salt.exceptions import CommandExecutionError
 
 # The library: the _cloudassist_*.py files beside the execution module, in every install (pip,
 # sync, salt-ssh); _modules/_cloudassist_lib.py says why it lies there and is imported so.
@@ -48,6 +48,7 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
     with _cloudassist_lib.imported():
         import _cloudassist_act as act
         import _cloudassist_args as args
+        import _cloudassist_errors as errors
         import _cloudassist_host as hosts
         import _cloudassist_install as install
         import _cloudassist_plan as plans
@@ -81,18 +82,33 @@ def __virtual__():
     return __virtualname__
 
 
+def _at_salts_boundary(function):
+    """A library failure leaves a public function as ``errors.Failed``: a
+    ``CommandExecutionError`` with the same text and the changes made before it (the states
+    report those)."""
+
+    @functools.wraps(function)
+    def public(*positional, **keywords):
+        try:
+            return function(*positional, **keywords)
+        except errors.Failure as exc:
+            raise errors.Failed(exc) from exc
+
+    return public
+
+
 def _config(key, default=None):
     # Not from grains: the cloudassist grain has keys of the same names (init_system), and a
     # grain must never pass for the operator's setting.
     return __salt__["config.get"]("cloudassist:" + key, default, omit_grains=True)
 
 
-def _seconds(name, value, default, allow_zero=False):
+def _seconds(name, value, default, *, allow_zero=False):
     if value is None:
         return args.seconds(
-            "the config key cloudassist:" + name, _config(name, default), allow_zero
+            "the config key cloudassist:" + name, _config(name, default), allow_zero=allow_zero
         )
-    return args.seconds("the argument " + name, value, allow_zero)
+    return args.seconds("the argument " + name, value, allow_zero=allow_zero)
 
 
 def _host(timeout):
@@ -114,18 +130,28 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enab
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, host.timeout):
         status = host.status()
-        watchdog_stop = (
-            host.watchdog_stop(status) if stop_watchdog and status.watchdog.at_stake else None
+        watchdog_stop = watchdog_blocked = None
+        if stop_watchdog and status.watchdog.at_stake:
+            try:
+                watchdog_stop = host.watchdog_stop(status)
+            except errors.Blocked as exc:  # the plan says so, as for test=True
+                watchdog_blocked = exc.reason
+        plan = plans.make(
+            status,
+            action,
+            stop_watchdog=stop_watchdog,
+            watchdog_stop=watchdog_stop,
+            watchdog_blocked=watchdog_blocked,
+            enable=enable,
         )
-        plan = plans.make(status, action, stop_watchdog, watchdog_stop, enable)
         if test:
             if plan.blocked:
-                raise CommandExecutionError(plan.blocked)
+                raise errors.Blocked(plan.blocked)
             return _predicted(status, plan)
         try:
             outcome = act.carry_out(host, status, plan, settle)
-        except CommandExecutionError as exc:
-            if getattr(exc, "changes", None):
+        except errors.Failure as exc:
+            if exc.changes:
                 _refresh_grains()
             raise
     if plan.changes:
@@ -239,6 +265,7 @@ def _boundary(status, plan, running, pids, command, comment, changes, enabled):
 # --- public functions ---------------------------------------------------------------------
 
 
+@_at_salts_boundary
 def version(timeout=None):
     """
     Return the installed Cloud Assistant client's version, e.g. ``'2.2.3.578'``.
@@ -259,6 +286,7 @@ def version(timeout=None):
     return _host(timeout).version()
 
 
+@_at_salts_boundary
 def status(timeout=None):
     """
     Return what this minion knows about its Cloud Assistant client.
@@ -289,6 +317,7 @@ def status(timeout=None):
     return _host(timeout).status().as_dict()
 
 
+@_at_salts_boundary
 def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None):
     """
     Stop the Cloud Assistant client with the command the vendor's procedure gives for this
@@ -338,6 +367,7 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
     )
 
 
+@_at_salts_boundary
 def start(timeout=None, settle=None, test=False, enable=None):
     """
     Start the Cloud Assistant client with the command the vendor's procedure gives for this
@@ -363,6 +393,7 @@ def start(timeout=None, settle=None, test=False, enable=None):
     return _do("start", timeout=timeout, settle=settle, test=test, enable=enable)
 
 
+@_at_salts_boundary
 def restart(timeout=None, settle=None, test=False, enable=None):
     """
     Restart the Cloud Assistant client: the vendor's stop command (when it runs), then its
@@ -387,6 +418,7 @@ def restart(timeout=None, settle=None, test=False, enable=None):
     return _do("restart", timeout=timeout, settle=settle, test=test, enable=enable)
 
 
+@_at_salts_boundary
 def enabled(timeout=None):
     """
     Return True when the Cloud Assistant client's service starts at boot, else False.
@@ -409,12 +441,14 @@ def enabled(timeout=None):
     """
     status = _host(timeout).status()
     if status.enabled is None:
-        raise CommandExecutionError(
-            f"whether {status.boot.service} starts at boot cannot be told: {status.boot.how}"
+        raise errors.Unreadable(
+            f"whether {status.boot.service} starts at boot cannot be told: {status.boot.how}",
+            what="boot",
         )
     return status.enabled
 
 
+@_at_salts_boundary
 def enable(timeout=None, test=False):
     """
     Make the Cloud Assistant client's service start at boot, with the command its init
@@ -445,6 +479,7 @@ def enable(timeout=None, test=False):
     return _do("enable", timeout=timeout, test=test)
 
 
+@_at_salts_boundary
 def disable(timeout=None, test=False):
     """
     Keep the Cloud Assistant client's service from starting at boot, with the command its

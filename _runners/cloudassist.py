@@ -8,7 +8,7 @@ Report the Cloud Assistant client across the fleet, from the master.
     salt-run cloudassist.report tgt='G@os:Ubuntu' tgt_type=compound --out=json
 
 Installed with pip, the runner comes with the wheel; synced from ``file_roots``, run
-``salt-run saltutil.sync_all`` on the master (the runner and the ``_utils`` helper it imports).
+``salt-run saltutil.sync_all`` on the master (the runner and the ``_modules`` library it imports).
 """
 
 import importlib.util
@@ -28,6 +28,7 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
     _spec = importlib.util.spec_from_file_location("_cloudassist_lib", _LIB)
     _spec.loader.exec_module(_cloudassist_lib := importlib.util.module_from_spec(_spec))
     with _cloudassist_lib.imported():
+        import _cloudassist_errors as errors
         import _cloudassist_install as install
         import _cloudassist_report as reports
 
@@ -98,9 +99,10 @@ def report(tgt="*", tgt_type="glob", timeout=None):
         salt-run cloudassist.report
         salt-run cloudassist.report tgt='web*' timeout=30 --out=json
     """
-    problem = reports.argument_problem(tgt, tgt_type, timeout)
-    if problem:
-        return _failed({"Error": "cloudassist.report: " + problem, "retcode": 1})
+    try:
+        reports.check_arguments(tgt, tgt_type, timeout)
+    except errors.BadArgument as exc:
+        return _failed({"Error": f"cloudassist.report: {exc}", "retcode": 1})
     # Asked first so that an empty target publishes nothing (LocalClient would print its own
     # "No minions matched" line into the output).
     matched = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type)["minions"]

@@ -40,6 +40,7 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
     _spec.loader.exec_module(_cloudassist_lib := importlib.util.module_from_spec(_spec))
     with _cloudassist_lib.imported():
         import _cloudassist_args as args
+        import _cloudassist_errors as errors
         import _cloudassist_install as install
 
 __virtualname__ = "cloudassist"
@@ -60,6 +61,11 @@ def __virtual__():
     return (False, "cloudassist: the cloudassist execution module is not available")
 
 
+def _made_before(exc):
+    """The changes a failure says were made before it (none for Salt's own errors)."""
+    return exc.changes if isinstance(exc, (errors.Failure, errors.Failed)) else {}
+
+
 def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, takes=(), enable=None):
     unknown = sorted(key for key in (extra or {}) if not key.startswith("__"))
     if unknown:
@@ -71,7 +77,7 @@ def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, take
     if timeout is not None:
         args.seconds("timeout", timeout)
     if settle is not None:
-        args.seconds("settle", settle, True)
+        args.seconds("settle", settle, allow_zero=True)
     args.flag("stop_watchdog", stop_watchdog)
     if enable is not None:
         args.flag("enable", enable)
@@ -101,8 +107,8 @@ def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun, enab
             kwargs["stop_watchdog"] = stop_watchdog
         # The action reads the status first and does nothing when there is nothing to do.
         result, test = _act(ret, "start" if want_running else "stop", **kwargs)
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["changes"] = getattr(exc, "changes", {})
+    except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = _made_before(exc)
         ret["comment"] = str(exc)
         return ret
     holds = result["running"] == want_running and (enable is None or result["enabled"] == enable)
@@ -137,8 +143,8 @@ def _boot(name, want, timeout, extra, fun):
     try:
         _check_args(timeout, None, extra=extra, fun=fun, takes=("timeout",))
         result, test = _act(ret, "enable" if want else "disable", timeout=timeout)
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["changes"] = getattr(exc, "changes", {})
+    except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = _made_before(exc)
         ret["comment"] = str(exc)
         return ret
     warnings = [_sentence(w) for w in result.get("warnings", [])]
@@ -269,8 +275,8 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
     try:
         _check_args(timeout, settle)
         result, test = _act(ret, "restart", timeout=timeout, settle=settle)
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["changes"] = getattr(exc, "changes", {})
+    except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = _made_before(exc)
         ret["comment"] = f"Failed to restart the Cloud Assistant client: {exc}"
         return ret
     ret["result"] = None if test else result["running"]

@@ -449,3 +449,37 @@ def test_an_unreadable_saved_poll_is_a_fresh_baseline(polls, tmp_path):
     assert tags(beacon.beacon([{"interval": 1}, {"emitatstartup": True}])) == tags(
         watch.startup(snap([100]))
     )
+
+
+def test_the_beacon_watches_the_binary_the_module_manages(tmp_path, monkeypatch):
+    """A minion whose PATH lacks the sbin folders, with the client in one of them (a client
+    installed outside the two standard locations): the beacon used ``shutil.which`` on the
+    bare PATH and watched the absent ``/usr/sbin/aliyun-service``, while the module managed
+    the client it found in the system folders.  Both now resolve the binary with
+    ``facts.client_binary``."""
+    import _cloudassist_host as hosts
+
+    sbin, bin_ = tmp_path / "sbin", tmp_path / "bin"
+    sbin.mkdir()
+    bin_.mkdir()
+    client = sbin / "aliyun-service"
+    client.write_text("#!/bin/sh\necho 2.2.3.578\n")
+    client.chmod(0o755)
+    standard = (
+        str(tmp_path / "usr/sbin/aliyun-service"),
+        str(tmp_path / "opt/sbin/aliyun-service"),
+    )
+    monkeypatch.setenv("PATH", str(bin_))
+    for facts in {watch.facts, hosts.facts}:
+        monkeypatch.setattr(facts, "LINUX_BINARIES", standard)
+        monkeypatch.setattr(facts, "SYSTEM_PATH", f"{sbin}:{bin_}")
+
+    # what the beacon's lookup used to answer here: another binary than the module's
+    import shutil
+
+    assert (shutil.which("aliyun-service") or standard[0]) == standard[0]
+
+    module = hosts.LinuxHost(lambda key, default=None: default, None, 5).binary()
+    assert module == str(client)
+    assert watch.default_binary() == module
+    assert beacon._binary({}) == module

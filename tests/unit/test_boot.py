@@ -6,6 +6,7 @@ import os
 import pytest
 
 import _cloudassist_boot as boot
+import _cloudassist_errors as errors
 import _cloudassist_facts as facts
 import _cloudassist_systemd as systemd
 from _cloudassist_records import UnitState
@@ -253,7 +254,9 @@ def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
         {},
         5,
     )
-    assert missing.watchdog_stop(status) == (
+    with pytest.raises(errors.Blocked) as raised:
+        missing.watchdog_stop(status)
+    assert raised.value.reason == (
         "the watchdog assist_daemon is running but its binary '/nonexistent/assist_daemon' is gone "
         "(removed while it runs), so it cannot be stopped with --stop; nothing was changed. "
         "Reinstall the client or stop pid 77 yourself"
@@ -275,7 +278,9 @@ def test_a_look_alike_on_this_host_blocks_stop_watchdog(linux_host):
     status = ClientStatus(
         "linux", "2.2.3.578", "/usr/sbin/aliyun-service", None, None, watchdog=watchdog
     )
-    assert linux_host.watchdog_stop(status) == (
+    with pytest.raises(errors.Blocked) as raised:
+        linux_host.watchdog_stop(status)
+    assert raised.value.reason == (
         "stop_watchdog=True, but nothing was changed: assist_daemon (pid 91) runs from "
         "/opt/other/assist_daemon, not from the watchdog binary cloudassist knows, so it was "
         "neither counted nor stopped and may start the client again. If it is this host's "
@@ -292,11 +297,9 @@ def test_a_look_alike_on_this_host_blocks_stop_watchdog(linux_host):
 
 @pytest.mark.parametrize("value", ["assist_daemon", "./bin/assist_daemon", 5, ["/a"]])
 def test_a_watchdog_path_that_is_not_absolute_is_an_error(value):
-    from salt.exceptions import CommandExecutionError
-
     host = hosts.LinuxHost(lambda key, default=None: value if key == "watchdog" else default, {}, 5)
     with pytest.raises(
-        CommandExecutionError,
+        errors.BadArgument,
         match="cloudassist:watchdog must be the absolute path of assist_daemon",
     ):
         host._watchdog("sysvinit")

@@ -16,11 +16,11 @@ LIBRARY = ROOT / "_modules"
 # Loaded by its path by every entry file, not imported: no arrow leads to it.
 BOOTSTRAP = LIBRARY / "_cloudassist_lib.py"
 ENTRIES = {
-    "_modules/cloudassist.py": {"act", "args", "host", "install", "plan"},
-    "_states/cloudassist.py": {"args", "install"},
-    "_grains/cloudassist.py": {"host", "install"},
+    "_modules/cloudassist.py": {"act", "args", "errors", "host", "install", "plan"},
+    "_states/cloudassist.py": {"args", "errors", "install"},
+    "_grains/cloudassist.py": {"errors", "host", "install"},
     "_beacons/cloudassist.py": {"install", "watch"},
-    "_runners/cloudassist.py": {"install", "report"},
+    "_runners/cloudassist.py": {"errors", "install", "report"},
 }
 RUFF = pathlib.Path(sys.executable).parent / "ruff"
 

@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import _cloudassist_errors as errors
 import _cloudassist_host as hosts
 from _cloudassist_facts import MARKERS, read_init_file, scan_markers
-from _cloudassist_init_system import TRUST_ORDER, Undecided, decide, overridden
+from _cloudassist_init_system import TRUST_ORDER, overridden
+from _cloudassist_init_system import decide as decide_gathering
 from _cloudassist_records import Evidence, InitDecision, InitFile, Pid1
 
 PID1_NSPAWN_SYSTEMD = Pid1("systemd", "/usr/lib/systemd/systemd")
@@ -19,6 +21,11 @@ PID1_SHELL = Pid1("sh", "/bin/dash")
 PID1_HIDDEN = Pid1(None, None)
 
 SOURCES = ("systemd_booted", "pid1", "initctl", "init_file", "init_script")
+
+
+def decide(world):
+    """decide() on evidence already known: each gatherer returns its value."""
+    return decide_gathering({source: (lambda s=source: world[s]) for source in SOURCES})
 
 
 def init_file(*markers, target=None, problem=None):
@@ -163,7 +170,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("case,ev,words", REFUSED, ids=[r[0] for r in REFUSED])
 def test_doubtful_evidence_is_an_error_that_says_what_was_found(case, ev, words):
-    with pytest.raises(Undecided) as raised:
+    with pytest.raises(errors.Undecided) as raised:
         decide(ev)
     for word in words + ["cloudassist:init_system"]:
         assert word in str(raised.value)
@@ -181,17 +188,18 @@ def test_the_config_override_wins(override):
 
 @pytest.mark.parametrize("override", ["openrc", "windows", "", "SYSTEMD", 1, ["systemd"]])
 def test_an_invalid_override_lists_the_valid_ones(override):
-    with pytest.raises(Undecided, match="valid values: systemd, upstart, sysvinit"):
+    with pytest.raises(errors.BadArgument, match="valid values: systemd, upstart, sysvinit"):
         overridden(override)
 
 
 @pytest.mark.parametrize("override", ["systemd", "upstart", "sysvinit"])
 def test_the_override_gathers_no_evidence(monkeypatch, override):
     gathered = []
-    for source in SOURCES:
-        monkeypatch.setattr(
-            hosts.LinuxHost, "_gather_" + source, lambda self, s=source: gathered.append(s)
-        )
+    monkeypatch.setattr(
+        hosts.LinuxHost,
+        "gatherers",
+        lambda self: {source: lambda s=source: gathered.append(s) for source in SOURCES},
+    )
     host = hosts.LinuxHost(
         lambda key, default=None: override if key == "init_system" else default, {}, 5
     )
@@ -223,18 +231,21 @@ def test_the_trust_order_is_the_documented_one():
 
 
 def gather(world):
-    """Ask decide() for one source at a time, as the host does; return (answer, asked)."""
-    asked, evidence = [], {}
-    while True:
-        try:
-            answer = decide(evidence)
-        except Undecided as exc:
-            return exc, asked
-        if isinstance(answer, InitDecision):
-            return answer, asked
-        assert answer not in evidence, f"decide() asked twice for {answer}"
-        asked.append(answer)
-        evidence[answer] = world[answer]
+    """decide() with gatherers that record what they are asked; return (answer, asked)."""
+    asked = []
+
+    def gatherer(source):
+        def read():
+            assert source not in asked, f"decide() asked twice for {source}"
+            asked.append(source)
+            return world[source]
+
+        return read
+
+    try:
+        return decide_gathering({source: gatherer(source) for source in SOURCES}), asked
+    except errors.Undecided as exc:
+        return exc, asked
 
 
 @pytest.mark.parametrize("case,world,count", GATHERED, ids=[g[0] for g in GATHERED])
@@ -250,12 +261,18 @@ def test_sources_are_gathered_in_trust_order_and_only_until_one_decides(case, wo
             "gathering lazily must decide as the whole evidence does"
         )
     else:
-        with pytest.raises(Undecided, match="cloudassist:init_system"):
+        with pytest.raises(errors.Undecided, match="cloudassist:init_system") as raised:
             decide(world)
+        # the failure carries what was found, most trusted first
+        assert [item.source for item in raised.value.evidence] == [
+            label for _, label, _ in TRUST_ORDER
+        ]
 
 
-def test_decide_on_no_evidence_asks_for_the_most_trusted_source():
-    assert decide({}) == "systemd_booted"
+def test_decide_asks_only_the_most_trusted_source_when_it_decides():
+    answer, asked = gather(evidence(True, PID1_INIT))
+    assert asked == ["systemd_booted"]
+    assert answer.init_system == "systemd"
 
 
 @pytest.mark.parametrize("case,world,count", GATHERED, ids=[g[0] for g in GATHERED])
@@ -269,11 +286,12 @@ def test_the_linux_host_gathers_as_decide_asks(monkeypatch, case, world, count):
 
         return gather_one
 
-    for source in SOURCES:
-        monkeypatch.setattr(hosts.LinuxHost, "_gather_" + source, gatherer(source))
+    monkeypatch.setattr(
+        hosts.LinuxHost, "gatherers", lambda self: {s: gatherer(s) for s in SOURCES}
+    )
     host = hosts.LinuxHost(lambda key, default=None: default, {}, 5)
     if count == 5 and not world["init_script"]:
-        with pytest.raises(hosts.CommandExecutionError, match="cloudassist:init_system"):
+        with pytest.raises(errors.Undecided, match="cloudassist:init_system"):
             host.init_system()
     else:
         decision, _ = gather(world)

@@ -18,11 +18,11 @@ import salt.loader
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KINDS = {
-    "modules": {"act", "args", "host", "install", "plan"},
-    "states": {"args", "install"},
-    "grains": {"host", "install"},
+    "modules": {"act", "args", "errors", "host", "install", "plan"},
+    "states": {"args", "errors", "install"},
+    "grains": {"errors", "host", "install"},
     "beacons": {"install", "watch"},
-    "runners": {"install", "report"},
+    "runners": {"errors", "install", "report"},
 }
 
 

@@ -111,7 +111,10 @@ def test_every_branch_action_and_situation(
     status = status_for(branch, running, watchdog, BLOCKED if blocked else None, present)
     asked_watchdog = action == "stop" and stop_watchdog and watchdog
     plan = plans.make(
-        status, action, stop_watchdog, watchdog_step(branch) if asked_watchdog else None
+        status,
+        action,
+        stop_watchdog=stop_watchdog,
+        watchdog_stop=watchdog_step(branch) if asked_watchdog else None,
     )
 
     phases, changes = EXPECTED[(action, running)]
@@ -152,7 +155,10 @@ def test_describe_names_exactly_the_commands_the_steps_hold(name, action, runnin
     status = status_for(branch, running, watchdog)
     stop_watchdog = action == "stop" and watchdog
     plan = plans.make(
-        status, action, stop_watchdog, watchdog_step(branch) if stop_watchdog else None
+        status,
+        action,
+        stop_watchdog=stop_watchdog,
+        watchdog_stop=watchdog_step(branch) if stop_watchdog else None,
     )
     if plan.noop:
         text = plans.already(status, action)
@@ -178,11 +184,11 @@ def test_describe_names_exactly_the_commands_the_steps_hold(name, action, runnin
 def test_a_watchdog_that_cannot_be_stopped_blocks_the_stop_and_nothing_runs():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
     status = status_for(branch, True, True)
-    plan = plans.make(status, "stop", True, NO_WATCHDOG_BINARY)
+    plan = plans.make(status, "stop", stop_watchdog=True, watchdog_blocked=NO_WATCHDOG_BINARY)
     assert plan.blocked == NO_WATCHDOG_BINARY
     assert plan.steps == ()
     # the same stop without stop_watchdog is not blocked: the watchdog is left alone
-    free = plans.make(status, "stop", False, None)
+    free = plans.make(status, "stop")
     assert free.blocked is None and free.stop_watchdog == () and free.stop == branch.stop
 
 
@@ -193,16 +199,16 @@ def test_a_look_alike_of_the_watchdog_blocks_stop_watchdog_only():
     look_alike = Process(91, "assist_daemon", "/opt/other/assist_daemon")
     status = status_for(branch, True, False)._replace(watchdog=Watchdog(suspects=(look_alike,)))
     why = "stop_watchdog=True, but nothing was changed: " + status.watchdog.suspects_text()
-    plan = plans.make(status, "stop", True, why)
+    plan = plans.make(status, "stop", stop_watchdog=True, watchdog_blocked=why)
     assert plan.blocked == why and plan.steps == ()
-    free = plans.make(status, "stop", False, None)
+    free = plans.make(status, "stop")
     assert free.blocked is None and free.stop == branch.stop
 
 
 def test_a_blocked_branch_wins_over_a_watchdog_without_binary():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, upstart"]
     status = status_for(branch, True, True, BLOCKED)
-    plan = plans.make(status, "stop", True, NO_WATCHDOG_BINARY)
+    plan = plans.make(status, "stop", stop_watchdog=True, watchdog_blocked=NO_WATCHDOG_BINARY)
     assert plan.blocked == BLOCKED and plan.steps == ()
 
 
@@ -210,7 +216,7 @@ def test_a_blocked_branch_wins_over_a_watchdog_without_binary():
 def test_stop_watchdog_belongs_to_stop_only(action):
     branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
     status = status_for(branch, True, True)
-    plan = plans.make(status, action, True, watchdog_step(branch))
+    plan = plans.make(status, action, stop_watchdog=True, watchdog_stop=watchdog_step(branch))
     assert plan.stop_watchdog == () and all(c.name != "watchdog" for c in plan.changes)
 
 
@@ -358,7 +364,7 @@ BOOT_EXPECTED = {
 def test_the_boot_status_follows_enable_and_the_branch(name, action, running, enabled, enable):
     branch = BRANCHES[name]
     status = booting(status_for(branch, running, False), enabled)
-    plan = plans.make(status, action, False, None, enable)
+    plan = plans.make(status, action, enable=enable)
     ran = plan.stop or plan.start
     effect = (bool(plan.start) if ran else None) if branch.sets_boot else None
     steps, change = BOOT_EXPECTED[(effect, enabled, enable)]
@@ -367,7 +373,7 @@ def test_the_boot_status_follows_enable_and_the_branch(name, action, running, en
     assert boot_changes == ([Change("enabled", *change)] if change else [])
     assert plan.steps[-len(steps) :] == steps if steps else True
     # the run part is what it was without enable
-    without = plans.make(status._replace(boot=None), action, False, None, None)
+    without = plans.make(status._replace(boot=None), action)
     assert (plan.stop, plan.start) == (without.stop, without.start)
 
 
@@ -394,7 +400,9 @@ def test_a_boot_change_that_cannot_be_made_blocks_everything():
         True,
         (("disable", "this host has neither update-rc.d nor chkconfig"),),
     )
-    plan = plans.make(status, "stop", True, watchdog_step(branch), False)
+    plan = plans.make(
+        status, "stop", stop_watchdog=True, watchdog_stop=watchdog_step(branch), enable=False
+    )
     assert plan.blocked == (
         "the client's service svc cannot be disabled at boot: this host has neither update-rc.d "
         "nor chkconfig; nothing was run and the client was left as it is"
@@ -403,7 +411,7 @@ def test_a_boot_change_that_cannot_be_made_blocks_everything():
     # the same boot status asked for where it already holds is no reason to block
     assert (
         plans.make(
-            status._replace(boot=status.boot._replace(enabled=False)), "stop", False, None, False
+            status._replace(boot=status.boot._replace(enabled=False)), "stop", enable=False
         ).blocked
         is None
     )
@@ -424,7 +432,7 @@ def test_stop_watchdog_with_enable_false_disables_the_watchdog_at_boot_first():
         watchdog=_watchdog(True, WD_BOOT)
     )
     stop_wd = Step(("systemctl", "stop", "AssistDaemon.service"))
-    plan = plans.make(status, "stop", True, stop_wd, False)
+    plan = plans.make(status, "stop", stop_watchdog=True, watchdog_stop=stop_wd, enable=False)
     assert plan.watchdog_boot == WD_BOOT.disable and plan.stop_watchdog == (stop_wd,)
     assert plan.steps == WD_BOOT.disable + (stop_wd,) + branch.stop + DISABLE
     assert [c.name for c in plan.changes] == ["watchdog", "running", "enabled", "watchdog_enabled"]
@@ -434,23 +442,37 @@ def test_stop_watchdog_with_enable_false_disables_the_watchdog_at_boot_first():
         and "disable svc at boot (`boot-off svc`)" in text
     )
     # without enable=False the watchdog's boot is left alone
-    assert plans.make(status, "stop", True, stop_wd, None).watchdog_boot == ()
+    assert (
+        plans.make(
+            status, "stop", stop_watchdog=True, watchdog_stop=stop_wd, enable=None
+        ).watchdog_boot
+        == ()
+    )
     # a watchdog already disabled at boot needs nothing
     off = status._replace(watchdog=_watchdog(True, WD_BOOT._replace(enabled=False)))
-    assert plans.make(off, "stop", True, stop_wd, False).watchdog_boot == ()
+    assert (
+        plans.make(
+            off, "stop", stop_watchdog=True, watchdog_stop=stop_wd, enable=False
+        ).watchdog_boot
+        == ()
+    )
 
 
 def test_a_watchdog_that_cannot_be_disabled_at_boot_is_told_not_hidden():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
     status = booting(status_for(branch, True, False), True)._replace(watchdog=_watchdog(True, None))
-    plan = plans.make(status, "stop", True, watchdog_step(branch), False)
+    plan = plans.make(
+        status, "stop", stop_watchdog=True, watchdog_stop=watchdog_step(branch), enable=False
+    )
     assert plan.blocked is None and plan.watchdog_boot == ()
     assert len(plan.notes) == 1 and "was not disabled at boot" in plan.notes[0]
     assert "assist_daemon --delete" in plan.notes[0]
     stuck = status._replace(
         watchdog=_watchdog(True, WD_BOOT._replace(cannot=(("disable", "no update-rc.d"),)))
     )
-    plan = plans.make(stuck, "stop", True, watchdog_step(branch), False)
+    plan = plans.make(
+        stuck, "stop", stop_watchdog=True, watchdog_stop=watchdog_step(branch), enable=False
+    )
     assert plan.notes == (
         "the watchdog's AssistDaemon.service could not be disabled at boot: no update-rc.d",
     )

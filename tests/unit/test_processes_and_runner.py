@@ -6,12 +6,12 @@ import sys
 import time
 
 import pytest
-from salt.exceptions import CommandExecutionError
 
+import _cloudassist_errors as errors
 import standin
-from _cloudassist_facts import classify_watchdog, client_pids, processes
+from _cloudassist_facts import classify_watchdog, client_pids, processes, which
 from _cloudassist_records import CommandResult
-from _cloudassist_run import run, which
+from _cloudassist_run import run
 
 
 @pytest.fixture
@@ -196,10 +196,11 @@ def test_a_hung_command_is_killed_with_its_children(tmp_path):
     path = standin.install_client(tmp_path / "aliyun-service", hang_on_version=True)
     started = time.monotonic()
     with pytest.raises(
-        CommandExecutionError,
+        errors.TimedOut,
         match=r"did not finish within 1 seconds and was killed.*cloudassist:timeout",
-    ):
+    ) as raised:
         run([str(path), "-v"], 1)
+    assert (raised.value.command, raised.value.timeout) == (f"{path} -v", 1)
     assert time.monotonic() - started < 5
     assert wait_until(
         lambda: (
@@ -223,11 +224,12 @@ def test_a_daemon_holding_stdout_does_not_make_run_wait(tmp_path):
 
 
 def test_missing_and_not_executable_programs(tmp_path):
-    with pytest.raises(CommandExecutionError, match="does not exist"):
+    with pytest.raises(errors.CannotRun, match="does not exist") as raised:
         run([str(tmp_path / "nothing"), "-v"], 5)
+    assert raised.value.command == f"{tmp_path / 'nothing'} -v"
     plain = tmp_path / "plain"
     plain.write_text("#!/bin/sh\n")
-    with pytest.raises(CommandExecutionError, match=r"is present but not executable \(mode 644\)"):
+    with pytest.raises(errors.CannotRun, match=r"is present but not executable \(mode 644\)"):
         run([str(plain)], 5)
     assert which(str(plain)) is None
     assert which("sh") and which("/bin/sh") == "/bin/sh"

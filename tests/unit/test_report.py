@@ -14,6 +14,7 @@ import salt.client
 import salt.exceptions
 import salt.utils.minions
 
+import _cloudassist_errors as errors
 import _cloudassist_procedure as procedure
 import _cloudassist_report as reports
 from _cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
@@ -206,8 +207,12 @@ def test_records_are_frozen():
     ],
 )
 def test_arguments_are_checked(tgt, tgt_type, timeout, problem):
-    found = reports.argument_problem(tgt, tgt_type, timeout)
-    assert (found is None) if problem is None else found.startswith(problem), found
+    if problem is None:
+        reports.check_arguments(tgt, tgt_type, timeout)
+        return
+    with pytest.raises(errors.BadArgument) as raised:
+        reports.check_arguments(tgt, tgt_type, timeout)
+    assert str(raised.value).startswith(problem), raised.value
 
 
 # --- the runner in Salt's loader, against a fake LocalClient ---------------------------------

@@ -15,6 +15,7 @@ import re
 import pytest
 import salt.utils.platform
 
+import _cloudassist_errors as errors
 import _cloudassist_host as hosts
 import _cloudassist_procedure as procedure
 import loaded
@@ -534,7 +535,12 @@ def _ignoring(host, step_to_ignore=None, step_to_fail=None):
 
     def run(step, branch=None, check=True):
         if step == step_to_fail:
-            raise hosts.CommandExecutionError(f"`{step.text}` exited with code 1: failed")
+            raise errors.CommandFailed(
+                f"`{step.text}` exited with code 1: failed",
+                command=step.text,
+                retcode=1,
+                output="failed",
+            )
         if step == step_to_ignore:
             host.ran.append((step, branch, check))
             return CommandResult(step.text, 0, "", "")

@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from packaging.version import Version
 
 from _cloudassist_facts import SeveralVersions, parse_version_output, version_tuple
 
@@ -100,3 +101,18 @@ def test_parser_raises_only_for_several_versions_and_returns_a_canonical_version
         assert len(set(exc.versions)) >= 2
         return
     assert found is None or ".".join(map(str, version_tuple(found))) == found
+
+
+@given(version=versions)
+def test_a_version_compares_as_packaging_reads_it(version):
+    """The four-integer tuple is what ``packaging.version`` (Salt's dependency) makes of the
+    same text, leading zeros included: the hand-written check adds only the refusal below."""
+    text = ".".join(str(part).zfill(2) for part in version)
+    assert version_tuple(text) == Version(text).release == version
+
+
+@pytest.mark.parametrize("text", ["1.0.1", "v1.0.1.308", "1.0.1.308.1", "1.0.1.308rc1"])
+def test_packaging_takes_what_the_client_never_prints_so_the_check_stays(text):
+    Version(text)
+    with pytest.raises(ValueError, match="not a Cloud Assistant version"):
+        version_tuple(text)

@@ -1,0 +1,135 @@
+"""The library's failures, as types with their facts as fields.
+
+Every failure's ``str()`` is the sentence the operator reads (the README and the docs quote
+them); the fields are what code needs: which command, what the host said, the changes made
+before it failed.  The library raises only these.  At Salt's boundary the execution module
+turns one into :class:`Failed` (a ``CommandExecutionError``), which keeps the changes for the
+states; the grain and the runner tell them apart by type, never by their text.
+"""
+
+from salt.exceptions import CommandExecutionError
+
+
+class Failure(Exception):
+    """A failure of cloudassist; ``changes``: what was changed before it (none here)."""
+
+    changes = {}
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self):
+        return self.message
+
+
+class BadArgument(Failure):
+    """An argument or configuration value out of its range: ``source`` names it."""
+
+    def __init__(self, message, *, source, value):
+        super().__init__(message)
+        self.source = source
+        self.value = value
+
+
+class NotInstalled(Failure):
+    """No client where it was looked for (``looked_in``)."""
+
+    def __init__(self, message, *, looked_in):
+        super().__init__(message)
+        self.looked_in = looked_in
+
+
+class Broken(Failure):
+    """The client is there but cannot be used as it is (``path``)."""
+
+    def __init__(self, message, *, path):
+        super().__init__(message)
+        self.path = path
+
+
+class Unreadable(Failure):
+    """A fact the decision needs could not be read (``what``)."""
+
+    def __init__(self, message, *, what):
+        super().__init__(message)
+        self.what = what
+
+
+class Undecided(Failure):
+    """The init system cannot be decided from the ``evidence`` gathered."""
+
+    def __init__(self, message, *, evidence=()):
+        super().__init__(message)
+        self.evidence = tuple(evidence)
+
+
+class Blocked(Failure):
+    """Nothing may run (e.g. a look-alike watchdog); ``reason``: why; nothing was changed."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Busy(Failure):
+    """Another cloudassist job holds the minion's lock (``path``) for too long."""
+
+    def __init__(self, message, *, path):
+        super().__init__(message)
+        self.path = path
+
+
+class CannotRun(Failure):
+    """``command`` could not be started."""
+
+    def __init__(self, message, *, command):
+        super().__init__(message)
+        self.command = command
+
+
+class TimedOut(Failure):
+    """``command`` did not end within ``timeout`` seconds and was killed."""
+
+    def __init__(self, message, *, command, timeout):
+        super().__init__(message)
+        self.command = command
+        self.timeout = timeout
+
+
+class CommandFailed(Failure):
+    """``command`` ended with a non-zero ``retcode``; ``output``: what it printed."""
+
+    def __init__(self, message, *, command, retcode, output):
+        super().__init__(message)
+        self.command = command
+        self.retcode = retcode
+        self.output = output
+
+
+class NotVerified(Failure):
+    """``command`` ran, but the truth read afterwards is not what was asked."""
+
+    def __init__(self, message, *, command):
+        super().__init__(message)
+        self.command = command
+
+
+class PartlyDone(Failure):
+    """``cause`` came after changes were made: ``done`` maps each change's sentence to
+    ``(key, old, new)``; ``changes`` is Salt's changes dict of them."""
+
+    def __init__(self, *, cause, done):
+        super().__init__("{} (already done: {})".format(cause, "; ".join(done)))
+        self.cause = cause
+        self.done = dict(done)
+        self.changes = {key: {"old": old, "new": new} for key, old, new in self.done.values()}
+
+
+class Failed(CommandExecutionError):
+    """A :class:`Failure` at Salt's boundary: its text, and the ``changes`` made before it."""
+
+    def __init__(self, failure):
+        super().__init__(str(failure))
+        self.failure = failure
+        self.changes = dict(failure.changes)
