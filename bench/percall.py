@@ -17,7 +17,12 @@ and measures, inside the container:
 
 Run as root from the checkout's venv::
 
-    .venv/bin/python bench/percall.py [--calls 50] [--json] [--checkout PATH]
+    .venv/bin/python bench/percall.py [--calls 50] [--json] [--checkout PATH] [--baseline PATH]
+
+``--baseline PATH`` measures a second tree (e.g. the commit before a change, from
+``git worktree add``) in the same container and boot, before the checkout, and adds a table of
+the two side by side.  Either tree may have the library in ``_modules`` or, as before issue 24,
+in ``_utils`` (then copied too and named in ``utils_dirs``).
 
 Everything started (container, overlay mount, temp dirs) is removed at the end, also on
 Ctrl-C, SIGTERM or SIGHUP.  The cached root is only read (it boots from a throwaway overlay).
@@ -44,7 +49,6 @@ import realinit_testbed as tb  # noqa: E402
 from support import standin  # noqa: E402
 
 BENCH_DIR = "/opt/cloudassist-bench"  # inside the container
-CONF = BENCH_DIR + "/conf/minion"
 INNER = BENCH_DIR + "/inner.py"
 BINARY = "/usr/sbin/aliyun-service"
 VERSION = "2.2.3.578"
@@ -92,7 +96,7 @@ def checkout_id(path: Path) -> str:
     head = git("rev-parse", "--short", "HEAD")
     if head.returncode != 0:
         return f"{path} (not a git checkout; files sha256 {tree_hash(path)})"
-    dirty = git("status", "--porcelain", "--", "_modules", "_states").stdout.strip()
+    dirty = git("status", "--porcelain", "--", *TREE_FOLDERS).stdout.strip()
     return (
         f"{path} @ {head.stdout.strip()}{' + uncommitted changes' if dirty else ''} "
         f"(files sha256 {tree_hash(path)})"
@@ -104,7 +108,7 @@ def tree_hash(path: Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for sub in ("_modules", "_states"):
+    for sub in TREE_FOLDERS:
         for f in sorted((path / sub).rglob("*.py")):
             if "__pycache__" not in f.parts:
                 h.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes() + b"\0")
@@ -130,15 +134,21 @@ def put_client(c: tb.Container, client: str) -> str:
     )
 
 
-def prepare(c: tb.Container, checkout: Path, client: str) -> str:
-    """Before boot, on the container's writable layer."""
+# _utils: the library's folder before issue 24 (a --baseline of an older commit has it).
+TREE_FOLDERS = ("_modules", "_states", "_utils")
+
+
+def prepare(c: tb.Container, trees: dict, client: str) -> str:
+    """Before boot, on the container's writable layer; ``trees``: {label: checkout}."""
     bench = c.path(BENCH_DIR)
-    for sub in ("_modules", "_states"):
-        shutil.copytree(
-            checkout / sub,
-            bench / "checkout" / sub,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )
+    for label, checkout in trees.items():
+        for sub in TREE_FOLDERS:
+            if (checkout / sub).is_dir():
+                shutil.copytree(
+                    checkout / sub,
+                    bench / label / sub,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                )
     shutil.copy(HERE / "inner.py", bench / "inner.py")
     kind = put_client(c, client)
     c.write(
@@ -160,17 +170,19 @@ def inner(c: tb.Container, *args: str, timeout: float = 600) -> dict:
     return json.loads(res.stdout)
 
 
-def measure(args, c: tb.Container) -> dict:
+def measure(args, c: tb.Container, label: str = "checkout") -> dict:
     # Salt's config for the container: the testbed's masterless minion, pointed at the copy.
-    salt = tb.Salt(
-        c,
-        {
-            "module_dirs": [BENCH_DIR + "/checkout/_modules"],
-            "states_dirs": [BENCH_DIR + "/checkout/_states"],
-            "log_level_logfile": "warning",  # the benchmark should not time debug logging
-        },
-    )
-    c.sh(f"mkdir -p {BENCH_DIR}/conf && cp {tb.SALT_DIR}/conf/minion {CONF}")
+    tree = f"{BENCH_DIR}/{label}"
+    config = {
+        "module_dirs": [tree + "/_modules"],
+        "states_dirs": [tree + "/_states"],
+        "log_level_logfile": "warning",  # the benchmark should not time debug logging
+    }
+    if c.path(tree + "/_utils").is_dir():
+        config["utils_dirs"] = [tree + "/_utils"]
+    salt = tb.Salt(c, config)
+    conf = f"{BENCH_DIR}/conf-{label}/minion"
+    c.sh(f"mkdir -p {BENCH_DIR}/conf-{label} && cp {tb.SALT_DIR}/conf/minion {conf}")
 
     # Preflight: the client runs under aliyun.service and the module sees it so.
     try:
@@ -198,15 +210,15 @@ def measure(args, c: tb.Container) -> dict:
             args.client_kinds[client] = put_client(c, client)
         todo = CASE_ORDER if i == 0 else SECOND_CLIENT_CASES
         log(f"in-process, {client} stand-in: {args.calls} calls of each of {len(todo)} cases")
-        out["inprocess"][client] = inner(c, "percall", CONF, str(args.calls), json.dumps(todo))
+        out["inprocess"][client] = inner(c, "percall", conf, str(args.calls), json.dumps(todo))
     if args.profile:
         log(f"cProfile of {args.profile} ({args.clients[-1]} stand-in)")
-        out["profile"] = inner(c, "profile", CONF, str(args.calls), args.profile)
+        out["profile"] = inner(c, "profile", conf, str(args.calls), args.profile)
     put_client(c, args.clients[0])
     log(f"fresh-process module load: {args.load_repeat} runs each")
-    out["load"] = inner(c, "load", CONF, str(args.load_repeat))
+    out["load"] = inner(c, "load", conf, str(args.load_repeat))
     log(f"salt-call end to end: {args.e2e_repeat} runs each")
-    out["e2e"] = inner(c, "e2e", CONF, str(args.e2e_repeat))
+    out["e2e"] = inner(c, "e2e", conf, str(args.e2e_repeat))
     out["host"] = {
         "systemd": c.run("systemctl", "--version").stdout.split("\n")[0],
         "status_sample": pre.ret,
@@ -245,6 +257,39 @@ def ratios(data: dict) -> dict:
             "target": "(info)",
         },
     }
+
+
+def side_by_side(base: dict, this: dict) -> str:
+    """The headline numbers of the two trees, measured in one run."""
+    client = base["meta"]["clients"][0]
+    rows = []
+    for name in CASE_ORDER[:5]:
+        a, b = base["inprocess"][client]["cases"][name], this["inprocess"][client]["cases"][name]
+        rows.append((f"in-process {name} (median ms)", a["median_ms"], b["median_ms"]))
+        if name.startswith("cloudassist.status"):
+            rows.append(("  processes spawned", max(a["spawned"]), max(b["spawned"])))
+    for fun in ("cloudassist.status", "service.status"):
+        rows.append(
+            (
+                f"fresh process: load {fun} (ms)",
+                base["load"][fun]["load_ms"],
+                this["load"][fun]["load_ms"],
+            )
+        )
+    for name in base["e2e"]:
+        rows.append(
+            (f"{name} (ms)", base["e2e"][name]["median_ms"], this["e2e"][name]["median_ms"])
+        )
+    lines = [
+        "Side by side, one run (baseline first):",
+        f"  baseline: {base['meta']['checkout']}",
+        f"  checkout: {this['meta']['checkout']}",
+        f"{'':60} {'baseline':>9} {'checkout':>9} {'ratio':>6}",
+    ]
+    for name, a, b in rows:
+        ratio = f"{b / a:6.2f}" if a else "     -"
+        lines.append(f"{name:60} {a:9.1f} {b:9.1f} {ratio}")
+    return "\n".join(lines)
 
 
 def table(data: dict) -> str:
@@ -350,6 +395,11 @@ def main(argv=None) -> int:
         help="tree whose _modules/_states are measured (default: %(default)s)",
     )
     p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a second tree, measured first in the same run, shown side by side",
+    )
+    p.add_argument(
         "--clients",
         default="project",
         help="stand-in clients to measure in-process, in order, comma-separated "
@@ -374,9 +424,13 @@ def main(argv=None) -> int:
     ):
         p.error("--clients takes project and/or sh, comma-separated")
     checkout = args.checkout.resolve()
-    for sub in ("_modules", "_states"):
-        if not (checkout / sub).is_dir():
-            p.error(f"{checkout} has no {sub}/")
+    trees = {"checkout": checkout}
+    if args.baseline:
+        trees = {"baseline": args.baseline.resolve(), "checkout": checkout}
+    for tree in trees.values():
+        for sub in ("_modules", "_states"):
+            if not (tree / sub).is_dir():
+                p.error(f"{tree} has no {sub}/")
     reason = tb.unavailable_reason()
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
@@ -403,10 +457,14 @@ def main(argv=None) -> int:
             tb.ALL.append(c)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
-        args.client_kinds = {args.clients[0]: prepare(c, checkout, args.clients[0])}
+        args.client_kinds = {args.clients[0]: prepare(c, trees, args.clients[0])}
         log("booting systemd")
         c.boot()
-        data = measure(args, c)
+        runs = {}
+        for label in trees:
+            log(f"measuring {label}: {trees[label]}")
+            runs[label] = measure(args, c, label)
+        data = runs["checkout"]
     except KeyboardInterrupt as exc:
         log(f"interrupted ({str(exc) or 'SIGINT'}); cleaning up")
         data = None
@@ -436,11 +494,20 @@ def main(argv=None) -> int:
         "loadavg": loadavg,
     }
     data["ratios"] = ratios(data)
+    if "baseline" in runs:
+        base = runs["baseline"]
+        base["meta"] = dict(data["meta"], checkout=checkout_id(trees["baseline"]))
+        base["ratios"] = ratios(base)
+        data["baseline"] = base
     if args.json:
         json.dump(data, sys.stdout, indent=1, default=str)
         print()
     else:
+        if "baseline" in data:
+            print(table(data["baseline"]) + "\n\n" + "=" * 100 + "\n")
         print(table(data))
+        if "baseline" in data:
+            print("\n" + side_by_side(data["baseline"], data))
     log(f"done in {data['meta']['seconds']} s")
     return 1 if problems else 0
 
