@@ -67,21 +67,21 @@ def wait_for(predicate, seconds):
         time.sleep(POLL)
 
 
-def carry_out(host, status, plan, settle):
+def carry_out(host, status, plan, *, settle):
     """Run ``plan`` on ``host`` and verify it: an ``Outcome``; a failure after a change is
     ``errors.PartlyDone``, which names every change already made."""
     if plan.blocked:
         raise errors.Blocked(plan.blocked)
     done = {}
     try:
-        return _carry_out(host, status, plan, settle, done)
+        return _carry_out(host, status, plan, settle=settle, done=done)
     except errors.Failure as exc:
         if not done:
             raise
         raise errors.PartlyDone(cause=exc, done=done) from None
 
 
-def _carry_out(host, status, plan, settle, done):
+def _carry_out(host, status, plan, *, settle, done):
     timeout = host.timeout
     warnings = list(plan.notes)
     pids = status.pids
@@ -118,7 +118,7 @@ def _carry_out(host, status, plan, settle, done):
         if plan.start:
             _wait_stopped(host, status, commands[-1])
         else:
-            warnings += _verify_stopped(host, status, commands[-1], settle)
+            warnings += _verify_stopped(host, status, commands[-1], settle=settle)
         if status.running:
             done[f"stopped the client with `{commands[-1]}`"] = ("running", True, False)
         else:
@@ -130,7 +130,7 @@ def _carry_out(host, status, plan, settle, done):
         pids = ()
     if plan.start:
         commands.append(_run_phase(host, status, plan.start))
-        pids = _verify_started(host, status, commands[-1], settle)
+        pids = _verify_started(host, status, commands[-1], settle=settle)
         if status.running and plan.stop:
             done.pop(f"stopped the client with `{commands[0]}`", None)
             done["restarted the client with `{}`".format("; ".join(commands))] = (
@@ -140,7 +140,7 @@ def _carry_out(host, status, plan, settle, done):
             )
         else:
             done[f"started the client with `{commands[-1]}`"] = ("running", False, True)
-    enabled, boot_command = _verify_boot(host, status, plan, commands, done)
+    enabled, boot_command = _verify_boot(host, status, plan, commands=commands, done=done)
     return Outcome(
         pids=tuple(pids),
         command="; ".join(commands),
@@ -150,7 +150,7 @@ def _carry_out(host, status, plan, settle, done):
     )
 
 
-def _verify_boot(host, status, plan, commands, done):
+def _verify_boot(host, status, plan, *, commands, done):
     """Run the boot steps, then read the boot status again: it must be what the plan said.
     ``(enabled, the boot command run)``."""
     wanted = {change.name: change.new for change in plan.changes}
@@ -199,7 +199,7 @@ def _wait_stopped(host, status, command):
         )
 
 
-def _verify_stopped(host, status, command, settle):
+def _verify_stopped(host, status, command, *, settle):
     """Stopped, not about to be restarted by systemd, and not brought back by the watchdog
     within ``settle`` seconds."""
     _wait_stopped(host, status, command)
@@ -241,7 +241,7 @@ def _verify_stopped(host, status, command, settle):
     return [now.suspects_text()]
 
 
-def _verify_started(host, status, command, settle):
+def _verify_started(host, status, command, *, settle):
     """Running, and still the same process ``settle`` seconds later: a new pid in that window
     is a crash loop or a restart, however long the client lived before it."""
     pids = wait_for(lambda: host.client_pids(status), host.timeout)

@@ -53,7 +53,7 @@ def starts_in(links):
     )
 
 
-def sysv_boot(name, script, tool, links, vendor_chkconfig=False):
+def sysv_boot(name, script, tool, *, links, vendor_chkconfig=False):
     """``BootState`` of the init script ``name`` from its rc ``links``.
 
     ``tool`` is ``update-rc.d`` or ``chkconfig`` (whichever the host has) or None.  With

@@ -30,7 +30,7 @@ def make(
     if action not in ACTIONS:
         raise ValueError("unknown action {!r}; valid: {}".format(action, ", ".join(ACTIONS)))
     if action in ("enable", "disable"):
-        return _with_boot(status, Plan(action), action == "enable", False)
+        return _with_boot(status, Plan(action), action == "enable", stop_watchdog=False)
     run_plan = _run_plan(
         status,
         action,
@@ -38,7 +38,7 @@ def make(
         watchdog_stop=watchdog_stop,
         watchdog_blocked=watchdog_blocked,
     )
-    return _with_boot(status, run_plan, enable, stop_watchdog)
+    return _with_boot(status, run_plan, enable, stop_watchdog=stop_watchdog)
 
 
 def _run_plan(status, action, *, stop_watchdog, watchdog_stop, watchdog_blocked):
@@ -83,7 +83,7 @@ def _run_plan(status, action, *, stop_watchdog, watchdog_stop, watchdog_blocked)
     return Plan(action, stop_wd, stop, start, tuple(changes))
 
 
-def _with_boot(status, plan, enable, stop_watchdog):
+def _with_boot(status, plan, enable, *, stop_watchdog):
     """``plan`` with the boot status: the steps that make it ``enable``, or what the action's
     own steps do to it (the vendor's ``chkconfig agentwatch off|on``)."""
     if plan.blocked:

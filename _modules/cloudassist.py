@@ -114,11 +114,11 @@ def _seconds(name, value, default, *, allow_zero=False):
 def _host(timeout):
     platform = "windows" if salt.utils.platform.is_windows() else "linux"
     return hosts.host_for(
-        platform, _config, __salt__, _seconds("timeout", timeout, DEFAULT_TIMEOUT)
+        platform, _config, __salt__, timeout=_seconds("timeout", timeout, DEFAULT_TIMEOUT)
     )
 
 
-def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enable=None):
+def _do(action, timeout=None, settle=None, *, stop_watchdog=False, test=False, enable=None):
     host = _host(timeout)
     settle = _seconds("settle", settle, DEFAULT_SETTLE, allow_zero=True)
     stop_watchdog = args.flag("the argument stop_watchdog", stop_watchdog)
@@ -149,7 +149,7 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enab
                 raise errors.Blocked(plan.blocked)
             return _predicted(status, plan)
         try:
-            outcome = act.carry_out(host, status, plan, settle)
+            outcome = act.carry_out(host, status, plan, settle=settle)
         except errors.Failure as exc:
             if exc.changes:
                 _refresh_grains()
@@ -200,7 +200,14 @@ def _result(status, plan, outcome):
         command = "; ".join((command, outcome.boot_command))
         comment += " and " + boot_done
     result = _boundary(
-        status, plan, bool(outcome.pids), outcome.pids, command, comment, changes, outcome.enabled
+        status,
+        plan,
+        bool(outcome.pids),
+        pids=outcome.pids,
+        command=command,
+        comment=comment,
+        changes=changes,
+        enabled=outcome.enabled,
     )
     if outcome.warnings:
         result["warnings"] = list(outcome.warnings)
@@ -228,7 +235,14 @@ def _predicted(status, plan):
     running = changes["running"]["new"] if "running" in changes else status.running
     enabled = changes["enabled"]["new"] if "enabled" in changes else status.enabled
     result = _boundary(
-        status, plan, running, status.pids if running else (), command, comment, changes, enabled
+        status,
+        plan,
+        running,
+        pids=status.pids if running else (),
+        command=command,
+        comment=comment,
+        changes=changes,
+        enabled=enabled,
     )
     if plan.notes:
         result["warnings"] = list(plan.notes)
@@ -242,7 +256,7 @@ def _idle_command(status, action):
     return status.command("stop" if action == "stop" else "start")
 
 
-def _boundary(status, plan, running, pids, command, comment, changes, enabled):
+def _boundary(status, plan, running, *, pids, command, comment, changes, enabled):
     result = {
         "running": running,
         "enabled": enabled,

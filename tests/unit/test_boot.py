@@ -56,36 +56,36 @@ def test_red_hat_rc_folders_behind_links_are_read_once(tmp_path):
     ],
 )
 def test_sysv_boot_is_the_s_links_in_the_boot_runlevels(links, enabled, how):
-    state = boot.sysv_boot("aliyun-service", "/", "update-rc.d", links)
+    state = boot.sysv_boot("aliyun-service", "/", "update-rc.d", links=links)
     assert state.enabled is enabled and state.how.startswith(how)
 
 
 def test_sysv_boot_steps_per_tool():
-    upd = boot.sysv_boot("aliyun-service", "/", "update-rc.d", ())
+    upd = boot.sysv_boot("aliyun-service", "/", "update-rc.d", links=())
     assert [s.text for s in upd.enable] == [
         "update-rc.d aliyun-service defaults",
         "update-rc.d aliyun-service enable",
     ]
     assert [s.text for s in upd.disable] == ["update-rc.d aliyun-service disable"]
-    chk = boot.sysv_boot("aliyun-service", "/", "chkconfig", ())
+    chk = boot.sysv_boot("aliyun-service", "/", "chkconfig", links=())
     assert [s.text for s in chk.enable] == [
         "chkconfig --add aliyun-service",
         "chkconfig aliyun-service on",
     ]
     assert [s.text for s in chk.disable] == ["chkconfig aliyun-service off"]
-    vendor = boot.sysv_boot("agentwatch", "/", "chkconfig", (), vendor_chkconfig=True)
+    vendor = boot.sysv_boot("agentwatch", "/", "chkconfig", links=(), vendor_chkconfig=True)
     assert [s.text for s in vendor.enable] == ["chkconfig agentwatch on"]
     assert vendor.cannot == ()
 
 
 def test_sysv_boot_without_a_tool_says_why_it_cannot_change():
-    none = boot.sysv_boot("aliyun-service", "/nonexistent/script", None, ())
+    none = boot.sysv_boot("aliyun-service", "/nonexistent/script", None, links=())
     assert none.why_not(False) == "this host has neither update-rc.d nor chkconfig"
     assert (
         none.why_not(True)
         == "/nonexistent/script does not exist; this host has neither update-rc.d nor chkconfig"
     )
-    vendor = boot.sysv_boot("agentwatch", "/", None, (), vendor_chkconfig=True)
+    vendor = boot.sysv_boot("agentwatch", "/", None, links=(), vendor_chkconfig=True)
     assert (
         vendor.why_not(True)
         == "this host has no chkconfig, which the vendor's procedure uses for agentwatch"

@@ -175,7 +175,7 @@ def use_host(monkeypatch):
             salt.utils.platform, "is_windows", lambda: fake.branch.platform == "windows"
         )
 
-        def host_for(platform, config, salt, timeout):
+        def host_for(platform, config, salt, *, timeout):
             assert platform == fake.branch.platform
             assert salt is execution.__salt__
             fake.timeout = timeout
