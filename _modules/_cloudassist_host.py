@@ -2,7 +2,7 @@
 
 ``host_for(platform, config, salt, timeout=, spawn=)`` gives a ``LinuxHost`` or a ``WindowsHost``.
 Each answers the same questions (``version``, ``status``, ``client_pids``, ``watchdog_now``,
-``watchdog_stop``, ``boot_now``) and runs a ``Step`` the way its platform runs it.  A further
+``watchdog_stop_step``, ``boot_now``) and runs a ``Step`` the way its platform runs it.  A further
 platform (FreeBSD's ``service aliyun``) is one more class here plus rows in the vendor's
 table.
 
@@ -196,7 +196,7 @@ class LinuxHost(_Host):
         watchdog = self._watchdog(
             decision.init_system, units.get(WATCHDOG_UNIT), found=found, binary=watchdog_binary
         )
-        status = status._replace(boot=self._client_boot(status), watchdog=watchdog)
+        status = status._replace(boot_state=self._client_boot(status), watchdog=watchdog)
         tool = status.branch.tool
         if facts.which(tool):
             return status
@@ -364,7 +364,7 @@ class LinuxHost(_Host):
         if not self.spawn:
             return tuple(systemd.unit_from_files(name) for name in units)
         argv = systemd.show_argv(units)
-        res = self.run(Step(tuple(argv)), check=False)
+        res = self.run_step(Step(tuple(argv)), check=False)
         if res.retcode != 0 and not res.stdout.strip():
             raise errors.CommandFailed(
                 "`{}` exited with code {}: {}; systemd's view of the client's unit is needed to "
@@ -384,7 +384,7 @@ class LinuxHost(_Host):
     def client_pids(self, status):
         return tuple(facts.client_pids(status.binary))
 
-    def watchdog_stop(self, status):
+    def watchdog_stop_step(self, status):
         """The step that stops the running watchdog; ``errors.Blocked`` says why there is none."""
         if status.watchdog.form == "unit":
             return Step(("systemctl", "stop", WATCHDOG_UNIT))
@@ -403,7 +403,7 @@ class LinuxHost(_Host):
             )
         return Step((binary, "--stop"))
 
-    def run(self, step, branch=None, check=True):
+    def run_step(self, step, branch=None, check=True):
         """Run a step; raise on a failed start, a timeout or (with ``check``) a non-zero exit."""
         if step.kind == "file":
             edit, path = step.argv
@@ -532,18 +532,18 @@ class WindowsHost(_Host):
             WINDOWS_DECISION,
             pids=pids,
             extra=extra,
-            boot=self._boot(WINDOWS_SERVICE, info),
+            boot_state=self._boot_state(WINDOWS_SERVICE, info),
             watchdog=self._watchdog(),
         )
 
-    def _boot(self, service, info=None):
+    def _boot_state(self, service, info=None):
         info = info if info is not None else self.salt["service.info"](service)
         return boot.windows_boot(
             service, info.get("StartType"), bool(self.salt["service.enabled"](service))
         )
 
     def boot_now(self, status):
-        return self._boot(WINDOWS_SERVICE)
+        return self._boot_state(WINDOWS_SERVICE)
 
     def version(self):
         version, _, problem = self._version(self._info())
@@ -569,16 +569,16 @@ class WindowsHost(_Host):
             (WATCHDOG_SERVICE,) if running else (),
             "service" if running else None,
             None,
-            self._boot(WATCHDOG_SERVICE),
+            self._boot_state(WATCHDOG_SERVICE),
         )
 
     def watchdog_now(self, status):
         return self._watchdog()
 
-    def watchdog_stop(self, status):
+    def watchdog_stop_step(self, status):
         return Step(("service.stop", WATCHDOG_SERVICE), kind="salt")
 
-    def run(self, step, branch=None, check=True):
+    def run_step(self, step, branch=None, check=True):
         function, argument = step.argv
         try:
             self.salt[function](argument, timeout=self.timeout)

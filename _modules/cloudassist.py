@@ -130,17 +130,17 @@ def _do(action, timeout=None, settle=None, *, stop_watchdog=False, test=False, e
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, host.timeout):
         status = host.status()
-        watchdog_stop = watchdog_blocked = None
+        watchdog_stop_step = watchdog_blocked = None
         if stop_watchdog and status.watchdog.at_stake:
             try:
-                watchdog_stop = host.watchdog_stop(status)
+                watchdog_stop_step = host.watchdog_stop_step(status)
             except errors.Blocked as exc:  # the plan says so, as for test=True
                 watchdog_blocked = exc.reason
         plan = plans.make(
             status,
             action,
             stop_watchdog=stop_watchdog,
-            watchdog_stop=watchdog_stop,
+            watchdog_stop_step=watchdog_stop_step,
             watchdog_blocked=watchdog_blocked,
             enable=enable,
         )
@@ -176,15 +176,15 @@ def _result(status, plan, outcome):
         changes["restarted"]["new"] = list(outcome.pids)
     boot_done = "{} {} at boot with `{}`".format(
         "enabled" if plan.enable else "disabled",
-        status.boot.service if status.boot else "",
+        status.boot_state.service if status.boot_state else "",
         outcome.boot_command,
     )
     if action in ("enable", "disable"):
         command = outcome.boot_command or _idle_command(status, action)
-        comment = boot_done if plan.boot else plans.already(status, action)
-    elif not (plan.stop or plan.start):
+        comment = boot_done if plan.boot_steps else plans.already(status, action)
+    elif not (plan.stop_steps or plan.start_steps):
         command, comment = _idle_command(status, action), plans.already(status, action)
-        if plan.boot:
+        if plan.boot_steps:
             command, comment = outcome.boot_command, comment + "; " + boot_done
     elif action == "restart":
         command = outcome.command
@@ -196,7 +196,11 @@ def _result(status, plan, outcome):
         comment = "{} the client with `{}`".format(
             "stopped" if action == "stop" else "started", command
         )
-    if plan.boot and action not in ("enable", "disable") and (plan.stop or plan.start):
+    if (
+        plan.boot_steps
+        and action not in ("enable", "disable")
+        and (plan.stop_steps or plan.start_steps)
+    ):
         command = "; ".join((command, outcome.boot_command))
         comment += " and " + boot_done
     result = _boundary(
@@ -230,7 +234,11 @@ def _predicted(status, plan):
         comment = plans.already(status, plan.action)
     else:
         comment = plans.describe(status, plan, WANTS[plan.action])
-    phases = [plans.steps_text(phase) for phase in (plan.stop, plan.start, plan.boot) if phase]
+    phases = [
+        plans.steps_text(phase)
+        for phase in (plan.stop_steps, plan.start_steps, plan.boot_steps)
+        if phase
+    ]
     command = "; ".join(phases) or _idle_command(status, plan.action)
     running = changes["running"]["new"] if "running" in changes else status.running
     enabled = changes["enabled"]["new"] if "enabled" in changes else status.enabled
@@ -252,7 +260,7 @@ def _predicted(status, plan):
 
 def _idle_command(status, action):
     if action in ("enable", "disable"):
-        return plans.steps_text(status.boot.steps(action == "enable"))
+        return plans.steps_text(status.boot_state.steps(action == "enable"))
     return status.command("stop" if action == "stop" else "start")
 
 
@@ -272,7 +280,7 @@ def _boundary(status, plan, running, *, pids, command, comment, changes, enabled
     }
     if plan.action == "stop":
         result["warning"] = STOP_WARNING
-        result["watchdog_stopped"] = bool(plan.stop_watchdog)
+        result["watchdog_stopped"] = bool(plan.watchdog_stop_steps)
     return result
 
 
@@ -456,7 +464,8 @@ def enabled(timeout=None):
     status = _host(timeout).status()
     if status.enabled is None:
         raise errors.Unreadable(
-            f"whether {status.boot.service} starts at boot cannot be told: {status.boot.how}",
+            f"whether {status.boot_state.service} starts at boot cannot be told: "
+            f"{status.boot_state.how}",
             what="boot",
         )
     return status.enabled
