@@ -102,7 +102,7 @@ def _facts(platform, config, salt=None):
         return result
     try:
         timeout = min(timeout, GRAIN_TIMEOUT)
-        host = hosts.host_for(platform, config, salt, timeout, spawn=False)
+        host = hosts.host_for(platform, config, salt, timeout=timeout, spawn=False)
         status = host.status()
     except errors.NotInstalled:
         result["installed"] = False

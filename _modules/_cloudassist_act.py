@@ -67,43 +67,45 @@ def wait_for(predicate, seconds):
         time.sleep(POLL)
 
 
-def carry_out(host, status, plan, settle):
+def carry_out(host, status, plan, *, settle):
     """Run ``plan`` on ``host`` and verify it: an ``Outcome``; a failure after a change is
     ``errors.PartlyDone``, which names every change already made."""
     if plan.blocked:
         raise errors.Blocked(plan.blocked)
     done = {}
     try:
-        return _carry_out(host, status, plan, settle, done)
+        return _carry_out(host, status, plan, settle=settle, done=done)
     except errors.Failure as exc:
         if not done:
             raise
         raise errors.PartlyDone(cause=exc, done=done) from None
 
 
-def _carry_out(host, status, plan, settle, done):
+def _carry_out(host, status, plan, *, settle, done):
     timeout = host.timeout
     warnings = list(plan.notes)
     pids = status.pids
-    if plan.watchdog_boot:
-        command = _run_phase(host, status, plan.watchdog_boot)
+    if plan.watchdog_boot_steps:
+        command = _run_phase(host, status, plan.watchdog_boot_steps)
         watchdog = host.watchdog_now(status)
-        if not watchdog.boot or watchdog.boot.enabled:
+        if not watchdog.boot_state or watchdog.boot_state.enabled:
             raise errors.NotVerified(
                 "ran `{}` but the watchdog still starts at boot ({}); "
                 "the client was not stopped".format(
                     command,
-                    watchdog.boot.how if watchdog.boot else "its boot status can no longer be read",
+                    watchdog.boot_state.how
+                    if watchdog.boot_state
+                    else "its boot status can no longer be read",
                 ),
                 command=command,
             )
         done[f"disabled the watchdog at boot with `{command}`"] = ("watchdog_enabled", True, False)
         warnings.append(f"disabled the watchdog at boot: `{command}`")
-    if plan.stop_watchdog:
-        command = steps_text(plan.stop_watchdog)
-        for step in plan.stop_watchdog:
+    if plan.watchdog_stop_steps:
+        command = steps_text(plan.watchdog_stop_steps)
+        for step in plan.watchdog_stop_steps:
             # assist_daemon --stop exits 0 whatever happens: only the process table tells.
-            host.run(step, check=False)
+            host.run_step(step, check=False)
         if not wait_for(lambda: not host.watchdog_now(status).pids, timeout):
             raise errors.NotVerified(
                 f"ran `{command}` but the watchdog is still running "
@@ -113,12 +115,12 @@ def _carry_out(host, status, plan, settle, done):
         done[f"stopped the watchdog with `{command}`"] = ("watchdog", True, False)
         warnings.append(f"stopped the watchdog first: `{command}`")
     commands = []
-    if plan.stop:
-        commands.append(_run_phase(host, status, plan.stop))
-        if plan.start:
+    if plan.stop_steps:
+        commands.append(_run_phase(host, status, plan.stop_steps))
+        if plan.start_steps:
             _wait_stopped(host, status, commands[-1])
         else:
-            warnings += _verify_stopped(host, status, commands[-1], settle)
+            warnings += _verify_stopped(host, status, commands[-1], settle=settle)
         if status.running:
             done[f"stopped the client with `{commands[-1]}`"] = ("running", True, False)
         else:
@@ -128,10 +130,10 @@ def _carry_out(host, status, plan, settle, done):
                 False,
             )
         pids = ()
-    if plan.start:
-        commands.append(_run_phase(host, status, plan.start))
-        pids = _verify_started(host, status, commands[-1], settle)
-        if status.running and plan.stop:
+    if plan.start_steps:
+        commands.append(_run_phase(host, status, plan.start_steps))
+        pids = _verify_started(host, status, commands[-1], settle=settle)
+        if status.running and plan.stop_steps:
             done.pop(f"stopped the client with `{commands[0]}`", None)
             done["restarted the client with `{}`".format("; ".join(commands))] = (
                 "restarted",
@@ -140,7 +142,7 @@ def _carry_out(host, status, plan, settle, done):
             )
         else:
             done[f"started the client with `{commands[-1]}`"] = ("running", False, True)
-    enabled, boot_command = _verify_boot(host, status, plan, commands, done)
+    enabled, boot_command = _verify_boot(host, status, plan, commands=commands, done=done)
     return Outcome(
         pids=tuple(pids),
         command="; ".join(commands),
@@ -150,14 +152,14 @@ def _carry_out(host, status, plan, settle, done):
     )
 
 
-def _verify_boot(host, status, plan, commands, done):
+def _verify_boot(host, status, plan, *, commands, done):
     """Run the boot steps, then read the boot status again: it must be what the plan said.
     ``(enabled, the boot command run)``."""
     wanted = {change.name: change.new for change in plan.changes}
-    if not plan.boot and "enabled" not in wanted:
+    if not plan.boot_steps and "enabled" not in wanted:
         return status.enabled, ""
-    want = plan.enable if plan.boot else wanted["enabled"]
-    command = _run_phase(host, status, plan.boot) if plan.boot else ""
+    want = plan.enable if plan.boot_steps else wanted["enabled"]
+    command = _run_phase(host, status, plan.boot_steps) if plan.boot_steps else ""
     now = host.boot_now(status)
     if now.enabled != want:
         ran = "; ".join(commands + [command] if command else commands)
@@ -185,7 +187,7 @@ def _verify_boot(host, status, plan, commands, done):
 
 def _run_phase(host, status, steps):
     for step in steps:
-        host.run(step, branch=status.branch)
+        host.run_step(step, branch=status.branch)
     return steps_text(steps)
 
 
@@ -199,7 +201,7 @@ def _wait_stopped(host, status, command):
         )
 
 
-def _verify_stopped(host, status, command, settle):
+def _verify_stopped(host, status, command, *, settle):
     """Stopped, not about to be restarted by systemd, and not brought back by the watchdog
     within ``settle`` seconds."""
     _wait_stopped(host, status, command)
@@ -241,7 +243,7 @@ def _verify_stopped(host, status, command, settle):
     return [now.suspects_text()]
 
 
-def _verify_started(host, status, command, settle):
+def _verify_started(host, status, command, *, settle):
     """Running, and still the same process ``settle`` seconds later: a new pid in that window
     is a crash loop or a restart, however long the client lived before it."""
     pids = wait_for(lambda: host.client_pids(status), host.timeout)

@@ -53,7 +53,7 @@ def starts_in(links):
     )
 
 
-def sysv_boot(name, script, tool, links, vendor_chkconfig=False):
+def sysv_boot(name, script, tool, *, links, vendor_chkconfig=False):
     """``BootState`` of the init script ``name`` from its rc ``links``.
 
     ``tool`` is ``update-rc.d`` or ``chkconfig`` (whichever the host has) or None.  With
@@ -71,13 +71,13 @@ def sysv_boot(name, script, tool, links, vendor_chkconfig=False):
     if tool == "update-rc.d":
         # ``enable`` only renames existing links; ``defaults`` makes them first where there are
         # none.
-        enable = (_run("update-rc.d", name, "defaults"), _run("update-rc.d", name, "enable"))
-        disable = (_run("update-rc.d", name, "disable"),)
+        enable = (_step("update-rc.d", name, "defaults"), _step("update-rc.d", name, "enable"))
+        disable = (_step("update-rc.d", name, "disable"),)
     elif tool == "chkconfig":
-        enable = (() if vendor_chkconfig else (_run("chkconfig", "--add", name),)) + (
-            _run("chkconfig", name, "on"),
+        enable = (() if vendor_chkconfig else (_step("chkconfig", "--add", name),)) + (
+            _step("chkconfig", name, "on"),
         )
-        disable = (_run("chkconfig", name, "off"),)
+        disable = (_step("chkconfig", name, "off"),)
     else:
         enable = disable = ()
     cannot = []
@@ -152,8 +152,8 @@ def systemd_boot(unit):
         unit.name,
         enabled,
         how,
-        (_run("systemctl", "enable", unit.name),),
-        (_run("systemctl", "disable", unit.name),),
+        (_step("systemctl", "enable", unit.name),),
+        (_step("systemctl", "disable", unit.name),),
         tuple(cannot),
     )
 
@@ -190,5 +190,5 @@ def set_manual(path, manual):
         os.remove(path)
 
 
-def _run(*argv):
+def _step(*argv):
     return Step(argv=argv)

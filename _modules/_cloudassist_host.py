@@ -1,8 +1,8 @@
 """Finding the facts about this host's client: one interface, one implementation per platform.
 
-``host_for(platform, config, salt, timeout)`` gives a ``LinuxHost`` or a ``WindowsHost``.
+``host_for(platform, config, salt, timeout=, spawn=)`` gives a ``LinuxHost`` or a ``WindowsHost``.
 Each answers the same questions (``version``, ``status``, ``client_pids``, ``watchdog_now``,
-``watchdog_stop``, ``boot_now``) and runs a ``Step`` the way its platform runs it.  A further
+``watchdog_stop_step``, ``boot_now``) and runs a ``Step`` the way its platform runs it.  A further
 platform (FreeBSD's ``service aliyun``) is one more class here plus rows in the vendor's
 table.
 
@@ -52,22 +52,22 @@ JOB_GOES_ON = {
 }
 
 
-def host_for(platform, config, salt, timeout, spawn=True):
+def host_for(platform, config, salt, *, timeout, spawn=True):
     """``spawn=False`` (the grain): no program runs but the client's ``-v``; what only a
     program could tell is read from files instead (see ``LinuxHost._show``)."""
-    return (WindowsHost if platform == "windows" else LinuxHost)(config, salt, timeout, spawn)
+    return (WindowsHost if platform == "windows" else LinuxHost)(config, salt, timeout, spawn=spawn)
 
 
 class _Host:
     platform = None
 
-    def __init__(self, config, salt, timeout, spawn=True):
+    def __init__(self, config, salt, timeout, *, spawn=True):
         self.config = config
         self.salt = salt
         self.timeout = timeout
         self.spawn = spawn
 
-    def _status(self, version, binary, decision, pids, **kwargs):
+    def _status(self, version, binary, decision, *, pids, **kwargs):
         branch = procedure.choose(
             self.platform,
             facts.version_tuple(version) if self.platform == "linux" else None,
@@ -187,16 +187,16 @@ class LinuxHost(_Host):
         watchdog_binary = self._watchdog_binary()
         found = facts.processes(facts.client_names(binary) | facts.watchdog_names(watchdog_binary))
         pids, others = facts.classify(binary, found)
-        status = self._status(version, binary, decision, pids, others=tuple(others))
+        status = self._status(version, binary, decision, pids=pids, others=tuple(others))
         units = {}
         if decision.init_system == "systemd":
             status, units = self._with_unit(
                 status, self._watchdog_unit_may_exist(found, watchdog_binary)
             )
         watchdog = self._watchdog(
-            decision.init_system, units.get(WATCHDOG_UNIT), found, watchdog_binary
+            decision.init_system, units.get(WATCHDOG_UNIT), found=found, binary=watchdog_binary
         )
-        status = status._replace(boot=self._client_boot(status), watchdog=watchdog)
+        status = status._replace(boot_state=self._client_boot(status), watchdog=watchdog)
         tool = status.branch.tool
         if facts.which(tool):
             return status
@@ -248,7 +248,7 @@ class LinuxHost(_Host):
         # started by hand from another service (a Salt job, say) does not make that service its
         # unit.
         running_in = [name for name in running_in if units[name].main_pid in status.pids]
-        unit, decided_by = _choose_unit(vendor, candidates, units, running_in)
+        unit, decided_by = _choose_unit(vendor, candidates, units, running_in=running_in)
         branch = procedure.for_service(status.branch, unit.name)
         # The unit's main process is the client even where its executable is not the one
         # configured; a copy of the client started by hand outside the unit runs all the same,
@@ -278,12 +278,16 @@ class LinuxHost(_Host):
         if status.branch.sets_boot:  # the vendor's chkconfig agentwatch, off systemd
             tool = "chkconfig" if facts.which("chkconfig") else None
             return boot.sysv_boot(
-                "agentwatch", AGENTWATCH_SCRIPT, tool, boot.rc_links("agentwatch"), True
+                "agentwatch",
+                AGENTWATCH_SCRIPT,
+                tool,
+                links=boot.rc_links("agentwatch"),
+                vendor_chkconfig=True,
             )
         if status.init.init_system == "upstart":
             return boot.upstart_boot(facts.CLIENT_NAME)
         name = facts.CLIENT_NAME
-        return boot.sysv_boot(name, facts.INIT_SCRIPT, self._sysv_tool(), boot.rc_links(name))
+        return boot.sysv_boot(name, facts.INIT_SCRIPT, self._sysv_tool(), links=boot.rc_links(name))
 
     def _sysv_tool(self):
         return next((tool for tool in boot.SYSV_TOOLS if facts.which(tool)), None)
@@ -300,7 +304,7 @@ class LinuxHost(_Host):
             )
         return binary
 
-    def _watchdog(self, init_system, unit=None, found=None, binary=None):
+    def _watchdog(self, init_system, unit=None, *, found=None, binary=None):
         """The watchdog: its processes, the unit that runs it, and how it starts at boot."""
         pids, others, here = facts.classify_watchdog(binary or self._watchdog_binary(), found)
         pids = set(pids)
@@ -323,7 +327,7 @@ class LinuxHost(_Host):
                 WATCHDOG_SERVICE,
                 WATCHDOG_SCRIPT,
                 self._sysv_tool(),
-                boot.rc_links(WATCHDOG_SERVICE),
+                links=boot.rc_links(WATCHDOG_SERVICE),
             )
         else:
             boot_state = None
@@ -360,7 +364,7 @@ class LinuxHost(_Host):
         if not self.spawn:
             return tuple(systemd.unit_from_files(name) for name in units)
         argv = systemd.show_argv(units)
-        res = self.run(Step(tuple(argv)), check=False)
+        res = self.run_step(Step(tuple(argv)), check=False)
         if res.retcode != 0 and not res.stdout.strip():
             raise errors.CommandFailed(
                 "`{}` exited with code {}: {}; systemd's view of the client's unit is needed to "
@@ -380,7 +384,7 @@ class LinuxHost(_Host):
     def client_pids(self, status):
         return tuple(facts.client_pids(status.binary))
 
-    def watchdog_stop(self, status):
+    def watchdog_stop_step(self, status):
         """The step that stops the running watchdog; ``errors.Blocked`` says why there is none."""
         if status.watchdog.form == "unit":
             return Step(("systemctl", "stop", WATCHDOG_UNIT))
@@ -399,7 +403,7 @@ class LinuxHost(_Host):
             )
         return Step((binary, "--stop"))
 
-    def run(self, step, branch=None, check=True):
+    def run_step(self, step, branch=None, check=True):
         """Run a step; raise on a failed start, a timeout or (with ``check``) a non-zero exit."""
         if step.kind == "file":
             edit, path = step.argv
@@ -434,7 +438,7 @@ class LinuxHost(_Host):
         return res
 
 
-def _choose_unit(vendor, candidates, units, running_in):
+def _choose_unit(vendor, candidates, units, *, running_in):
     """``(UnitState, why)``: the client's running unit, else an installed candidate (the one
     that runs or is enabled when there are two), else the vendor's name."""
     if running_in:
@@ -526,20 +530,20 @@ class WindowsHost(_Host):
             version,
             exe,
             WINDOWS_DECISION,
-            pids,
+            pids=pids,
             extra=extra,
-            boot=self._boot(WINDOWS_SERVICE, info),
+            boot_state=self._boot_state(WINDOWS_SERVICE, info),
             watchdog=self._watchdog(),
         )
 
-    def _boot(self, service, info=None):
+    def _boot_state(self, service, info=None):
         info = info if info is not None else self.salt["service.info"](service)
         return boot.windows_boot(
             service, info.get("StartType"), bool(self.salt["service.enabled"](service))
         )
 
     def boot_now(self, status):
-        return self._boot(WINDOWS_SERVICE)
+        return self._boot_state(WINDOWS_SERVICE)
 
     def version(self):
         version, _, problem = self._version(self._info())
@@ -565,16 +569,16 @@ class WindowsHost(_Host):
             (WATCHDOG_SERVICE,) if running else (),
             "service" if running else None,
             None,
-            self._boot(WATCHDOG_SERVICE),
+            self._boot_state(WATCHDOG_SERVICE),
         )
 
     def watchdog_now(self, status):
         return self._watchdog()
 
-    def watchdog_stop(self, status):
+    def watchdog_stop_step(self, status):
         return Step(("service.stop", WATCHDOG_SERVICE), kind="salt")
 
-    def run(self, step, branch=None, check=True):
+    def run_step(self, step, branch=None, check=True):
         function, argument = step.argv
         try:
             self.salt[function](argument, timeout=self.timeout)

@@ -1,6 +1,6 @@
 """Deciding what an action would do: one pure function, used by test mode and the real run.
 
-``make(status, action, stop_watchdog=, watchdog_stop=, watchdog_blocked=, enable=)`` turns the
+``make(status, action, stop_watchdog=, watchdog_stop_step=, watchdog_blocked=, enable=)`` turns the
 facts about this
 host (a ``ClientStatus``) and what is wanted into a ``Plan``: the steps that would run, the
 changes they would make, or why nothing can run.  ``enable`` (True, False, or None to leave
@@ -20,40 +20,46 @@ NEW_PIDS = "new pids"
 
 
 def make(
-    status, action, *, stop_watchdog=False, watchdog_stop=None, watchdog_blocked=None, enable=None
+    status,
+    action,
+    *,
+    stop_watchdog=False,
+    watchdog_stop_step=None,
+    watchdog_blocked=None,
+    enable=None,
 ):
     """The ``Plan`` for ``action`` on a host in ``status``.
 
-    ``watchdog_stop`` is the step that stops the running watchdog, ``watchdog_blocked`` why it
+    ``watchdog_stop_step`` is the step that stops the running watchdog, ``watchdog_blocked`` why it
     cannot be stopped (one of them, asked for only when ``stop_watchdog`` and the watchdog runs).
     """
     if action not in ACTIONS:
         raise ValueError("unknown action {!r}; valid: {}".format(action, ", ".join(ACTIONS)))
     if action in ("enable", "disable"):
-        return _with_boot(status, Plan(action), action == "enable", False)
+        return _with_boot(status, Plan(action), action == "enable", stop_watchdog=False)
     run_plan = _run_plan(
         status,
         action,
         stop_watchdog=stop_watchdog,
-        watchdog_stop=watchdog_stop,
+        watchdog_stop_step=watchdog_stop_step,
         watchdog_blocked=watchdog_blocked,
     )
-    return _with_boot(status, run_plan, enable, stop_watchdog)
+    return _with_boot(status, run_plan, enable, stop_watchdog=stop_watchdog)
 
 
-def _run_plan(status, action, *, stop_watchdog, watchdog_stop, watchdog_blocked):
+def _run_plan(status, action, *, stop_watchdog, watchdog_stop_step, watchdog_blocked):
     # A client whose unit is being stopped is not "already running"; one that is down while
     # systemd will restart it (or is starting it) is not "already stopped".
     up = status.running and not status.stopping
     coming_back = not status.running and (status.restart_pending or _activating(status))
     changes = []
     blocked = None
-    stop_wd = ()
+    watchdog_stop_steps = ()
     if action == "stop" and stop_watchdog and status.watchdog.at_stake:
         if watchdog_blocked:
             blocked = watchdog_blocked
         else:
-            stop_wd = (watchdog_stop,)
+            watchdog_stop_steps = (watchdog_stop_step,)
             changes.append(Change("watchdog", True, False))
     stop = start = ()
     if action == "stop":
@@ -80,22 +86,28 @@ def _run_plan(status, action, *, stop_watchdog, watchdog_stop, watchdog_blocked)
         blocked = status.blocked
     if blocked:
         return Plan(action, changes=tuple(changes), blocked=blocked)
-    return Plan(action, stop_wd, stop, start, tuple(changes))
+    return Plan(
+        action,
+        watchdog_stop_steps=watchdog_stop_steps,
+        stop_steps=stop,
+        start_steps=start,
+        changes=tuple(changes),
+    )
 
 
-def _with_boot(status, plan, enable, stop_watchdog):
+def _with_boot(status, plan, enable, *, stop_watchdog):
     """``plan`` with the boot status: the steps that make it ``enable``, or what the action's
     own steps do to it (the vendor's ``chkconfig agentwatch off|on``)."""
     if plan.blocked:
         return plan._replace(enable=enable)
-    boot = status.boot
-    before = boot.enabled if boot else None
+    boot_state = status.boot_state
+    before = boot_state.enabled if boot_state else None
     after = before
-    if status.branch.sets_boot and boot is not None and (plan.stop or plan.start):
-        after = bool(plan.start)
-    changes, notes, steps = list(plan.changes), [], ()
+    if status.branch.sets_boot and boot_state is not None and (plan.stop_steps or plan.start_steps):
+        after = bool(plan.start_steps)
+    changes, notes, boot_steps = list(plan.changes), [], ()
     if enable is not None and after != enable:
-        why = boot.why_not(enable) if boot else "this host's boot status cannot be read"
+        why = boot_state.why_not(enable) if boot_state else "this host's boot status cannot be read"
         if why:
             return Plan(
                 plan.action,
@@ -103,39 +115,39 @@ def _with_boot(status, plan, enable, stop_watchdog):
                 enable=enable,
                 blocked="the client's service {} cannot be {} at boot: {}; "
                 "nothing was run{}".format(
-                    boot.service if boot else status.branch.service,
+                    boot_state.service if boot_state else status.branch.service,
                     "enabled" if enable else "disabled",
                     why,
                     "" if plan.noop else " and the client was left as it is",
                 ),
             )
-        steps, after = boot.steps(enable), enable
+        boot_steps, after = boot_state.steps(enable), enable
     if after != before:
         changes.append(Change("enabled", before, after))
-    watchdog_steps = ()
+    watchdog_boot_steps = ()
     if stop_watchdog and enable is False:
-        watchdog_steps, change, note = _watchdog_boot(status.watchdog)
+        watchdog_boot_steps, change, note = _watchdog_boot_steps(status.watchdog)
         changes += [change] if change else []
         notes += [note] if note else []
-    elif enable is False and status.watchdog.boot and status.watchdog.boot.enabled:
+    elif enable is False and status.watchdog.boot_state and status.watchdog.boot_state.enabled:
         notes.append(
-            f"the watchdog's {status.watchdog.boot.service} still starts at boot and may start "
-            "the client again; "
+            f"the watchdog's {status.watchdog.boot_state.service} still starts at boot and may "
+            "start the client again; "
             "stop_watchdog=True with enable=False disables it too"
         )
     return plan._replace(
-        boot=steps,
-        watchdog_boot=watchdog_steps,
+        boot_steps=boot_steps,
+        watchdog_boot_steps=watchdog_boot_steps,
         changes=tuple(changes),
         enable=enable,
         notes=tuple(notes),
     )
 
 
-def _watchdog_boot(watchdog):
+def _watchdog_boot_steps(watchdog):
     """``(steps, change, note)`` that keep the watchdog from starting at boot."""
-    boot = watchdog.boot
-    if boot is None:
+    boot_state = watchdog.boot_state
+    if boot_state is None:
         if not watchdog.running:
             return (), None, None
         return (
@@ -148,12 +160,12 @@ def _watchdog_boot(watchdog):
                 "`assist_daemon --delete` removes its own registration"
             ),
         )
-    if not boot.enabled:
+    if not boot_state.enabled:
         return (), None, None
-    why = boot.why_not(False)
+    why = boot_state.why_not(False)
     if why:
-        return (), None, f"the watchdog's {boot.service} could not be disabled at boot: {why}"
-    return boot.disable, Change("watchdog_enabled", True, False), None
+        return (), None, f"the watchdog's {boot_state.service} could not be disabled at boot: {why}"
+    return boot_state.disable, Change("watchdog_enabled", True, False), None
 
 
 def _activating(status):
@@ -167,12 +179,12 @@ def changes_dict(changes):
 def already(status, action):
     """Why ``action`` has nothing to do: the sentence the module returns."""
     if action in ("enable", "disable"):
-        boot = status.boot
+        boot_state = status.boot_state
         return "the client's service {} already {} at boot ({}); `{}` was not run".format(
-            boot.service,
-            "starts" if boot.enabled else "does not start",
-            boot.how,
-            steps_text(boot.steps(action == "enable")),
+            boot_state.service,
+            "starts" if boot_state.enabled else "does not start",
+            boot_state.how,
+            steps_text(boot_state.steps(action == "enable")),
         )
     if action == "stop":
         return "the client is already stopped ({}); `{}` was not run".format(
@@ -186,17 +198,19 @@ def already(status, action):
 def describe(status, plan, want):
     """The ``test=True`` sentence: what would run, in order, and on which branch."""
     parts = []
-    if plan.watchdog_boot:
-        parts.append(f"disable the watchdog at boot (`{steps_text(plan.watchdog_boot)}`)")
-    if plan.stop_watchdog:
-        parts.append(f"stop the watchdog assist_daemon (`{steps_text(plan.stop_watchdog)}`)")
-    commands = [steps_text(phase) for phase in (plan.stop, plan.start) if phase]
+    if plan.watchdog_boot_steps:
+        parts.append(f"disable the watchdog at boot (`{steps_text(plan.watchdog_boot_steps)}`)")
+    if plan.watchdog_stop_steps:
+        parts.append(f"stop the watchdog assist_daemon (`{steps_text(plan.watchdog_stop_steps)}`)")
+    commands = [steps_text(phase) for phase in (plan.stop_steps, plan.start_steps) if phase]
     if commands:
         parts.append("run `{}`".format("; ".join(commands)))
-    if plan.boot:
+    if plan.boot_steps:
         parts.append(
             "{} {} at boot (`{}`)".format(
-                "enable" if plan.enable else "disable", status.boot.service, steps_text(plan.boot)
+                "enable" if plan.enable else "disable",
+                status.boot_state.service,
+                steps_text(plan.boot_steps),
             )
         )
     return "The Cloud Assistant client would be {}: would {} ({}).".format(

@@ -101,7 +101,7 @@ class Watchdog(NamedTuple):
     pids: tuple = ()
     form: str = None
     unit: object = None  # UnitState of AssistDaemon.service under systemd
-    boot: BootState = None
+    boot_state: BootState = None  # whether it starts at boot
     others: tuple = ()  # (Process, why it is not this host's watchdog)
     suspects: tuple = ()  # the others on this host itself: another binary of the watchdog's name
 
@@ -132,8 +132,8 @@ class Watchdog(NamedTuple):
             result["others"] = [
                 {"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others
             ]
-        result["service"] = self.boot.service if self.boot else None
-        result["enabled"] = self.boot.enabled if self.boot else None
+        result["service"] = self.boot_state.service if self.boot_state else None
+        result["enabled"] = self.boot_state.enabled if self.boot_state else None
         if self.unit is not None:
             result["unit"] = {
                 "name": self.unit.name,
@@ -201,11 +201,11 @@ class ClientStatus(NamedTuple):
     vendor_service: str = None  # what the vendor's page names, where the host's name differs
     others: tuple = ()  # (Process, why it is not this host's client)
     extra: tuple = ()  # (key, value) pairs shown as they are, e.g. the Windows version problem
-    boot: BootState = None  # whether the client's service starts at boot
+    boot_state: BootState = None  # whether the client's service starts at boot
 
     @property
     def enabled(self):
-        return self.boot.enabled if self.boot else None
+        return self.boot_state.enabled if self.boot_state else None
 
     @property
     def running(self):
@@ -237,7 +237,7 @@ class ClientStatus(NamedTuple):
             "decided_by": self.init.decided_by,
             "evidence": [item.as_dict() for item in self.init.evidence],
             "enabled": self.enabled,
-            "boot": self.boot.as_dict() if self.boot else None,
+            "boot": self.boot_state.as_dict() if self.boot_state else None,
             "watchdog": self.watchdog.as_dict(),
             "blocked": self.blocked,
             "restart_pending": self.restart_pending,
@@ -268,26 +268,33 @@ class Change(NamedTuple):
 class Plan(NamedTuple):
     """What an action would do on this host, decided before anything runs.
 
-    ``stop_watchdog``, ``stop`` and ``start`` are the steps in the order they run; an empty
-    tuple is a phase that is skipped.  ``changes`` is what an operator is told would change
-    (``test=True``) or did change (after verification).  ``blocked`` is why the plan cannot
-    run at all; then nothing runs.
+    ``watchdog_boot_steps``, ``watchdog_stop_steps``, ``stop_steps``, ``start_steps`` and
+    ``boot_steps`` are the steps in the order they run; an empty tuple is a phase that is
+    skipped (``stop_watchdog`` is the caller's flag that asks for the watchdog's steps).
+    ``changes`` is what an operator is told would change (``test=True``) or did change (after
+    verification).  ``blocked`` is why the plan cannot run at all; then nothing runs.
     """
 
     action: str
-    stop_watchdog: tuple = ()
-    stop: tuple = ()
-    start: tuple = ()
+    watchdog_stop_steps: tuple = ()
+    stop_steps: tuple = ()
+    start_steps: tuple = ()
     changes: tuple = ()
     blocked: str = None
-    boot: tuple = ()  # the steps that make the client's boot status the wanted one
-    watchdog_boot: tuple = ()  # the same for the watchdog's
+    boot_steps: tuple = ()  # the steps that make the client's boot status the wanted one
+    watchdog_boot_steps: tuple = ()  # the same for the watchdog's
     enable: object = None  # the boot status asked for: True, False, or None to leave it
     notes: tuple = ()  # what could not be done and why, told to the operator but not failing
 
     @property
     def steps(self):
-        return self.watchdog_boot + self.stop_watchdog + self.stop + self.start + self.boot
+        return (
+            self.watchdog_boot_steps
+            + self.watchdog_stop_steps
+            + self.stop_steps
+            + self.start_steps
+            + self.boot_steps
+        )
 
     @property
     def noop(self):

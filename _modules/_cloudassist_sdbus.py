@@ -184,7 +184,7 @@ def _put_signature(buf, text):
     buf.append(0)
 
 
-def _put_field(buf, code, sig, value):
+def _put_field(buf, code, sig, *, value):
     _pad(buf, 8)
     buf.append(code)
     _put_signature(buf, sig)
@@ -194,17 +194,17 @@ def _put_field(buf, code, sig, value):
         _put_string(buf, value)
 
 
-def method_call(serial, path, interface, member, args=()):
+def method_call(serial, path, interface, *, member, args=()):
     """A METHOD_CALL message whose arguments are all strings (signature ``s...``)."""
     body = bytearray()
     for arg in args:
         _put_string(body, arg)
     fields = bytearray()  # starts at offset 16 of the message, which is 8-aligned
-    _put_field(fields, PATH, "o", path)
-    _put_field(fields, INTERFACE, "s", interface)
-    _put_field(fields, MEMBER, "s", member)
+    _put_field(fields, PATH, "o", value=path)
+    _put_field(fields, INTERFACE, "s", value=interface)
+    _put_field(fields, MEMBER, "s", value=member)
     if args:
-        _put_field(fields, SIGNATURE, "g", "s" * len(args))
+        _put_field(fields, SIGNATURE, "g", value="s" * len(args))
     message = bytearray(
         struct.pack("<cBBBIII", b"l", METHOD_CALL, 0, 1, len(body), serial, len(fields))
     )
@@ -216,7 +216,7 @@ def method_call(serial, path, interface, member, args=()):
 
 def get_all(serial, path, interface=""):
     """``Properties.GetAll(interface)``; the empty name means every interface of the object."""
-    return method_call(serial, path, PROPERTIES_INTERFACE, "GetAll", (interface,))
+    return method_call(serial, path, PROPERTIES_INTERFACE, member="GetAll", args=(interface,))
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,7 +356,7 @@ class Decoder:
         return values
 
 
-def skip(data, pos, sig, order="<"):
+def skip(data, pos, sig, *, order="<"):
     """Where the value of the single complete type ``sig`` at ``data[pos]`` ends, found from
     its lengths (an array is jumped over whole) without decoding it."""
     c = sig[0]
@@ -378,10 +378,10 @@ def skip(data, pos, sig, order="<"):
     if c == "v":
         length = data[pos]
         inner = single_type(data[pos + 1 : pos + 1 + length].decode("ascii"))
-        return skip(data, pos + 2 + length, inner, order)
+        return skip(data, pos + 2 + length, inner, order=order)
     pos += -pos % 8
     for member in _members(sig):
-        pos = skip(data, pos, member, order)
+        pos = skip(data, pos, member, order=order)
     return pos
 
 
@@ -472,7 +472,7 @@ def scan_properties(body, endian, wanted=_WANTED):
             pos += 4
             pos += (-pos % alignment) + length
         else:
-            pos = skip(body, pos, sig, order)
+            pos = skip(body, pos, sig, order=order)
     if pos != end:
         raise ProtocolError("property array overruns its length")
     return found
@@ -481,7 +481,7 @@ def scan_properties(body, endian, wanted=_WANTED):
 class Message:
     """A received message: its type, serial, header fields (code -> value) and raw body."""
 
-    def __init__(self, endian, mtype, flags, serial, fields, body):
+    def __init__(self, endian, mtype, flags, *, serial, fields, body):
         self.endian = endian
         self.type = mtype
         self.flags = flags
@@ -544,7 +544,7 @@ def parse_message(data):
         fields[code] = variant.value
     if data[16 + fields_length : start].strip(b"\0"):
         raise ProtocolError("non-zero padding after the header")
-    return Message(endian, mtype, flags, serial, fields, data[start:])
+    return Message(endian, mtype, flags, serial=serial, fields=fields, body=data[start:])
 
 
 # --------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def snapshot(binary):
 # --- deciding -------------------------------------------------------------------------------
 
 
-def _data(kind, kinds, before, after):
+def _data(kind, kinds, *, before, after):
     return {
         "tag": kind,
         "changes": list(kinds),
@@ -139,9 +139,9 @@ def changes(before, after):
         kinds.append(RESTARTED)
     if after.version != before.version:
         kinds.append(VERSION)
-    return [_data(kind, kinds, before, after) for kind in kinds]
+    return [_data(kind, kinds, before=before, after=after) for kind in kinds]
 
 
 def startup(after):
     """The one event of a first poll (``emitatstartup``): the client as the beacon found it."""
-    return [_data(STARTUP, [STARTUP], None, after)]
+    return [_data(STARTUP, [STARTUP], before=None, after=after)]

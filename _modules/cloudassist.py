@@ -114,11 +114,11 @@ def _seconds(name, value, default, *, allow_zero=False):
 def _host(timeout):
     platform = "windows" if salt.utils.platform.is_windows() else "linux"
     return hosts.host_for(
-        platform, _config, __salt__, _seconds("timeout", timeout, DEFAULT_TIMEOUT)
+        platform, _config, __salt__, timeout=_seconds("timeout", timeout, DEFAULT_TIMEOUT)
     )
 
 
-def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enable=None):
+def _do(action, timeout=None, settle=None, *, stop_watchdog=False, test=False, enable=None):
     host = _host(timeout)
     settle = _seconds("settle", settle, DEFAULT_SETTLE, allow_zero=True)
     stop_watchdog = args.flag("the argument stop_watchdog", stop_watchdog)
@@ -130,17 +130,17 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enab
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, host.timeout):
         status = host.status()
-        watchdog_stop = watchdog_blocked = None
+        watchdog_stop_step = watchdog_blocked = None
         if stop_watchdog and status.watchdog.at_stake:
             try:
-                watchdog_stop = host.watchdog_stop(status)
+                watchdog_stop_step = host.watchdog_stop_step(status)
             except errors.Blocked as exc:  # the plan says so, as for test=True
                 watchdog_blocked = exc.reason
         plan = plans.make(
             status,
             action,
             stop_watchdog=stop_watchdog,
-            watchdog_stop=watchdog_stop,
+            watchdog_stop_step=watchdog_stop_step,
             watchdog_blocked=watchdog_blocked,
             enable=enable,
         )
@@ -149,7 +149,7 @@ def _do(action, timeout=None, settle=None, stop_watchdog=False, test=False, enab
                 raise errors.Blocked(plan.blocked)
             return _predicted(status, plan)
         try:
-            outcome = act.carry_out(host, status, plan, settle)
+            outcome = act.carry_out(host, status, plan, settle=settle)
         except errors.Failure as exc:
             if exc.changes:
                 _refresh_grains()
@@ -176,15 +176,15 @@ def _result(status, plan, outcome):
         changes["restarted"]["new"] = list(outcome.pids)
     boot_done = "{} {} at boot with `{}`".format(
         "enabled" if plan.enable else "disabled",
-        status.boot.service if status.boot else "",
+        status.boot_state.service if status.boot_state else "",
         outcome.boot_command,
     )
     if action in ("enable", "disable"):
         command = outcome.boot_command or _idle_command(status, action)
-        comment = boot_done if plan.boot else plans.already(status, action)
-    elif not (plan.stop or plan.start):
+        comment = boot_done if plan.boot_steps else plans.already(status, action)
+    elif not (plan.stop_steps or plan.start_steps):
         command, comment = _idle_command(status, action), plans.already(status, action)
-        if plan.boot:
+        if plan.boot_steps:
             command, comment = outcome.boot_command, comment + "; " + boot_done
     elif action == "restart":
         command = outcome.command
@@ -196,11 +196,22 @@ def _result(status, plan, outcome):
         comment = "{} the client with `{}`".format(
             "stopped" if action == "stop" else "started", command
         )
-    if plan.boot and action not in ("enable", "disable") and (plan.stop or plan.start):
+    if (
+        plan.boot_steps
+        and action not in ("enable", "disable")
+        and (plan.stop_steps or plan.start_steps)
+    ):
         command = "; ".join((command, outcome.boot_command))
         comment += " and " + boot_done
     result = _boundary(
-        status, plan, bool(outcome.pids), outcome.pids, command, comment, changes, outcome.enabled
+        status,
+        plan,
+        bool(outcome.pids),
+        pids=outcome.pids,
+        command=command,
+        comment=comment,
+        changes=changes,
+        enabled=outcome.enabled,
     )
     if outcome.warnings:
         result["warnings"] = list(outcome.warnings)
@@ -223,12 +234,23 @@ def _predicted(status, plan):
         comment = plans.already(status, plan.action)
     else:
         comment = plans.describe(status, plan, WANTS[plan.action])
-    phases = [plans.steps_text(phase) for phase in (plan.stop, plan.start, plan.boot) if phase]
+    phases = [
+        plans.steps_text(phase)
+        for phase in (plan.stop_steps, plan.start_steps, plan.boot_steps)
+        if phase
+    ]
     command = "; ".join(phases) or _idle_command(status, plan.action)
     running = changes["running"]["new"] if "running" in changes else status.running
     enabled = changes["enabled"]["new"] if "enabled" in changes else status.enabled
     result = _boundary(
-        status, plan, running, status.pids if running else (), command, comment, changes, enabled
+        status,
+        plan,
+        running,
+        pids=status.pids if running else (),
+        command=command,
+        comment=comment,
+        changes=changes,
+        enabled=enabled,
     )
     if plan.notes:
         result["warnings"] = list(plan.notes)
@@ -238,11 +260,11 @@ def _predicted(status, plan):
 
 def _idle_command(status, action):
     if action in ("enable", "disable"):
-        return plans.steps_text(status.boot.steps(action == "enable"))
+        return plans.steps_text(status.boot_state.steps(action == "enable"))
     return status.command("stop" if action == "stop" else "start")
 
 
-def _boundary(status, plan, running, pids, command, comment, changes, enabled):
+def _boundary(status, plan, running, *, pids, command, comment, changes, enabled):
     result = {
         "running": running,
         "enabled": enabled,
@@ -258,7 +280,7 @@ def _boundary(status, plan, running, pids, command, comment, changes, enabled):
     }
     if plan.action == "stop":
         result["warning"] = STOP_WARNING
-        result["watchdog_stopped"] = bool(plan.stop_watchdog)
+        result["watchdog_stopped"] = bool(plan.watchdog_stop_steps)
     return result
 
 
@@ -442,7 +464,8 @@ def enabled(timeout=None):
     status = _host(timeout).status()
     if status.enabled is None:
         raise errors.Unreadable(
-            f"whether {status.boot.service} starts at boot cannot be told: {status.boot.how}",
+            f"whether {status.boot_state.service} starts at boot cannot be told: "
+            f"{status.boot_state.how}",
             what="boot",
         )
     return status.enabled

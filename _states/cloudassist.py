@@ -66,7 +66,9 @@ def _made_before(exc):
     return exc.changes if isinstance(exc, (errors.Failure, errors.Failed)) else {}
 
 
-def _check_args(timeout, settle, stop_watchdog=False, extra=None, fun=None, takes=(), enable=None):
+def _check_args(
+    timeout, settle, stop_watchdog=False, *, extra=None, fun=None, takes=(), enable=None
+):
     unknown = sorted(key for key in (extra or {}) if not key.startswith("__"))
     if unknown:
         raise SaltInvocationError(
@@ -92,7 +94,7 @@ def _act(ret, action, **kwargs):
     return result, test
 
 
-def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun, enable=None):
+def _ensure(name, want_running, timeout, *, settle, stop_watchdog, extra, fun, enable=None):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
     takes = (
@@ -101,7 +103,9 @@ def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun, enab
         else ("timeout", "settle", "stop_watchdog", "enable")
     )
     try:
-        _check_args(timeout, settle, stop_watchdog, extra, fun, takes, enable)
+        _check_args(
+            timeout, settle, stop_watchdog, extra=extra, fun=fun, takes=takes, enable=enable
+        )
         kwargs = {"timeout": timeout, "settle": settle, "enable": enable}
         if not want_running:
             kwargs["stop_watchdog"] = stop_watchdog
@@ -129,34 +133,34 @@ def _ensure(name, want_running, timeout, settle, stop_watchdog, extra, fun, enab
     return ret
 
 
-def _already(want, facts, enable=None):
-    boot = ""
+def _already(want, result, enable=None):
+    at_boot = ""
     if enable is not None:
-        boot = " and {} at boot".format("starts" if facts["enabled"] else "does not start")
+        at_boot = " and {} at boot".format("starts" if result["enabled"] else "does not start")
     return "The Cloud Assistant client is already {}{} ({}, {}).".format(
-        want, boot, facts["service"], facts["init_system"]
+        want, at_boot, result["service"], result["init_system"]
     )
 
 
-def _boot(name, want, timeout, extra, fun):
+def _ensure_boot(name, want_enabled, timeout, *, extra, fun):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     try:
         _check_args(timeout, None, extra=extra, fun=fun, takes=("timeout",))
-        result, test = _act(ret, "enable" if want else "disable", timeout=timeout)
+        result, test = _act(ret, "enable" if want_enabled else "disable", timeout=timeout)
     except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
         ret["changes"] = _made_before(exc)
         ret["comment"] = str(exc)
         return ret
     warnings = [_sentence(w) for w in result.get("warnings", [])]
     if not ret["changes"]:
-        ret["result"] = result["enabled"] == want
+        ret["result"] = result["enabled"] == want_enabled
         comment = "The Cloud Assistant client already {} at boot ({}, {}).".format(
             "starts" if result["enabled"] else "does not start",
             result["service"],
             result["init_system"],
         )
     else:
-        ret["result"] = None if test else result["enabled"] == want
+        ret["result"] = None if test else result["enabled"] == want_enabled
         comment = result["comment"] if test else _sentence(result["comment"])
     ret["comment"] = " ".join([comment] + warnings)
     return ret
@@ -187,7 +191,16 @@ def running(name, timeout=None, settle=None, enable=None, **kwargs):
           cloudassist.running:
             - enable: True
     """
-    return _ensure(name, True, timeout, settle, False, kwargs, "running", enable)
+    return _ensure(
+        name,
+        True,
+        timeout,
+        settle=settle,
+        stop_watchdog=False,
+        extra=kwargs,
+        fun="running",
+        enable=enable,
+    )
 
 
 def stopped(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kwargs):
@@ -218,7 +231,16 @@ def stopped(name, timeout=None, settle=None, stop_watchdog=False, enable=None, *
             - stop_watchdog: True
             - enable: False
     """
-    return _ensure(name, False, timeout, settle, stop_watchdog, kwargs, "stopped", enable)
+    return _ensure(
+        name,
+        False,
+        timeout,
+        settle=settle,
+        stop_watchdog=stop_watchdog,
+        extra=kwargs,
+        fun="stopped",
+        enable=enable,
+    )
 
 
 def dead(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kwargs):
@@ -232,7 +254,16 @@ def dead(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kw
           cloudassist.dead:
             - enable: False
     """
-    return _ensure(name, False, timeout, settle, stop_watchdog, kwargs, "dead", enable)
+    return _ensure(
+        name,
+        False,
+        timeout,
+        settle=settle,
+        stop_watchdog=stop_watchdog,
+        extra=kwargs,
+        fun="dead",
+        enable=enable,
+    )
 
 
 def enabled(name, timeout=None, **kwargs):
@@ -245,7 +276,7 @@ def enabled(name, timeout=None, **kwargs):
         cloud-assistant-at-boot:
           cloudassist.enabled
     """
-    return _boot(name, True, timeout, kwargs, "enabled")
+    return _ensure_boot(name, True, timeout, extra=kwargs, fun="enabled")
 
 
 def disabled(name, timeout=None, **kwargs):
@@ -258,7 +289,7 @@ def disabled(name, timeout=None, **kwargs):
         cloud-assistant-not-at-boot:
           cloudassist.disabled
     """
-    return _boot(name, False, timeout, kwargs, "disabled")
+    return _ensure_boot(name, False, timeout, extra=kwargs, fun="disabled")
 
 
 def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):

@@ -56,36 +56,36 @@ def test_red_hat_rc_folders_behind_links_are_read_once(tmp_path):
     ],
 )
 def test_sysv_boot_is_the_s_links_in_the_boot_runlevels(links, enabled, how):
-    state = boot.sysv_boot("aliyun-service", "/", "update-rc.d", links)
+    state = boot.sysv_boot("aliyun-service", "/", "update-rc.d", links=links)
     assert state.enabled is enabled and state.how.startswith(how)
 
 
 def test_sysv_boot_steps_per_tool():
-    upd = boot.sysv_boot("aliyun-service", "/", "update-rc.d", ())
+    upd = boot.sysv_boot("aliyun-service", "/", "update-rc.d", links=())
     assert [s.text for s in upd.enable] == [
         "update-rc.d aliyun-service defaults",
         "update-rc.d aliyun-service enable",
     ]
     assert [s.text for s in upd.disable] == ["update-rc.d aliyun-service disable"]
-    chk = boot.sysv_boot("aliyun-service", "/", "chkconfig", ())
+    chk = boot.sysv_boot("aliyun-service", "/", "chkconfig", links=())
     assert [s.text for s in chk.enable] == [
         "chkconfig --add aliyun-service",
         "chkconfig aliyun-service on",
     ]
     assert [s.text for s in chk.disable] == ["chkconfig aliyun-service off"]
-    vendor = boot.sysv_boot("agentwatch", "/", "chkconfig", (), vendor_chkconfig=True)
+    vendor = boot.sysv_boot("agentwatch", "/", "chkconfig", links=(), vendor_chkconfig=True)
     assert [s.text for s in vendor.enable] == ["chkconfig agentwatch on"]
     assert vendor.cannot == ()
 
 
 def test_sysv_boot_without_a_tool_says_why_it_cannot_change():
-    none = boot.sysv_boot("aliyun-service", "/nonexistent/script", None, ())
+    none = boot.sysv_boot("aliyun-service", "/nonexistent/script", None, links=())
     assert none.why_not(False) == "this host has neither update-rc.d nor chkconfig"
     assert (
         none.why_not(True)
         == "/nonexistent/script does not exist; this host has neither update-rc.d nor chkconfig"
     )
-    vendor = boot.sysv_boot("agentwatch", "/", None, (), vendor_chkconfig=True)
+    vendor = boot.sysv_boot("agentwatch", "/", None, links=(), vendor_chkconfig=True)
     assert (
         vendor.why_not(True)
         == "this host has no chkconfig, which the vendor's procedure uses for agentwatch"
@@ -231,7 +231,7 @@ def test_the_watchdog_is_found_in_the_form_it_runs(
     )
     watchdog = linux_host._watchdog("systemd", unit)
     assert (watchdog.form, watchdog.pids) == (form, pids)
-    assert (watchdog.boot.enabled if watchdog.boot else None) is enabled
+    assert (watchdog.boot_state.enabled if watchdog.boot_state else None) is enabled
     assert watchdog.as_dict()["form"] == form
 
 
@@ -246,7 +246,7 @@ def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
         None,
         watchdog=Watchdog((77,), "unit", _unit("active", "running", 77)),
     )
-    assert linux_host.watchdog_stop(status).text == "systemctl stop AssistDaemon.service"
+    assert linux_host.watchdog_stop_step(status).text == "systemctl stop AssistDaemon.service"
     # a watchdog outside a unit is stopped with its own binary, which must still exist
     status = status._replace(watchdog=Watchdog((77,), "process"))
     missing = hosts.LinuxHost(
@@ -255,7 +255,7 @@ def test_a_watchdog_in_its_unit_is_stopped_through_systemd(linux_host):
         5,
     )
     with pytest.raises(errors.Blocked) as raised:
-        missing.watchdog_stop(status)
+        missing.watchdog_stop_step(status)
     assert raised.value.reason == (
         "the watchdog assist_daemon is running but its binary '/nonexistent/assist_daemon' is gone "
         "(removed while it runs), so it cannot be stopped with --stop; nothing was changed. "
@@ -279,7 +279,7 @@ def test_a_look_alike_on_this_host_blocks_stop_watchdog(linux_host):
         "linux", "2.2.3.578", "/usr/sbin/aliyun-service", None, None, watchdog=watchdog
     )
     with pytest.raises(errors.Blocked) as raised:
-        linux_host.watchdog_stop(status)
+        linux_host.watchdog_stop_step(status)
     assert raised.value.reason == (
         "stop_watchdog=True, but nothing was changed: assist_daemon (pid 91) runs from "
         "/opt/other/assist_daemon, not from the watchdog binary cloudassist knows, so it was "
@@ -343,10 +343,10 @@ def test_a_sysvinit_watchdog_script_gives_its_boot_status(monkeypatch, linux_hos
     monkeypatch.setattr(boot, "rc_links", lambda name, root="/": (("2", "S20AssistDaemon"),))
     monkeypatch.setattr(linux_host, "_sysv_tool", lambda: "update-rc.d")
     watchdog = linux_host._watchdog("sysvinit")
-    assert watchdog.form == "process" and watchdog.boot.enabled is True
-    assert [s.text for s in watchdog.boot.disable] == ["update-rc.d AssistDaemon disable"]
+    assert watchdog.form == "process" and watchdog.boot_state.enabled is True
+    assert [s.text for s in watchdog.boot_state.disable] == ["update-rc.d AssistDaemon disable"]
     monkeypatch.setattr(hosts, "WATCHDOG_SCRIPT", str(tmp_path / "missing"))
-    assert linux_host._watchdog("sysvinit").boot is None
+    assert linux_host._watchdog("sysvinit").boot_state is None
 
 
 # --- AssistDaemon.service is asked of the bus only where systemd may know it ----------------

@@ -114,7 +114,7 @@ def test_every_branch_action_and_situation(
         status,
         action,
         stop_watchdog=stop_watchdog,
-        watchdog_stop=watchdog_step(branch) if asked_watchdog else None,
+        watchdog_stop_step=watchdog_step(branch) if asked_watchdog else None,
     )
 
     phases, changes = EXPECTED[(action, running)]
@@ -127,14 +127,17 @@ def test_every_branch_action_and_situation(
         # the branch cannot run here: nothing at all runs, not even the watchdog's stop
         assert plan.blocked == BLOCKED
         assert (
-            plan.steps == () and plan.stop_watchdog == () and plan.stop == () and plan.start == ()
+            plan.steps == ()
+            and plan.watchdog_stop_steps == ()
+            and plan.stop_steps == ()
+            and plan.start_steps == ()
         )
         return
     assert plan.blocked is None
-    assert plan.stop_watchdog == wd_steps
-    assert plan.stop == (status.steps["stop"] if "stop" in phases else ())
-    assert plan.start == (status.steps["start"] if "start" in phases else ())
-    assert plan.steps == plan.stop_watchdog + plan.stop + plan.start
+    assert plan.watchdog_stop_steps == wd_steps
+    assert plan.stop_steps == (status.steps["stop"] if "stop" in phases else ())
+    assert plan.start_steps == (status.steps["start"] if "start" in phases else ())
+    assert plan.steps == plan.watchdog_stop_steps + plan.stop_steps + plan.start_steps
     assert plan.noop is (not plan.steps)
     # the steps are the branch's own, in the vendor's order, minus those whose path is absent
     for phase in phases:
@@ -143,7 +146,7 @@ def test_every_branch_action_and_situation(
             if present
             else tuple(s for s in getattr(branch, phase) if not s.if_exists)
         )
-        assert getattr(plan, phase) == expected
+        assert getattr(plan, phase + "_steps") == expected
 
 
 @pytest.mark.parametrize("name", BRANCHES)
@@ -158,7 +161,7 @@ def test_describe_names_exactly_the_commands_the_steps_hold(name, action, runnin
         status,
         action,
         stop_watchdog=stop_watchdog,
-        watchdog_stop=watchdog_step(branch) if stop_watchdog else None,
+        watchdog_stop_step=watchdog_step(branch) if stop_watchdog else None,
     )
     if plan.noop:
         text = plans.already(status, action)
@@ -174,9 +177,9 @@ def test_describe_names_exactly_the_commands_the_steps_hold(name, action, runnin
     quoted = re.findall(r"`([^`]*)`", text)
     named = [command for segment in quoted for command in segment.split("; ")]
     assert named == [step.text for step in plan.steps]
-    if plan.stop_watchdog:
+    if plan.watchdog_stop_steps:
         assert (
-            quoted[0] == steps_text(plan.stop_watchdog)
+            quoted[0] == steps_text(plan.watchdog_stop_steps)
             and "stop the watchdog assist_daemon" in text
         )
 
@@ -189,7 +192,9 @@ def test_a_watchdog_that_cannot_be_stopped_blocks_the_stop_and_nothing_runs():
     assert plan.steps == ()
     # the same stop without stop_watchdog is not blocked: the watchdog is left alone
     free = plans.make(status, "stop")
-    assert free.blocked is None and free.stop_watchdog == () and free.stop == branch.stop
+    assert (
+        free.blocked is None and free.watchdog_stop_steps == () and free.stop_steps == branch.stop
+    )
 
 
 def test_a_look_alike_of_the_watchdog_blocks_stop_watchdog_only():
@@ -202,7 +207,7 @@ def test_a_look_alike_of_the_watchdog_blocks_stop_watchdog_only():
     plan = plans.make(status, "stop", stop_watchdog=True, watchdog_blocked=why)
     assert plan.blocked == why and plan.steps == ()
     free = plans.make(status, "stop")
-    assert free.blocked is None and free.stop == branch.stop
+    assert free.blocked is None and free.stop_steps == branch.stop
 
 
 def test_a_blocked_branch_wins_over_a_watchdog_without_binary():
@@ -216,8 +221,8 @@ def test_a_blocked_branch_wins_over_a_watchdog_without_binary():
 def test_stop_watchdog_belongs_to_stop_only(action):
     branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
     status = status_for(branch, True, True)
-    plan = plans.make(status, action, stop_watchdog=True, watchdog_stop=watchdog_step(branch))
-    assert plan.stop_watchdog == () and all(c.name != "watchdog" for c in plan.changes)
+    plan = plans.make(status, action, stop_watchdog=True, watchdog_stop_step=watchdog_step(branch))
+    assert plan.watchdog_stop_steps == () and all(c.name != "watchdog" for c in plan.changes)
 
 
 @pytest.mark.parametrize("action", ["status", "", None, "STOP"])
@@ -231,8 +236,8 @@ def test_an_unknown_action_is_refused(action):
 def test_plans_and_records_are_frozen():
     plan = plans.make(status_for(procedure.TABLE[0], True, False), "stop")
     with pytest.raises(AttributeError):
-        plan.stop = ()
-    assert isinstance(plan, Plan) and isinstance(plan.stop, tuple)
+        plan.stop_steps = ()
+    assert isinstance(plan, Plan) and isinstance(plan.stop_steps, tuple)
 
 
 def test_changes_dict_is_what_salt_shows():
@@ -313,8 +318,8 @@ def test_systemds_view_of_the_unit_decides_what_is_already_done(name, situation,
         assert plan.blocked == BLOCKED and plan.steps == ()
         return
     assert plan.blocked is None
-    assert plan.stop == (branch.stop if "stop" in phases else ())
-    assert plan.start == (branch.start if "start" in phases else ())
+    assert plan.stop_steps == (branch.stop if "stop" in phases else ())
+    assert plan.start_steps == (branch.start if "start" in phases else ())
 
 
 # --- starting at boot ---------------------------------------------------------------------------
@@ -327,7 +332,7 @@ DISABLE = (Step(("boot-off", "svc")),)
 
 def booting(status, enabled, cannot=()):
     return status._replace(
-        boot=BootState("svc", enabled, "the test says so", ENABLE, DISABLE, cannot)
+        boot_state=BootState("svc", enabled, "the test says so", ENABLE, DISABLE, cannot)
     )
 
 
@@ -365,16 +370,16 @@ def test_the_boot_status_follows_enable_and_the_branch(name, action, running, en
     branch = BRANCHES[name]
     status = booting(status_for(branch, running, False), enabled)
     plan = plans.make(status, action, enable=enable)
-    ran = plan.stop or plan.start
-    effect = (bool(plan.start) if ran else None) if branch.sets_boot else None
+    ran = plan.stop_steps or plan.start_steps
+    effect = (bool(plan.start_steps) if ran else None) if branch.sets_boot else None
     steps, change = BOOT_EXPECTED[(effect, enabled, enable)]
-    assert plan.boot == steps
+    assert plan.boot_steps == steps
     boot_changes = [c for c in plan.changes if c.name == "enabled"]
     assert boot_changes == ([Change("enabled", *change)] if change else [])
     assert plan.steps[-len(steps) :] == steps if steps else True
     # the run part is what it was without enable
-    without = plans.make(status._replace(boot=None), action)
-    assert (plan.stop, plan.start) == (without.stop, without.start)
+    without = plans.make(status._replace(boot_state=None), action)
+    assert (plan.stop_steps, plan.start_steps) == (without.stop_steps, without.start_steps)
 
 
 @pytest.mark.parametrize("name", BRANCHES)
@@ -384,12 +389,12 @@ def test_enable_and_disable_change_only_the_boot_status(name, enabled, action):
     status = booting(status_for(BRANCHES[name], True, False), enabled)
     plan = plans.make(status, action)
     want = action == "enable"
-    assert plan.stop == plan.start == plan.stop_watchdog == ()
+    assert plan.stop_steps == plan.start_steps == plan.watchdog_stop_steps == ()
     if enabled == want:
         assert plan.noop and plan.changes == ()
         assert plans.already(status, action).startswith("the client's service svc already")
     else:
-        assert plan.boot == (ENABLE if want else DISABLE)
+        assert plan.boot_steps == (ENABLE if want else DISABLE)
         assert plan.changes == (Change("enabled", enabled, want),)
 
 
@@ -401,7 +406,7 @@ def test_a_boot_change_that_cannot_be_made_blocks_everything():
         (("disable", "this host has neither update-rc.d nor chkconfig"),),
     )
     plan = plans.make(
-        status, "stop", stop_watchdog=True, watchdog_stop=watchdog_step(branch), enable=False
+        status, "stop", stop_watchdog=True, watchdog_stop_step=watchdog_step(branch), enable=False
     )
     assert plan.blocked == (
         "the client's service svc cannot be disabled at boot: this host has neither update-rc.d "
@@ -411,14 +416,16 @@ def test_a_boot_change_that_cannot_be_made_blocks_everything():
     # the same boot status asked for where it already holds is no reason to block
     assert (
         plans.make(
-            status._replace(boot=status.boot._replace(enabled=False)), "stop", enable=False
+            status._replace(boot_state=status.boot_state._replace(enabled=False)),
+            "stop",
+            enable=False,
         ).blocked
         is None
     )
 
 
-def _watchdog(running, boot):
-    return Watchdog(WATCHDOG_PIDS if running else (), "unit" if running else None, None, boot)
+def _watchdog(running, boot_state):
+    return Watchdog(WATCHDOG_PIDS if running else (), "unit" if running else None, None, boot_state)
 
 
 WD_BOOT = BootState(
@@ -432,8 +439,8 @@ def test_stop_watchdog_with_enable_false_disables_the_watchdog_at_boot_first():
         watchdog=_watchdog(True, WD_BOOT)
     )
     stop_wd = Step(("systemctl", "stop", "AssistDaemon.service"))
-    plan = plans.make(status, "stop", stop_watchdog=True, watchdog_stop=stop_wd, enable=False)
-    assert plan.watchdog_boot == WD_BOOT.disable and plan.stop_watchdog == (stop_wd,)
+    plan = plans.make(status, "stop", stop_watchdog=True, watchdog_stop_step=stop_wd, enable=False)
+    assert plan.watchdog_boot_steps == WD_BOOT.disable and plan.watchdog_stop_steps == (stop_wd,)
     assert plan.steps == WD_BOOT.disable + (stop_wd,) + branch.stop + DISABLE
     assert [c.name for c in plan.changes] == ["watchdog", "running", "enabled", "watchdog_enabled"]
     text = plans.describe(status, plan, "stopped")
@@ -444,16 +451,16 @@ def test_stop_watchdog_with_enable_false_disables_the_watchdog_at_boot_first():
     # without enable=False the watchdog's boot is left alone
     assert (
         plans.make(
-            status, "stop", stop_watchdog=True, watchdog_stop=stop_wd, enable=None
-        ).watchdog_boot
+            status, "stop", stop_watchdog=True, watchdog_stop_step=stop_wd, enable=None
+        ).watchdog_boot_steps
         == ()
     )
     # a watchdog already disabled at boot needs nothing
     off = status._replace(watchdog=_watchdog(True, WD_BOOT._replace(enabled=False)))
     assert (
         plans.make(
-            off, "stop", stop_watchdog=True, watchdog_stop=stop_wd, enable=False
-        ).watchdog_boot
+            off, "stop", stop_watchdog=True, watchdog_stop_step=stop_wd, enable=False
+        ).watchdog_boot_steps
         == ()
     )
 
@@ -462,16 +469,16 @@ def test_a_watchdog_that_cannot_be_disabled_at_boot_is_told_not_hidden():
     branch = BRANCHES["Linux, client newer than 1.0.1.308, sysvinit"]
     status = booting(status_for(branch, True, False), True)._replace(watchdog=_watchdog(True, None))
     plan = plans.make(
-        status, "stop", stop_watchdog=True, watchdog_stop=watchdog_step(branch), enable=False
+        status, "stop", stop_watchdog=True, watchdog_stop_step=watchdog_step(branch), enable=False
     )
-    assert plan.blocked is None and plan.watchdog_boot == ()
+    assert plan.blocked is None and plan.watchdog_boot_steps == ()
     assert len(plan.notes) == 1 and "was not disabled at boot" in plan.notes[0]
     assert "assist_daemon --delete" in plan.notes[0]
     stuck = status._replace(
         watchdog=_watchdog(True, WD_BOOT._replace(cannot=(("disable", "no update-rc.d"),)))
     )
     plan = plans.make(
-        stuck, "stop", stop_watchdog=True, watchdog_stop=watchdog_step(branch), enable=False
+        stuck, "stop", stop_watchdog=True, watchdog_stop_step=watchdog_step(branch), enable=False
     )
     assert plan.notes == (
         "the watchdog's AssistDaemon.service could not be disabled at boot: no update-rc.d",
@@ -484,5 +491,5 @@ def test_disable_alone_says_the_watchdog_still_starts_at_boot():
         watchdog=_watchdog(False, WD_BOOT)
     )
     plan = plans.make(status, "disable")
-    assert plan.boot == DISABLE and plan.watchdog_boot == ()
+    assert plan.boot_steps == DISABLE and plan.watchdog_boot_steps == ()
     assert plan.notes and "AssistDaemon.service still starts at boot" in plan.notes[0]

@@ -42,7 +42,7 @@ def status(
         pids=(4242,) if running else (),
         watchdog=Watchdog((77,), "process") if watchdog else Watchdog(),
         blocked=blocked,
-        boot=BootState(branch.service, enabled, "the test says so"),
+        boot_state=BootState(branch.service, enabled, "the test says so"),
     ).as_dict()
 
 

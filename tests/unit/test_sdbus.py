@@ -335,7 +335,11 @@ def test_getall_call_bytes():
 
 def test_method_call_with_two_string_arguments():
     call = sdbus.method_call(
-        7, "/a", "org.freedesktop.DBus.Properties", "Get", ("org.freedesktop.systemd1.Unit", "Id")
+        7,
+        "/a",
+        "org.freedesktop.DBus.Properties",
+        member="Get",
+        args=("org.freedesktop.systemd1.Unit", "Id"),
     )
     body = (
         b"\x1d\x00\x00\x00org.freedesktop.systemd1.Unit\x00"

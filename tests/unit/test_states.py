@@ -2,7 +2,7 @@
 
 ``_states/cloudassist.py`` reaches the real ``_modules/cloudassist.py`` functions through its
 ``__salt__``, as on a minion; only the host is fake: an object with the methods of
-``LinuxHost``/``WindowsHost`` whose ``run`` really changes its own process table, so the
+``LinuxHost``/``WindowsHost`` whose ``run_step`` really changes its own process table, so the
 module's verification after every step is real (against the fake).  For every branch of the
 vendor's table, each state runs twice from the same starting point: under ``test=True`` and
 for real.  The prediction must be what the real run then does.
@@ -81,7 +81,7 @@ class FakeHost:
             watchdog=self.watchdog_now(None),
             blocked=self.blocked,
             unit=self.unit_state(None) if self.unit else None,
-            boot=self.boot_now(None),
+            boot_state=self.boot_now(None),
         )
 
     def boot_now(self, status):
@@ -111,18 +111,18 @@ class FakeHost:
         pids = self._pids("watchdog")
         return Watchdog(pids, "process" if pids else None)
 
-    def watchdog_stop(self, status):
+    def watchdog_stop_step(self, status):
         if self.branch.platform == "windows":
             return Step(("service.stop", hosts.WATCHDOG_SERVICE), kind="salt")
         return Step((hosts.WATCHDOG_BINARY, "--stop"))
 
-    def run(self, step, branch=None, check=True):
+    def run_step(self, step, branch=None, check=True):
         self.ran.append((step, branch, check))
         if self.branch.sets_boot and step in (self.branch.stop[0], self.branch.start[0]):
             self.enabled = step == self.branch.start[0]  # chkconfig agentwatch on|off
         if step.argv[0] in ("enable-at-boot", "disable-at-boot"):
             self.enabled = step.argv[0] == "enable-at-boot"
-        elif step == self.watchdog_stop(None):
+        elif step == self.watchdog_stop_step(None):
             self._kill("watchdog")
         elif step == self.branch.stop[-1]:
             self._kill("client")
@@ -175,7 +175,7 @@ def use_host(monkeypatch):
             salt.utils.platform, "is_windows", lambda: fake.branch.platform == "windows"
         )
 
-        def host_for(platform, config, salt, timeout):
+        def host_for(platform, config, salt, *, timeout):
             assert platform == fake.branch.platform
             assert salt is execution.__salt__
             fake.timeout = timeout
@@ -323,7 +323,7 @@ def test_test_mode_predicts_the_real_run(
         assert predicted["comment"] == real["comment"]
         assert real_host.ran == []
     for step, ran_branch, check in real_host.ran:
-        if step == real_host.watchdog_stop(None):
+        if step == real_host.watchdog_stop_step(None):
             assert check is False  # `assist_daemon --stop` exits 0 whatever happens
         else:
             assert ran_branch is branch and check is True
@@ -515,9 +515,9 @@ def test_the_fake_host_has_the_real_hosts_interface():
         "version",
         "client_pids",
         "watchdog_now",
-        "watchdog_stop",
+        "watchdog_stop_step",
         "boot_now",
-        "run",
+        "run_step",
     ):
         fake = inspect.signature(getattr(FakeHost, method))
         for real in (hosts.LinuxHost, hosts.WindowsHost):
@@ -531,9 +531,9 @@ def test_the_fake_host_has_the_real_hosts_interface():
 
 def _ignoring(host, step_to_ignore=None, step_to_fail=None):
     """Make ``host`` run one step without effect, or fail on it (a client that ignores stop...)."""
-    real_run = host.run
+    real_run_step = host.run_step
 
-    def run(step, branch=None, check=True):
+    def run_step(step, branch=None, check=True):
         if step == step_to_fail:
             raise errors.CommandFailed(
                 f"`{step.text}` exited with code 1: failed",
@@ -544,9 +544,9 @@ def _ignoring(host, step_to_ignore=None, step_to_fail=None):
         if step == step_to_ignore:
             host.ran.append((step, branch, check))
             return CommandResult(step.text, 0, "", "")
-        return real_run(step, branch, check)
+        return real_run_step(step, branch, check)
 
-    host.run = run
+    host.run_step = run_step
     return host
 
 
