@@ -975,7 +975,7 @@ def pieces(**kwargs):
         get("cloudassist:" + key)
     out["3 config.get"] = (pc() - t) * 1e3
     binary = get("cloudassist:binary")
-    sys.path.insert(0, __opts__["utils_dirs"][0])
+    sys.path.insert(0, __opts__["module_dirs"][0])
     try:
         for name in HELPERS:
             t = pc(); importlib.import_module(name)
@@ -1285,7 +1285,7 @@ def main(argv=None) -> int:
             "warmup": args.warmup,
             "connect_s": connect_s,
             "modules": "modules from a copy of the checkout's _modules/_states/_grains "
-            "taken at start (module_dirs, states_dirs, utils_dirs, grains_dirs; "
+            "taken at start (module_dirs, states_dirs, grains_dirs; "
             "nothing synced)",
             "bytecode": (
                 "PYTHONDONTWRITEBYTECODE=1 for the daemons (--dont-write-bytecode): "
