@@ -17,19 +17,30 @@ tests' own imports of it).
 """
 
 import importlib.util
+import os
 import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PUBLIC = ("version", "status", "stop", "start", "restart", "enabled", "enable", "disable")
+# tests/conftest.py's choice: the checkout's folders ("synced") or the package's ("pip").
+LAYOUT = os.environ.get("CLOUDASSIST_UNIT_LAYOUT", "synced")
+PACKAGE = ROOT / "src" / "saltext" / "cloudassist"
+
+
+def entry_path(kind):
+    """The entry file of ``kind`` ("modules", "states", "grains", "beacons", "runners") in the
+    layout under test."""
+    folder = ROOT / f"_{kind}" if LAYOUT == "synced" else PACKAGE / kind
+    return folder / "cloudassist.py"
 
 
 def load(kind):
-    """``_modules/cloudassist.py`` (kind "modules") or ``_states/cloudassist.py`` ("states"),
-    once."""
+    """The entry file of ``kind`` (see ``entry_path``), loaded once; its library must come from
+    the same layout."""
     name = f"cloudassist_{kind}_under_test"
     if name not in sys.modules:
-        path = ROOT / f"_{kind}" / "cloudassist.py"
+        path = entry_path(kind)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -38,6 +49,8 @@ def load(kind):
         except BaseException:
             del sys.modules[name]
             raise
+        library = pathlib.Path(module._LIB).parent
+        assert library == entry_path("modules").parent, (path, library)
     return sys.modules[name]
 
 

@@ -13,8 +13,10 @@ import sys
 
 import pytest
 
+import loaded
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BEACON = ROOT / "_beacons" / "cloudassist.py"
+BEACON = loaded.entry_path("beacons")
 
 
 def _load_beacon(name="beacon_cloudassist_under_test"):

@@ -17,6 +17,7 @@ import salt.utils.minions
 import _cloudassist_errors as errors
 import _cloudassist_procedure as procedure
 import _cloudassist_report as reports
+import loaded
 from _cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -221,7 +222,7 @@ def test_arguments_are_checked(tgt, tgt_type, timeout, problem):
 def _load_runner():
     name = "cloudassist_runner_under_test"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "_runners" / "cloudassist.py")
+        spec = importlib.util.spec_from_file_location(name, loaded.entry_path("runners"))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         sys.modules[name] = module
