@@ -1,7 +1,7 @@
 """The beacon ``_beacons/cloudassist.py`` and its helper ``_modules/_cloudassist_watch.py``.
 
 The beacon is loaded here from the checkout, which is the synced layout (``_beacons`` beside
-``_modules``); where its library comes from is tested in ``test_lib.py``.  The test process's
+``_modules``); where its library comes from is tested in ``lib/test_lib.py``.  The test process's
 own ``_cloudassist_*`` modules are put back afterwards, so the other unit tests keep theirs.
 """
 

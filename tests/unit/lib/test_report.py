@@ -19,7 +19,7 @@ import _cloudassist_procedure as procedure
 import _cloudassist_report as reports
 from _cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 BRANCHES = {
     row.init_systems[0]: row
     for row in procedure.TABLE
