@@ -1,6 +1,6 @@
-"""The planning function: for every row of the vendor's table and every situation a host can
-be in, what ``stop``, ``start`` and ``restart`` would run and change, decided before anything
-runs.  Pure: no host, no root, no process is started."""
+"""``_modules/_cloudassist_plan.py``, the planning function: for every row of the vendor's
+table and every situation a host can be in, what ``stop``, ``start`` and ``restart`` would run
+and change, decided before anything runs.  Pure: no host, no root, no process is started."""
 
 import itertools
 import re

@@ -16,7 +16,7 @@ import pytest
 import salt.config
 import salt.loader
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 KINDS = {
     "modules": {"act", "args", "errors", "host", "install", "plan"},
     "states": {"args", "errors", "install"},

@@ -1,17 +1,15 @@
-"""The process table and the command runner, on real processes of this machine."""
+"""``_modules/_cloudassist_facts.py``: the process table (the client and the watchdog found by
+their executables), on real processes of this machine."""
 
 import os
 import subprocess
-import sys
-import time
 
 import pytest
 
-import _cloudassist_errors as errors
 import standin
-from _cloudassist_facts import classify_watchdog, client_pids, processes, which
-from _cloudassist_records import CommandResult
-from _cloudassist_run import run
+from _cloudassist_facts import classify_watchdog, client_pids
+
+from .helpers import wait_until
 
 
 @pytest.fixture
@@ -36,20 +34,6 @@ def _argv(pid):
             return handle.read().decode(errors="replace").split("\0")
     except OSError:
         return []
-
-
-def named(name):
-    """Pids of live processes called ``name`` (by comm or executable)."""
-    return [proc.pid for proc in processes({name})]
-
-
-def wait_until(predicate, seconds=5):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_running_client_is_found_by_its_binary(client):
@@ -167,69 +151,3 @@ def test_a_call_of_the_watchdog_binary_is_not_a_running_watchdog(tmp_path, call)
     finally:
         proc.kill()
         proc.wait()
-
-
-def test_run_returns_code_and_output():
-    res = run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)",
-        ],
-        10,
-    )
-    assert res == CommandResult(res.command, 3, "out\n", "err\n")
-    assert res.output == "out\nerr"
-    assert res.command.endswith(
-        "-c 'import sys; print('\"'\"'out'\"'\"'); "
-        "print('\"'\"'err'\"'\"', file=sys.stderr); sys.exit(3)'"
-    )
-
-
-@pytest.mark.parametrize("argv", ["echo hi", b"echo", [], ["echo", 1], ("echo", None), None])
-def test_run_takes_an_argument_list_only(argv):
-    with pytest.raises(TypeError, match="list of strings only"):
-        run(argv, 5)
-
-
-def test_a_hung_command_is_killed_with_its_children(tmp_path):
-    path = standin.install_client(tmp_path / "aliyun-service", hang_on_version=True)
-    started = time.monotonic()
-    with pytest.raises(
-        errors.TimedOut,
-        match=r"did not finish within 1 seconds and was killed.*cloudassist:timeout",
-    ) as raised:
-        run([str(path), "-v"], 1)
-    assert (raised.value.command, raised.value.timeout) == (f"{path} -v", 1)
-    assert time.monotonic() - started < 5
-    assert wait_until(
-        lambda: (
-            not named("aliyun-service")
-            or all(
-                str(path) not in open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace")
-                for p in named("aliyun-service")
-            )
-        )
-    )
-
-
-def test_a_daemon_holding_stdout_does_not_make_run_wait(tmp_path):
-    script = tmp_path / "start"
-    script.write_text("#!/bin/sh\nsleep 4 &\necho started\n")
-    script.chmod(0o755)
-    started = time.monotonic()
-    res = run([str(script)], 20)
-    assert res.retcode == 0 and res.stdout == "started\n"
-    assert time.monotonic() - started < 3
-
-
-def test_missing_and_not_executable_programs(tmp_path):
-    with pytest.raises(errors.CannotRun, match="does not exist") as raised:
-        run([str(tmp_path / "nothing"), "-v"], 5)
-    assert raised.value.command == f"{tmp_path / 'nothing'} -v"
-    plain = tmp_path / "plain"
-    plain.write_text("#!/bin/sh\n")
-    with pytest.raises(errors.CannotRun, match=r"is present but not executable \(mode 644\)"):
-        run([str(plain)], 5)
-    assert which(str(plain)) is None
-    assert which("sh") and which("/bin/sh") == "/bin/sh"

@@ -1,4 +1,5 @@
-"""Reading the client's version from what ``aliyun-service -v`` prints."""
+"""``_modules/_cloudassist_facts.py``: reading the client's version from what
+``aliyun-service -v`` prints."""
 
 import pytest
 from hypothesis import given

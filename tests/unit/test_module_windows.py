@@ -1,4 +1,5 @@
-"""The Windows branch, against a stand-in for the Service Control Manager.
+"""The execution module ``_modules/cloudassist.py`` on Windows, against a stand-in for the
+Service Control Manager.
 
 Windows cannot run here; Salt's ``win_service`` functions (service.info, status, start,
 stop, available) are the interface the module uses, so a fake of exactly those stands in

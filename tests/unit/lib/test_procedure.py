@@ -1,4 +1,5 @@
-"""The vendor's table, row by row: every platform, version and init system it names."""
+"""``_modules/_cloudassist_procedure.py``: the vendor's table, row by row: every platform, version
+and init system it names."""
 
 import pytest
 

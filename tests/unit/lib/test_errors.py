@@ -11,7 +11,7 @@ import _cloudassist_errors as errors
 import _cloudassist_host as hosts
 import loaded
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 LIBRARY = sorted(ROOT.joinpath("_modules").glob("_cloudassist_*.py"))
 ENTRIES = [ROOT / f"_{kind}" / "cloudassist.py" for kind in ("modules", "states", "grains")]
 ENTRIES += [ROOT / f"_{kind}" / "cloudassist.py" for kind in ("beacons", "runners")]

@@ -1,0 +1,161 @@
+"""``_modules/_cloudassist_report.py``: the fleet report, ``summarize`` over per-minion returns
+(pure), and the runner's argument checks.  The runner itself, in Salt's loader, is tested in
+``tests/unit/test_runner.py``.
+
+The statuses are made by the real records (``ClientStatus.as_dict``, what
+``cloudassist.status`` returns), so the report is checked against the status's real shape."""
+
+import json
+
+import pytest
+
+import _cloudassist_errors as errors
+import _cloudassist_report as reports
+
+from .helpers import BLOCKED, EXPECTED, FLEET, ok
+
+
+def test_the_fleet_is_counted_by_what_each_minion_answered():
+    report = reports.summarize(FLEET, EXPECTED).as_dict()
+    assert report["counts"] == {
+        "targeted": 7,
+        "reported": 4,
+        "failed": 2,
+        "no_answer": 1,
+        "running": 2,
+        "stopped": 2,
+        "watchdog_running": 1,
+        "blocked": 1,
+    }
+    assert report["versions"] == {"1.0.1.308": 1, "2.2.3.578": 2, "2.2.4.1065": 1}
+    assert report["init_systems"] == {
+        "systemd": {"aliyun.service": 2},
+        "sysvinit": {"/etc/init.d/aliyun-service": 2},
+    }
+    assert report["enabled"] == {"true": 2, "false": 1, "unknown": 1}
+    assert report["stopped"] == ["old1", "web3"]
+    assert report["blocked"] == {BLOCKED: ["old1"]}
+    assert report["failed"] == {
+        "bad1": "the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service",
+        "bad2": "'cloudassist.status' is not available. (retcode 254)",
+    }
+    assert report["no_answer"] == ["down1"]
+    assert report["retcode"] == 1
+    assert (
+        report["summary"]
+        == "7 targeted: 4 reported (2 running, 2 stopped), 2 failed, 1 did not answer"
+    )
+    assert json.loads(json.dumps(report)) == report  # what --out=json prints is the same data
+
+
+def test_a_fleet_that_all_reported_is_a_success():
+    fleet = {m: FLEET[m] for m in ("web1", "web2")}
+    report = reports.summarize(fleet, ["web1", "web2"]).as_dict()
+    assert report["retcode"] == 0
+    assert (report["failed"], report["no_answer"], report["stopped"], report["blocked"]) == (
+        {},
+        [],
+        [],
+        {},
+    )
+    assert (
+        report["summary"]
+        == "2 targeted: 2 reported (2 running, 0 stopped), 0 failed, 0 did not answer"
+    )
+
+
+def test_an_empty_target_reports_nothing_and_fails():
+    report = reports.summarize({}, []).as_dict()
+    assert report["counts"]["targeted"] == 0
+    assert report["versions"] == {} and report["init_systems"] == {}
+    assert report["enabled"] == {"true": 0, "false": 0, "unknown": 0}
+    assert report["summary"] == "no minion matched the target"
+    assert report["retcode"] == 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"failed": True},  # LocalClient's expect_minions placeholder
+        {"ret": "Minion did not return. [No response]", "out": "no_return", "retcode": 254},
+        None,
+    ],
+)
+def test_a_placeholder_for_a_missing_return_is_no_answer(entry):
+    report = reports.summarize({"web1": FLEET["web1"], "down1": entry}, ["web1", "down1"])
+    assert report.no_answer == ("down1",) and [a.minion for a in report.reported] == ["web1"]
+
+
+@pytest.mark.parametrize(
+    "entry, text",
+    [
+        (ok("2.2.3.578"), "returned '2.2.3.578' instead of a status"),
+        ({"ret": {"installed": True}, "retcode": 1}, "{'installed': True} (retcode 1)"),
+        ({"ret": None}, "returned None instead of a status"),
+    ],
+)
+def test_anything_but_a_status_with_retcode_0_is_a_failure(entry, text):
+    report = reports.summarize({"m": entry}, ["m"])
+    assert report.reported == () and report.failed == (reports.Answer("m", error=text),)
+
+
+def test_a_minion_that_returned_without_being_expected_is_counted():
+    report = reports.summarize({"web1": FLEET["web1"]}, [])
+    assert report.targeted == 1 and report.retcode == 0
+
+
+def test_missing_status_keys_count_as_unknown():
+    report = reports.summarize({"m": ok({"running": True})}, ["m"]).as_dict()
+    assert report["versions"] == {"unknown": 1}
+    assert report["init_systems"] == {"unknown": {"unknown": 1}}
+    assert report["enabled"]["unknown"] == 1 and report["counts"]["watchdog_running"] == 0
+
+
+def test_records_are_frozen():
+    report = reports.summarize(FLEET, EXPECTED)
+    with pytest.raises(AttributeError):
+        report.failed = ()
+    with pytest.raises(AttributeError):
+        report.reported[0].status = {}
+
+
+@pytest.mark.parametrize(
+    "tgt, tgt_type, timeout, problem",
+    [
+        ("*", "glob", None, None),
+        ("a,b", "list", 5, None),
+        (["a", "b"], "list", 0.5, None),
+        ("G@os:Debian", "compound", 3600, None),
+        ("*", "globb", None, "tgt_type must be one of glob, pcre, list, "),
+        ("", "glob", None, "tgt must be a non-empty target string, not ''"),
+        (5, "glob", None, "tgt must be a non-empty target string, not 5"),
+        (",", "list", None, "tgt must name at least one minion"),
+        ([], "list", None, "tgt must name at least one minion"),
+        (
+            "*",
+            "glob",
+            0,
+            "timeout must be a number of seconds greater than 0 and at most 3600, not 0",
+        ),
+        (
+            "*",
+            "glob",
+            "5s",
+            "timeout must be a number of seconds greater than 0 and at most 3600, not '5s'",
+        ),
+        (
+            "*",
+            "glob",
+            True,
+            "timeout must be a number of seconds greater than 0 and at most 3600, not True",
+        ),
+        ("*", "glob", 3601, "timeout must be a number"),
+    ],
+)
+def test_arguments_are_checked(tgt, tgt_type, timeout, problem):
+    if problem is None:
+        reports.check_arguments(tgt, tgt_type, timeout)
+        return
+    with pytest.raises(errors.BadArgument) as raised:
+        reports.check_arguments(tgt, tgt_type, timeout)
+    assert str(raised.value).startswith(problem), raised.value

@@ -1,0 +1,174 @@
+"""``_modules/_cloudassist_watch.py``, the beacon's helper: the change between two polls (pure),
+and a poll's snapshot from the process table and the install's files."""
+
+import os
+
+import pytest
+
+import _cloudassist_watch as watch
+
+from .helpers import BINARY, snap, tags
+
+Snapshot = watch.Snapshot
+
+
+# --- changes: the pure decision ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "before,after,expected",
+    [
+        (snap([100]), snap([]), ["stopped"]),
+        (snap([]), snap([200]), ["started"]),
+        (snap([100]), snap([200]), ["restarted"]),
+        (snap([100]), snap([100, 200]), ["restarted"]),
+        (snap([100, 200]), snap([200, 100]), []),
+        (snap([100]), snap([100]), []),
+        (snap([]), snap([]), []),
+        (snap([100]), snap([100], version="2.2.4.1065", running_version="2.2.3.578"), ["version"]),
+        (snap([]), snap([], version="2.2.4.1065"), ["version"]),
+        (snap([100]), snap([200], version="2.2.4.1065"), ["restarted", "version"]),
+        (snap([100]), snap([], version=None, installed=False), ["stopped", "version"]),
+        (snap([], version=None, installed=False), snap([], version="2.2.3.578"), ["version"]),
+        # the running client moved to the new folder, the install had already changed: a restart
+        (
+            snap([100], version="2.2.4.1065", running_version="2.2.3.578"),
+            snap([200], version="2.2.4.1065"),
+            ["restarted"],
+        ),
+    ],
+)
+def test_changes(before, after, expected):
+    events = watch.changes(before, after)
+    assert tags(events) == expected
+    for event in events:
+        assert event["changes"] == expected
+
+
+def test_an_event_carries_both_polls():
+    before = snap([100], version="2.2.4.1065", running_version="2.2.3.578")
+    after = snap([], version="2.2.4.1065")
+    (event,) = watch.changes(before, after)
+    assert event == {
+        "tag": "stopped",
+        "changes": ["stopped"],
+        "running": False,
+        "pids": [],
+        "pids_before": [100],
+        "version": "2.2.4.1065",
+        "version_before": "2.2.4.1065",
+        "running_version": None,
+        "running_version_before": "2.2.3.578",
+        "installed": True,
+        "binary": BINARY,
+    }
+
+
+def test_startup_reports_what_the_first_poll_found():
+    (event,) = watch.startup(snap([100]))
+    assert event["tag"] == "startup" and event["changes"] == ["startup"]
+    assert event["running"] is True and event["pids"] == [100] and event["version"] == "2.2.3.578"
+    assert event["pids_before"] is None and event["version_before"] is None
+
+
+# --- snapshot: facts from the process table and the install's files ------------------------------
+
+
+class FakeProc:
+    """``classify`` and ``process`` over a made-up process table ({pid: exe})."""
+
+    def __init__(self, monkeypatch, table):
+        self.table = table
+        self.asked = []
+        monkeypatch.setattr(watch.facts, "classify", self.classify)
+        monkeypatch.setattr(watch.facts, "process", self.process)
+
+    def classify(self, binary):
+        self.asked.append(binary)
+        real = os.path.realpath(binary)
+        install = watch.facts.install_of(binary)
+        pids = [
+            pid
+            for pid, exe in self.table.items()
+            if exe == real or watch.facts.is_client_exe(exe, install)
+        ]
+        return sorted(pids), []
+
+    def process(self, pid):
+        exe = self.table.get(pid)
+        return watch.facts.Process(pid, "aliyun-service", exe, (exe,)) if exe else None
+
+
+def _install(root, version):
+    """The vendor's layout under ``root``; called again, a self-update (the old folder stays)."""
+    folder = root / "usr/local/share/aliyun-assist"
+    binary = folder / version / "aliyun-service"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    binary.write_text("client")
+    sbin = root / "usr/sbin" / "aliyun-service"
+    sbin.parent.mkdir(parents=True, exist_ok=True)
+    if sbin.is_symlink():
+        sbin.unlink()
+    sbin.symlink_to(binary)
+    (folder / "version").write_text(version + "\n")
+    return binary, sbin
+
+
+def test_snapshot_after_a_self_update_the_client_still_runs_the_old_folder(tmp_path, monkeypatch):
+    old, link = _install(tmp_path, "2.2.3.578")
+    new, _ = _install(tmp_path, "2.2.4.1065")
+    proc = FakeProc(monkeypatch, {4242: str(old), 999: "/usr/bin/other"})
+    assert watch.snapshot(str(link)) == Snapshot(
+        str(link), True, (4242,), "2.2.4.1065", "2.2.3.578"
+    )
+    assert proc.asked == [str(link)]
+    # a second copy from the new folder: the newest running version counts
+    FakeProc(monkeypatch, {4242: str(old), 5000: str(new)})
+    assert watch.snapshot(str(link)) == Snapshot(
+        str(link), True, (4242, 5000), "2.2.4.1065", "2.2.4.1065"
+    )
+
+
+def test_snapshot_a_standard_binary_outside_a_version_folder_reads_the_vendors_version_file(
+    tmp_path, monkeypatch
+):
+    folder = tmp_path / "usr/local/share/aliyun-assist"
+    folder.mkdir(parents=True)
+    (folder / "version").write_text("2.2.4.1065\n")
+    binary = tmp_path / "usr/sbin/aliyun-service"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("client")
+    FakeProc(monkeypatch, {77: str(binary)})
+    assert watch.snapshot(str(binary)) == Snapshot(str(binary), True, (77,), None, None)
+    monkeypatch.setitem(watch.INSTALL_ROOTS, str(binary), str(folder))
+    assert watch.snapshot(str(binary)) == Snapshot(str(binary), True, (77,), "2.2.4.1065", None)
+    (folder / "version").write_text("unknown\n")
+    assert watch.snapshot(str(binary)).version is None
+
+
+def test_snapshot_of_a_missing_client(tmp_path, monkeypatch):
+    FakeProc(monkeypatch, {})
+    missing = str(tmp_path / "usr/sbin/aliyun-service")
+    assert watch.snapshot(missing) == Snapshot(missing, False, (), None, None)
+    assert watch.snapshot(missing).running is False
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2.2.3.578\n", "2.2.3.578"),
+        ("  02.2.3.578  ", "2.2.3.578"),
+        ("", None),
+        ("latest\n", None),
+        ("2.2.3.578\n2.2.4.1065\n", None),
+    ],
+)
+def test_read_version_file(tmp_path, text, expected):
+    path = tmp_path / "version"
+    path.write_text(text)
+    assert watch.read_version_file(str(path)) == expected
+    assert watch.read_version_file(str(tmp_path / "missing")) is None
+
+
+def test_every_standard_binary_has_its_install_folder():
+    assert tuple(watch.INSTALL_ROOTS) == watch.facts.LINUX_BINARIES
