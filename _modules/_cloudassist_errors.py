@@ -13,11 +13,10 @@ from salt.exceptions import CommandExecutionError
 class Failure(Exception):
     """A failure of cloudassist; ``changes``: what was changed before it (none here)."""
 
-    changes = {}
-
     def __init__(self, message):
         super().__init__(message)
         self.message = message
+        self.changes = {}
 
     def __str__(self):
         return self.message

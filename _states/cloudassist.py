@@ -63,7 +63,7 @@ def __virtual__():
 
 def _made_before(exc):
     """The changes a failure says were made before it (none for Salt's own errors)."""
-    return exc.changes if isinstance(exc, (errors.Failure, errors.Failed)) else {}
+    return dict(exc.changes) if isinstance(exc, (errors.Failure, errors.Failed)) else {}
 
 
 def _check_args(
