@@ -87,6 +87,14 @@ def __virtual__():
 def validate(config):
     """
     Validate the beacon configuration: a list of one-key dicts, keys as in the module's doc.
+    Salt calls it on the minion configuration that turns the beacon on:
+
+    .. code-block:: yaml
+
+        beacons:
+          cloudassist:
+            - interval: 10
+            - emitatstartup: True
     """
     shape = "Configuration for the cloudassist beacon must be a list of dicts (`- interval: 10`)"
     if not isinstance(config, list):

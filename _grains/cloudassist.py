@@ -126,7 +126,17 @@ def _facts(platform, config, salt=None):
 
 
 def cloudassist():
-    """``{"cloudassist": {installed, version, init_system, service, enabled}}``"""
+    """
+    Return ``{"cloudassist": {installed, version, init_system, service, enabled}}`` (and
+    ``error`` where something cannot be read); see the module's doc.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' grains.item cloudassist
+        salt -G 'cloudassist:installed:True' cloudassist.status
+    """
     windows = salt.utils.platform.is_windows()
     try:
         salt_funcs = _windows_salt() if windows else None

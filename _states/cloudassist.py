@@ -296,7 +296,14 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
     """
     Restart a running client when a watched state changed (``watch:`` on
     ``cloudassist.running``); start it when it was stopped.  ``cloudassist.stopped`` ignores
-    watch: a stopped client stays stopped.
+    watch: a stopped client stays stopped.  Salt calls it; an SLS never names it:
+
+    .. code-block:: yaml
+
+        cloud-assistant:
+          cloudassist.running:
+            - watch:
+              - file: /etc/aliyun-assist/config.json
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     if sfun not in ("running",):
