@@ -77,6 +77,11 @@ NOT_RUN = [
     ),
     (re.escape(".ci/run"), "the CI entry point: runs bin/test twice (it would recurse)"),
     (
+        re.escape("bin/docs"),
+        "builds the documentation site (Sphinx, into docs/_build/html): .ci/run runs it after "
+        "the lint step; here it would install the docs extra into the venv this suite runs from",
+    ),
+    (
         r"salt-pip install dist/saltext_cloudassist-[^ /]+\.whl",
         "salt-pip exists only in Salt's onedir packages; the wheel it names is checked to be the "
         "one `python -m build` makes, and the integration suite's pip mode installs that wheel",
