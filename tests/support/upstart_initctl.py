@@ -115,7 +115,10 @@ def do_stop(job):
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if alive(pid):
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended between the check and the kill
+            pass
         while alive(pid):
             time.sleep(0.05)
     try:
