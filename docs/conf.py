@@ -13,6 +13,8 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+# This site's own extension: the vendor's table drawn from the code (docs/_ext/vendor_diagram.py).
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 # Importing salt (the entry files do) must not log to the terminal: a warning there is not
 # Sphinx's, and Sphinx's -W would not see it anyway.
@@ -28,10 +30,14 @@ release = version = saltext.cloudassist.__version__
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
+    "sphinx.ext.graphviz",
     "sphinx.ext.viewcode",
+    "vendor_diagram",
 ]
+# dot comes from Debian's graphviz package (bin/docs installs it); SVG scales with the page.
+graphviz_output_format = "svg"
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated", "_ext"]
 myst_heading_anchors = 3
 
 # autodoc: the public functions, in the order the files define them; the module docstring first.

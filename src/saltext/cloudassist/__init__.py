@@ -8,4 +8,4 @@ folders: the same files a master syncs from ``file_roots``.  Each entry file imp
 library, ``modules/_cloudassist_*.py`` (``_modules/_cloudassist_lib.py`` says how and why).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0.dev0"
