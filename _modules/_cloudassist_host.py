@@ -23,7 +23,7 @@ import _cloudassist_procedure as procedure
 import _cloudassist_run as run
 import _cloudassist_sdbus as sdbus
 import _cloudassist_systemd as systemd
-from _cloudassist_records import ClientStatus, Evidence, InitDecision, Step, Watchdog
+from _cloudassist_records import ClientStatus, Evidence, InitDecision, NoClient, Step, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,14 @@ class _Host:
         self.salt = salt
         self.timeout = timeout
         self.spawn = spawn
+
+    def no_client(self, failure):
+        """The ``NoClient`` record for ``failure`` (``errors.NotInstalled``): what this host
+        knows without its client."""
+        try:
+            return NoClient(self.platform, failure.looked_in, str(failure), init=self.init_system())
+        except (errors.BadArgument, errors.Undecided, errors.Unreadable) as exc:
+            return NoClient(self.platform, failure.looked_in, str(failure), init_problem=str(exc))
 
     def _status(self, version, binary, decision, *, pids, **kwargs):
         branch = procedure.choose(
@@ -510,6 +518,9 @@ WINDOWS_DECISION = InitDecision(
 
 class WindowsHost(_Host):
     platform = "windows"
+
+    def init_system(self):
+        return WINDOWS_DECISION
 
     def _info(self):
         try:

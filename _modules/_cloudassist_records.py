@@ -184,6 +184,44 @@ class CommandResult(NamedTuple):
         return (self.stdout + self.stderr).strip()
 
 
+class NoClient(NamedTuple):
+    """What a host without the client still knows: where it looked, and its init system (or
+    why that cannot be told).  ``status`` answers with it; actions still fail."""
+
+    platform: str
+    looked_in: tuple
+    reason: str  # the "not installed" sentence
+    init: InitDecision = None
+    init_problem: str = None  # why the init system cannot be told, where it cannot
+
+    def as_dict(self):
+        result = {
+            "installed": False,
+            "running": False,
+            "pids": [],
+            "version": None,
+            "binary": None,
+            "platform": self.platform,
+            "init_system": self.init.init_system if self.init else None,
+            "service": None,
+            "branch": None,
+            "commands": None,
+            "decided_by": self.init.decided_by if self.init else None,
+            "evidence": [item.as_dict() for item in self.init.evidence] if self.init else [],
+            "enabled": None,
+            "boot": None,
+            "watchdog": None,
+            "blocked": None,
+            "restart_pending": False,
+            "others": [],
+            "looked_in": list(self.looked_in),
+            "comment": self.reason,
+        }
+        if self.init_problem:
+            result["init_problem"] = self.init_problem
+        return result
+
+
 class ClientStatus(NamedTuple):
     """What a host knows about its client, gathered once per call."""
 

@@ -42,6 +42,7 @@ class Report(NamedTuple):
     reported: tuple = ()  # Answer with a status
     failed: tuple = ()  # Answer with an error
     no_answer: tuple = ()  # minion ids
+    require_installed: bool = False  # a minion without the client makes the report fail
 
     @property
     def targeted(self):
@@ -49,22 +50,34 @@ class Report(NamedTuple):
 
     @property
     def retcode(self):
-        """0 when every targeted minion reported its status; 1 otherwise (also for none)."""
+        """0 when every targeted minion reported its status (and, with ``require_installed``,
+        has the client); 1 otherwise (also for none)."""
+        if self.require_installed and len(self.with_client) < len(self.reported):
+            return 1
         return 0 if self.reported and not self.failed and not self.no_answer else 1
 
     def summary(self):
         if not self.targeted:
             return "no minion matched the target"
-        running = sum(1 for a in self.reported if a.status.get("running") is True)
+        clients = [a.status for a in self.with_client]
+        running = sum(1 for status in clients if status.get("running") is True)
+        absent = len(self.reported) - len(clients)
         return (
             f"{self.targeted} targeted: {len(self.reported)} reported ({running} running, "
-            f"{len(self.reported) - running} stopped), {len(self.failed)} failed, "
-            f"{len(self.no_answer)} did not answer"
+            f"{len(clients) - running} stopped"
+            + (f", {absent} not installed" if absent else "")
+            + f"), {len(self.failed)} failed, {len(self.no_answer)} did not answer"
         )
 
+    @property
+    def with_client(self):
+        """The answers of minions that have the client (``installed`` is not False)."""
+        return tuple(a for a in self.reported if a.status.get("installed") is not False)
+
     def as_dict(self):
-        statuses = [a.status for a in self.reported]
-        stopped = [a.minion for a in self.reported if a.status.get("running") is not True]
+        statuses = [a.status for a in self.with_client]
+        stopped = [a.minion for a in self.with_client if a.status.get("running") is not True]
+        not_installed = [a.minion for a in self.reported if a not in self.with_client]
         blocked = {}
         for a in self.reported:
             if a.status.get("blocked"):
@@ -83,6 +96,7 @@ class Report(NamedTuple):
                 "no_answer": len(self.no_answer),
                 "running": len(statuses) - len(stopped),
                 "stopped": len(stopped),
+                "not_installed": len(not_installed),
                 "watchdog_running": sum(1 for s in statuses if _watchdog_running(s)),
                 "blocked": sum(len(m) for m in blocked.values()),
             },
@@ -90,6 +104,7 @@ class Report(NamedTuple):
             "init_systems": init_systems,
             "enabled": _boot_counts(statuses),
             "stopped": stopped,
+            "not_installed": not_installed,
             "blocked": blocked,
             "failed": {a.minion: a.error for a in self.failed},
             "no_answer": list(self.no_answer),
@@ -135,10 +150,11 @@ def answer(minion, entry):
     return Answer(minion, error=f"{text} (retcode {retcode})")
 
 
-def summarize(returns, expected):
+def summarize(returns, expected, *, require_installed=False):
     """The ``Report`` of ``returns`` (minion id -> LocalClient return) for the ``expected``
     minions (those the master published the job to); a minion that returned without being
-    expected is counted as well."""
+    expected is counted as well.  ``require_installed``: a minion that reports it has no
+    client fails the report (its retcode is 1)."""
     answers = {}
     for minion, entry in (returns or {}).items():
         found = answer(minion, entry)
@@ -149,11 +165,13 @@ def summarize(returns, expected):
         reported=tuple(answers[m] for m in minions if m in answers and answers[m].error is None),
         failed=tuple(answers[m] for m in minions if m in answers and answers[m].error is not None),
         no_answer=tuple(m for m in minions if m not in answers),
+        require_installed=require_installed,
     )
 
 
-def check_arguments(tgt, tgt_type, timeout):
+def check_arguments(tgt, tgt_type, timeout, *, require_installed=False):
     """Raise ``errors.BadArgument`` saying why the runner's arguments cannot be used."""
+    args.flag("require_installed", require_installed)
     if tgt_type not in TARGET_TYPES:
         raise errors.BadArgument(
             "tgt_type must be one of {}, not {!r}".format(", ".join(TARGET_TYPES), tgt_type),

@@ -327,6 +327,13 @@ def status(timeout=None):
     that are not this host's watchdog, with why), and ``blocked`` (why ``stop``/``start`` cannot run
     here, e.g. a missing ``chkconfig``, or None).
 
+    On a minion without the client the call succeeds all the same: ``installed`` is False,
+    ``comment`` says where the client was looked for (``looked_in`` lists those places), and
+    ``platform``, ``init_system``, ``decided_by`` and ``evidence`` are what the minion still
+    knows (``init_problem`` says why the init system cannot be told, where it cannot); the
+    other keys are None or empty.  ``stop``, ``start`` and the states fail there, saying the
+    client is not installed.
+
     timeout
         Seconds any command may take (default: ``cloudassist:timeout``, else 30).
 
@@ -335,8 +342,15 @@ def status(timeout=None):
     .. code-block:: bash
 
         salt '*' cloudassist.status
+        salt -G 'cloudassist:installed:False' cloudassist.status --out=json
     """
-    return _host(timeout).status().as_dict()
+    host = _host(timeout)
+    try:
+        return host.status().as_dict()
+    except errors.NotInstalled as exc:
+        # An inventory over a mixed fleet: a minion without the client answers, it does not
+        # fail the job.  The actions still fail with the same sentence.
+        return host.no_client(exc).as_dict()
 
 
 @_at_salts_boundary

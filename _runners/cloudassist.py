@@ -70,19 +70,22 @@ def _gather(tgt, tgt_type, timeout):
     return returns, expected or []
 
 
-def report(tgt="*", tgt_type="glob", timeout=None):
+def report(tgt="*", tgt_type="glob", timeout=None, *, require_installed=False):
     """
     Ask the targeted minions for ``cloudassist.status`` and count what they answered.
 
     Returns ``summary`` (one line), ``counts`` (``targeted``, ``reported``, ``failed``,
-    ``no_answer``, ``running``, ``stopped``, ``watchdog_running``, ``blocked``), ``versions``
-    (client version -> minions), ``init_systems`` (init system -> service -> minions),
-    ``enabled`` (whether the client starts at boot: ``true``, ``false``, ``unknown`` ->
-    minions), ``stopped`` (the minions whose client is not running), ``blocked`` (why
+    ``no_answer``, ``running``, ``stopped``, ``not_installed``, ``watchdog_running``,
+    ``blocked``), ``versions`` (client version -> minions), ``init_systems`` (init system ->
+    service -> minions), ``enabled`` (whether the client starts at boot: ``true``, ``false``,
+    ``unknown`` -> minions), ``stopped`` (the minions whose client is not running),
+    ``not_installed`` (the minions that reported they have no client: they count as reported,
+    not failed, and in none of the version, init system and boot counts), ``blocked`` (why
     ``stop``/``start`` cannot run -> the minions), ``failed`` (minion -> the error its
     ``cloudassist.status`` raised), ``no_answer`` (minions the job went to that did not return
     within the timeout: down, or slower than it) and ``retcode``: 0 when every targeted minion
-    reported, else 1 (``salt-run`` exits with it, and an orchestrate ``salt.runner`` step fails).
+    reported (and, with ``require_installed``, has the client), else 1 (``salt-run`` exits with
+    it, and an orchestrate ``salt.runner`` step fails).
 
     tgt
         The minions to ask (default ``*``).
@@ -91,6 +94,10 @@ def report(tgt="*", tgt_type="glob", timeout=None):
         ``compound``, ``pcre``, ``pillar``, ``nodegroup``, ...
     timeout
         Seconds to wait for the minions (default: the master's ``timeout``).
+    require_installed
+        ``True``: a minion without the client fails the report (retcode 1), as a pre-check
+        before a roll-out that would fail there (default ``False``: an inventory counts such
+        minions under ``not_installed``).
 
     CLI Example:
 
@@ -98,9 +105,10 @@ def report(tgt="*", tgt_type="glob", timeout=None):
 
         salt-run cloudassist.report
         salt-run cloudassist.report tgt='web*' timeout=30 --out=json
+        salt-run cloudassist.report require_installed=True
     """
     try:
-        reports.check_arguments(tgt, tgt_type, timeout)
+        reports.check_arguments(tgt, tgt_type, timeout, require_installed=require_installed)
     except errors.BadArgument as exc:
         return _failed({"Error": f"cloudassist.report: {exc}", "retcode": 1})
     # Asked first so that an empty target publishes nothing (LocalClient would print its own
@@ -127,7 +135,7 @@ def report(tgt="*", tgt_type="glob", timeout=None):
                     "retcode": 1,
                 }
             )
-    result = reports.summarize(returns, expected).as_dict()
+    result = reports.summarize(returns, expected, require_installed=require_installed).as_dict()
     if result["retcode"]:
         return _failed(result)
     return result

@@ -7,8 +7,8 @@
 # pillar: target (default '*'), tgt_type (default glob), batch (default 10%), stop_watchdog
 # (default False).  Each step runs only after the one before succeeded, and failhard ends the
 # run at a failed step (salt-run then exits non-zero):
-#   1. every targeted minion reports its client (cloudassist.report): no roll-out into a fleet
-#      where a minion is down or cannot tell its status;
+#   1. every targeted minion reports its client (cloudassist.report with require_installed): no
+#      roll-out into a fleet where a minion is down, cannot tell its status or has no client;
 #   2. the stop, one batch after the other: the state cloudassist-stopped.sls, because a state
 #      run tells failure from success in batch mode (salt.function's batch returns lose the
 #      minions' retcodes), and failhard ends the batch run at the first minion that fails;
@@ -21,6 +21,7 @@ every minion reports its client:
     - name: cloudassist.report
     - tgt: {{ target|yaml_encode }}
     - tgt_type: {{ tgt_type|yaml_encode }}
+    - require_installed: True
     - failhard: True
 
 stop the client batch by batch:

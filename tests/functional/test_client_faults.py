@@ -15,8 +15,8 @@ FUNCTIONS = [
 ]
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
-def test_a_missing_client_fails_every_function(host, function):
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f != "cloudassist.status"])
+def test_a_missing_client_fails_every_action(host, function):
     host.install_init_script()
     res = host.salt_call(function)
     assert res.returncode != 0, res
@@ -25,6 +25,22 @@ def test_a_missing_client_fails_every_function(host, function):
         f"looked for {host.binary}" in res.error
     )
     assert "Traceback" not in res.stderr
+
+
+def test_status_of_a_missing_client_answers_with_what_the_host_knows(host):
+    host.install_init_script()
+    res = host.salt_call("cloudassist.status")
+    assert res.returncode == 0, res
+    status = res.data
+    assert status["installed"] is False and status["running"] is False, status
+    assert status["looked_in"] == [str(host.binary)], status
+    assert status["comment"].startswith(
+        f"the Cloud Assistant client is not installed: looked for {host.binary}"
+    ), status
+    # The init system is still decided, from the same evidence as with a client.
+    assert status["init_system"] in ("systemd", "upstart", "sysvinit"), status
+    assert status["evidence"] and status["decided_by"], status
+    assert status["version"] is None and status["pids"] == [], status
 
 
 def test_without_config_the_standard_places_and_path_are_searched(host):

@@ -270,6 +270,7 @@ def test_report_counts_the_fleet_and_names_who_failed_and_who_did_not_answer(fle
         "no_answer": 1,
         "running": 2,
         "stopped": 1,
+        "not_installed": 0,
         "watchdog_running": 0,
         "blocked": 1,
     }, data

@@ -173,12 +173,19 @@ def test_no_version_anywhere_is_a_clear_error(scm, config, tmp_path):
 
 def test_a_minion_without_the_service(scm):
     scm.services.clear()
-    for call in (module.version, module.status, module.stop, module.start, module.restart):
+    for call in (module.version, module.stop, module.start, module.restart):
         with pytest.raises(
             CommandExecutionError,
             match="not installed: looked for the Windows service AliyunService",
         ):
             call()
+    # status answers: an inventory does not fail on a minion without the client.
+    status = module.status()
+    assert status["installed"] is False and status["running"] is False
+    assert status["platform"] == "windows" and status["init_system"] == "windows"
+    assert status["looked_in"] == ["AliyunService"]
+    assert "not installed: looked for the Windows service AliyunService" in status["comment"]
+    assert status["version"] is None and status["service"] is None
 
 
 def test_stop_then_stop_again(scm, assist_root):

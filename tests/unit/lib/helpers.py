@@ -6,7 +6,7 @@ import time
 import _cloudassist_procedure as procedure
 import _cloudassist_watch as watch
 from _cloudassist_facts import processes
-from _cloudassist_records import BootState, ClientStatus, InitDecision, Watchdog
+from _cloudassist_records import BootState, ClientStatus, InitDecision, NoClient, Watchdog
 
 Snapshot = watch.Snapshot
 
@@ -68,6 +68,16 @@ def status(
     ).as_dict()
 
 
+NOT_INSTALLED = (
+    "the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service, "
+    "/opt/sbin/aliyun-service and aliyun-service on the PATH"
+)
+BROKEN = (
+    "the Cloud Assistant client is broken: /usr/sbin/aliyun-service is a link to "
+    "/usr/local/share/aliyun-assist/2.2.3.578/aliyun-service, which does not exist"
+)
+
+
 def ok(data):
     return {"ret": data, "retcode": 0, "jid": "20261127101010123456"}
 
@@ -83,9 +93,15 @@ FLEET = {
     "old1": ok(
         status(version="1.0.1.308", init="sysvinit", running=False, enabled=None, blocked=BLOCKED)
     ),
-    "bad1": error(
-        "ERROR: the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service"
+    "bare1": ok(
+        NoClient(
+            "linux",
+            ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service", "PATH"),
+            NOT_INSTALLED,
+            init=InitDecision("systemd", "the test says so"),
+        ).as_dict()
     ),
+    "bad1": error(f"ERROR: {BROKEN}"),
     "bad2": error("'cloudassist.status' is not available.", retcode=254),
 }
 

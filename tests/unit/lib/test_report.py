@@ -12,18 +12,19 @@ import pytest
 import _cloudassist_errors as errors
 import _cloudassist_report as reports
 
-from .helpers import BLOCKED, EXPECTED, FLEET, ok
+from .helpers import BLOCKED, BROKEN, EXPECTED, FLEET, ok
 
 
 def test_the_fleet_is_counted_by_what_each_minion_answered():
     report = reports.summarize(FLEET, EXPECTED).as_dict()
     assert report["counts"] == {
-        "targeted": 7,
-        "reported": 4,
+        "targeted": 8,
+        "reported": 5,
         "failed": 2,
         "no_answer": 1,
         "running": 2,
         "stopped": 2,
+        "not_installed": 1,
         "watchdog_running": 1,
         "blocked": 1,
     }
@@ -33,17 +34,21 @@ def test_the_fleet_is_counted_by_what_each_minion_answered():
         "sysvinit": {"/etc/init.d/aliyun-service": 2},
     }
     assert report["enabled"] == {"true": 2, "false": 1, "unknown": 1}
+    # A minion without the client reported (its status says so): not stopped, not failed,
+    # and in none of the version, init system and boot counts.
     assert report["stopped"] == ["old1", "web3"]
+    assert report["not_installed"] == ["bare1"]
     assert report["blocked"] == {BLOCKED: ["old1"]}
     assert report["failed"] == {
-        "bad1": "the Cloud Assistant client is not installed: looked for /usr/sbin/aliyun-service",
+        "bad1": BROKEN,
         "bad2": "'cloudassist.status' is not available. (retcode 254)",
     }
     assert report["no_answer"] == ["down1"]
     assert report["retcode"] == 1
     assert (
         report["summary"]
-        == "7 targeted: 4 reported (2 running, 2 stopped), 2 failed, 1 did not answer"
+        == "8 targeted: 5 reported (2 running, 2 stopped, 1 not installed), 2 failed, "
+        "1 did not answer"
     )
     assert json.loads(json.dumps(report)) == report  # what --out=json prints is the same data
 
@@ -159,3 +164,21 @@ def test_arguments_are_checked(tgt, tgt_type, timeout, problem):
     with pytest.raises(errors.BadArgument) as raised:
         reports.check_arguments(tgt, tgt_type, timeout)
     assert str(raised.value).startswith(problem), raised.value
+
+
+def test_a_minion_without_the_client_fails_a_report_that_requires_it():
+    fleet = {m: FLEET[m] for m in ("web1", "bare1")}
+    inventory = reports.summarize(fleet, ["web1", "bare1"]).as_dict()
+    assert inventory["retcode"] == 0 and inventory["not_installed"] == ["bare1"]
+    precheck = reports.summarize(fleet, ["web1", "bare1"], require_installed=True).as_dict()
+    assert precheck["retcode"] == 1 and precheck["not_installed"] == ["bare1"]
+    assert precheck["summary"] == (
+        "2 targeted: 2 reported (1 running, 0 stopped, 1 not installed), 0 failed, 0 did not answer"
+    )
+    every = reports.summarize({"web1": FLEET["web1"]}, ["web1"], require_installed=True)
+    assert every.retcode == 0
+
+
+def test_require_installed_must_be_a_boolean():
+    with pytest.raises(errors.BadArgument, match="require_installed must be true or false"):
+        reports.check_arguments("*", "glob", None, require_installed="yes")
