@@ -1,6 +1,6 @@
 """The library's failures, as types with their facts as fields.
 
-Every failure's ``str()`` is the sentence the operator reads (the README and the docs quote
+Every failure's ``str()`` is the sentence the operator reads (the docs quote
 them); the fields are what code needs: which command, what the host said, the changes made
 before it failed.  The library raises only these.  At Salt's boundary the execution module
 turns one into :class:`Failed` (a ``CommandExecutionError``), which keeps the changes for the

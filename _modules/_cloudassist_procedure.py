@@ -4,7 +4,7 @@ Alibaba Cloud's page "stop or start the Cloud Assistant client" decides by platf
 client version (``aliyun-service -v``), then by init system.  ``TABLE`` is that page, row by
 row; ``choose`` is the one pure function that reads it.  Nothing here touches the host.
 
-Two additions to the page, both documented in the README:
+Two additions to the page, both documented in the docs (the vendor's table):
 
 - Legacy clients (1.0.1.308 and older) on a non-systemd host: the page says
   ``chkconfig agentwatch off``/``on``, which only changes what starts at boot.  Where the host

@@ -9,7 +9,7 @@ What is real on this host while the suite runs:
 - the stand-in client itself (``tests/support/standin.py``) at ``<tmp>/aliyun-service``, which
   answers ``-v`` with the version a test chooses (``standin.install_client``).
 
-The modules reach the minion both ways README.md tells operators, and every test runs in both
+The modules reach the minion both ways docs/install.md tells operators, and every test runs in both
 (its id names the mode): ``synced``, where the master's ``file_roots`` hold a copy of the
 checkout's ``_modules``, ``_states`` (...) and the master runs
 ``saltutil.sync_all``; and ``pip``, where the wheel built from the checkout is pip-installed
@@ -106,7 +106,7 @@ def host(client_binary):
 
 # --- Salt ----------------------------------------------------------------------------------
 
-# The two ways README.md ("Installing: with pip, or synced from file_roots") tells operators
+# The two ways docs/install.md ("With pip", "Synced from the master's file_roots") tells operators
 # to put the extension on a minion.  Every test runs in both: the session-scoped fixtures below
 # are parametrized over the mode, so pytest runs all tests of one mode with one master/minion
 # pair, tears it down, then runs them all again with the other pair (never both at once: they
@@ -409,7 +409,7 @@ def salt_cli(salt_master):
 
 
 def sync_all(salt_cli, minion_id):
-    """`salt MINION saltutil.sync_all`, run from the master as the README says."""
+    """`salt MINION saltutil.sync_all`, run from the master as docs/install.md says."""
     ret = salt_cli.run("saltutil.sync_all", minion_tgt=minion_id)
     assert ret.returncode == 0, ret
     return ret.data

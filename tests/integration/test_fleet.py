@@ -231,7 +231,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
                 salt=master.salt_cli(timeout=120),
                 run=master.salt_run_cli(timeout=120),
             )
-            # README "Installing", synced: the minions get the modules, the master the runner.
+            # docs/install.md, synced: the minions get the modules, the master the runner.
             ret = fleet.salt.run("-L", "saltutil.sync_all", minion_tgt=",".join(MINIONS))
             assert ret.returncode == 0, ret
             for minion_id in MINIONS:

@@ -1,6 +1,6 @@
-"""The two ways of installing (README.md, "Installing: with pip, or synced from file_roots"):
-where the minion really loads cloudassist from, that the pip install needs no sync, and that a
-re-sync reaches the helpers of a running minion.
+"""The two ways of installing (docs/install.md: "With pip", "Synced from the master's
+file_roots"): where the minion really loads cloudassist from, that the pip install needs no
+sync, and that a re-sync reaches the helpers of a running minion.
 
 Where the code comes from is read on the minion itself: ``salt://ca_where.sls`` (a ``#!py``
 file, see conftest.SLS) is rendered by ``slsutil.renderer`` inside a minion job and returns the
@@ -116,9 +116,10 @@ ClientStatus.as_dict = _resync_as_dict
 
 @SYNCED_ONLY
 def test_resync_reaches_helpers_without_restart(run, install, salt_cli, minion):
-    """README: "Synced: update file_roots and run saltutil.sync_all; each job is a new process
-    that imports the synced helpers afresh".  The changed module is _cloudassist_records, which
-    the execution module only reaches through _cloudassist_host."""
+    """docs/install.md, synced: "To upgrade, update file_roots and run saltutil.sync_all
+    again"; each job is a new process that imports the synced helpers afresh.  The changed
+    module is _cloudassist_records, which the execution module only reaches through
+    _cloudassist_host."""
     records = install.file_roots[0] / "_modules" / "_cloudassist_records.py"
     original = records.read_text()
     synced = extmods(salt_cli, minion) / "modules" / "_cloudassist_records.py"

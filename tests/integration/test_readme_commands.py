@@ -1,8 +1,10 @@
-"""Every command in README.md runs as written (issue 8).
+"""Every command of the documentation runs as written (issues 8 and 16).
 
-The commands are extracted from README.md itself (``tests/support/readme.py``: every line of
-a ```` ```bash ```` block, and inline code in the prose whose first word is ``bin/...``,
-``.ci/...``, ``salt...`` or ``python`` with arguments) and each one falls in exactly one class:
+The documentation is README.md and every Markdown page of the docs site (``docs/**/*.md``,
+``readme.doc_files``).  The commands are extracted from those files themselves
+(``tests/support/readme.py``: every line of a ```` ```bash ```` block, and inline code in the
+prose whose first word is ``bin/...``, ``.ci/...``, ``salt...`` or ``python`` with arguments)
+and each one falls in exactly one class:
 
 ``salt``
     ``salt '*' FUN ARGS`` (or another target): run through this session's real master with the
@@ -13,21 +15,21 @@ a ```` ```bash ```` block, and inline code in the prose whose first word is ``bi
 ``bin/cloudassist``
     run as written from the checkout (masterless ``salt-call --local`` with the checkout's
     modules), pointed at the stand-in client through ``.venv/salt-local/minion.d/
-    cloudassist.conf`` in the shape the README's ``echo`` line writes (an existing file is put
+    cloudassist.conf`` in the shape the docs' ``echo`` line writes (an existing file is put
     back afterwards, a ``minion.d`` the test made is removed).
 ``setup``
     ``mkdir -p``/``echo > file`` into relative paths and ``python -m build``: run as written,
-    in README order, in a temporary copy of the checkout (they write into it), with the venv's
+    in the docs' order, in a temporary copy of the checkout (they write into it), with the venv's
     ``bin`` first on the PATH: ``python`` is then the venv's, which has ``build`` (bin/setup-env,
     run first as bin/cloudassist would, installs it from setup.cfg's ``tests`` extra).
 ``not run``
     :data:`NOT_RUN`, an explicit list of the commands that cannot run here by nature, each with
     the reason.  What can be checked of them without running them is checked.
 
-A README command in no class fails :func:`test_every_readme_command_has_a_class`: a new
-command cannot slip through untested.  Every README example is expected to succeed, on a
-client in the state the test arranges for it (running before a stop or restart, stopped before
-a start); an example the README says fails would need its own expectation here.
+A command of the docs in no class fails :func:`test_every_readme_command_has_a_class`: a new
+command, on any page, cannot slip through untested.  Every example is expected to succeed, on
+a client in the state the test arranges for it (running before a stop or restart, stopped
+before a start); an example the docs say fails would need its own expectation here.
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ if str(TESTS) not in sys.path:
 from support import readme  # noqa: E402
 
 CHECKOUT = TESTS.parent
-README = CHECKOUT / "README.md"
 # The venv bin/cloudassist and bin/test use: CI names its own with CLOUDASSIST_VENV, and the
-# README's commands honour it, so they run against the venv this session was set up in.
+# docs' commands honour it, so they run against the venv this session was set up in.
 VENV = Path(os.environ.get("CLOUDASSIST_VENV") or CHECKOUT / ".venv")
 MINION_D = VENV / "salt-local" / "minion.d"
-COMMANDS = readme.commands(README)
+# README.md and every docs page, file by file.
+COMMANDS = readme.all_commands(CHECKOUT)
 
 # Commands that cannot run on this machine by nature: (re.fullmatch pattern, reason).
 NOT_RUN = [
@@ -77,6 +79,16 @@ NOT_RUN = [
         "and Salt release",
     ),
     (re.escape(".ci/run"), "the CI entry point: runs bin/test twice (it would recurse)"),
+    (
+        re.escape("bin/setup-env"),
+        "sourced by bin/cloudassist, bin/test and bin/docs to make the venv; the setup fixture "
+        "below runs it first, as they do",
+    ),
+    (
+        r"salt-ssh HOST .*",
+        "needs an sshd and a roster naming HOST: tests/integration/test_salt_ssh.py runs "
+        "cloudassist.status, stop, start and a state.apply through salt-ssh against a real sshd",
+    ),
     (
         re.escape("bin/docs"),
         "builds the documentation site (Sphinx, into docs/_build/html): .ci/run runs it after "
@@ -193,7 +205,7 @@ def _is_setup(command):
 
 
 def classify(command):
-    """The class of a README command, or None."""
+    """The class of a command of the docs, or None."""
     if _not_run_reason(command):
         return "not run"
     if command.env:
@@ -214,17 +226,21 @@ def classify(command):
 
 
 def _unique(kind):
-    """The commands of one class, each text once (README order), with all its lines."""
+    """The commands of one class, each text once (in the docs' order), with all its places."""
     seen = {}
     for command in COMMANDS:
         if classify(command) == kind:
             seen.setdefault(command.text, []).append(command)
-    return [pytest.param(found[0], id=f"L{found[0].line}:{text}") for text, found in seen.items()]
+    return [
+        pytest.param(found[0], id=f"{found[0].file}:{found[0].line}:{text}")
+        for text, found in seen.items()
+    ]
 
 
 def _where(command):
-    lines = sorted({c.line for c in COMMANDS if c.text == command.text})
-    return "README.md line {}: {}".format(", ".join(map(str, lines)), command.text)
+    """Every place the command is written (file:line, ...), then the command."""
+    places = [f"{c.file}:{c.line}" for c in COMMANDS if c.text == command.text]
+    return "{}: {}".format(", ".join(places or [str(command)]), command.text)
 
 
 # --- the extraction and the classes --------------------------------------------------------
@@ -244,11 +260,11 @@ def test_comment_and_quoting():
 def test_every_readme_command_has_a_class():
     unclassified = [str(c) for c in COMMANDS if classify(c) is None]
     assert not unclassified, (
-        "README commands in no class (run them in this test, or add them to NOT_RUN with the "
-        "reason they cannot run here):\n" + "\n".join(unclassified)
+        "commands of the docs in no class (run them in this test, or add them to NOT_RUN with "
+        "the reason they cannot run here):\n" + "\n".join(unclassified)
     )
     kinds = {classify(c) for c in COMMANDS}
-    # The extraction still finds what the README has always had.
+    # The extraction still finds what the docs have always had.
     assert kinds >= {"salt", "salt-call", "bin/cloudassist", "setup", "not run"}, kinds
 
 
@@ -298,7 +314,7 @@ def _environ(**extra):
 
 @pytest.fixture(scope="module")
 def setup_runs(tmp_path_factory):
-    """Every setup command, in README order, run as written in a copy of the checkout."""
+    """Every setup command, in the docs' order, run as written in a copy of the checkout."""
     copy = tmp_path_factory.mktemp("readme-setup") / "checkout"
     shutil.copytree(
         CHECKOUT,
@@ -315,7 +331,7 @@ def setup_runs(tmp_path_factory):
         ),
     )
     dist_before = (CHECKOUT / "dist").exists()
-    # The README's reader has run bin/cloudassist (its first command) by now, which makes the
+    # The docs' reader has run bin/cloudassist (the README's first command) by now, which makes the
     # venv current through bin/setup-env (its `tests` extra holds `build`): do the same.
     made = _run_to_files(
         [str(CHECKOUT / "bin" / "setup-env")], cwd=CHECKOUT, env=_environ(), timeout=900
@@ -333,13 +349,17 @@ def setup_runs(tmp_path_factory):
 
 
 def _config_keys():
-    """The keys of README.md's configuration table."""
-    text = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `(\w+)` \|", text, re.M))
+    """The configuration keys the execution module documents (its docstring's
+    "Configuration" list: one unindented word a key)."""
+    tree = ast.parse((CHECKOUT / "_modules" / "cloudassist.py").read_text())
+    text = ast.get_docstring(tree).split("\nConfiguration", 1)[1]
+    keys = set(re.findall(r"^(\w+)$", text, re.M))
+    assert keys >= {"binary", "init_system", "timeout"}, keys
+    return keys
 
 
 def _echoed_config(command):
-    """The YAML an ``echo '...' > .../cloudassist.conf`` README line writes."""
+    """The YAML an ``echo '...' > .../cloudassist.conf`` line of the docs writes."""
     return yaml.safe_load(" ".join(command.argv[1:-2]))
 
 
@@ -361,18 +381,18 @@ def test_setup(command, setup_runs):
             assert target.suffix == ".conf", f"{_where(command)}: minion.d reads only *.conf"
             assert isinstance(data, dict) and isinstance(data.get("cloudassist"), dict), data
             unknown = set(data["cloudassist"]) - _config_keys()
-            assert not unknown, f"{_where(command)}: keys not in the configuration table: {unknown}"
+            assert not unknown, f"{_where(command)}: keys cloudassist does not take: {unknown}"
     else:  # python -m build
         built = sorted(p.name for p in (copy / "dist").iterdir())
         assert any(n.endswith(".whl") for n in built), built
         assert any(n.endswith(".tar.gz") for n in built), built
-        # Every dist/... file the README names (its comment, the salt-pip line) is what it made.
+        # Every dist/... file the docs name (the comment, the salt-pip line) is what it made.
         named = set(re.findall(r"\bdist/(\S+?\.(?:whl|tar\.gz))", command.comment))
         for other in COMMANDS:
             named.update(re.findall(r"\bdist/(\S+?\.(?:whl|tar\.gz))", other.text))
         # A name may be a shell glob (`dist/saltext_cloudassist-*.whl`: no version to update).
         missing = {name for name in named if not fnmatch.filter(built, name)}
-        assert not missing, f"README names {sorted(missing)}; `python -m build` made {built}"
+        assert not missing, f"the docs name {sorted(missing)}; `python -m build` made {built}"
 
 
 # --- salt and salt-call, through the session's master and minion ---------------------------
@@ -547,8 +567,8 @@ def test_salt_check_catches_pillar_on_an_execution_function(salt_cli, minion, cl
 
 @pytest.fixture
 def local_config(client_binary):
-    """``.venv/salt-local/minion.d/cloudassist.conf`` as the README's echo line writes it, with
-    the stand-in's path for the README's; what was there before is put back."""
+    """``.venv/salt-local/minion.d/cloudassist.conf`` as the docs' echo line writes it, with
+    the stand-in's path for the docs'; what was there before is put back."""
     echoes = [
         c
         for c in COMMANDS
@@ -556,9 +576,7 @@ def local_config(client_binary):
         and c.argv[0] == "echo"
         and c.argv[-1] == ".venv/salt-local/minion.d/cloudassist.conf"
     ]
-    assert echoes, (
-        "README.md no longer shows how to write .venv/salt-local/minion.d/cloudassist.conf"
-    )
+    assert echoes, "the docs no longer show how to write .venv/salt-local/minion.d/cloudassist.conf"
     config = _echoed_config(echoes[0])
     config["cloudassist"]["binary"] = str(client_binary)
     if os.path.isdir("/run/systemd/system"):

@@ -12,7 +12,7 @@ the real /etc/init.d/aliyun-service that manages it):
   ``known_hosts_file`` holds the sshd's host key (so the host key is checked, not ignored), and
   whose ``file_roots`` hold the SLS files and a copy of the checkout's ``_modules``,
   ``_states``, ``_grains``, ``_beacons``, ``_runners``: salt-ssh ships what it finds
-  there with the thin (``mod_data``), as README.md's "synced from file_roots" install asks.
+  there with the thin (``mod_data``), as docs/install.md's "salt-ssh" section asks.
 
 The target is this very host, as root, so the module manages the same stand-in the other
 integration tests manage, and each test checks the host itself (/proc, the pid file) through

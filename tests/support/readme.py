@@ -1,15 +1,19 @@
-"""The commands README.md tells its reader to type, extracted so a test can run each one.
+"""The commands the documentation tells its reader to type, extracted so a test can run each one.
 
-Two sources:
+The documentation is :func:`doc_files`: README.md and every Markdown page of the docs site
+(``docs/**/*.md``).  In each, two sources:
 
 - every line of a fenced ```` ```bash ```` block (a trailing ``# comment`` outside quotes is
   split off; a line ending in ``\\`` continues on the next);
 - inline code in the prose (single backticks) that is a command of this project's tooling:
   its first word, after any ``NAME=value`` environment assignments, is one of
   :data:`INLINE_PROGRAMS`, and a bare ``salt``/``salt-call`` word (the tool named in a
-  sentence, not a command) is not taken.  Commands the README quotes as *data* (the vendor
+  sentence, not a command) is not taken.  Commands the docs quote as *data* (the vendor
   table's ``systemctl stop agentwatch``, the troubleshooting table's advice) are not reader
   commands of this project and are not extracted.
+
+A fence with a MyST directive (```` ```{toctree} ````) is a fence too; only ``bash`` ones hold
+commands.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ NEEDS_ARGUMENTS = {
     "python3",
 }
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-FENCE = re.compile(r"^\s*```\s*([\w+-]*)\s*$")
+FENCE = re.compile(r"^\s*```\s*(\{[\w-]+\}|[\w+-]*)(?:\s+\S.*)?\s*$")
 INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 
 
@@ -54,8 +58,9 @@ class Command:
     text: str  # as written, without the trailing comment
     argv: tuple  # shlex.split(text)
     comment: str  # the trailing comment, without '#', or ''
-    line: int  # 1-based line in README.md (the first, for a continued line)
+    line: int  # 1-based line in its file (the first, for a continued line)
     source: str  # "bash block" or "inline"
+    file: str = "README.md"  # the documentation file, relative to the checkout
 
     @property
     def env(self) -> dict:
@@ -78,7 +83,7 @@ class Command:
         return self.words[0] if self.words else ""
 
     def __str__(self):
-        return f"README.md:{self.line}: {self.text}"
+        return f"{self.file}:{self.line}: {self.text}"
 
 
 def split_comment(line: str) -> tuple[str, str]:
@@ -102,9 +107,14 @@ def split_comment(line: str) -> tuple[str, str]:
     return line.rstrip(), ""
 
 
-def _command(text, comment, line, source):
+def _command(text, comment, line, source, file="README.md"):
     return Command(
-        text=text, argv=tuple(shlex.split(text)), comment=comment, line=line, source=source
+        text=text,
+        argv=tuple(shlex.split(text)),
+        comment=comment,
+        line=line,
+        source=source,
+        file=file,
     )
 
 
@@ -123,8 +133,31 @@ def _inline_command(span: str) -> bool:
     return first not in NEEDS_ARGUMENTS or any(not w.startswith("-") for w in words[1:])
 
 
-def commands(readme: Path | str) -> list[Command]:
-    """Every command in README order (a command written twice is listed twice)."""
+def doc_files(checkout: Path | str) -> list[Path]:
+    """The documentation whose commands are the reader's: README.md, then the docs site's
+    Markdown pages in path order (the build folder left out)."""
+    checkout = Path(checkout)
+    pages = sorted(
+        p
+        for p in (checkout / "docs").rglob("*.md")
+        if "_build" not in p.relative_to(checkout).parts
+    )
+    return [checkout / "README.md", *pages]
+
+
+def all_commands(checkout: Path | str) -> list[Command]:
+    """Every command of every file of :func:`doc_files`, file by file."""
+    checkout = Path(checkout)
+    out = []
+    for path in doc_files(checkout):
+        out.extend(commands(path, name=str(path.relative_to(checkout))))
+    return out
+
+
+def commands(readme: Path | str, name: str | None = None) -> list[Command]:
+    """Every command of one file in its order (a command written twice is listed twice);
+    ``name`` is the file's name in :class:`Command` (default: its base name)."""
+    name = name or Path(readme).name
     lines = Path(readme).read_text().splitlines()
     out = []
     fence = None  # the language of the open fence, or None outside one
@@ -137,7 +170,7 @@ def commands(readme: Path | str) -> list[Command]:
         if fence is None:
             for span in INLINE.findall(line):
                 if _inline_command(span):
-                    out.append(_command(span.strip(), "", number, "inline"))
+                    out.append(_command(span.strip(), "", number, "inline", name))
             continue
         if fence != "bash":
             continue
@@ -151,5 +184,5 @@ def commands(readme: Path | str) -> list[Command]:
             continue
         pending = ""
         if text.strip():
-            out.append(_command(text.strip(), comment, pending_line, "bash block"))
+            out.append(_command(text.strip(), comment, pending_line, "bash block", name))
     return out

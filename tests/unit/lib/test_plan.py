@@ -57,7 +57,8 @@ def status_for(branch, running, watchdog, blocked=None, present=True, unit=None)
 
 
 # (action, client running) -> the phases of the branch that run, and what changes.
-# Written out by hand from the README, not computed: the oracle for every row below.
+# Written out by hand from the docs (the vendor's table), not computed: the oracle for every
+# row below.
 EXPECTED = {
     ("stop", True): (("stop",), (Change("running", True, False),)),
     ("stop", False): ((), ()),
