@@ -500,7 +500,7 @@ def _check_host(client, function, args, before, elapsed, where):
         assert elapsed >= float(settle), f"{where}: settle={settle} not honoured ({elapsed:.1f}s)"
 
 
-def check_salt_return(ret, command, function, args, salt_cli=None, minion_id=None):
+def check_salt_return(ret, command, function, args, salt_cli=None, minion_id=None, salt_call=None):
     where = _where(command)
     assert ret.returncode == 0, f"{where}: exit {ret.returncode}\n{ret.stdout}\n{ret.stderr}"
     data = ret.data
@@ -521,7 +521,10 @@ def check_salt_return(ret, command, function, args, salt_cli=None, minion_id=Non
     elif function == "sys.doc":
         assert isinstance(data, dict) and data, (where, data)
         module = args[1] if len(args) > 1 else ""
-        listed = salt_cli.run("sys.list_functions", module, minion_tgt=minion_id).data
+        if salt_cli is not None:
+            listed = salt_cli.run("sys.list_functions", module, minion_tgt=minion_id).data
+        else:
+            listed = salt_call.run("sys.list_functions", module).data
         assert set(listed) <= set(data), (where, listed, sorted(data))
         undocumented = [f for f in listed if "CLI Example" not in (data[f] or "")]
         assert not undocumented, f"{where}: no CLI example: {undocumented}"
@@ -555,7 +558,7 @@ def test_salt_call(command, salt_call, client):
     started = time.monotonic()
     ret = salt_call.run(*args)
     elapsed = time.monotonic() - started
-    check_salt_return(ret, command, function, args)
+    check_salt_return(ret, command, function, args, salt_call=salt_call)
     _check_host(client, function, args, before, elapsed, _where(command))
 
 
