@@ -130,6 +130,20 @@ def _carry_out(host, status, plan, *, settle, done):
                 False,
             )
         pids = ()
+    if plan.reset_steps:
+        command = _run_phase(host, status, plan.reset_steps)
+        unit = host.unit_state(status)
+        if unit.start_limit_hit:
+            raise errors.NotVerified(
+                f"ran `{command}` but systemd still refuses to start {unit.name} "
+                f"({unit.state}, result {unit.result or 'unknown'}); the client was not started",
+                command=command,
+            )
+        done[f"reset systemd's start limit of {unit.name} with `{command}`"] = (
+            "start_limit_hit",
+            True,
+            False,
+        )
     if plan.start_steps:
         commands.append(_run_phase(host, status, plan.start_steps))
         pids = _verify_started(host, status, commands[-1], settle=settle)

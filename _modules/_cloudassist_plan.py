@@ -1,17 +1,16 @@
 """Deciding what an action would do: one pure function, used by test mode and the real run.
 
-``make(status, action, stop_watchdog=, watchdog_stop_step=, watchdog_blocked=, enable=)`` turns the
-facts about this
-host (a ``ClientStatus``) and what is wanted into a ``Plan``: the steps that would run, the
-changes they would make, or why nothing can run.  ``enable`` (True, False, or None to leave
-it) is whether the client's service should start at boot; the actions ``enable`` and
-``disable`` change only that.  ``describe`` words a plan for ``test=True``.
-The execution module's ``stop``/``start``/``restart`` act on the same plan, and the states
-(``running``, ``stopped``, ``mod_watch``) call those functions, so the prediction and the
-real run cannot disagree.
+``make(status, action, stop_watchdog=, watchdog_stop_step=, watchdog_blocked=, enable=,
+reset_failed=)`` turns the facts about this host (a ``ClientStatus``) and what is wanted into a
+``Plan``: the steps that would run, the changes they would make, or why nothing can run.
+``enable`` (True, False, or None to leave it) is whether the client's service should start at
+boot; the actions ``enable`` and ``disable`` change only that.  ``describe`` words a plan for
+``test=True``.  The execution module's ``stop``/``start``/``restart`` act on the same plan, and
+the states (``running``, ``stopped``, ``mod_watch``) call those functions, so the prediction
+and the real run cannot disagree.
 """
 
-from _cloudassist_records import Change, Plan, steps_text
+from _cloudassist_records import Change, Plan, Step, steps_text
 
 RUN_ACTIONS = ("stop", "start", "restart")
 ACTIONS = RUN_ACTIONS + ("enable", "disable")
@@ -27,11 +26,14 @@ def make(
     watchdog_stop_step=None,
     watchdog_blocked=None,
     enable=None,
+    reset_failed=True,
 ):
     """The ``Plan`` for ``action`` on a host in ``status``.
 
     ``watchdog_stop_step`` is the step that stops the running watchdog, ``watchdog_blocked`` why it
     cannot be stopped (one of them, asked for only when ``stop_watchdog`` and the watchdog runs).
+    ``reset_failed``: where systemd has given up on the unit (its start limit), a start first
+    runs ``systemctl reset-failed UNIT``; False forbids that, and such a start is blocked.
     """
     if action not in ACTIONS:
         raise ValueError("unknown action {!r}; valid: {}".format(action, ", ".join(ACTIONS)))
@@ -44,7 +46,34 @@ def make(
         watchdog_stop_step=watchdog_stop_step,
         watchdog_blocked=watchdog_blocked,
     )
+    if run_plan.start_steps and status.start_limit_hit and not run_plan.blocked:
+        run_plan = _with_reset(status, run_plan, reset_failed=reset_failed)
     return _with_boot(status, run_plan, enable, stop_watchdog=stop_watchdog)
+
+
+def reset_step(unit):
+    return Step(argv=("systemctl", "reset-failed", unit))
+
+
+def _with_reset(status, plan, *, reset_failed):
+    """``plan`` with ``systemctl reset-failed UNIT`` before its start: systemd refuses to start
+    a unit whose start limit was hit until it is reset; or blocked, where that is forbidden."""
+    unit = status.unit
+    step = reset_step(unit.name)
+    if not reset_failed:
+        return Plan(
+            plan.action,
+            changes=plan.changes,
+            blocked=f"systemd has given up on {unit.name} (its start limit: "
+            f"{unit.start_limit_burst} starts within StartLimitIntervalSec; {unit.state}) and "
+            f"refuses to start it until `{step.text}` is run; reset_failed=False forbids "
+            "cloudassist to run it, so nothing was run. Run it by hand once the cause of the "
+            "failures is fixed, or allow it (reset_failed=True, or the config key "
+            "cloudassist:reset_failed)",
+        )
+    return plan._replace(
+        reset_steps=(step,), changes=(Change("start_limit_hit", True, False),) + plan.changes
+    )
 
 
 def _run_plan(status, action, *, stop_watchdog, watchdog_stop_step, watchdog_blocked):
@@ -202,6 +231,8 @@ def describe(status, plan, want):
         parts.append(f"disable the watchdog at boot (`{steps_text(plan.watchdog_boot_steps)}`)")
     if plan.watchdog_stop_steps:
         parts.append(f"stop the watchdog assist_daemon (`{steps_text(plan.watchdog_stop_steps)}`)")
+    if plan.reset_steps:
+        parts.append(f"reset systemd's start limit (`{steps_text(plan.reset_steps)}`)")
     commands = [steps_text(phase) for phase in (plan.stop_steps, plan.start_steps) if phase]
     if commands:
         parts.append("run `{}`".format("; ".join(commands)))

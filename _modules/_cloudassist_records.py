@@ -213,6 +213,7 @@ class NoClient(NamedTuple):
             "watchdog": None,
             "blocked": None,
             "restart_pending": False,
+            "start_limit_hit": False,
             "others": [],
             "looked_in": list(self.looked_in),
             "comment": self.reason,
@@ -257,6 +258,10 @@ class ClientStatus(NamedTuple):
     def stopping(self):
         return bool(self.unit and self.unit.stopping)
 
+    @property
+    def start_limit_hit(self):
+        return bool(self.unit and self.unit.start_limit_hit)
+
     def command(self, action):
         return steps_text(self.steps[action])
 
@@ -279,6 +284,7 @@ class ClientStatus(NamedTuple):
             "watchdog": self.watchdog.as_dict(),
             "blocked": self.blocked,
             "restart_pending": self.restart_pending,
+            "start_limit_hit": self.start_limit_hit,
             "others": [{"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others],
         }
         if self.service_decided_by:
@@ -291,6 +297,7 @@ class ClientStatus(NamedTuple):
                 "state": self.unit.state,
                 "main_pid": self.unit.main_pid,
                 "restarts": self.unit.n_restarts,
+                "result": self.unit.result,
                 "unit_file_state": self.unit.unit_file_state,
             }
         result.update(self.extra)
@@ -306,9 +313,10 @@ class Change(NamedTuple):
 class Plan(NamedTuple):
     """What an action would do on this host, decided before anything runs.
 
-    ``watchdog_boot_steps``, ``watchdog_stop_steps``, ``stop_steps``, ``start_steps`` and
-    ``boot_steps`` are the steps in the order they run; an empty tuple is a phase that is
-    skipped (``stop_watchdog`` is the caller's flag that asks for the watchdog's steps).
+    ``watchdog_boot_steps``, ``watchdog_stop_steps``, ``stop_steps``, ``reset_steps``,
+    ``start_steps`` and ``boot_steps`` are the steps in the order they run; an empty tuple is a
+    phase that is skipped (``reset_steps``: ``systemctl reset-failed`` where systemd has given
+    up on the unit) (``stop_watchdog`` is the caller's flag that asks for the watchdog's steps).
     ``changes`` is what an operator is told would change (``test=True``) or did change (after
     verification).  ``blocked`` is why the plan cannot run at all; then nothing runs.
     """
@@ -323,6 +331,7 @@ class Plan(NamedTuple):
     watchdog_boot_steps: tuple = ()  # the same for the watchdog's
     enable: object = None  # the boot status asked for: True, False, or None to leave it
     notes: tuple = ()  # what could not be done and why, told to the operator but not failing
+    reset_steps: tuple = ()
 
     @property
     def steps(self):
@@ -330,6 +339,7 @@ class Plan(NamedTuple):
             self.watchdog_boot_steps
             + self.watchdog_stop_steps
             + self.stop_steps
+            + self.reset_steps
             + self.start_steps
             + self.boot_steps
         )
@@ -350,6 +360,8 @@ class UnitState(NamedTuple):
     n_restarts: int = 0
     unit_file_state: str = ""
     control_group: str = ""
+    result: str = ""  # systemd's Result: success, exit-code, start-limit-hit, ...
+    start_limit_burst: int = 0
 
     @property
     def exists(self):
@@ -363,6 +375,20 @@ class UnitState(NamedTuple):
     @property
     def stopping(self):
         return self.active_state == "deactivating"
+
+    @property
+    def start_limit_hit(self):
+        """systemd has given up on the unit: it refuses every plain start until
+        ``systemctl reset-failed``.  systemd says so in ``Result=start-limit-hit`` where it
+        records that result; systemd 252 (Debian 12, measured) keeps the result of the last
+        failure (``exit-code``) instead, and there a failed unit that systemd restarted
+        ``StartLimitBurst`` times is one whose limit was hit (its journal says "Start request
+        repeated too quickly", text this does not read)."""
+        if self.active_state != "failed":
+            return False
+        if self.result == "start-limit-hit":
+            return True
+        return 0 < self.start_limit_burst <= self.n_restarts
 
     @property
     def live(self):

@@ -22,6 +22,9 @@ PROPERTIES = (
     "NRestarts",
     "UnitFileState",
     "ControlGroup",
+    # Whether systemd has given up on the unit (UnitState.start_limit_hit).
+    "Result",
+    "StartLimitBurst",
 )
 
 
@@ -47,6 +50,8 @@ def unit_state(name, props):
         n_restarts=_int(props.get("NRestarts")),
         unit_file_state=props.get("UnitFileState", ""),
         control_group=props.get("ControlGroup", ""),
+        result=props.get("Result", ""),
+        start_limit_burst=_int(props.get("StartLimitBurst")),
     )
 
 

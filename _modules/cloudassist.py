@@ -27,6 +27,9 @@ watchdog
 windows_root
     Where the client's version folders are on Windows (default
     ``%ProgramData%\\aliyun\\assist``).
+reset_failed
+    Whether ``start``, ``restart`` and the ``running`` state may run ``systemctl reset-failed``
+    where systemd has given up on the client's unit (default True).
 """
 
 import functools
@@ -118,10 +121,25 @@ def _host(timeout):
     )
 
 
-def _do(action, timeout=None, settle=None, *, stop_watchdog=False, test=False, enable=None):
+def _do(
+    action,
+    timeout=None,
+    settle=None,
+    *,
+    stop_watchdog=False,
+    test=False,
+    enable=None,
+    reset_failed=None,
+):
     host = _host(timeout)
     settle = _seconds("settle", settle, DEFAULT_SETTLE, allow_zero=True)
     stop_watchdog = args.flag("the argument stop_watchdog", stop_watchdog)
+    if reset_failed is None:
+        reset_failed = args.flag(
+            "the config key cloudassist:reset_failed", _config("reset_failed", True)
+        )
+    else:
+        reset_failed = args.flag("the argument reset_failed", reset_failed)
     test = args.flag("the argument test", test)
     if enable is not None:
         enable = args.flag("the argument enable", enable)
@@ -143,6 +161,7 @@ def _do(action, timeout=None, settle=None, *, stop_watchdog=False, test=False, e
             watchdog_stop_step=watchdog_stop_step,
             watchdog_blocked=watchdog_blocked,
             enable=enable,
+            reset_failed=reset_failed,
         )
         if test:
             if plan.blocked:
@@ -404,7 +423,7 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
 
 
 @_at_salts_boundary
-def start(timeout=None, settle=None, test=False, enable=None):
+def start(timeout=None, settle=None, test=False, enable=None, reset_failed=None):
     """
     Start the Cloud Assistant client with the command the vendor's procedure gives for this
     minion, then check that it is running and stays up for ``settle`` seconds.
@@ -417,6 +436,15 @@ def start(timeout=None, settle=None, test=False, enable=None):
         Only say what would be done: the same return, with ``test: True``, the predicted
         ``running`` and ``changes``, and a comment naming the commands that would run.
         Nothing is run on the host (default False).
+    enable
+        ``True``: the client's service also starts at boot; ``False``: it does not; absent:
+        boot is left alone.
+    reset_failed
+        Where systemd has given up on the client's unit (its start limit was hit, which
+        ``status`` shows as ``start_limit_hit``), run ``systemctl reset-failed UNIT`` before
+        the start, as a planned step (in ``changes`` as ``start_limit_hit``, and in the
+        ``test=True`` comment).  ``False`` forbids it: the call then fails, naming the unit and
+        the command.  Default: ``cloudassist:reset_failed``, else True.
 
     CLI Example:
 
@@ -425,12 +453,15 @@ def start(timeout=None, settle=None, test=False, enable=None):
         salt '*' cloudassist.start
         salt '*' cloudassist.start test=True
         salt '*' cloudassist.start enable=True
+        salt '*' cloudassist.start reset_failed=False
     """
-    return _do("start", timeout=timeout, settle=settle, test=test, enable=enable)
+    return _do(
+        "start", timeout=timeout, settle=settle, test=test, enable=enable, reset_failed=reset_failed
+    )
 
 
 @_at_salts_boundary
-def restart(timeout=None, settle=None, test=False, enable=None):
+def restart(timeout=None, settle=None, test=False, enable=None, reset_failed=None):
     """
     Restart the Cloud Assistant client: the vendor's stop command (when it runs), then its
     start command, each checked.  A stopped client is just started.
@@ -443,6 +474,10 @@ def restart(timeout=None, settle=None, test=False, enable=None):
         Only say what would be done: the same return, with ``test: True``, the predicted
         ``running`` and ``changes``, and a comment naming the commands that would run.
         Nothing is run on the host (default False).
+    enable
+        As for ``start``.
+    reset_failed
+        As for ``start``: whether a unit systemd has given up on is reset first.
 
     CLI Example:
 
@@ -451,7 +486,14 @@ def restart(timeout=None, settle=None, test=False, enable=None):
         salt '*' cloudassist.restart
         salt '*' cloudassist.restart test=True
     """
-    return _do("restart", timeout=timeout, settle=settle, test=test, enable=enable)
+    return _do(
+        "restart",
+        timeout=timeout,
+        settle=settle,
+        test=test,
+        enable=enable,
+        reset_failed=reset_failed,
+    )
 
 
 @_at_salts_boundary

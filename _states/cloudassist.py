@@ -67,7 +67,15 @@ def _made_before(exc):
 
 
 def _check_args(
-    timeout, settle, stop_watchdog=False, *, extra=None, fun=None, takes=(), enable=None
+    timeout,
+    settle,
+    stop_watchdog=False,
+    *,
+    extra=None,
+    fun=None,
+    takes=(),
+    enable=None,
+    reset_failed=None,
 ):
     unknown = sorted(key for key in (extra or {}) if not key.startswith("__"))
     if unknown:
@@ -83,6 +91,8 @@ def _check_args(
     args.flag("stop_watchdog", stop_watchdog)
     if enable is not None:
         args.flag("enable", enable)
+    if reset_failed is not None:
+        args.flag("reset_failed", reset_failed)
 
 
 def _act(ret, action, **kwargs):
@@ -94,20 +104,40 @@ def _act(ret, action, **kwargs):
     return result, test
 
 
-def _ensure(name, want_running, timeout, *, settle, stop_watchdog, extra, fun, enable=None):
+def _ensure(
+    name,
+    want_running,
+    timeout,
+    *,
+    settle,
+    stop_watchdog,
+    extra,
+    fun,
+    enable=None,
+    reset_failed=None,
+):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
     takes = (
-        ("timeout", "settle", "enable")
+        ("timeout", "settle", "enable", "reset_failed")
         if want_running
         else ("timeout", "settle", "stop_watchdog", "enable")
     )
     try:
         _check_args(
-            timeout, settle, stop_watchdog, extra=extra, fun=fun, takes=takes, enable=enable
+            timeout,
+            settle,
+            stop_watchdog,
+            extra=extra,
+            fun=fun,
+            takes=takes,
+            enable=enable,
+            reset_failed=reset_failed,
         )
         kwargs = {"timeout": timeout, "settle": settle, "enable": enable}
-        if not want_running:
+        if want_running:
+            kwargs["reset_failed"] = reset_failed
+        else:
             kwargs["stop_watchdog"] = stop_watchdog
         # The action reads the status first and does nothing when there is nothing to do.
         result, test = _act(ret, "start" if want_running else "stop", **kwargs)
@@ -170,7 +200,7 @@ def _sentence(text):
     return text[:1].upper() + text[1:] + "."
 
 
-def running(name, timeout=None, settle=None, enable=None, **kwargs):
+def running(name, timeout=None, settle=None, enable=None, reset_failed=None, **kwargs):
     """
     Ensure the Cloud Assistant client is running.
 
@@ -184,6 +214,12 @@ def running(name, timeout=None, settle=None, enable=None, **kwargs):
         ``True``: the client's service also starts at boot; ``False``: it does not;
         absent: boot is left alone.  ``changes`` has an ``enabled`` entry only when the boot
         status really changed.
+    reset_failed
+        Where systemd has given up on the client's unit (its start limit), run
+        ``systemctl reset-failed UNIT`` before the start (``changes`` then has
+        ``start_limit_hit``); ``False`` forbids it and the state fails, naming the unit and
+        the command.  Default: ``cloudassist:reset_failed``, else True.  A ``watch`` restart
+        follows the same setting.
 
     .. code-block:: yaml
 
@@ -200,6 +236,7 @@ def running(name, timeout=None, settle=None, enable=None, **kwargs):
         extra=kwargs,
         fun="running",
         enable=enable,
+        reset_failed=reset_failed,
     )
 
 
@@ -292,7 +329,7 @@ def disabled(name, timeout=None, **kwargs):
     return _ensure_boot(name, False, timeout, extra=kwargs, fun="disabled")
 
 
-def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
+def mod_watch(name, sfun=None, timeout=None, settle=None, reset_failed=None, **kwargs):
     """
     Restart a running client when a watched state changed (``watch:`` on
     ``cloudassist.running``); start it when it was stopped.  ``cloudassist.stopped`` ignores
@@ -311,8 +348,10 @@ def mod_watch(name, sfun=None, timeout=None, settle=None, **kwargs):
         ret["comment"] = f"A watch on cloudassist.{sfun} does nothing: the client stays stopped."
         return ret
     try:
-        _check_args(timeout, settle)
-        result, test = _act(ret, "restart", timeout=timeout, settle=settle)
+        _check_args(timeout, settle, reset_failed=reset_failed)
+        result, test = _act(
+            ret, "restart", timeout=timeout, settle=settle, reset_failed=reset_failed
+        )
     except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
         ret["changes"] = _made_before(exc)
         ret["comment"] = f"Failed to restart the Cloud Assistant client: {exc}"

@@ -207,14 +207,18 @@ class TestPrivateBus:
                 "NRestarts": "0",
                 "UnitFileState": "",
                 "ControlGroup": "",
+                "Result": "success",
+                "StartLimitBurst": "5",  # systemd's DefaultStartLimitBurst
             }
         assert by_name["aliyun"] == running
+        assert by_name["ca-failed.service"]["Result"] != "success"
         assert set(by_name["multi-user.target"]) == {
             "Id",
             "LoadState",
             "ActiveState",
             "SubState",
             "UnitFileState",
+            "StartLimitBurst",
         }
         assert by_name["dbus.socket"]["ControlGroup"] == "/system.slice/dbus.socket"
         assert "MainPID" not in by_name["dbus.socket"]

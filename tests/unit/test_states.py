@@ -14,6 +14,7 @@ import re
 
 import pytest
 import salt.utils.platform
+from salt.exceptions import CommandExecutionError
 
 import _cloudassist_errors as errors
 import _cloudassist_host as hosts
@@ -49,6 +50,10 @@ class FakeHost:
         self.ran = []  # (step, branch, check) for every step run
         self.blocked = blocked
         self.timeout = None  # host_for sets it, as the real hosts take it
+        # systemd has given up on the unit (its start limit): it refuses a start until a
+        # reset-failed; reset_sticks False: the reset leaves it so
+        self.gave_up = False
+        self.reset_sticks = True
         if client:
             self._spawn("client")
         if watchdog:
@@ -97,8 +102,16 @@ class FakeHost:
     def unit_state(self, status):
         active, sub = self.unit
         main = self._pids("client")
+        gave_up = self.gave_up and active == "failed"
         return UnitState(
-            self.branch.service, "loaded", active, sub, main_pid=main[0] if main else 0
+            self.branch.service,
+            "loaded",
+            active,
+            sub,
+            main_pid=main[0] if main else 0,
+            n_restarts=10 if gave_up else 0,
+            result="exit-code" if gave_up else "success",
+            start_limit_burst=10,
         )
 
     def _windows_pids(self):
@@ -124,10 +137,21 @@ class FakeHost:
             self.enabled = step.argv[0] == "enable-at-boot"
         elif step == self.watchdog_stop_step(None):
             self._kill("watchdog")
+        elif step.argv[:2] == ("systemctl", "reset-failed"):
+            if self.reset_sticks:
+                self.gave_up = False
+                self.unit = ("inactive", "dead")
         elif step == self.branch.stop[-1]:
             self._kill("client")
             self.unit = self.unit and ("inactive", "dead")
         elif step == self.branch.start[-1]:
+            if self.gave_up:
+                raise errors.CommandFailed(
+                    f"`{step.text}` exited with code 1: Job for {self.branch.service} failed",
+                    command=step.text,
+                    retcode=1,
+                    output="",
+                )
             if not self._pids("client"):
                 self._spawn("client")
             self.unit = self.unit and ("active", "running")
@@ -403,12 +427,15 @@ def test_a_blocked_branch_fails_alike_in_both_modes_and_runs_nothing(
         (
             "running",
             {"enabled": True},
-            ["does not take 'enabled'", "it takes: name, timeout, settle, enable)"],
+            ["does not take 'enabled'", "it takes: name, timeout, settle, enable, reset_failed)"],
         ),
         (
             "running",
             {"stop_watchdog": True},
-            ["does not take 'stop_watchdog'", "it takes: name, timeout, settle, enable)"],
+            [
+                "does not take 'stop_watchdog'",
+                "it takes: name, timeout, settle, enable, reset_failed)",
+            ],
         ),
         (
             "enabled",
@@ -569,3 +596,73 @@ def test_a_restart_whose_start_fails_reports_the_stop(use_host, opts):
     assert ret["result"] is False and "already done: stopped the client" in ret["comment"]
     assert host.client_pids(None) == ()
     assert ret["changes"] == {"running": {"old": True, "new": False}}
+
+
+# --- systemd has given up on the unit (issue 17): reset-failed as a planned step ----------------
+
+NEWER_SYSTEMD = next(
+    row for row in procedure.TABLE if row.init_systems == ("systemd",) and row.legacy is False
+)
+RESET = "systemctl reset-failed aliyun.service"
+
+
+def gave_up(use_host):
+    host = use_host(FakeHost(NEWER_SYSTEMD, unit=("failed", "failed")))
+    host.gave_up = True
+    return host
+
+
+@pytest.mark.parametrize("test", [True, False])
+@pytest.mark.parametrize(
+    "fun,kwargs", [("running", {}), ("mod_watch", {"sfun": "running"})], ids=["running", "watch"]
+)
+def test_running_resets_a_unit_systemd_gave_up_on(opts, use_host, fun, kwargs, test):
+    host = gave_up(use_host)
+    assert execution.status()["start_limit_hit"] is True
+    ret = apply(opts, test, fun, **kwargs)
+    assert ret["changes"]["start_limit_hit"] == {"old": True, "new": False}, ret
+    assert ret["changes"]["running"] == {"old": False, "new": True}, ret
+    if test:
+        assert ret["result"] is None and host.ran == [], ret
+        assert f"reset systemd's start limit (`{RESET}`)" in ret["comment"], ret
+    else:
+        assert ret["result"] is True, ret
+        assert host.ran_texts == [RESET, "systemctl start aliyun.service"]
+        assert host._pids("client") and not host.gave_up
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_the_execution_module_records_the_reset_in_changes(use_host, test):
+    host = gave_up(use_host)
+    result = execution.start(test=test)
+    assert result["changes"]["start_limit_hit"] == {"old": True, "new": False}
+    assert host.ran_texts == ([] if test else [RESET, "systemctl start aliyun.service"])
+
+
+@pytest.mark.parametrize("where", ["argument", "config"])
+def test_a_forbidden_reset_fails_naming_the_unit_and_the_command(opts, config, use_host, where):
+    host = gave_up(use_host)
+    kwargs = {"reset_failed": False} if where == "argument" else {}
+    if where == "config":
+        config["reset_failed"] = False
+    ret = apply(opts, False, "running", **kwargs)
+    assert ret["result"] is False and ret["changes"] == {}, ret
+    assert "systemd has given up on aliyun.service" in ret["comment"], ret
+    assert f"until `{RESET}` is run" in ret["comment"], ret
+    assert host.ran == []
+    with pytest.raises(CommandExecutionError, match="reset_failed=False forbids"):
+        execution.start(**kwargs)
+
+
+def test_a_reset_that_does_not_hold_is_not_a_start(use_host):
+    host = gave_up(use_host)
+    host.reset_sticks = False
+    with pytest.raises(CommandExecutionError, match="but systemd still refuses to start"):
+        execution.start()
+    assert host.ran_texts == [RESET]
+
+
+def test_reset_failed_must_be_a_boolean(opts, use_host):
+    gave_up(use_host)
+    ret = apply(opts, False, "running", reset_failed="yes")
+    assert ret["result"] is False and "reset_failed must be true or false" in ret["comment"]

@@ -121,3 +121,14 @@ def test_a_second_holder_waits_then_is_busy_when_its_deadline_passes(tmp_path, m
     clock.slept = 0
     with act.exclusive(lock, 1):
         assert clock.slept == 0
+
+
+def test_a_start_that_fails_after_the_reset_names_the_reset():
+    systemd = next(row for row in procedure.TABLE if row.name.endswith("308, systemd"))
+    host = NeverStartsHost(systemd, unit=("failed", "failed"))
+    host.gave_up, host.timeout = True, 0.3
+    status = host.status()
+    with pytest.raises(errors.PartlyDone) as caught:
+        act.carry_out(host, status, plans.make(status, "start"), settle=0)
+    assert "already done: reset systemd's start limit of aliyun.service with " in str(caught.value)
+    assert caught.value.changes == {"start_limit_hit": {"old": True, "new": False}}

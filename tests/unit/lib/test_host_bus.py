@@ -62,7 +62,7 @@ def test_the_host_asks_systemctl_when_the_bus_cannot_answer(monkeypatch):
             "systemctl",
             "show",
             "--property=Id,LoadState,ActiveState,SubState,MainPID,"
-            "NRestarts,UnitFileState,ControlGroup",
+            "NRestarts,UnitFileState,ControlGroup,Result,StartLimitBurst",
             "--",
             "aliyun.service",
         ]

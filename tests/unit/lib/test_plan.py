@@ -494,3 +494,58 @@ def test_disable_alone_says_the_watchdog_still_starts_at_boot():
     plan = plans.make(status, "disable")
     assert plan.boot_steps == DISABLE and plan.watchdog_boot_steps == ()
     assert plan.notes and "AssistDaemon.service still starts at boot" in plan.notes[0]
+
+
+# --- systemd has given up on the unit (its start limit) ---------------------------------------
+
+SYSTEMD = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
+GAVE_UP = UnitState(
+    "aliyun.service",
+    "loaded",
+    "failed",
+    "failed",
+    n_restarts=10,
+    result="exit-code",
+    start_limit_burst=10,
+)
+RESET = Step(("systemctl", "reset-failed", "aliyun.service"))
+
+
+@pytest.mark.parametrize("action", ["start", "restart"])
+def test_a_start_where_systemd_gave_up_resets_the_unit_first(action):
+    status = status_for(SYSTEMD, False, False, unit=GAVE_UP)
+    plan = plans.make(status, action)
+    assert plan.reset_steps == (RESET,)
+    assert plan.start_steps == SYSTEMD.start and plan.stop_steps == ()
+    assert plan.steps == (RESET,) + SYSTEMD.start  # the reset runs before the start
+    assert plan.changes[0] == Change("start_limit_hit", True, False)
+    assert Change("running", False, True) in plan.changes
+    sentence = plans.describe(status, plan, "running")
+    assert "reset systemd's start limit (`systemctl reset-failed aliyun.service`)" in sentence
+    assert sentence.index("reset-failed") < sentence.index("systemctl start aliyun.service")
+
+
+@pytest.mark.parametrize("action", ["start", "restart"])
+def test_a_forbidden_reset_blocks_the_start_and_names_the_unit_and_the_command(action):
+    status = status_for(SYSTEMD, False, False, unit=GAVE_UP)
+    plan = plans.make(status, action, reset_failed=False)
+    assert plan.steps == ()
+    assert "systemd has given up on aliyun.service (its start limit: 10 starts" in plan.blocked
+    assert "until `systemctl reset-failed aliyun.service` is run" in plan.blocked
+    assert "reset_failed=False forbids" in plan.blocked
+
+
+@pytest.mark.parametrize(
+    "unit,action",
+    [
+        (GAVE_UP, "stop"),  # a stop has nothing to start
+        (GAVE_UP._replace(n_restarts=3), "start"),  # failed, but under the limit
+        (UnitState("aliyun.service", "loaded", "inactive", "dead"), "start"),
+    ],
+)
+def test_no_reset_where_systemd_accepts_a_start_or_nothing_starts(unit, action):
+    status = status_for(SYSTEMD, False, False, unit=unit)
+    for reset_failed in (True, False):
+        plan = plans.make(status, action, reset_failed=reset_failed)
+        assert plan.reset_steps == () and not plan.blocked
+        assert "start_limit_hit" not in {change.name for change in plan.changes}

@@ -91,6 +91,7 @@ KEYS = {
     "watchdog",
     "blocked",
     "restart_pending",
+    "start_limit_hit",
     "others",
 }
 
@@ -138,8 +139,42 @@ def test_client_status_as_dict_adds_the_unit_and_the_optional_keys_when_known():
         "state": unit.state,
         "main_pid": 0,
         "restarts": 3,
+        "result": "",
         "unit_file_state": "enabled",
     }
     assert result["restart_pending"] is status.restart_pending is True
+    assert result["start_limit_hit"] is False
     assert result["enabled"] is True and result["boot"]["how"] == "UnitFileState enabled"
     assert result["running"] is False
+
+
+@pytest.mark.parametrize(
+    "active,result,restarts,burst,hit",
+    [
+        # systemd says so in Result where it records the start limit as the result
+        ("failed", "start-limit-hit", 0, 10, True),
+        # systemd 252 keeps the last failure's result; its restart counter reached the burst
+        ("failed", "exit-code", 10, 10, True),
+        ("failed", "exit-code", 3, 3, True),
+        # failed, but restarted fewer times than the burst: a plain start is still accepted
+        ("failed", "exit-code", 2, 3, False),
+        ("failed", "exit-code", 0, 0, False),  # no start limit (StartLimitBurst unknown)
+        # not failed: whatever the counters say, systemd has not given up
+        ("activating", "exit-code", 10, 10, False),
+        ("inactive", "success", 10, 10, False),
+        ("active", "success", 0, 10, False),
+    ],
+)
+def test_start_limit_hit(active, result, restarts, burst, hit):
+    unit = UnitState(
+        "aliyun.service",
+        "loaded",
+        active,
+        "failed" if active == "failed" else "dead",
+        n_restarts=restarts,
+        result=result,
+        start_limit_burst=burst,
+    )
+    assert unit.start_limit_hit is hit
+    assert _status(unit=unit).start_limit_hit is hit
+    assert _status(unit=unit).as_dict()["start_limit_hit"] is hit

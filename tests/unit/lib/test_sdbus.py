@@ -144,6 +144,7 @@ def service(
     file_state="enabled",
     cgroup=None,
     noise=True,
+    result="success",
 ):
     """The properties systemd's GetAll("") gives for a service: many of other types around the
     wanted ones, in systemd's order (the Service interface first)."""
@@ -208,6 +209,7 @@ def service(
     props["MainPID"] = ("u", pid)
     props["ControlPID"] = ("u", 0)
     props["NRestarts"] = ("u", restarts)
+    props["Result"] = ("s", result)
     props["ControlGroup"] = (
         "s",
         cgroup if cgroup is not None else ("/system.slice/" + id_ if active != "inactive" else ""),
@@ -223,6 +225,7 @@ def service(
     props["SubState"] = ("s", sub)
     props["FragmentPath"] = ("s", "/etc/systemd/system/" + id_ if load == "loaded" else "")
     props["UnitFileState"] = ("s", file_state)
+    props["StartLimitBurst"] = ("u", 5)
     if noise:
         props["InactiveExitTimestamp"] = ("t", 1700000000000000)
         props["CanStart"] = ("b", True)
@@ -242,6 +245,7 @@ def target(id_="basic.target"):
         "ActiveState": ("s", "active"),
         "SubState": ("s", "active"),
         "UnitFileState": ("s", "static"),
+        "StartLimitBurst": ("u", 5),
     }
 
 
@@ -452,6 +456,7 @@ def test_scan_of_a_unit_without_service_properties():
         "ActiveState",
         "SubState",
         "UnitFileState",
+        "StartLimitBurst",
     }
 
 
@@ -710,6 +715,8 @@ EXPECTED_RUNNING = {
     "NRestarts": "0",
     "UnitFileState": "enabled",
     "ControlGroup": "/system.slice/aliyun.service",
+    "Result": "success",
+    "StartLimitBurst": "5",
 }
 EXPECTED_NOT_FOUND = {
     "Id": "nope.service",
@@ -720,6 +727,8 @@ EXPECTED_NOT_FOUND = {
     "NRestarts": "0",
     "UnitFileState": "",
     "ControlGroup": "",
+    "Result": "success",
+    "StartLimitBurst": "5",
 }
 
 
@@ -759,6 +768,8 @@ def test_properties_from_a_fake_systemd(peer, order):
             "NRestarts": "3",
             "UnitFileState": "disabled",
             "ControlGroup": "",
+            "Result": "success",
+            "StartLimitBurst": "5",
         },
         {
             "Id": "basic.target",
@@ -766,6 +777,7 @@ def test_properties_from_a_fake_systemd(peer, order):
             "ActiveState": "active",
             "SubState": "active",
             "UnitFileState": "static",
+            "StartLimitBurst": "5",
         },
     ]
     assert list(got[0]) == list(PROPERTIES)  # in systemctl's --property order
@@ -793,14 +805,19 @@ def test_unit_states_are_what_parse_show_makes_of_systemctl(peer):
     states = sdbus.unit_states(units, timeout=5, path=p.path)
     # What `systemctl show --property=...` prints for them (MainPID etc. first, as it does).
     show = (
-        "MainPID=42\nNRestarts=0\nControlGroup=/system.slice/aliyun.service\nId=aliyun.service\n"
-        "LoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\n\n"
-        "MainPID=0\nNRestarts=0\nControlGroup=\nId=nope.service\nLoadState=not-found\n"
-        "ActiveState=inactive\nSubState=dead\nUnitFileState=\n\n"
+        "MainPID=42\nNRestarts=0\nResult=success\nControlGroup=/system.slice/aliyun.service\n"
+        "Id=aliyun.service\nLoadState=loaded\nActiveState=active\nSubState=running\n"
+        "UnitFileState=enabled\nStartLimitBurst=5\n\n"
+        "MainPID=0\nNRestarts=0\nResult=success\nControlGroup=\nId=nope.service\n"
+        "LoadState=not-found\nActiveState=inactive\nSubState=dead\nUnitFileState=\n"
+        "StartLimitBurst=5\n\n"
         "Id=basic.target\nLoadState=loaded\nActiveState=active\nSubState=active\nUnitFileState=static\n"
+        "StartLimitBurst=5\n"
     )
     assert states == parse_show(show, units)
-    assert states[1] == UnitState("nope", "not-found", "inactive", "dead", 0, 0, "", "")
+    assert states[1] == UnitState(
+        "nope", "not-found", "inactive", "dead", 0, 0, "", "", result="success", start_limit_burst=5
+    )
     assert states[0].main_pid == 42 and states[0].name == "aliyun.service"
 
 
