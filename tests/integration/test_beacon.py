@@ -8,7 +8,8 @@ suite): the master needs a ``reactor`` configuration, as an operator writes it
   (at run time, after any sync, so that its first poll is a known baseline) and the client's
   path under ``cloudassist:binary``, which the beacon reads as the module does;
 - the master: ``salt/beacon/*/cloudassist/stopped`` -> a reactor SLS that runs
-  ``cloudassist.start`` on that minion, and one that only logs a warning.
+  ``cloudassist.start`` on that minion, and one that only logs a warning: the two reactor SLS
+  files docs/fleet.md shows, read from the page.
 
 The client is stopped behind Salt's back (a signal, as in a crash); the events are read from
 the master's event bus through salt-factories' event listener.
@@ -16,30 +17,36 @@ the master's event bus through salt-factories' event listener.
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from .ca_host import SETTLE, pidfile_pid
-from .conftest import sync_all
+from .conftest import CHECKOUT, sync_all
+
+if str(CHECKOUT / "tests" / "support") not in sys.path:
+    sys.path.insert(0, str(CHECKOUT / "tests" / "support"))
+
+import docs_blocks  # noqa: E402
 
 WAIT = 60  # seconds; every wait below ends as soon as what it waits for is there
 
-REACTOR_START = """\
-start-the-cloud-assistant-client:
-  local.cloudassist.start:
-    - tgt: {{ data['id'] }}
-"""
 
-REACTOR_ALERT = """\
-cloud-assistant-alert:
-  runner.salt.cmd:
-    - args:
-      - fun: log.warning
-      - message: "Cloud Assistant client stopped on {{ data['id'] }} \
-(pids {{ data['pids_before'] }})"
-"""
+def _reactor_sls(path):
+    """The reactor SLS docs/fleet.md shows for ``path`` (its first line names it)."""
+    (block,) = [
+        b
+        for b in docs_blocks.all_blocks(CHECKOUT)
+        if b.file == "docs/fleet.md" and b.text.startswith(f"# {path}\n")
+    ]
+    return block.text
+
+
+# The docs' two reactor SLS files, as written there.
+REACTOR_START = _reactor_sls("/srv/reactor/cloudassist-start.sls")
+REACTOR_ALERT = _reactor_sls("/srv/reactor/cloudassist-alert.sls")
 
 
 @pytest.fixture(scope="module")

@@ -129,6 +129,11 @@ NOT_RUN = [
         "against four minions and one that is down, --out=json and the default output",
     ),
     (
+        re.escape("salt-run state.event tagmatch='salt/beacon/*/cloudassist/*' pretty=True"),
+        "prints the master's events until interrupted: test_beacon.py reads the beacon's events "
+        "from the master's bus",
+    ),
+    (
         re.escape("salt-run saltutil.sync_all"),
         "syncs the runner onto the master (pip mode has nothing to sync): test_fleet.py's fixture "
         "runs it and checks it synced runners.cloudassist and modules._cloudassist_report",

@@ -145,13 +145,19 @@ def doc_files(checkout: Path | str) -> list[Path]:
     return [checkout / "README.md", *pages]
 
 
-def all_commands(checkout: Path | str) -> list[Command]:
-    """Every command of every file of :func:`doc_files`, file by file."""
+def each_file(checkout: Path | str, extract) -> list:
+    """``extract(path, name=...)`` of every file of :func:`doc_files`, file by file, in one
+    list (``name``: the file relative to the checkout)."""
     checkout = Path(checkout)
     out = []
     for path in doc_files(checkout):
-        out.extend(commands(path, name=str(path.relative_to(checkout))))
+        out.extend(extract(path, name=str(path.relative_to(checkout))))
     return out
+
+
+def all_commands(checkout: Path | str) -> list[Command]:
+    """Every command of every file of :func:`doc_files`, file by file."""
+    return each_file(checkout, commands)
 
 
 def commands(readme: Path | str, name: str | None = None) -> list[Command]:

@@ -24,6 +24,10 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 CLOUDASSIST = CHECKOUT / "bin" / "cloudassist"
 DEMO = CHECKOUT / "bin" / "cloudassist-demo"
 STANDARD = ("/usr/sbin/aliyun-service", "/opt/sbin/aliyun-service")
+NO_CLIENT_HERE = pytest.mark.skipif(
+    any(os.path.lexists(p) for p in STANDARD) or shutil.which("aliyun-service"),
+    reason="this machine has a Cloud Assistant client (or something in its place)",
+)
 HINT = "bin/cloudassist: cloudassist.status found no Cloud Assistant client on this machine."
 
 
@@ -101,10 +105,7 @@ def test_default_command_without_the_client_says_what_it_found_and_how_to_try(tm
     assert f"module_dirs: [{CHECKOUT}/_modules]" in (conf / "minion").read_text()
 
 
-@pytest.mark.skipif(
-    any(os.path.lexists(p) for p in STANDARD) or shutil.which("aliyun-service"),
-    reason="this machine has a Cloud Assistant client (or something in its place)",
-)
+@NO_CLIENT_HERE
 def test_default_command_with_no_config_names_the_standard_places(tmp_path):
     conf = tmp_path / "salt-local"
     proc = run_cloudassist(conf)
