@@ -240,10 +240,20 @@ class TestNoClient:
         assert not h.exists(BINARY)
         return h
 
-    @pytest.mark.parametrize("fun", ["version", "status", "stop", "start", "restart"])
-    def test_every_function_says_not_installed(self, host, fun):
+    @pytest.mark.parametrize("fun", ["version", "stop", "start", "restart"])
+    def test_every_action_says_not_installed(self, host, fun):
         res = host.call("cloudassist." + fun)
         assert_error(res, "not installed", "looked for", BINARY)
+
+    def test_status_answers_with_what_the_host_knows(self, host):
+        """An inventory does not fail on a minion without the client (issue 17): on a real
+        systemd host the init system is still decided, from systemd itself."""
+        status = host.call("cloudassist.status", check=True).ret
+        assert status["installed"] is False and status["running"] is False, status
+        assert status["init_system"] == "systemd", status
+        assert "/run/systemd/system" in status["decided_by"], status
+        assert BINARY in status["looked_in"], status
+        assert status["comment"].startswith("the Cloud Assistant client is not installed"), status
 
     def test_state_fails_with_the_error(self, host):
         host.salt.write_sls("ca_running", SLS_RUNNING)

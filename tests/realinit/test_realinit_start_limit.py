@@ -12,6 +12,7 @@ and the process table, never against the module's own word.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -140,8 +141,14 @@ def test_a_client_still_broken_is_a_crash_loop_not_a_start(host):
         err = module_error(host.call("cloudassist.start", f"settle={SETTLE}"), "cloudassist.start")
         # The start is checked as any other: the client died again, so it failed; and the
         # reset it made first is named.
-        assert f"`systemctl start {UNIT}` started the client (pid " in err, err
-        assert f"but it exited within {SETTLE} s" in err, err
+        # The client dies 0.1 s after it starts; depending on when the module looks, it saw
+        # it die, never saw it up, or saw systemd restart it: each is a failed start.
+        assert err.startswith(f"`systemctl start {UNIT}` "), err
+        assert re.search(
+            rf"but it exited within {SETTLE} s|succeeded but the client is not running after|"
+            rf"but within {SETTLE} s it was restarted",
+            err,
+        ), err
         assert f"(already done: reset systemd's start limit of {UNIT} with `{RESET}`)" in err, err
         assert show(host, "ActiveState")["ActiveState"] != "active"
     finally:
