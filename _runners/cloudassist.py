@@ -70,7 +70,7 @@ def _gather(tgt, tgt_type, timeout):
     return returns, expected or []
 
 
-def report(tgt="*", tgt_type="glob", timeout=None, *, require_installed=False):
+def report(tgt="*", tgt_type="glob", timeout=None, require_installed=False):
     """
     Ask the targeted minions for ``cloudassist.status`` and count what they answered.
 

@@ -24,6 +24,10 @@ PUBLIC = {
     ("_states/cloudassist.py", "stopped"),
     ("_states/cloudassist.py", "dead"),
     ("_states/cloudassist.py", "mod_watch"),
+    # Salt 3006's runner client rejects a keyword-only argument ("The following keyword
+    # arguments are not valid: require_installed=True", salt.minion.load_args_and_kwargs):
+    # seen in CI's 3006 pass through an orchestrate salt.runner step.
+    ("_runners/cloudassist.py", "report"),
 }
 
 
