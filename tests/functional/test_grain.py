@@ -1,6 +1,8 @@
 """The ``cloudassist`` grain under a real ``salt-call --local``: what it says, and that it
 starts no program but the client's ``-v``."""
 
+import pathlib
+
 import pytest
 
 
@@ -38,8 +40,10 @@ def test_the_grain_tells_version_init_system_service_and_boot_spawning_only_the_
     assert grain["installed"] is True
     assert grain["version"] == "2.2.3.578"
     assert grain["init_system"] == "sysvinit" and grain["service"] == "/etc/init.d/aliyun-service"
-    # the test's script has no rc links: it does not start at boot
-    assert grain["enabled"] is False
+    # The test's script gets no rc links; the host's own /etc/rc[2-5].d may hold S links to
+    # aliyun-service that other suites' boot tests made: the grain says what they say.
+    starts = any(any(pathlib.Path(f"/etc/rc{n}.d").glob("S*aliyun-service")) for n in "2345")
+    assert grain["enabled"] is starts, grain
     ours = [r["args"] for r in records if r["ours"]]
     assert ours == [[str(host.binary), "-v"]], ours
     # the module agrees with the grain
