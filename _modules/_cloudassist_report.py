@@ -77,7 +77,7 @@ class Report(NamedTuple):
     def as_dict(self):
         statuses = [a.status for a in self.with_client]
         stopped = [a.minion for a in self.with_client if a.status.get("running") is not True]
-        not_installed = [a.minion for a in self.reported if a not in self.with_client]
+        not_installed = [a.minion for a in self.reported if a.status.get("installed") is False]
         blocked = {}
         for a in self.reported:
             if a.status.get("blocked"):
