@@ -25,7 +25,11 @@ Tags: ``salt/beacon/<minion id>/cloudassist/<kind>``, kind ``stopped``, ``starte
 ``restarted`` (the client ran at both polls with other pids), ``version`` (the installed
 version changed), and ``startup``.  Data: ``changes`` (every kind of this poll), ``running``,
 ``pids``, ``pids_before``, ``version``, ``version_before``, ``running_version``,
-``running_version_before``, ``installed``, ``binary`` (and ``id``, added by Salt).
+``running_version_before``, ``installed``, ``binary``, ``leftovers`` (on ``stopped`` and
+``startup``: what the stopped client left running, each with ``pid``, ``exe`` and
+``cmdline``: the processes in its systemd unit's cgroup and those whose program lies in its
+install folder, e.g. its updater ``aliyun_assist_update``; read only on the poll that saw the
+client stop; empty otherwise) (and ``id``, added by Salt).
 """
 
 import importlib.util
@@ -200,8 +204,11 @@ def beacon(config):
     if after != before:
         _save(name, after)
     if before is None:
-        return watch.startup(after) if config.get("emitatstartup") else []
+        if not config.get("emitatstartup"):
+            return []
+        return watch.startup(after, () if after.running else watch.leftovers(after.binary))
     if before.binary != after.binary:
         # Another client is watched now (the configuration changed): a new baseline.
         return []
-    return watch.changes(before, after)
+    left = watch.leftovers(after.binary) if watch.stopped(before, after) else ()
+    return watch.changes(before, after, left)

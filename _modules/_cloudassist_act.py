@@ -7,6 +7,7 @@ is read after every phase.  A failure after a change names the change.
 
 import contextlib
 import os
+import signal
 import time
 from typing import NamedTuple
 
@@ -29,6 +30,8 @@ class Outcome(NamedTuple):
     warnings: tuple = ()
     enabled: object = None
     boot_command: str = ""
+    leftovers: tuple = ()  # what the stopped client left running (Process), after the stop
+    leftovers_ended: bool = False
 
 
 @contextlib.contextmanager
@@ -130,6 +133,7 @@ def _carry_out(host, status, plan, *, settle, done):
                 False,
             )
         pids = ()
+    leftovers, ended = _leftovers(host, status, plan, done=done, warnings=warnings)
     if plan.reset_steps:
         command = _run_phase(host, status, plan.reset_steps)
         unit = host.unit_state(status)
@@ -163,6 +167,59 @@ def _carry_out(host, status, plan, *, settle, done):
         warnings=tuple(warnings),
         enabled=enabled,
         boot_command=boot_command,
+        leftovers=leftovers,
+        leftovers_ended=ended,
+    )
+
+
+def _leftovers(host, status, plan, *, done, warnings):
+    """After the stop: what the client left running, read again, then ended or named.
+    ``(leftovers, ended)``."""
+    if plan.action not in ("stop", "restart") or not (plan.stop_steps or plan.leftovers):
+        return (), False
+    found = host.leftovers(status, client=host.client_pids(status))
+    if not found:
+        return (), False
+    text = "; ".join(proc.text for proc in found)
+    where = f"in {status.unit.name}" if status.unit is not None else "from its install folder"
+    if not plan.ends_leftovers:
+        warnings.append(
+            f"the client left these processes running {where}, kept as leftovers=keep asks: "
+            f"{text}. They may start the client again (its updater does); "
+            "leftovers=end ends them"
+        )
+        return found, False
+    _end(host, status, found, where=where)
+    done[f"ended what the client left running {where}: {text}"] = (
+        "leftovers",
+        [proc.as_dict() for proc in found],
+        [],
+    )
+    return found, True
+
+
+def _end(host, status, procs, *, where):
+    """SIGTERM, then SIGKILL for what is still there after the timeout; then none may be
+    left."""
+
+    def alive():
+        return [proc for proc in procs if host.still_leftover(proc, status)]
+
+    for proc in procs:
+        host.signal(proc, signal.SIGTERM, status)
+    if wait_for(lambda: not alive(), host.timeout):
+        return
+    for proc in alive():
+        host.signal(proc, signal.SIGKILL, status)
+    if wait_for(lambda: not alive(), min(host.timeout, 5)):
+        return
+    left = "; ".join(proc.text for proc in alive())
+    raise errors.NotVerified(
+        f"the client left processes running {where}; sent them SIGTERM and, "
+        f"{host.timeout} s later, SIGKILL, but these are still running: {left}. "
+        "See what holds them (`cat /proc/PID/status`, a process in uninterruptible sleep "
+        "cannot be killed) and end them by hand",
+        command="kill",
     )
 
 

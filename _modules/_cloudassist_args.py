@@ -6,6 +6,8 @@ Values reach here from the command line, SLS files and pillar, so types are not 
 import _cloudassist_errors as errors
 
 MAX_SECONDS = 3600
+# What stop and restart may do with the processes a stopped client leaves behind.
+LEFTOVER_MODES = ("end", "keep")
 
 
 def seconds(source, value, *, allow_zero=False):
@@ -28,5 +30,16 @@ def flag(source, value):
     if not isinstance(value, bool):
         raise errors.BadArgument(
             f"{source} must be true or false, not {value!r}", source=source, value=value
+        )
+    return value
+
+
+def choice(source, value, choices):
+    """``value`` if it is one of ``choices``, else ``errors.BadArgument`` naming ``source``."""
+    if not isinstance(value, str) or value not in choices:
+        raise errors.BadArgument(
+            "{} must be one of {}, not {!r}".format(source, ", ".join(choices), value),
+            source=source,
+            value=value,
         )
     return value

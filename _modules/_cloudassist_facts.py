@@ -249,6 +249,11 @@ def _proc_entries():
             yield int(name)
 
 
+def live_pids():
+    """Every pid in /proc."""
+    return list(_proc_entries())
+
+
 def _process(pid):
     """``(comm, argv, exe)`` of a live process, or None when it is gone or a zombie."""
     comm = _read(f"/proc/{pid}/comm")
@@ -424,3 +429,73 @@ def classify_watchdog(binary, found=None):
         else:
             pids.append(proc.pid)
     return sorted(pids), others, here
+
+
+# --- what a stopped client leaves behind -------------------------------------------------
+
+# Where systemd's hierarchy is mounted: cgroup v2, the v2 part of a hybrid setup, v1.
+CGROUP_ROOTS = (
+    ("/sys/fs/cgroup", "cgroup.controllers"),
+    ("/sys/fs/cgroup/unified", "cgroup.procs"),
+    ("/sys/fs/cgroup/systemd", "cgroup.procs"),
+)
+
+
+def cgroup_root():
+    """The folder systemd's ``ControlGroup`` paths are relative to, or None."""
+    for root, marker in CGROUP_ROOTS:
+        if os.path.exists(os.path.join(root, marker)):
+            return root
+    return None
+
+
+def cgroup_pids(control_group, root=None):
+    """The pids in the cgroup ``control_group`` (systemd's ``ControlGroup`` of a unit) and its
+    sub-cgroups, read from ``cgroup.procs``; empty when the cgroup is gone (systemd removes
+    it once the last process left); None when no cgroup hierarchy can be read here."""
+    root = root or cgroup_root()
+    if root is None:
+        return None
+    top = os.path.join(root, control_group.lstrip("/"))
+    if ".." in control_group.split("/"):
+        return None
+    pids = set()
+    for folder, _, files in os.walk(top):
+        if "cgroup.procs" in files:
+            text = _read(os.path.join(folder, "cgroup.procs"), 1 << 20) or b""
+            pids.update(int(word) for word in text.split() if word.isdigit())
+    return sorted(pids)
+
+
+def lineage(pid="self"):
+    """``pid`` and its ancestors up to pid 1: a process cloudassist must never end (a salt-call
+    run by the client for the console is in the client's unit)."""
+    found = set()
+    current = pid
+    while current not in (0, "0") and len(found) < 4096:
+        line = _read(f"/proc/{current}/stat")
+        if line is None:
+            break
+        fields = line.rsplit(b")", 1)[-1].split()
+        found.add(int(line.split(b" ", 1)[0]))
+        current = int(fields[1]) if len(fields) > 1 else 0
+    return found
+
+
+def in_folder(folder):
+    """Live processes of this host's PID namespace and root whose executable lies under
+    ``folder``.  Every process's executable link is read: called only after a stop or for a
+    stopped client."""
+    prefix = folder.rstrip("/") + "/"
+    found = []
+    for pid in _proc_entries():
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            continue
+        if not exe.startswith(prefix):
+            continue
+        proc = process(pid)
+        if proc and not_ours(pid) is None:
+            found.append(proc)
+    return found

@@ -12,6 +12,7 @@ table.
 
 import logging
 import os
+import signal
 
 from salt.exceptions import CommandExecutionError
 
@@ -205,6 +206,8 @@ class LinuxHost(_Host):
             decision.init_system, units.get(WATCHDOG_UNIT), found=found, binary=watchdog_binary
         )
         status = status._replace(boot_state=self._client_boot(status), watchdog=watchdog)
+        if not status.running:
+            status = status._replace(leftovers=self.leftovers(status))
         tool = status.branch.tool
         if facts.which(tool):
             return status
@@ -392,6 +395,72 @@ class LinuxHost(_Host):
     def client_pids(self, status):
         return tuple(facts.client_pids(status.binary))
 
+    def leftovers(self, status, *, client=None):
+        """What the client's processes are not, but runs where only the client puts things:
+        under systemd the processes in its unit's cgroup (with the vendor's
+        ``KillMode=process`` a stop ends only the main process, and what it started, such as
+        the updater ``aliyun_assist_update`` or a console command, stays); elsewhere the
+        processes whose executable lies in the client's install folder.  Never the client
+        (``client``: its pids, default the status's), its watchdog, pid 1, or this job and its
+        ancestors (a ``salt-call`` run for the console is in the client's unit)."""
+        spared = set(status.pids if client is None else client) | set(status.watchdog.pids)
+        spared |= facts.lineage() | {1}
+        if status.unit is not None:
+            pids = self._unit_pids(status)
+            found = (facts.process(pid) for pid in pids if pid not in spared)
+            return tuple(proc for proc in found if proc is not None)
+        folder = facts.install_of(status.binary)[1]
+        if folder is None:
+            # A client outside a version folder has no install folder of its own: its folder
+            # holds other programs (/usr/sbin), none of which is the client's to end.
+            return ()
+        return tuple(proc for proc in facts.in_folder(folder) if proc.pid not in spared)
+
+    def _unit_pids(self, status):
+        group = status.unit.control_group
+        if not group:
+            # systemd keeps a unit's cgroup, and names it, while a process is left in it.
+            return ()
+        pids = facts.cgroup_pids(group)
+        if pids is None:  # no cgroup hierarchy to read: each process says where it runs
+            name = status.unit.name
+            pids = [pid for pid in facts.live_pids() if systemd.unit_of(pid) == name]
+        return pids
+
+    def still_leftover(self, proc, status):
+        """Whether ``proc`` is still the same leftover of the client (not a new process that
+        got its pid, not one that left the unit or the folder)."""
+        now = facts.process(proc.pid)
+        if now is None or (now.exe, now.argv) != (proc.exe, proc.argv):
+            return False
+        if status.unit is not None:
+            return systemd.unit_of(proc.pid) == status.unit.name
+        folder = facts.install_of(status.binary)[1]
+        return folder is not None and now.exe.startswith(folder.rstrip("/") + "/")
+
+    def signal(self, proc, signum, status):
+        """Send ``signum`` to the leftover ``proc``, only while it is still one (its pid held
+        by a pidfd meanwhile, so it cannot be reused under us); False when it is gone."""
+        try:
+            handle = os.pidfd_open(proc.pid)
+        except ProcessLookupError:
+            return False
+        except (AttributeError, OSError):  # Linux before 5.3: the check and kill, as ever
+            handle = None
+        try:
+            if not self.still_leftover(proc, status):
+                return False
+            if handle is None:
+                os.kill(proc.pid, signum)
+            else:
+                signal.pidfd_send_signal(handle, signum)
+        except ProcessLookupError:
+            return False
+        finally:
+            if handle is not None:
+                os.close(handle)
+        return True
+
     def watchdog_stop_step(self, status):
         """The step that stops the running watchdog; ``errors.Blocked`` says why there is none."""
         if status.watchdog.form == "unit":
@@ -571,6 +640,10 @@ class WindowsHost(_Host):
 
     def client_pids(self, status):
         return self._service_pids()
+
+    def leftovers(self, status, *, client=None):
+        # The Service Control Manager keeps no group of the service's processes to read.
+        return ()
 
     def _watchdog(self):
         if not self.salt["service.available"](WATCHDOG_SERVICE):

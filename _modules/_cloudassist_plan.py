@@ -10,9 +10,11 @@ the states (``running``, ``stopped``, ``mod_watch``) call those functions, so th
 and the real run cannot disagree.
 """
 
+from _cloudassist_args import LEFTOVER_MODES
 from _cloudassist_records import Change, Plan, Step, steps_text
 
 RUN_ACTIONS = ("stop", "start", "restart")
+LEFTOVER_ACTIONS = ("stop", "restart")
 ACTIONS = RUN_ACTIONS + ("enable", "disable")
 # What test=True shows for the pids a restart would give; they exist only after the run.
 NEW_PIDS = "new pids"
@@ -27,6 +29,7 @@ def make(
     watchdog_blocked=None,
     enable=None,
     reset_failed=True,
+    leftovers="end",
 ):
     """The ``Plan`` for ``action`` on a host in ``status``.
 
@@ -34,6 +37,8 @@ def make(
     cannot be stopped (one of them, asked for only when ``stop_watchdog`` and the watchdog runs).
     ``reset_failed``: where systemd has given up on the unit (its start limit), a start first
     runs ``systemctl reset-failed UNIT``; False forbids that, and such a start is blocked.
+    ``leftovers`` ("end" or "keep"): what ``stop`` and ``restart`` do with the processes the
+    client leaves in its unit or install folder (``status.leftovers``: those seen now).
     """
     if action not in ACTIONS:
         raise ValueError("unknown action {!r}; valid: {}".format(action, ", ".join(ACTIONS)))
@@ -48,6 +53,8 @@ def make(
     )
     if run_plan.start_steps and status.start_limit_hit and not run_plan.blocked:
         run_plan = _with_reset(status, run_plan, reset_failed=reset_failed)
+    if action in LEFTOVER_ACTIONS and not run_plan.blocked:
+        run_plan = _with_leftovers(status, run_plan, mode=leftovers)
     return _with_boot(status, run_plan, enable, stop_watchdog=stop_watchdog)
 
 
@@ -74,6 +81,22 @@ def _with_reset(status, plan, *, reset_failed):
     return plan._replace(
         reset_steps=(step,), changes=(Change("start_limit_hit", True, False),) + plan.changes
     )
+
+
+def _with_leftovers(status, plan, *, mode):
+    """``plan`` that ends (``mode`` "end") or names ("keep") the processes the client leaves
+    behind: those of ``status.leftovers`` now; the run acts on those found after the stop."""
+    if mode not in LEFTOVER_MODES:
+        raise ValueError(f"unknown leftovers mode {mode!r}; valid: {', '.join(LEFTOVER_MODES)}")
+    plan = plan._replace(leftovers=status.leftovers, leftovers_mode=mode)
+    if mode == "end" and status.leftovers:
+        named = [proc.as_dict() for proc in status.leftovers]
+        plan = plan._replace(changes=plan.changes + (Change("leftovers", named, []),))
+    return plan
+
+
+def leftovers_text(procs):
+    return "; ".join(proc.text for proc in procs)
 
 
 def _run_plan(status, action, *, stop_watchdog, watchdog_stop_step, watchdog_blocked):
@@ -231,11 +254,17 @@ def describe(status, plan, want):
         parts.append(f"disable the watchdog at boot (`{steps_text(plan.watchdog_boot_steps)}`)")
     if plan.watchdog_stop_steps:
         parts.append(f"stop the watchdog assist_daemon (`{steps_text(plan.watchdog_stop_steps)}`)")
+    if plan.stop_steps:
+        parts.append(f"run `{steps_text(plan.stop_steps)}`")
+    if plan.ends_leftovers and plan.leftovers:
+        parts.append(
+            "end what the client leaves running (SIGTERM, then SIGKILL after the timeout): "
+            + leftovers_text(plan.leftovers)
+        )
     if plan.reset_steps:
         parts.append(f"reset systemd's start limit (`{steps_text(plan.reset_steps)}`)")
-    commands = [steps_text(phase) for phase in (plan.stop_steps, plan.start_steps) if phase]
-    if commands:
-        parts.append("run `{}`".format("; ".join(commands)))
+    if plan.start_steps:
+        parts.append(f"run `{steps_text(plan.start_steps)}`")
     if plan.boot_steps:
         parts.append(
             "{} {} at boot (`{}`)".format(

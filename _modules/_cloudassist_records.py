@@ -215,6 +215,7 @@ class NoClient(NamedTuple):
             "restart_pending": False,
             "start_limit_hit": False,
             "others": [],
+            "leftovers": [],
             "looked_in": list(self.looked_in),
             "comment": self.reason,
         }
@@ -241,6 +242,9 @@ class ClientStatus(NamedTuple):
     others: tuple = ()  # (Process, why it is not this host's client)
     extra: tuple = ()  # (key, value) pairs shown as they are, e.g. the Windows version problem
     boot_state: BootState = None  # whether the client's service starts at boot
+    # Processes the client left in its unit (systemd) or its install folder's programs
+    # (sysvinit, upstart): read for a stopped client, and by stop/restart.
+    leftovers: tuple = ()
 
     @property
     def enabled(self):
@@ -286,6 +290,7 @@ class ClientStatus(NamedTuple):
             "restart_pending": self.restart_pending,
             "start_limit_hit": self.start_limit_hit,
             "others": [{"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others],
+            "leftovers": [proc.as_dict() for proc in self.leftovers],
         }
         if self.service_decided_by:
             result["service_decided_by"] = self.service_decided_by
@@ -332,6 +337,11 @@ class Plan(NamedTuple):
     enable: object = None  # the boot status asked for: True, False, or None to leave it
     notes: tuple = ()  # what could not be done and why, told to the operator but not failing
     reset_steps: tuple = ()
+    # Processes left in the unit / install folder after the stop (seen when planning; those
+    # found after the stop are the ones acted on), and whether they are ended ("end") or
+    # named and kept ("keep").
+    leftovers: tuple = ()
+    leftovers_mode: str = "end"
 
     @property
     def steps(self):
@@ -345,8 +355,12 @@ class Plan(NamedTuple):
         )
 
     @property
+    def ends_leftovers(self):
+        return self.leftovers_mode == "end" and self.action in ("stop", "restart")
+
+    @property
     def noop(self):
-        return not self.steps
+        return not self.steps and not (self.ends_leftovers and self.leftovers)
 
 
 class UnitState(NamedTuple):
@@ -415,3 +429,16 @@ class Process(NamedTuple):
     comm: str
     exe: str
     argv: tuple = ()
+
+    @property
+    def text(self):
+        """``pid 42 (/usr/local/share/aliyun-assist/2.2.3.578/aliyun_assist_update)``"""
+        cmdline = shlex.join(self.argv)
+        return "pid {} ({}{})".format(
+            self.pid,
+            self.exe or self.comm,
+            f": {cmdline}" if cmdline and cmdline != self.exe else "",
+        )
+
+    def as_dict(self):
+        return {"pid": self.pid, "exe": self.exe, "cmdline": list(self.argv)}

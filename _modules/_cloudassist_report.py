@@ -62,12 +62,23 @@ class Report(NamedTuple):
         clients = [a.status for a in self.with_client]
         running = sum(1 for status in clients if status.get("running") is True)
         absent = len(self.reported) - len(clients)
+        left = len(self.leftovers)
         return (
             f"{self.targeted} targeted: {len(self.reported)} reported ({running} running, "
             f"{len(clients) - running} stopped"
+            + (f", {left} with processes the stopped client left running" if left else "")
             + (f", {absent} not installed" if absent else "")
             + f"), {len(self.failed)} failed, {len(self.no_answer)} did not answer"
         )
+
+    @property
+    def leftovers(self):
+        """minion -> what its stopped client left running (``status["leftovers"]``)."""
+        return {
+            a.minion: a.status["leftovers"]
+            for a in self.with_client
+            if isinstance(a.status.get("leftovers"), list) and a.status["leftovers"]
+        }
 
     @property
     def with_client(self):
@@ -87,6 +98,7 @@ class Report(NamedTuple):
             services = init_systems.setdefault(_name(status.get("init_system")), {})
             service = _name(status.get("service"))
             services[service] = services.get(service, 0) + 1
+        leftovers = self.leftovers
         return {
             "summary": self.summary(),
             "counts": {
@@ -99,6 +111,7 @@ class Report(NamedTuple):
                 "not_installed": len(not_installed),
                 "watchdog_running": sum(1 for s in statuses if _watchdog_running(s)),
                 "blocked": sum(len(m) for m in blocked.values()),
+                "leftovers": len(leftovers),
             },
             "versions": dict(sorted(Counter(_name(s.get("version")) for s in statuses).items())),
             "init_systems": init_systems,
@@ -106,6 +119,7 @@ class Report(NamedTuple):
             "stopped": stopped,
             "not_installed": not_installed,
             "blocked": blocked,
+            "leftovers": leftovers,
             "failed": {a.minion: a.error for a in self.failed},
             "no_answer": list(self.no_answer),
             "retcode": self.retcode,

@@ -13,6 +13,11 @@ from typing import NamedTuple
 # into the minion's main process, where beacons run.
 import _cloudassist_facts as facts
 
+# The units the client runs in (``procedure.CLIENT_UNITS``, not imported: see above), under
+# systemd's usual slice for services.
+CLIENT_UNITS = ("aliyun.service", "aliyun-service.service")
+SERVICE_SLICE = "/system.slice"
+
 # The vendor's install folder for each standard binary; its ``version`` file names the version.
 INSTALL_ROOTS = {
     "/usr/sbin/aliyun-service": "/usr/local/share/aliyun-assist",
@@ -99,10 +104,29 @@ def snapshot(binary):
     return Snapshot(binary, os.path.exists(binary), tuple(pids), version, running_version)
 
 
+def leftovers(binary):
+    """What a stopped client left running (``Process`` records), as far as files tell without
+    systemd's bus: the processes in the client's unit's cgroup (``/system.slice/aliyun.service``
+    or ``aliyun-service.service``) and those whose program lies in its install folder; never
+    the client, pid 1 or this process and its ancestors.  Read only on the poll that sees the
+    client stop (or the first one, for ``startup``), never on a quiet poll."""
+    spared = set(facts.client_pids(binary)) | facts.lineage() | {1}
+    pids = set()
+    root = facts.cgroup_root()
+    if root is not None:
+        for unit in CLIENT_UNITS:
+            pids.update(facts.cgroup_pids(f"{SERVICE_SLICE}/{unit}", root) or ())
+    found = {pid: facts.process(pid) for pid in pids - spared}
+    folder = facts.install_of(binary)[1]
+    if folder is not None:
+        found.update((proc.pid, proc) for proc in facts.in_folder(folder) if proc.pid not in spared)
+    return tuple(found[pid] for pid in sorted(found) if found[pid] is not None)
+
+
 # --- deciding -------------------------------------------------------------------------------
 
 
-def _data(kind, kinds, *, before, after):
+def _data(kind, kinds, *, before, after, left=()):
     return {
         "tag": kind,
         "changes": list(kinds),
@@ -115,10 +139,11 @@ def _data(kind, kinds, *, before, after):
         "running_version_before": None if before is None else before.running_version,
         "installed": after.installed,
         "binary": after.binary,
+        "leftovers": [proc.as_dict() for proc in left],
     }
 
 
-def changes(before, after):
+def changes(before, after, left=()):
     """The events (dicts, each with its ``tag``) that two polls' snapshots mean, in this order:
 
     - ``stopped``: a client ran, none runs now;
@@ -128,7 +153,9 @@ def changes(before, after):
     - ``version``: the installed version changed (a self-update or a package upgrade; also
       an install or removal, where one side is None).
 
-    Every event carries the same data, ``changes`` naming all the kinds of this poll.
+    Every event carries the same data, ``changes`` naming all the kinds of this poll;
+    ``leftovers`` is ``left``: what the stopped client left running (``leftovers``), read by
+    the caller when the client stopped.
     """
     kinds = []
     if before.running and not after.running:
@@ -139,9 +166,15 @@ def changes(before, after):
         kinds.append(RESTARTED)
     if after.version != before.version:
         kinds.append(VERSION)
-    return [_data(kind, kinds, before=before, after=after) for kind in kinds]
+    return [_data(kind, kinds, before=before, after=after, left=left) for kind in kinds]
 
 
-def startup(after):
-    """The one event of a first poll (``emitatstartup``): the client as the beacon found it."""
-    return [_data(STARTUP, [STARTUP], before=None, after=after)]
+def stopped(before, after):
+    """Whether the client stopped between the two polls (then ``leftovers`` is worth reading)."""
+    return before.running and not after.running
+
+
+def startup(after, left=()):
+    """The one event of a first poll (``emitatstartup``): the client as the beacon found it
+    (``left``: what a stopped client left running)."""
+    return [_data(STARTUP, [STARTUP], before=None, after=after, left=left)]

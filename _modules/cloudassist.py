@@ -130,6 +130,7 @@ def _do(
     test=False,
     enable=None,
     reset_failed=None,
+    leftovers=None,
 ):
     host = _host(timeout)
     settle = _seconds("settle", settle, DEFAULT_SETTLE, allow_zero=True)
@@ -141,6 +142,14 @@ def _do(
     else:
         reset_failed = args.flag("the argument reset_failed", reset_failed)
     test = args.flag("the argument test", test)
+    if leftovers is None:
+        leftovers = args.choice(
+            "the config key cloudassist:leftovers",
+            _config("leftovers", "end"),
+            args.LEFTOVER_MODES,
+        )
+    else:
+        leftovers = args.choice("the argument leftovers", leftovers, args.LEFTOVER_MODES)
     if enable is not None:
         enable = args.flag("the argument enable", enable)
     if action == "stop" and not test:
@@ -148,6 +157,9 @@ def _do(
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, host.timeout):
         status = host.status()
+        if action in plans.LEFTOVER_ACTIONS and status.running:
+            # What the running client has started, which a stop may leave behind.
+            status = status._replace(leftovers=host.leftovers(status))
         watchdog_stop_step = watchdog_blocked = None
         if stop_watchdog and status.watchdog.at_stake:
             try:
@@ -162,6 +174,7 @@ def _do(
             watchdog_blocked=watchdog_blocked,
             enable=enable,
             reset_failed=reset_failed,
+            leftovers=leftovers,
         )
         if test:
             if plan.blocked:
@@ -193,6 +206,9 @@ def _result(status, plan, outcome):
     changes = plans.changes_dict(plan.changes)
     if "restarted" in changes:
         changes["restarted"]["new"] = list(outcome.pids)
+    changes.pop("leftovers", None)
+    if outcome.leftovers_ended:
+        changes["leftovers"] = {"old": [proc.as_dict() for proc in outcome.leftovers], "new": []}
     boot_done = "{} {} at boot with `{}`".format(
         "enabled" if plan.enable else "disabled",
         status.boot_state.service if status.boot_state else "",
@@ -222,6 +238,10 @@ def _result(status, plan, outcome):
     ):
         command = "; ".join((command, outcome.boot_command))
         comment += " and " + boot_done
+    if outcome.leftovers_ended:
+        comment += "; ended what it left running (SIGTERM, SIGKILL after the timeout): " + (
+            plans.leftovers_text(outcome.leftovers)
+        )
     result = _boundary(
         status,
         plan,
@@ -231,6 +251,7 @@ def _result(status, plan, outcome):
         comment=comment,
         changes=changes,
         enabled=outcome.enabled,
+        leftovers=outcome.leftovers,
     )
     if outcome.warnings:
         result["warnings"] = list(outcome.warnings)
@@ -270,9 +291,16 @@ def _predicted(status, plan):
         comment=comment,
         changes=changes,
         enabled=enabled,
+        leftovers=plan.leftovers,
     )
-    if plan.notes:
-        result["warnings"] = list(plan.notes)
+    warnings = list(plan.notes)
+    if plan.leftovers and not plan.ends_leftovers:
+        warnings.append(
+            "these processes of the client would be left running, as leftovers=keep asks: "
+            + plans.leftovers_text(plan.leftovers)
+        )
+    if warnings:
+        result["warnings"] = warnings
     result["test"] = True
     return result
 
@@ -283,7 +311,7 @@ def _idle_command(status, action):
     return status.command("stop" if action == "stop" else "start")
 
 
-def _boundary(status, plan, running, *, pids, command, comment, changes, enabled):
+def _boundary(status, plan, running, *, pids, command, comment, changes, enabled, leftovers=()):
     result = {
         "running": running,
         "enabled": enabled,
@@ -297,6 +325,8 @@ def _boundary(status, plan, running, *, pids, command, comment, changes, enabled
         "comment": comment,
         "changes": changes,
     }
+    if plan.action in plans.LEFTOVER_ACTIONS:
+        result["leftovers"] = [proc.as_dict() for proc in leftovers]
     if plan.action == "stop":
         result["warning"] = STOP_WARNING
         result["watchdog_stopped"] = bool(plan.watchdog_stop_steps)
@@ -343,8 +373,10 @@ def status(timeout=None):
     ``watchdog`` (``running``, ``pids``, ``form``: ``unit`` for systemd's
     ``AssistDaemon.service``, ``service`` on Windows, ``process`` otherwise, ``service`` and
     ``enabled``: its boot registration, and ``others``: processes named ``assist_daemon``
-    that are not this host's watchdog, with why), and ``blocked`` (why ``stop``/``start`` cannot run
-    here, e.g. a missing ``chkconfig``, or None).
+    that are not this host's watchdog, with why), ``blocked`` (why ``stop``/``start`` cannot run
+    here, e.g. a missing ``chkconfig``, or None), and ``leftovers``: for a stopped client, the
+    processes it left running (pid, exe, cmdline; under systemd those in its unit, elsewhere
+    those whose program lies in its install folder; see ``stop``), empty while it runs.
 
     On a minion without the client the call succeeds all the same: ``installed`` is False,
     ``comment`` says where the client was looked for (``looked_in`` lists those places), and
@@ -373,7 +405,7 @@ def status(timeout=None):
 
 
 @_at_salts_boundary
-def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None):
+def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None, leftovers=None):
     """
     Stop the Cloud Assistant client with the command the vendor's procedure gives for this
     minion, then check that it really stopped.
@@ -395,6 +427,18 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
     enable
         ``False``: also keep the client from starting at boot (see ``disable``); ``True``:
         make it start at boot; absent: leave boot alone.
+    leftovers
+        What to do with the processes the client leaves running when it stops: under
+        systemd those still in its unit (the vendor's unit has ``KillMode=process``, so
+        ``systemctl stop`` ends only the client, and its updater ``aliyun_assist_update`` or a
+        console command it runs stays), elsewhere those whose program lies in the client's
+        install folder (``/usr/local/share/aliyun-assist``).  ``end`` (the default): SIGTERM,
+        then SIGKILL for what is left after ``timeout``, checked, and named in ``changes``
+        (``leftovers``); the updater could otherwise install and start the client again.
+        ``keep``: they are named in a warning and left running.  Either way the return's
+        ``leftovers`` lists them (pid, exe, cmdline).  Nothing outside the client's unit or
+        install folder is touched, nor this job itself.  Default: ``cloudassist:leftovers``,
+        else ``end``.
     test
         Only say what would be done: the same return, with ``test: True``, the predicted
         ``running`` and ``changes``, and a comment naming the commands that would run.
@@ -411,6 +455,7 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
         salt '*' cloudassist.stop stop_watchdog=True
         salt '*' cloudassist.stop test=True
         salt '*' cloudassist.stop stop_watchdog=True enable=False
+        salt '*' cloudassist.stop leftovers=keep
     """
     return _do(
         "stop",
@@ -419,6 +464,7 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
         stop_watchdog=stop_watchdog,
         test=test,
         enable=enable,
+        leftovers=leftovers,
     )
 
 
@@ -461,7 +507,7 @@ def start(timeout=None, settle=None, test=False, enable=None, reset_failed=None)
 
 
 @_at_salts_boundary
-def restart(timeout=None, settle=None, test=False, enable=None, reset_failed=None):
+def restart(timeout=None, settle=None, test=False, enable=None, reset_failed=None, leftovers=None):
     """
     Restart the Cloud Assistant client: the vendor's stop command (when it runs), then its
     start command, each checked.  A stopped client is just started.
@@ -478,6 +524,9 @@ def restart(timeout=None, settle=None, test=False, enable=None, reset_failed=Non
         As for ``start``.
     reset_failed
         As for ``start``: whether a unit systemd has given up on is reset first.
+    leftovers
+        As for ``stop``: what the stopped client left running is ended (``end``, the
+        default) before the start, or kept (``keep``).
 
     CLI Example:
 
@@ -493,6 +542,7 @@ def restart(timeout=None, settle=None, test=False, enable=None, reset_failed=Non
         test=test,
         enable=enable,
         reset_failed=reset_failed,
+        leftovers=leftovers,
     )
 
 

@@ -76,16 +76,18 @@ def report(tgt="*", tgt_type="glob", timeout=None, require_installed=False):
 
     Returns ``summary`` (one line), ``counts`` (``targeted``, ``reported``, ``failed``,
     ``no_answer``, ``running``, ``stopped``, ``not_installed``, ``watchdog_running``,
-    ``blocked``), ``versions`` (client version -> minions), ``init_systems`` (init system ->
-    service -> minions), ``enabled`` (whether the client starts at boot: ``true``, ``false``,
-    ``unknown`` -> minions), ``stopped`` (the minions whose client is not running),
-    ``not_installed`` (the minions that reported they have no client: they count as reported,
-    not failed, and in none of the version, init system and boot counts), ``blocked`` (why
-    ``stop``/``start`` cannot run -> the minions), ``failed`` (minion -> the error its
-    ``cloudassist.status`` raised), ``no_answer`` (minions the job went to that did not return
-    within the timeout: down, or slower than it) and ``retcode``: 0 when every targeted minion
-    reported (and, with ``require_installed``, has the client), else 1 (``salt-run`` exits with
-    it, and an orchestrate ``salt.runner`` step fails).
+    ``blocked``, ``leftovers``), ``versions`` (client version -> minions), ``init_systems``
+    (init system -> service -> minions), ``enabled`` (whether the client starts at boot:
+    ``true``, ``false``, ``unknown`` -> minions), ``stopped`` (the minions whose client is not
+    running), ``not_installed`` (the minions that reported they have no client: they count as
+    reported, not failed, and in none of the version, init system and boot counts), ``blocked``
+    (why ``stop``/``start`` cannot run -> the minions), ``leftovers`` (minion -> what its
+    stopped client left running: pid, exe, cmdline of its updater or a console command; see
+    ``cloudassist.stop``), ``failed`` (minion -> the error its ``cloudassist.status`` raised),
+    ``no_answer`` (minions the job went to that did not return within the timeout: down, or
+    slower than it) and ``retcode``: 0 when every targeted minion reported (and, with
+    ``require_installed``, has the client), else 1 (``salt-run`` exits with it, and an
+    orchestrate ``salt.runner`` step fails).
 
     tgt
         The minions to ask (default ``*``).

@@ -76,6 +76,7 @@ def _check_args(
     takes=(),
     enable=None,
     reset_failed=None,
+    leftovers=None,
 ):
     unknown = sorted(key for key in (extra or {}) if not key.startswith("__"))
     if unknown:
@@ -93,6 +94,8 @@ def _check_args(
         args.flag("enable", enable)
     if reset_failed is not None:
         args.flag("reset_failed", reset_failed)
+    if leftovers is not None:
+        args.choice("leftovers", leftovers, args.LEFTOVER_MODES)
 
 
 def _act(ret, action, **kwargs):
@@ -115,13 +118,14 @@ def _ensure(
     fun,
     enable=None,
     reset_failed=None,
+    leftovers=None,
 ):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
     takes = (
         ("timeout", "settle", "enable", "reset_failed")
         if want_running
-        else ("timeout", "settle", "stop_watchdog", "enable")
+        else ("timeout", "settle", "stop_watchdog", "enable", "leftovers")
     )
     try:
         _check_args(
@@ -133,12 +137,14 @@ def _ensure(
             takes=takes,
             enable=enable,
             reset_failed=reset_failed,
+            leftovers=leftovers,
         )
         kwargs = {"timeout": timeout, "settle": settle, "enable": enable}
         if want_running:
             kwargs["reset_failed"] = reset_failed
         else:
             kwargs["stop_watchdog"] = stop_watchdog
+            kwargs["leftovers"] = leftovers
         # The action reads the status first and does nothing when there is nothing to do.
         result, test = _act(ret, "start" if want_running else "stop", **kwargs)
     except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
@@ -240,7 +246,9 @@ def running(name, timeout=None, settle=None, enable=None, reset_failed=None, **k
     )
 
 
-def stopped(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kwargs):
+def stopped(
+    name, timeout=None, settle=None, stop_watchdog=False, enable=None, leftovers=None, **kwargs
+):
     """
     Ensure the Cloud Assistant client is stopped.
 
@@ -260,6 +268,12 @@ def stopped(name, timeout=None, settle=None, stop_watchdog=False, enable=None, *
     enable
         ``False``: the client's service does not start at boot either, so the next reboot
         does not bring it back; ``True``: it starts at boot; absent: boot is left alone.
+    leftovers
+        ``end`` (the default, else ``cloudassist:leftovers``): the processes the client
+        leaves running when it stops (its updater, a console command: under systemd what is
+        left in its unit, elsewhere programs of its install folder) are ended, and named in
+        ``changes`` as ``leftovers``; ``keep``: they are named in the comment and left
+        running.  See ``cloudassist.stop``.
 
     .. code-block:: yaml
 
@@ -277,10 +291,13 @@ def stopped(name, timeout=None, settle=None, stop_watchdog=False, enable=None, *
         extra=kwargs,
         fun="stopped",
         enable=enable,
+        leftovers=leftovers,
     )
 
 
-def dead(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kwargs):
+def dead(
+    name, timeout=None, settle=None, stop_watchdog=False, enable=None, leftovers=None, **kwargs
+):
     """
     Ensure the Cloud Assistant client is stopped: an alias of ``cloudassist.stopped``, as
     ``service.dead`` is of a stopped service.
@@ -300,6 +317,7 @@ def dead(name, timeout=None, settle=None, stop_watchdog=False, enable=None, **kw
         extra=kwargs,
         fun="dead",
         enable=enable,
+        leftovers=leftovers,
     )
 
 

@@ -273,7 +273,9 @@ def test_report_counts_the_fleet_and_names_who_failed_and_who_did_not_answer(fle
         "not_installed": 0,
         "watchdog_running": 0,
         "blocked": 1,
+        "leftovers": 0,
     }, data
+    assert data["leftovers"] == {}, data
     assert (
         data["summary"]
         == "5 targeted: 3 reported (2 running, 1 stopped), 1 failed, 1 did not answer"

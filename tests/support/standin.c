@@ -20,6 +20,9 @@
  *     hang_on_version=0|1  -v/--version never answers
  *     ignore_term=0|1      the foreground client ignores SIGTERM (SIGINT still stops it)
  *     die_after=SECONDS    the foreground client exits 3 after that long (absent: never)
+ *     updater=PATH         the foreground client starts PATH (no arguments) detached at start,
+ *                          in a new session with stdio on /dev/null, as the real client starts
+ *                          its updater aliyun_assist_update on every start (spec, "The binary")
  *
  * Behaviour (docs: /work/shared/spec/cloud-assistant.md, "The binary"):
  *   -v, --version   create log/ next to the binary (failure ignored), print the version, exit
@@ -235,6 +238,32 @@ static int show_version(void)
     return rc;
 }
 
+/* The updater knob: PATH started detached, not waited for (the real client's updater runs
+ * on after it and, under systemd's KillMode=process, after the client's stop). */
+static void start_updater(void)
+{
+    char *path = get("updater");
+    if (!path)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        stdio_to_null();
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        char *const args[] = {path, NULL};
+        execv(path, args);
+        _exit(127);
+    }
+    free(path);
+    /* its exit is not waited for: a zombie until the client exits, as a Go child would be
+     * reaped; SIGCHLD ignored lets the kernel reap it */
+    signal(SIGCHLD, SIG_IGN);
+}
+
 static int run_foreground(void)
 {
     char *die_after = get("die_after");
@@ -253,6 +282,7 @@ static int run_foreground(void)
         sigaddset(&wait_for, SIGTERM);
     }
     sigprocmask(SIG_BLOCK, &wait_for, NULL);
+    start_updater();
 
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);

@@ -123,6 +123,7 @@ def client_config(
     noise_after: tuple[str, ...] | list[str] = (),
     extra_versions: str | tuple[str, ...] | list[str] = (),
     noise_stream: str = "stdout",
+    updater: str | None = None,
 ) -> str:
     """The sidecar text that makes the stand-in behave as asked.
 
@@ -132,7 +133,9 @@ def client_config(
     (a faulty build printing two versions).  ``version_stream="stderr"`` prints the version
     lines on stderr only.  ``version_exit`` is the exit code of ``-v``; ``hang_on_version``
     makes ``-v`` never answer.  A foreground client ignores SIGTERM with ``ignore_term`` and
-    exits 3 after ``die_after`` seconds.  ``interpreter`` is accepted and ignored (the
+    exits 3 after ``die_after`` seconds.  ``updater`` (a path as the client sees it) is started
+    detached when a foreground client starts, as the real one starts ``aliyun_assist_update``
+    (:func:`install_updater` puts one in place).  ``interpreter`` is accepted and ignored (the
     stand-in is a static executable; it used to be a script).
     """
     del interpreter
@@ -152,6 +155,8 @@ def client_config(
     out.append(f"ignore_term={bool(ignore_term):d}")
     if die_after is not None:
         out.append(f"die_after={float(die_after)!r}")
+    if updater is not None:
+        out.append("updater=" + _escape(updater))
     return "\n".join(out) + "\n"
 
 
@@ -205,6 +210,17 @@ def install_client(path: str | os.PathLike, version: str | None = DEFAULT_VERSIO
         os.chmod(path, 0o755)
         return path
     return _atomic_write(path, binary.read_bytes(), 0o755)
+
+
+UPDATER_NAME = "aliyun_assist_update"
+
+
+def install_updater(folder: str | os.PathLike, *, lifetime: float = 300, **knobs) -> Path:
+    """A stand-in updater ``aliyun_assist_update`` in the version folder ``folder``: it runs
+    for ``lifetime`` seconds (the real one up to two minutes), or until SIGTERM (unless
+    ``ignore_term``), then exits.  Its ``/proc/PID/exe`` lies in the client's install folder
+    and its name is not the client's: it is never the client."""
+    return install_client(Path(folder) / UPDATER_NAME, None, die_after=lifetime, **knobs)
 
 
 class ClientInstall(NamedTuple):

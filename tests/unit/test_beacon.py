@@ -251,6 +251,7 @@ def test_a_real_poll_of_a_client_that_is_not_installed(tmp_path):
             "running_version_before": None,
             "installed": False,
             "binary": binary,
+            "leftovers": [],
         }
     ]
     assert beacon.beacon([{"binary": binary}]) == []

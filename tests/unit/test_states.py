@@ -11,6 +11,7 @@ for real.  The prediction must be what the real run then does.
 import inspect
 import itertools
 import re
+import signal
 
 import pytest
 import salt.utils.platform
@@ -25,6 +26,7 @@ from _cloudassist_records import (
     ClientStatus,
     CommandResult,
     InitDecision,
+    Process,
     Step,
     UnitState,
     Watchdog,
@@ -33,6 +35,7 @@ from _cloudassist_records import (
 execution = loaded.execution
 states = loaded.states
 
+UPDATER = "/usr/local/share/aliyun-assist/2.2.3.578/aliyun_assist_update"
 BRANCHES = {row.name: row for row in procedure.TABLE}
 LINUX_BRANCHES = [row.name for row in procedure.TABLE if row.platform == "linux"]
 BLOCKED = "the branch '{}' needs {} to manage {}, and this host has no {}; nothing was run"
@@ -54,6 +57,11 @@ class FakeHost:
         # reset-failed; reset_sticks False: the reset leaves it so
         self.gave_up = False
         self.reset_sticks = True
+        # processes the client left in its unit or install folder (its updater, say): those
+        # that ignore SIGTERM, and those that even SIGKILL does not end (uninterruptible sleep)
+        self.ignore_term = False
+        self.unkillable = False
+        self.signals = []  # (pid, signal number) for every signal sent
         if client:
             self._spawn("client")
         if watchdog:
@@ -87,6 +95,7 @@ class FakeHost:
             blocked=self.blocked,
             unit=self.unit_state(None) if self.unit else None,
             boot_state=self.boot_now(None),
+            leftovers=() if self._pids("client") else self.leftovers(None),
         )
 
     def boot_now(self, status):
@@ -119,6 +128,27 @@ class FakeHost:
 
     def client_pids(self, status):
         return self._pids("client") if self.branch.platform == "linux" else self._windows_pids()
+
+    def leftovers(self, status, *, client=None):
+        return tuple(
+            Process(pid, "aliyun_assist_u", UPDATER, (UPDATER,)) for pid in self._pids("leftover")
+        )
+
+    def still_leftover(self, proc, status):
+        return self.table.get(proc.pid) == "leftover"
+
+    def signal(self, proc, signum, status):
+        if not self.still_leftover(proc, status):
+            return False
+        self.signals.append((proc.pid, signum))
+        if self.unkillable or (self.ignore_term and signum == signal.SIGTERM):
+            return True
+        del self.table[proc.pid]
+        return True
+
+    def leave(self, count=1):
+        """``count`` processes the client leaves behind when it stops."""
+        return [self._spawn("leftover") for _ in range(count)]
 
     def watchdog_now(self, status):
         pids = self._pids("watchdog")
@@ -603,6 +633,9 @@ def test_a_restart_whose_start_fails_reports_the_stop(use_host, opts):
 NEWER_SYSTEMD = next(
     row for row in procedure.TABLE if row.init_systems == ("systemd",) and row.legacy is False
 )
+SYSVINIT_NEWER = next(
+    row for row in procedure.TABLE if row.init_systems == ("sysvinit",) and row.legacy is False
+)
 RESET = "systemctl reset-failed aliyun.service"
 
 
@@ -666,3 +699,115 @@ def test_reset_failed_must_be_a_boolean(opts, use_host):
     gave_up(use_host)
     ret = apply(opts, False, "running", reset_failed="yes")
     assert ret["result"] is False and "reset_failed must be true or false" in ret["comment"]
+
+
+# --- what a stopped client leaves running (issue 17): ended by default, or kept -------------
+
+
+def leaving(use_host, count=1, *, client=True, branch=NEWER_SYSTEMD):
+    host = use_host(FakeHost(branch, client=client, unit=("active", "running") if client else None))
+    if branch is not NEWER_SYSTEMD or not client:
+        host.unit = None
+    pids = host.leave(count)
+    return host, pids
+
+
+def named(pids):
+    return [{"pid": pid, "exe": UPDATER, "cmdline": [UPDATER]} for pid in pids]
+
+
+@pytest.mark.parametrize("test", [True, False])
+@pytest.mark.parametrize("fun", ["stopped", "dead"])
+def test_stopped_ends_what_the_client_left_running(opts, use_host, fun, test):
+    host, pids = leaving(use_host, 2)
+    ret = apply(opts, test, fun)
+    assert ret["changes"]["running"] == {"old": True, "new": False}, ret
+    assert ret["changes"]["leftovers"] == {"old": named(pids), "new": []}, ret
+    for pid in pids:
+        assert f"pid {pid} ({UPDATER})" in ret["comment"], ret
+    if test:
+        assert ret["result"] is None and host.ran == [] and host._pids("leftover") == tuple(pids)
+        assert "end what the client leaves running (SIGTERM, then SIGKILL" in ret["comment"]
+    else:
+        assert ret["result"] is True, ret
+        assert host._pids("leftover") == () and host._pids("client") == ()
+        assert host.signals == [(pid, signal.SIGTERM) for pid in pids]
+
+
+def test_a_leftover_that_ignores_sigterm_gets_sigkill(use_host):
+    host, [pid] = leaving(use_host)
+    host.ignore_term = True
+    result = execution.stop(timeout=0.3)
+    assert host.signals == [(pid, signal.SIGTERM), (pid, signal.SIGKILL)]
+    assert result["changes"]["leftovers"] == {"old": named([pid]), "new": []}
+    assert result["leftovers"] == named([pid])
+
+
+def test_a_leftover_that_survives_sigkill_fails_the_stop_and_names_it(opts, use_host, config):
+    config["timeout"] = 0.3
+    host, [pid] = leaving(use_host)
+    host.unkillable = True
+    ret = apply(opts, False, "stopped")
+    assert ret["result"] is False, ret
+    assert f"but these are still running: pid {pid} ({UPDATER})" in ret["comment"], ret
+    # the stop itself happened, and says so
+    assert "already done: stopped the client" in ret["comment"], ret
+    assert ret["changes"] == {"running": {"old": True, "new": False}}
+
+
+@pytest.mark.parametrize("test", [True, False])
+@pytest.mark.parametrize("where", ["argument", "config"])
+def test_keep_names_the_leftovers_and_leaves_them(opts, config, use_host, where, test):
+    host, [pid] = leaving(use_host)
+    kwargs = {"leftovers": "keep"} if where == "argument" else {}
+    if where == "config":
+        config["leftovers"] = "keep"
+    ret = apply(opts, test, "stopped", **kwargs)
+    assert "leftovers" not in ret["changes"], ret
+    assert f"pid {pid} ({UPDATER})" in ret["comment"] and "leftovers=keep" in ret["comment"]
+    assert host._pids("leftover") == (pid,) and host.signals == []
+    result = execution.stop(test=test, **kwargs)
+    assert result["leftovers"] == named([pid]) and "leftovers" not in result["changes"]
+
+
+def test_a_stopped_client_with_leftovers_is_not_already_stopped(opts, use_host):
+    host, [pid] = leaving(use_host, client=False, branch=SYSVINIT_NEWER)
+    assert execution.status()["leftovers"] == named([pid])
+    ret = apply(opts, False, "stopped")
+    assert ret["result"] is True and ret["changes"] == {
+        "leftovers": {"old": named([pid]), "new": []}
+    }, ret
+    assert host.ran == [] and host._pids("leftover") == ()
+    again = apply(opts, False, "stopped")
+    assert again["result"] is True and again["changes"] == {}, again
+
+
+def test_a_restart_ends_the_leftovers_between_stop_and_start(use_host):
+    host, [pid] = leaving(use_host)
+    result = execution.restart()
+    assert result["changes"]["leftovers"] == {"old": named([pid]), "new": []}
+    assert host._pids("leftover") == () and host._pids("client")
+    assert host.ran_texts == ["systemctl stop aliyun.service", "systemctl start aliyun.service"]
+
+
+def test_start_leaves_leftovers_alone(use_host):
+    host, [pid] = leaving(use_host, client=False, branch=SYSVINIT_NEWER)
+    result = execution.start()
+    assert "leftovers" not in result and "leftovers" not in result["changes"]
+    assert host._pids("leftover") == (pid,) and host.signals == []
+
+
+@pytest.mark.parametrize("value", ["kill", True, None.__class__])
+def test_leftovers_must_be_end_or_keep(opts, use_host, value):
+    host, _ = leaving(use_host)
+    ret = apply(opts, False, "stopped", leftovers=value)
+    assert ret["result"] is False and "leftovers must be one of end, keep" in ret["comment"]
+    assert host.ran == []
+
+
+def test_the_fake_host_ends_leftovers_as_the_real_ones_are_asked():
+    for method in ("leftovers", "still_leftover", "signal"):
+        assert inspect.signature(getattr(hosts.LinuxHost, method)) == inspect.signature(
+            getattr(FakeHost, method)
+        ), method
+    assert inspect.signature(hosts.WindowsHost.leftovers) == inspect.signature(FakeHost.leftovers)

@@ -15,6 +15,7 @@ from _cloudassist_records import (
     ClientStatus,
     InitDecision,
     Plan,
+    Process,
     Step,
     UnitState,
     Watchdog,
@@ -549,3 +550,51 @@ def test_no_reset_where_systemd_accepts_a_start_or_nothing_starts(unit, action):
         plan = plans.make(status, action, reset_failed=reset_failed)
         assert plan.reset_steps == () and not plan.blocked
         assert "start_limit_hit" not in {change.name for change in plan.changes}
+
+
+# --- what the client leaves running (issue 17) ------------------------------------------------
+
+UPDATER = Process(
+    99, "aliyun_assist_u", "/usr/local/share/aliyun-assist/2.2.3.578/aliyun_assist_update"
+)
+LINUX_BRANCHES = [row for row in procedure.TABLE if row.platform == "linux"]
+
+
+@pytest.mark.parametrize("branch", LINUX_BRANCHES, ids=lambda row: row.name)
+@pytest.mark.parametrize("action", ["stop", "restart"])
+@pytest.mark.parametrize("running", [True, False])
+def test_stop_and_restart_plan_to_end_what_the_client_leaves(branch, action, running):
+    status = status_for(branch, running, False)._replace(leftovers=(UPDATER,))
+    plan = plans.make(status, action)
+    assert plan.leftovers == (UPDATER,) and plan.ends_leftovers and not plan.noop
+    assert Change("leftovers", [UPDATER.as_dict()], []) in plan.changes
+    text = plans.describe(status, plan, "stopped")
+    ending = "end what the client leaves running (SIGTERM, then SIGKILL after the timeout): "
+    assert f"{ending}pid 99 ({UPDATER.exe})" in text
+    # the leftovers end after the stop and before any start
+    if plan.stop_steps:
+        assert text.index("SIGTERM") > text.index(f"run `{steps_text(plan.stop_steps)}`")
+    if plan.start_steps:
+        assert text.index("SIGTERM") < text.index(steps_text(plan.start_steps))
+
+
+@pytest.mark.parametrize("action", ["stop", "restart"])
+def test_keep_plans_no_change_but_knows_the_leftovers(action):
+    status = status_for(BRANCHES[LINUX_BRANCHES[0].name], False, False)._replace(
+        leftovers=(UPDATER,)
+    )
+    plan = plans.make(status, action, leftovers="keep")
+    assert plan.leftovers == (UPDATER,) and not plan.ends_leftovers
+    assert all(change.name != "leftovers" for change in plan.changes)
+    assert "SIGTERM" not in plans.describe(status, plan, "stopped")
+
+
+def test_start_does_not_touch_leftovers():
+    status = status_for(LINUX_BRANCHES[0], False, False)._replace(leftovers=(UPDATER,))
+    plan = plans.make(status, "start")
+    assert plan.leftovers == () and all(change.name != "leftovers" for change in plan.changes)
+
+
+def test_an_unknown_leftovers_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown leftovers mode 'kill'"):
+        plans.make(status_for(LINUX_BRANCHES[0], True, False), "stop", leftovers="kill")

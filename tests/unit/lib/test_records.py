@@ -93,6 +93,7 @@ KEYS = {
     "restart_pending",
     "start_limit_hit",
     "others",
+    "leftovers",
 }
 
 

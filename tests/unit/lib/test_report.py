@@ -27,7 +27,9 @@ def test_the_fleet_is_counted_by_what_each_minion_answered():
         "not_installed": 1,
         "watchdog_running": 1,
         "blocked": 1,
+        "leftovers": 0,
     }
+    assert report["leftovers"] == {}
     assert report["versions"] == {"1.0.1.308": 1, "2.2.3.578": 2, "2.2.4.1065": 1}
     assert report["init_systems"] == {
         "systemd": {"aliyun.service": 2},
@@ -51,6 +53,21 @@ def test_the_fleet_is_counted_by_what_each_minion_answered():
         "1 did not answer"
     )
     assert json.loads(json.dumps(report)) == report  # what --out=json prints is the same data
+
+
+def test_what_stopped_clients_left_running_is_shown_per_minion():
+    updater = {
+        "pid": 812,
+        "exe": "/usr/local/share/aliyun-assist/2.2.3.578/aliyun_assist_update",
+        "cmdline": ["/usr/local/share/aliyun-assist/2.2.3.578/aliyun_assist_update"],
+    }
+    fleet = dict(FLEET)
+    fleet["web3"] = ok(dict(FLEET["web3"]["ret"], leftovers=[updater]))
+    report = reports.summarize(fleet, EXPECTED).as_dict()
+    assert report["leftovers"] == {"web3": [updater]}
+    assert report["counts"]["leftovers"] == 1
+    assert "2 stopped, 1 with processes the stopped client left running" in report["summary"]
+    assert report["stopped"] == ["old1", "web3"]  # still stopped: the client is not running
 
 
 def test_a_fleet_that_all_reported_is_a_success():

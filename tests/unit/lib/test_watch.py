@@ -2,12 +2,15 @@
 and a poll's snapshot from the process table and the install's files."""
 
 import os
+import shutil
+import subprocess
 
 import pytest
 
 import _cloudassist_watch as watch
+from _cloudassist_records import Process
 
-from .helpers import BINARY, snap, tags
+from .helpers import BINARY, snap, tags, wait_until
 
 Snapshot = watch.Snapshot
 
@@ -61,7 +64,39 @@ def test_an_event_carries_both_polls():
         "running_version_before": "2.2.3.578",
         "installed": True,
         "binary": BINARY,
+        "leftovers": [],
     }
+
+
+def test_a_stop_event_names_what_the_client_left_running():
+    left = (Process(300, "aliyun_assist_u", "/x/2.2.3.578/aliyun_assist_update", ("u",)),)
+    (event,) = watch.changes(snap([100]), snap([]), left)
+    assert event["leftovers"] == [{"pid": 300, "exe": left[0].exe, "cmdline": ["u"]}]
+    assert watch.stopped(snap([100]), snap([])) and not watch.stopped(snap([]), snap([100]))
+
+
+def test_leftovers_are_the_programs_of_the_install_folder_but_the_client(tmp_path):
+    """Real processes: a copy of ``sleep`` as the updater in the client's version folder, and
+    one as the client itself."""
+    version = tmp_path / "aliyun-assist" / "2.2.3.578"
+    version.mkdir(parents=True)
+    started = []
+    for name in ("aliyun_assist_update", "aliyun-service"):
+        shutil.copy(shutil.which("sleep"), version / name)
+        started.append(subprocess.Popen([str(version / name), "300"]))
+    try:
+        assert wait_until(
+            lambda: all(
+                os.path.realpath(f"/proc/{p.pid}/exe").startswith(str(version)) for p in started
+            )
+        )
+        found = watch.leftovers(str(version / "aliyun-service"))
+        assert [proc.pid for proc in found] == [started[0].pid]
+        assert found[0].exe == str(version / "aliyun_assist_update")
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()
 
 
 def test_startup_reports_what_the_first_poll_found():
