@@ -76,20 +76,24 @@ def carry_out(host, status, plan, *, settle):
     if plan.blocked:
         raise errors.Blocked(plan.blocked)
     done = {}
+    heard = []  # the result of every step that ran and succeeded, in order
+    began = time.time()  # the journal is read from here on, should the action fail
     try:
-        return _carry_out(host, status, plan, settle=settle, done=done)
+        return _carry_out(host, status, plan, settle=settle, done=done, heard=heard)
     except errors.Failure as exc:
+        # Only a failed action asks the host what it said (at most one journalctl).
+        exc.heard(*host.host_said(status, since=began, heard=heard))
         if not done:
             raise
         raise errors.PartlyDone(cause=exc, done=done) from None
 
 
-def _carry_out(host, status, plan, *, settle, done):
+def _carry_out(host, status, plan, *, settle, done, heard):
     timeout = host.timeout
     warnings = list(plan.notes)
     pids = status.pids
     if plan.watchdog_boot_steps:
-        command = _run_phase(host, status, plan.watchdog_boot_steps)
+        command = _run_phase(host, status, plan.watchdog_boot_steps, heard=heard)
         watchdog = host.watchdog_now(status)
         if not watchdog.boot_state or watchdog.boot_state.enabled:
             raise errors.NotVerified(
@@ -108,7 +112,9 @@ def _carry_out(host, status, plan, *, settle, done):
         command = steps_text(plan.watchdog_stop_steps)
         for step in plan.watchdog_stop_steps:
             # assist_daemon --stop exits 0 whatever happens: only the process table tells.
-            host.run_step(step, check=False)
+            result = host.run_step(step, check=False)
+            if result is not None:
+                heard.append(result)
         if not wait_for(lambda: not host.watchdog_now(status).pids, timeout):
             raise errors.NotVerified(
                 f"ran `{command}` but the watchdog is still running "
@@ -119,7 +125,7 @@ def _carry_out(host, status, plan, *, settle, done):
         warnings.append(f"stopped the watchdog first: `{command}`")
     commands = []
     if plan.stop_steps:
-        commands.append(_run_phase(host, status, plan.stop_steps))
+        commands.append(_run_phase(host, status, plan.stop_steps, heard=heard))
         if plan.start_steps:
             _wait_stopped(host, status, commands[-1])
         else:
@@ -135,7 +141,7 @@ def _carry_out(host, status, plan, *, settle, done):
         pids = ()
     leftovers, ended = _leftovers(host, status, plan, done=done, warnings=warnings)
     if plan.reset_steps:
-        command = _run_phase(host, status, plan.reset_steps)
+        command = _run_phase(host, status, plan.reset_steps, heard=heard)
         unit = host.unit_state(status)
         if unit.start_limit_hit:
             raise errors.NotVerified(
@@ -149,7 +155,7 @@ def _carry_out(host, status, plan, *, settle, done):
             False,
         )
     if plan.start_steps:
-        commands.append(_run_phase(host, status, plan.start_steps))
+        commands.append(_run_phase(host, status, plan.start_steps, heard=heard))
         pids = _verify_started(host, status, commands[-1], settle=settle)
         if status.running and plan.stop_steps:
             done.pop(f"stopped the client with `{commands[0]}`", None)
@@ -160,7 +166,9 @@ def _carry_out(host, status, plan, *, settle, done):
             )
         else:
             done[f"started the client with `{commands[-1]}`"] = ("running", False, True)
-    enabled, boot_command = _verify_boot(host, status, plan, commands=commands, done=done)
+    enabled, boot_command = _verify_boot(
+        host, status, plan, commands=commands, done=done, heard=heard
+    )
     return Outcome(
         pids=tuple(pids),
         command="; ".join(commands),
@@ -223,14 +231,14 @@ def _end(host, status, procs, *, where):
     )
 
 
-def _verify_boot(host, status, plan, *, commands, done):
+def _verify_boot(host, status, plan, *, commands, done, heard):
     """Run the boot steps, then read the boot status again: it must be what the plan said.
     ``(enabled, the boot command run)``."""
     wanted = {change.name: change.new for change in plan.changes}
     if not plan.boot_steps and "enabled" not in wanted:
         return status.enabled, ""
     want = plan.enable if plan.boot_steps else wanted["enabled"]
-    command = _run_phase(host, status, plan.boot_steps) if plan.boot_steps else ""
+    command = _run_phase(host, status, plan.boot_steps, heard=heard) if plan.boot_steps else ""
     now = host.boot_now(status)
     if now.enabled != want:
         ran = "; ".join(commands + [command] if command else commands)
@@ -256,9 +264,11 @@ def _verify_boot(host, status, plan, *, commands, done):
     return now.enabled, command
 
 
-def _run_phase(host, status, steps):
+def _run_phase(host, status, steps, *, heard):
     for step in steps:
-        host.run_step(step, branch=status.branch)
+        result = host.run_step(step, branch=status.branch)
+        if result is not None:
+            heard.append(result)
     return steps_text(steps)
 
 

@@ -2,24 +2,60 @@
 
 Every failure's ``str()`` is the sentence the operator reads (the docs quote
 them); the fields are what code needs: which command, what the host said, the changes made
-before it failed.  The library raises only these.  At Salt's boundary the execution module
-turns one into :class:`Failed` (a ``CommandExecutionError``), which keeps the changes for the
-states; the grain and the runner tell them apart by type, never by their text.
+before it failed.  A failed action also carries the host's own words (``host_said``: the last
+lines of the unit's journal, or what the init script printed), which end its ``str()``.  The
+library raises only these.  At Salt's boundary the execution module turns one into
+:class:`Failed` (a ``CommandExecutionError``), which keeps the changes for the states; the grain
+and the runner tell them apart by type, never by their text.
 """
 
 from salt.exceptions import CommandExecutionError
 
+# The host's words are an excerpt: at most this many lines, each cut at this many characters.
+SAID_LINES = 20
+SAID_WIDTH = 200
+
+
+def excerpt(text, *, lines=SAID_LINES, width=SAID_WIDTH):
+    """The last ``lines`` non-blank lines of ``text`` (a text or lines), each without trailing
+    space and cut to ``width`` characters: what an error quotes of the host's words."""
+    if isinstance(text, str):
+        text = text.splitlines()
+    kept = [line.rstrip() for line in text if line.strip()][-lines:] if lines else []
+    return tuple(line if len(line) <= width else line[: width - 1] + "…" for line in kept)
+
+
+def said_heading(said_by):
+    """The line that introduces the host's words in an error: who said them."""
+    return f"the host said (`{said_by}`):"
+
 
 class Failure(Exception):
-    """A failure of cloudassist; ``changes``: what was changed before it (none here)."""
+    """A failure of cloudassist; ``changes``: what was changed before it (none here);
+    ``host_said``: what the host said about it (lines, see :meth:`heard`), and ``said_by``: the
+    command that told it."""
 
     def __init__(self, message):
         super().__init__(message)
         self.message = message
         self.changes = {}
+        self.host_said = ()
+        self.said_by = ""
+
+    def heard(self, said_by, lines):
+        """This failure with the host's words: ``lines`` (trimmed to an :func:`excerpt`) that
+        ``said_by`` gave.  Without lines it stays as it was."""
+        lines = excerpt(lines)
+        if lines:
+            self.said_by, self.host_said = said_by, lines
+        return self
 
     def __str__(self):
-        return self.message
+        if not self.host_said:
+            return self.message
+        return "\n".join(
+            [self.message, said_heading(self.said_by)] + ["  " + line for line in self.host_said]
+        )
 
 
 class BadArgument(Failure):
@@ -119,10 +155,12 @@ class PartlyDone(Failure):
     ``(key, old, new)``; ``changes`` is Salt's changes dict of them."""
 
     def __init__(self, *, cause, done):
-        super().__init__("{} (already done: {})".format(cause, "; ".join(done)))
+        # The cause's sentence, the changes, then the host's words (the cause's), last.
+        super().__init__("{} (already done: {})".format(cause.message, "; ".join(done)))
         self.cause = cause
         self.done = dict(done)
         self.changes = {key: {"old": old, "new": new} for key, old, new in self.done.values()}
+        self.heard(cause.said_by, cause.host_said)
 
 
 class Failed(CommandExecutionError):

@@ -38,6 +38,9 @@ WATCHDOG_SCRIPT = "/etc/init.d/" + WATCHDOG_SERVICE
 AGENTWATCH_SCRIPT = "/etc/init.d/agentwatch"
 # systemd answers on its bus in milliseconds; past this, systemctl is asked instead.
 BUS_TIMEOUT = 5
+# The journal's last lines are read in well under a second; a failed action's error must not
+# wait long for them.
+JOURNAL_TIMEOUT = 10
 
 # Killing a timed-out client of these init systems does not end the job it asked for.
 JOB_GOES_ON = {
@@ -461,6 +464,37 @@ class LinuxHost(_Host):
                 os.close(handle)
         return True
 
+    def host_said(self, status, *, since, heard=()):
+        """What the host said while an action begun at ``since`` (epoch seconds) failed:
+        ``(said_by, lines)``, no lines when it said nothing.  Under systemd the last lines of
+        the client unit's journal since then (one ``journalctl``, where there is one); under
+        sysvinit and upstart what the steps that ran (``heard``: their ``CommandResult``)
+        printed, the script's or ``initctl``'s own words.  A step that exited non-zero is not
+        in ``heard``: its error quotes its output already."""
+        if status.unit is not None:
+            return self._journal(status.unit.name, since)
+        said = [res for res in heard if res.output]
+        return (
+            "; ".join(res.command for res in said),
+            [line for res in said for line in res.output.splitlines()],
+        )
+
+    def _journal(self, unit, since):
+        """The last lines of ``unit``'s journal since ``since``; none where there is no
+        journalctl, or it fails or hangs: the action's own error stays the error."""
+        if not facts.which("journalctl"):
+            return "", ()
+        argv = systemd.journal_argv(unit, since, lines=errors.SAID_LINES)
+        try:
+            res = run.run(argv, min(self.timeout, JOURNAL_TIMEOUT))
+        except (errors.CannotRun, errors.TimedOut) as exc:
+            log.debug("cloudassist: the journal of %s: %s", unit, exc)
+            return "", ()
+        if res.retcode != 0:
+            log.debug("cloudassist: the journal of %s: %s", unit, res.output)
+            return "", ()
+        return res.command, systemd.journal_lines(res.stdout)
+
     def watchdog_stop_step(self, status):
         """The step that stops the running watchdog; ``errors.Blocked`` says why there is none."""
         if status.watchdog.form == "unit":
@@ -644,6 +678,11 @@ class WindowsHost(_Host):
     def leftovers(self, status, *, client=None):
         # The Service Control Manager keeps no group of the service's processes to read.
         return ()
+
+    def host_said(self, status, *, since, heard=()):
+        """Nothing: the Service Control Manager keeps no journal of the service, and Salt's
+        ``win_service`` errors quote what it said already."""
+        return "", ()
 
     def _watchdog(self):
         if not self.salt["service.available"](WATCHDOG_SERVICE):

@@ -26,6 +26,9 @@ TARGET_TYPES = (
     "range",
 )
 ERROR_PREFIX = "ERROR: "  # how a minion returns a CommandExecutionError (retcode 1)
+# A failed minion is one line of the report: its error's first line (the sentence), then its
+# last lines (the host's last words, where the error quotes them).
+LAST_LINES = 3
 
 
 class Answer(NamedTuple):
@@ -159,9 +162,21 @@ def answer(minion, entry):
     if not retcode:
         return Answer(minion, error=f"returned {ret!r} instead of a status")
     if isinstance(ret, str) and ret.startswith(ERROR_PREFIX):
-        return Answer(minion, error=ret[len(ERROR_PREFIX) :])
+        return Answer(minion, error=one_line(ret[len(ERROR_PREFIX) :]))
     text = ret if isinstance(ret, str) else repr(ret)
-    return Answer(minion, error=f"{text} (retcode {retcode})")
+    return Answer(minion, error=f"{one_line(text)} (retcode {retcode})")
+
+
+def one_line(text):
+    """A minion's error on one line: its first line, then its last ``LAST_LINES`` lines (each
+    cut as ``errors.excerpt`` cuts the host's words), joined with `` | ``; `` … `` stands for
+    the lines left out."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else ""
+    rest = errors.excerpt(lines[1:], lines=LAST_LINES)
+    dropped = len(lines) - 1 > len(rest)
+    return " | ".join([lines[0], *(["…"] if dropped else []), *rest])
 
 
 def summarize(returns, expected, *, require_installed=False):

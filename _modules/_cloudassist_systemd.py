@@ -55,6 +55,37 @@ def unit_state(name, props):
     )
 
 
+def journal_argv(unit, since, *, lines):
+    """The ``journalctl`` that prints the last ``lines`` lines of ``unit``'s journal since
+    ``since`` (epoch seconds), without a pager or the journal's own notes.
+
+    ``--since @SECONDS`` (whole seconds, rounded down: a second early at most) means the same
+    to journalctl whatever the host's time zone, locale or clock format, unlike a written date:
+    the ``@`` (UNIX time) form of systemd.time(7) is old (about systemd 210; CentOS 7's 219
+    has it).  Tried: systemd 252 (the real-init containers, Debian 12) takes
+    ``--since @SECONDS`` and ``--quiet``.  ``--quiet`` drops "-- No entries --" and, in older
+    versions, "-- Logs begin at ... --"; :func:`journal_lines` drops any marker left."""
+    return [
+        "journalctl",
+        "--unit",
+        unit,
+        "--since",
+        f"@{int(since)}",
+        "--lines",
+        str(lines),
+        "--no-pager",
+        "--quiet",
+    ]
+
+
+def journal_lines(text):
+    """The journal's lines in ``journalctl``'s output, without its own markers ("-- Boot
+    ... --", "-- No entries --"), which some versions print even with ``--quiet``."""
+    return [
+        line for line in text.splitlines() if not (line.startswith("-- ") and line.endswith(" --"))
+    ]
+
+
 def parse_show(text, units):
     """``UnitState`` per unit of ``units``, in order, from ``systemctl show`` output."""
     blocks = text.strip().split("\n\n") if text.strip() else []

@@ -6,7 +6,9 @@ Each minion decides for itself how to manage it, as the vendor's procedure says:
 platform, then by client version (``aliyun-service -v``), then by init system (see
 ``_modules/_cloudassist_procedure.py`` for the table).  Every action re-reads the status
 afterwards and raises ``CommandExecutionError`` when the client is not in the state that
-was asked for.
+was asked for.  A failed action's error ends with what the host itself said since the action
+began: the last lines of the client unit's journal under systemd, the init script's or
+``initctl``'s output under sysvinit and upstart (at most 20 lines).
 
 Configuration (minion config or pillar, under ``cloudassist``):
 
@@ -445,7 +447,9 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
         Nothing is run on the host (default False).
 
     Raises an error naming the command, its exit code and output when the command fails, or
-    when the client is still (or again) running afterwards.
+    when the client is still (or again) running afterwards; it ends with what the host said
+    since the stop began (the unit's journal under systemd, the init script's output
+    otherwise: at most 20 lines).
 
     CLI Example:
 
@@ -492,6 +496,11 @@ def start(timeout=None, settle=None, test=False, enable=None, reset_failed=None)
         ``test=True`` comment).  ``False`` forbids it: the call then fails, naming the unit and
         the command.  Default: ``cloudassist:reset_failed``, else True.
 
+    Raises an error naming the command when it fails, or when the client does not come up or
+    does not stay up; it ends with what the host said since the start began (the unit's
+    journal under systemd, the init script's or ``initctl``'s output otherwise: at most 20
+    lines).
+
     CLI Example:
 
     .. code-block:: bash
@@ -527,6 +536,9 @@ def restart(timeout=None, settle=None, test=False, enable=None, reset_failed=Non
     leftovers
         As for ``stop``: what the stopped client left running is ended (``end``, the
         default) before the start, or kept (``keep``).
+
+    Raises as ``stop`` and ``start`` do, the error ending with what the host said since the
+    restart began; a start that fails after the stop names the stop as already done.
 
     CLI Example:
 
@@ -598,6 +610,10 @@ def enable(timeout=None, test=False):
     test
         Only say what would be done (default False).
 
+    Raises an error naming the command when it fails or the boot status read back is not
+    what was asked; it ends with what the host said since the change began (as for
+    ``stop``).
+
     CLI Example:
 
     .. code-block:: bash
@@ -626,6 +642,10 @@ def disable(timeout=None, test=False):
         Seconds each command may take (default 30).
     test
         Only say what would be done (default False).
+
+    Raises an error naming the command when it fails or the boot status read back is not
+    what was asked; it ends with what the host said since the change began (as for
+    ``stop``).
 
     CLI Example:
 

@@ -83,11 +83,11 @@ def report(tgt="*", tgt_type="glob", timeout=None, require_installed=False):
     reported, not failed, and in none of the version, init system and boot counts), ``blocked``
     (why ``stop``/``start`` cannot run -> the minions), ``leftovers`` (minion -> what its
     stopped client left running: pid, exe, cmdline of its updater or a console command; see
-    ``cloudassist.stop``), ``failed`` (minion -> the error its ``cloudassist.status`` raised),
-    ``no_answer`` (minions the job went to that did not return within the timeout: down, or
-    slower than it) and ``retcode``: 0 when every targeted minion reported (and, with
-    ``require_installed``, has the client), else 1 (``salt-run`` exits with it, and an
-    orchestrate ``salt.runner`` step fails).
+    ``cloudassist.stop``), ``failed`` (minion -> the error its ``cloudassist.status`` raised, on
+    one line: its first line and its last three joined with `` | ``), ``no_answer`` (minions the
+    job went to that did not return within the timeout: down, or slower than it) and
+    ``retcode``: 0 when every targeted minion reported (and, with ``require_installed``, has the
+    client), else 1 (``salt-run`` exits with it, and an orchestrate ``salt.runner`` step fails).
 
     tgt
         The minions to ask (default ``*``).

@@ -36,6 +36,8 @@ HELPERS = {
     ("_cloudassist_records.py", "suspects_text"): ("warning",),
     ("_cloudassist_act.py", "_verify_stopped"): ("warning",),
     ("_cloudassist_plan.py", "_watchdog_boot_steps"): ("warning",),
+    # The heading of the host's words, which end a failed action's error (Failure.__str__).
+    ("_cloudassist_errors.py", "said_heading"): ("error",),
 }
 # Module-level tables of text that is part of a message (here: the end of a TimedOut's).
 TABLES = {("_cloudassist_host.py", "JOB_GOES_ON"): "error"}

@@ -62,6 +62,9 @@ class FakeHost:
         self.ignore_term = False
         self.unkillable = False
         self.signals = []  # (pid, signal number) for every signal sent
+        # what the host says when an action fails: (said_by, lines), and when it was asked
+        self.said = ("", ())
+        self.asked_since = []
         if client:
             self._spawn("client")
         if watchdog:
@@ -149,6 +152,10 @@ class FakeHost:
     def leave(self, count=1):
         """``count`` processes the client leaves behind when it stops."""
         return [self._spawn("leftover") for _ in range(count)]
+
+    def host_said(self, status, *, since, heard=()):
+        self.asked_since.append(since)
+        return self.said
 
     def watchdog_now(self, status):
         pids = self._pids("watchdog")
@@ -575,6 +582,7 @@ def test_the_fake_host_has_the_real_hosts_interface():
         "watchdog_stop_step",
         "boot_now",
         "run_step",
+        "host_said",
     ):
         fake = inspect.signature(getattr(FakeHost, method))
         for real in (hosts.LinuxHost, hosts.WindowsHost):
@@ -626,6 +634,47 @@ def test_a_restart_whose_start_fails_reports_the_stop(use_host, opts):
     assert ret["result"] is False and "already done: stopped the client" in ret["comment"]
     assert host.client_pids(None) == ()
     assert ret["changes"] == {"running": {"old": True, "new": False}}
+
+
+# --- what the host said (issue 17): in the state's comment, last -------------------------------
+
+JOURNAL = (
+    "Nov 27 10:10:10 web1 aliyun-service[4242]: open config.json: no such file or directory",
+    "Nov 27 10:10:10 web1 systemd[1]: aliyun.service: Main process exited, status=1/FAILURE",
+)
+SAID = "\nthe host said (`journalctl ...`):\n" + "\n".join("  " + line for line in JOURNAL)
+
+
+@pytest.mark.parametrize(
+    "fun,kwargs,prefix",
+    [
+        ("running", {}, "`systemctl start aliyun.service` exited with code 1"),
+        ("mod_watch", {"sfun": "running"}, "Failed to restart the Cloud Assistant client: `"),
+    ],
+    ids=["running", "watch"],
+)
+def test_the_states_comment_ends_with_what_the_host_said(use_host, opts, fun, kwargs, prefix):
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
+    host = _ignoring(
+        use_host(FakeHost(branch, unit=("inactive", "dead"))), step_to_fail=branch.start[-1]
+    )
+    host.said = ("journalctl ...", JOURNAL)
+    ret = apply(opts, False, fun, **kwargs)
+    assert ret["result"] is False
+    assert ret["comment"].startswith(prefix) and ret["comment"].endswith(SAID), ret["comment"]
+    assert len(host.asked_since) == 1
+
+
+def test_the_modules_error_ends_with_what_the_host_said(use_host):
+    branch = BRANCHES["Linux, client newer than 1.0.1.308, systemd"]
+    host = _ignoring(
+        use_host(FakeHost(branch, unit=("inactive", "dead"))), step_to_fail=branch.start[-1]
+    )
+    host.said = ("journalctl ...", JOURNAL)
+    with pytest.raises(CommandExecutionError) as raised:
+        execution.start()
+    assert str(raised.value).endswith(SAID)
+    assert raised.value.failure.host_said == JOURNAL
 
 
 # --- systemd has given up on the unit (issue 17): reset-failed as a planned step ----------------

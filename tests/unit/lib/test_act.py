@@ -7,6 +7,7 @@ import _cloudassist_act as act
 import _cloudassist_errors as errors
 import _cloudassist_plan as plans
 import _cloudassist_procedure as procedure
+from _cloudassist_records import CommandResult
 
 from ..test_states import FakeHost
 
@@ -132,3 +133,79 @@ def test_a_start_that_fails_after_the_reset_names_the_reset():
         act.carry_out(host, status, plans.make(status, "start"), settle=0)
     assert "already done: reset systemd's start limit of aliyun.service with " in str(caught.value)
     assert caught.value.changes == {"start_limit_hit": {"old": True, "new": False}}
+
+
+# --- what the host said (issue 17) ------------------------------------------------------------
+
+
+class ListeningHost(NeverStartsHost):
+    """A host whose start says OK and starts nothing; it keeps what carry_out hands it."""
+
+    heard = None
+
+    def run_step(self, step, branch=None, check=True):
+        result = super().run_step(step, branch, check)
+        if step == self.branch.start[-1]:
+            return CommandResult(step.text, 0, "Starting aliyun-service... OK\n", "")
+        return result
+
+    def host_said(self, status, *, since, heard=()):
+        super().host_said(status, since=since, heard=heard)
+        self.heard = list(heard)
+        return "the steps", [line for res in heard for line in res.output.splitlines()]
+
+
+def test_a_failed_action_ends_with_what_the_host_said_asked_once(monkeypatch):
+    host = _host(ListeningHost)
+    status = host.status()
+    monkeypatch.setattr(act.time, "time", lambda: 1764238210.5)
+    with pytest.raises(errors.NotVerified) as raised:
+        act.carry_out(host, status, plans.make(status, "start"), settle=0)
+    assert host.asked_since == [1764238210.5]  # once, with when the action began
+    assert raised.value.host_said == ("Starting aliyun-service... OK",)
+    assert str(raised.value).endswith(
+        "\nthe host said (`the steps`):\n  Starting aliyun-service... OK"
+    )
+    assert [res.command for res in host.heard] == [SYSVINIT.start[-1].text]
+
+
+def test_a_failure_after_a_change_carries_the_words_too():
+    host = _host(ListeningHost, client=True)
+    status = host.status()
+    with pytest.raises(errors.PartlyDone) as raised:
+        act.carry_out(host, status, plans.make(status, "restart"), settle=0)
+    assert raised.value.host_said == ("Starting aliyun-service... OK",)
+    assert "(already done: stopped the client with" in raised.value.message
+    assert str(raised.value).endswith(
+        ")\nthe host said (`the steps`):\n  Starting aliyun-service... OK"
+    )
+
+
+def test_a_success_asks_the_host_nothing():
+    host = _host(client=True)
+    status = host.status()
+    act.carry_out(host, status, plans.make(status, "restart"), settle=0)
+    assert host.asked_since == []
+
+
+class RefusingHost(ListeningHost):
+    """Its start exits non-zero: ``CommandFailed``, whose text quotes the output already."""
+
+    def run_step(self, step, branch=None, check=True):
+        if step == self.branch.start[-1]:
+            raise errors.CommandFailed(
+                f"`{step.text}` exited with code 1: FAILED",
+                command=step.text,
+                retcode=1,
+                output="FAILED",
+            )
+        return super().run_step(step, branch, check)
+
+
+def test_a_step_that_failed_is_not_heard_twice():
+    host = _host(RefusingHost)
+    status = host.status()
+    with pytest.raises(errors.CommandFailed) as raised:
+        act.carry_out(host, status, plans.make(status, "start"), settle=0)
+    assert host.asked_since and host.heard == []
+    assert str(raised.value) == f"`{SYSVINIT.start[-1].text}` exited with code 1: FAILED"

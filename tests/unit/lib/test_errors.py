@@ -136,3 +136,50 @@ def test_no_field_is_bolted_on_and_no_text_is_matched(path):
                 and side.args[0].id in handlers
                 for side in node.comparators
             ), ast.unparse(node)
+
+
+# --- the host's own words (issue 17) ----------------------------------------------------------
+
+
+def test_the_hosts_words_end_the_message_and_are_fields():
+    failure = errors.NotVerified("`systemctl start aliyun.service` succeeded but ...", command="x")
+    assert failure.heard("journalctl ...", ["a", "", "b  "]) is failure
+    assert failure.host_said == ("a", "b") and failure.said_by == "journalctl ..."
+    assert failure.message == "`systemctl start aliyun.service` succeeded but ..."
+    assert str(failure) == (
+        "`systemctl start aliyun.service` succeeded but ...\n"
+        "the host said (`journalctl ...`):\n"
+        "  a\n"
+        "  b"
+    )
+    assert str(errors.Failed(failure)) == str(failure)
+
+
+def test_no_words_leave_the_message_as_it_was():
+    failure = errors.TimedOut("`x` did not finish", command="x", timeout=3)
+    failure.heard("journalctl ...", ["", "   "])
+    assert (str(failure), failure.host_said, failure.said_by) == ("`x` did not finish", (), "")
+
+
+def test_the_words_are_trimmed_to_the_last_lines_each_cut():
+    lines = [f"line {n}" for n in range(50)] + ["x" * 500]
+    said = errors.excerpt(lines)
+    assert len(said) == errors.SAID_LINES
+    assert said[0] == "line 31" and said[-2] == "line 49"
+    assert said[-1] == "x" * (errors.SAID_WIDTH - 1) + "…"
+    assert errors.excerpt("one\n\n two \n") == ("one", " two")
+    assert errors.excerpt("") == ()
+
+
+def test_partly_done_ends_with_its_causes_words():
+    cause = errors.NotVerified("`b` started the client (pid 1) but it exited", command="b")
+    cause.heard("journalctl -u aliyun.service", ["boom"])
+    failure = errors.PartlyDone(
+        cause=cause, done={"stopped the client with `a`": ("running", True, False)}
+    )
+    assert (failure.host_said, failure.said_by) == (("boom",), "journalctl -u aliyun.service")
+    assert str(failure) == (
+        "`b` started the client (pid 1) but it exited (already done: stopped the client with "
+        "`a`)\nthe host said (`journalctl -u aliyun.service`):\n  boom"
+    )
+    assert str(errors.Failed(failure)) == str(failure)

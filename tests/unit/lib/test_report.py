@@ -199,3 +199,48 @@ def test_a_minion_without_the_client_fails_a_report_that_requires_it():
 def test_require_installed_must_be_a_boolean():
     with pytest.raises(errors.BadArgument, match="require_installed must be true or false"):
         reports.check_arguments("*", "glob", None, require_installed="yes")
+
+
+# --- one line per failed minion (issue 17) ------------------------------------------------------
+
+WORDS = [f"Nov 27 10:10:1{n} web1 aliyun-service[4242]: line {n}" for n in range(6)]
+FAILED_START = "\n".join(
+    [
+        "`systemctl start aliyun.service` succeeded but the client is not running after 30 s",
+        "the host said (`journalctl --unit aliyun.service ...`):",
+        *("  " + line for line in WORDS),
+    ]
+)
+
+
+def test_a_failure_is_one_line_its_sentence_then_the_hosts_last_words():
+    line = reports.one_line(FAILED_START)
+    assert "\n" not in line
+    assert line == " | ".join(
+        [
+            "`systemctl start aliyun.service` succeeded but the client is not running after 30 s",
+            "…",
+            *WORDS[-reports.LAST_LINES :],
+        ]
+    )
+
+
+def test_short_errors_keep_every_line_and_one_line_stays_as_it_is():
+    assert reports.one_line("a\n\n  b\n") == "a | b"
+    assert reports.one_line("the client is broken") == "the client is broken"
+    assert reports.one_line("") == ""
+
+
+def test_the_reports_failed_minions_are_one_line_each():
+    report = reports.summarize(
+        {
+            "web1": {"ret": "ERROR: " + FAILED_START, "retcode": 1},
+            "web2": {"ret": "line one\nline two", "retcode": 254},
+        },
+        ["web1", "web2"],
+    ).as_dict()
+    assert report["failed"] == {
+        "web1": reports.one_line(FAILED_START),
+        "web2": "line one | line two (retcode 254)",
+    }
+    assert all("\n" not in error for error in report["failed"].values())
