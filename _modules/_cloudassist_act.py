@@ -123,6 +123,8 @@ def _carry_out(host, status, plan, *, settle, done, heard):
             )
         done[f"stopped the watchdog with `{command}`"] = ("watchdog", True, False)
         warnings.append(f"stopped the watchdog first: `{command}`")
+    if plan.pidfile_steps:
+        _fix_pidfile(host, status, plan, done=done)
     commands = []
     if plan.stop_steps:
         commands.append(_run_phase(host, status, plan.stop_steps, heard=heard))
@@ -228,6 +230,57 @@ def _end(host, status, procs, *, where):
         "See what holds them (`cat /proc/PID/status`, a process in uninterruptible sleep "
         "cannot be killed) and end them by hand",
         command="kill",
+    )
+
+
+def _fix_pidfile(host, status, plan, *, done):
+    """Make the init script's stale pid file safe before the script runs: read it again, act
+    only while it still holds what the plan saw, then check.  A refusal fails at once, before
+    the script (which would trust the file) is called."""
+    pidfile = status.pidfile
+    (step,) = plan.pidfile_steps
+    change = next(change for change in plan.changes if change.name == "stale_pidfile")
+    dropping = step.argv[0] == "drop-pidfile"
+    what = "remove it" if dropping else f"write the client's pid {step.argv[-1]} into it"
+    pids = host.client_pids(status)
+    now = host.pidfile_now(status, pids)
+    if now.content == pidfile.content and not now.stale:
+        return  # it names a running client now: the script will see that client
+    if now.content == pidfile.content and (dropping or step.argv[-1] in pids):
+        try:
+            edited = host.run_step(step, branch=status.branch)
+        except errors.CommandFailed as exc:
+            raise errors.StalePidFile(
+                f"the init script {pidfile.script} trusts its pid file {pidfile.path}, which "
+                f"names {pidfile.owner_text}, not the client, and cloudassist could not {what} "
+                f"(`{step.text}`: {exc.output}); {pidfile.script} was not called, as it would "
+                "take that process for the client. Fix what keeps the file from being changed "
+                f"(`lsattr {pidfile.path}` and `chattr -i` for an immutable file; a read-only "
+                "file system; permissions), then try again",
+                path=pidfile.path,
+                pid=pidfile.pid,
+                owner=pidfile.owner,
+            ) from None
+        if edited:
+            now = host.pidfile_now(status, pids)
+            if (now.content is not None) if dropping else (now.pid != step.argv[-1]):
+                raise errors.NotVerified(
+                    f"ran `{step.text}` but {pidfile.path} still names {now.owner_text}; "
+                    f"{pidfile.script} was not called",
+                    command=step.text,
+                )
+            done[f"made the stale pid file {pidfile.path} safe with `{step.text}`"] = change
+            return
+    if dropping and now.content is None and now.problem is None:
+        return  # gone meanwhile: the start finds no stale file
+    raise errors.StalePidFile(
+        f"the pid file {pidfile.path} of the init script {pidfile.script} changed while "
+        f"cloudassist was about to {what} (it named {pidfile.owner_text}; now "
+        f"{'it is gone' if now.content is None else now.owner_text}); it was left as it is and "
+        f"{pidfile.script} was not called. See cloudassist.status, then try again",
+        path=pidfile.path,
+        pid=pidfile.pid,
+        owner=pidfile.owner,
     )
 
 

@@ -107,6 +107,17 @@ class Blocked(Failure):
         self.reason = reason
 
 
+class StalePidFile(Failure):
+    """The init script's pid file ``path`` names ``pid`` (owned by ``owner``, a Process, or
+    None), not the client, and cloudassist could not make it safe before calling the script."""
+
+    def __init__(self, message, *, path, pid, owner):
+        super().__init__(message)
+        self.path = path
+        self.pid = pid
+        self.owner = owner
+
+
 class Busy(Failure):
     """Another cloudassist job holds the minion's lock (``path``) for too long."""
 

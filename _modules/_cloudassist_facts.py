@@ -499,3 +499,97 @@ def in_folder(folder):
         if proc and not_ours(pid) is None:
             found.append(proc)
     return found
+
+
+# --- the init script's pid file (sysvinit) -----------------------------------------------
+
+# Where the vendor's /etc/init.d/aliyun-service keeps the client's pid (see the spec).
+VENDOR_PIDFILE = "/var/run/aliyun-service.pid"
+# The scripts are root's few-kilobyte files; a longer one is read this far only.
+SCRIPT_LIMIT = 65536
+# ``PIDFILE=value`` (``export`` and leading blanks allowed, a comment after it); the value is
+# taken only when it is a plain literal: no ``$``, backtick, backslash or blank in it.
+_PIDFILE_LINE = re.compile(r"^\s*(?:export\s+|readonly\s+)?PIDFILE=(\S*)\s*(?:#.*)?$")
+_PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._/@+-]*$")
+
+
+def _plain_path(value):
+    """``value`` without its quotes when it is an absolute, normal path of plain characters."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    if not _PLAIN_PATH.match(value) or os.path.normpath(value) != value or value == "/":
+        return None
+    if ".." in value.split("/"):
+        return None
+    return value
+
+
+def parse_pidfile_assignment(text):
+    """``(path, why_not)``: the pid file an init script's ``PIDFILE=`` names, where every
+    assignment in it is the same plain literal absolute path; else ``(None, why)``.
+
+    Anything the shell would have to expand (``$``, backticks, a ``..`` step, a relative path,
+    two different values) is not trusted: the caller falls back to the vendor's path.
+    """
+    values = []
+    for line in (text or "").splitlines():
+        if "PIDFILE=" not in line:
+            continue
+        match = _PIDFILE_LINE.match(line)
+        if not match:
+            if re.match(r"^\s*(?:export\s+|readonly\s+)?PIDFILE=", line):
+                return None, f"its PIDFILE= line {line.strip()!r} is not a plain value"
+            continue
+        path = _plain_path(match.group(1))
+        if path is None:
+            return None, f"its PIDFILE= value {match.group(1)!r} is not a plain absolute path"
+        if path not in values:
+            values.append(path)
+    if not values:
+        return None, "it sets no PIDFILE="
+    if len(values) > 1:
+        return None, "it sets PIDFILE= to {}".format(" and ".join(values))
+    return values[0], None
+
+
+def pidfile_of_script(script, default=None):
+    """``(path, source)``: the pid file the init script ``script`` uses, and how that was
+    found (its plain ``PIDFILE=``, else ``default``; path None when there is no default)."""
+    text = _read(script, SCRIPT_LIMIT)
+    if text is None:
+        return default, f"{script} cannot be read; the vendor's default"
+    path, why_not = parse_pidfile_assignment(text.decode(errors="replace"))
+    if path:
+        return path, f"PIDFILE= in {script}"
+    return default, f"the vendor's default ({script}: {why_not})"
+
+
+def parse_pid(content):
+    """The pid a pid file's ``content`` (bytes) names: a positive integer on its first line,
+    else None (empty, text, 0 or a negative number, which ``kill`` would take for a group)."""
+    first = (content or b"").strip().split(b"\n", 1)[0].strip()
+    if not first.isdigit():
+        return None
+    pid = int(first)
+    return pid if pid > 0 else None
+
+
+def read_pidfile(path):
+    """``(content, problem)`` of the pid file ``path``: its first bytes when it is a regular
+    file; content None and no problem when it does not exist; content None and why, when it
+    is something else (a link, a folder, a fifo: never opened)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        return None, f"{kind}, so cloudassist neither reads nor removes it"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, f"cannot be read: {exc.strerror or exc}"
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(64), None

@@ -13,6 +13,7 @@ table.
 import logging
 import os
 import signal
+import stat
 
 from salt.exceptions import CommandExecutionError
 
@@ -24,7 +25,15 @@ import _cloudassist_procedure as procedure
 import _cloudassist_run as run
 import _cloudassist_sdbus as sdbus
 import _cloudassist_systemd as systemd
-from _cloudassist_records import ClientStatus, Evidence, InitDecision, NoClient, Step, Watchdog
+from _cloudassist_records import (
+    ClientStatus,
+    Evidence,
+    InitDecision,
+    NoClient,
+    PidFile,
+    Step,
+    Watchdog,
+)
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +217,11 @@ class LinuxHost(_Host):
         watchdog = self._watchdog(
             decision.init_system, units.get(WATCHDOG_UNIT), found=found, binary=watchdog_binary
         )
-        status = status._replace(boot_state=self._client_boot(status), watchdog=watchdog)
+        status = status._replace(
+            boot_state=self._client_boot(status),
+            watchdog=watchdog,
+            pidfile=self._pidfile(status),
+        )
         if not status.running:
             status = status._replace(leftovers=self.leftovers(status))
         tool = status.branch.tool
@@ -302,6 +315,40 @@ class LinuxHost(_Host):
             return boot.upstart_boot(facts.CLIENT_NAME)
         name = facts.CLIENT_NAME
         return boot.sysv_boot(name, facts.INIT_SCRIPT, self._sysv_tool(), links=boot.rc_links(name))
+
+    def _pidfile(self, status, pids=None):
+        """The pid file of the init script the branch runs (sysvinit, and the vendor's
+        agentwatch script), read with the pid it names: a ``PidFile``, or None where the branch
+        runs no init script or its pid file is unknown.  Two small file reads and the named
+        pid's /proc entry; no process is started."""
+        if status.unit is not None:
+            return None
+        script = sysv_script(status.steps)
+        if script is None:
+            return None
+        default = facts.VENDOR_PIDFILE if script == facts.INIT_SCRIPT else None
+        path, source = facts.pidfile_of_script(script, default)
+        if path is None:
+            return None
+        content, problem = facts.read_pidfile(path)
+        if content is None:
+            return PidFile(path, source, script, problem=problem)
+        pid = facts.parse_pid(content)
+        owner = facts.process(pid) if pid else None
+        pids = status.pids if pids is None else pids
+        return PidFile(
+            path,
+            source,
+            script,
+            content=content,
+            pid=pid,
+            owner=owner,
+            stale=owner is None or pid not in pids,
+        )
+
+    def pidfile_now(self, status, pids):
+        """The status's pid file read again, judged against the client's ``pids`` now."""
+        return self._pidfile(status, pids)
 
     def _sysv_tool(self):
         return next((tool for tool in boot.SYSV_TOOLS if facts.which(tool)), None)
@@ -517,8 +564,10 @@ class LinuxHost(_Host):
     def run_step(self, step, branch=None, check=True):
         """Run a step; raise on a failed start, a timeout or (with ``check``) a non-zero exit."""
         if step.kind == "file":
-            edit, path = step.argv
+            edit, path = step.argv[:2]
             try:
+                if edit in PIDFILE_EDITS:
+                    return edit_pidfile(step)
                 boot.set_manual(path, edit == "add-manual")
             except OSError as exc:
                 raise errors.CommandFailed(
@@ -547,6 +596,39 @@ class LinuxHost(_Host):
                 output=res.output,
             )
         return res
+
+
+PIDFILE_EDITS = ("drop-pidfile", "write-pidfile")
+
+
+def edit_pidfile(step):
+    """Remove the pid file (``drop-pidfile``) or write the client's pid into it
+    (``write-pidfile``), only while it is still a regular file holding what the plan saw:
+    True when done, False when the file changed or went meanwhile (left as it is).  OSError
+    when the host refuses (read-only, immutable, permissions)."""
+    edit, path, content = step.argv[:3]
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode) or handle.read(64) != content:
+            return False
+    if edit == "drop-pidfile":
+        os.unlink(path)
+        return True
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{step.argv[3]}\n")
+    return True
+
+
+def sysv_script(steps):
+    """The ``/etc/init.d`` script the branch's steps run, or None."""
+    for step in steps["start"] + steps["stop"]:
+        if step.kind == "command" and step.argv[0].startswith("/etc/init.d/"):
+            return step.argv[0]
+    return None
 
 
 def _choose_unit(vendor, candidates, units, *, running_in):

@@ -53,6 +53,9 @@ def make(
     )
     if run_plan.start_steps and status.start_limit_hit and not run_plan.blocked:
         run_plan = _with_reset(status, run_plan, reset_failed=reset_failed)
+    pidfile = status.pidfile
+    if pidfile is not None and pidfile.stale and not run_plan.blocked:
+        run_plan = _with_pidfile(status, run_plan)
     if action in LEFTOVER_ACTIONS and not run_plan.blocked:
         run_plan = _with_leftovers(status, run_plan, mode=leftovers)
     return _with_boot(status, run_plan, enable, stop_watchdog=stop_watchdog)
@@ -97,6 +100,50 @@ def _with_leftovers(status, plan, *, mode):
 
 def leftovers_text(procs):
     return "; ".join(proc.text for proc in procs)
+
+
+def pidfile_steps(pidfile, client_pid=None):
+    """The step that makes a stale pid file safe: removed, or naming ``client_pid``."""
+    if client_pid is None:
+        return (Step(("drop-pidfile", pidfile.path, pidfile.content), kind="file"),)
+    return (Step(("write-pidfile", pidfile.path, pidfile.content, client_pid), kind="file"),)
+
+
+def _with_pidfile(status, plan):
+    """``plan`` with the init script's stale pid file made safe right before the script runs.
+
+    The vendor's kind of script trusts its pid file.  Its start says "running" and starts
+    nothing while the file names a live process, whatever it is: before a start the file is
+    removed.  Its stop kills the pid the file names: before a stop (of a running client) the
+    file is made to name the client, so the script stops the client and never another process;
+    with several clients running, no one pid would do, and the plan is blocked.
+    """
+    if not (plan.stop_steps or plan.start_steps):
+        return plan
+    pidfile = status.pidfile
+    old = {"path": pidfile.path, "pid": pidfile.pid}
+    if not plan.stop_steps:
+        return plan._replace(
+            pidfile_steps=pidfile_steps(pidfile),
+            changes=(Change("stale_pidfile", old, None),) + plan.changes,
+        )
+    if len(status.pids) != 1:
+        return Plan(
+            plan.action,
+            changes=plan.changes,
+            blocked=f"the init script {pidfile.script} trusts its pid file {pidfile.path}, which "
+            f"names {pidfile.owner_text}, not the client; the script's stop kills the pid its "
+            "pid file names, and with several clients running "
+            f"(pid {pid_text(status.pids)}) no one pid written into it would stop them all, so "
+            f"nothing was run. Stop the clients yourself (`kill {' '.join(map(str, status.pids))}`)"
+            f" and remove {pidfile.path}",
+        )
+    client = status.pids[0]
+    return plan._replace(
+        pidfile_steps=pidfile_steps(pidfile, client),
+        changes=(Change("stale_pidfile", old, {"path": pidfile.path, "pid": client}),)
+        + plan.changes,
+    )
 
 
 def _run_plan(status, action, *, stop_watchdog, watchdog_stop_step, watchdog_blocked):
@@ -254,6 +301,14 @@ def describe(status, plan, want):
         parts.append(f"disable the watchdog at boot (`{steps_text(plan.watchdog_boot_steps)}`)")
     if plan.watchdog_stop_steps:
         parts.append(f"stop the watchdog assist_daemon (`{steps_text(plan.watchdog_stop_steps)}`)")
+    if plan.pidfile_steps:
+        parts.append(
+            "{} the stale pid file, which names {} (`{}`)".format(
+                "correct" if plan.stop_steps else "remove",
+                status.pidfile.owner_text,
+                steps_text(plan.pidfile_steps),
+            )
+        )
     if plan.stop_steps:
         parts.append(f"run `{steps_text(plan.stop_steps)}`")
     if plan.ends_leftovers and plan.leftovers:

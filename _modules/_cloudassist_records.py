@@ -21,7 +21,9 @@ class Step(NamedTuple):
     ``kind`` "command": ``argv`` is a program and its arguments, run without a shell.
     ``kind`` "salt": ``argv`` is a Salt execution function and its one argument (Windows).
     ``kind`` "file": ``argv`` is ("add-manual"|"drop-manual", path): the ``manual`` stanza of an
-    upstart override file, written by the module itself.
+    upstart override file, written by the module itself; or ("drop-pidfile", path, content):
+    an init script's stale pid file removed, or ("write-pidfile", path, content, pid): the
+    client's pid written into it, each only while the file still holds ``content``.
     A step with ``if_exists`` runs only where that path exists on the host.
     """
 
@@ -35,7 +37,11 @@ class Step(NamedTuple):
         if self.kind == "command":
             return shlex.join(self.argv)
         if self.kind == "file":
-            edit, path = self.argv
+            edit, path = self.argv[:2]
+            if edit == "drop-pidfile":
+                return f"rm -f {shlex.quote(path)}"
+            if edit == "write-pidfile":
+                return f"echo {self.argv[3]} > {shlex.quote(path)}"
             if edit == "add-manual":
                 return f"echo manual >> {shlex.quote(path)}"
             return f"sed -i '/^manual$/d' {shlex.quote(path)}"
@@ -224,6 +230,59 @@ class NoClient(NamedTuple):
         return result
 
 
+class PidFile(NamedTuple):
+    """The pid file an init script trusts (sysvinit), and what the pid it names is.
+
+    ``source`` says how ``path`` was found (the script's ``PIDFILE=``, or the vendor's
+    default).  ``content`` is what the file held (None: no such file, or ``problem`` says why
+    it was not read); ``pid`` the pid it names (None: none that ``kill`` would take);
+    ``owner`` the live process of that pid (None: no such process); ``stale``: the file is
+    there but does not name a running client of this host.
+    """
+
+    path: str
+    source: str
+    script: str
+    content: bytes = None
+    pid: int = None
+    owner: object = None  # a Process
+    stale: bool = False
+    problem: str = None
+
+    @property
+    def owner_text(self):
+        """``pid 4242 (sleep, /usr/bin/sleep: sleep 1000)``, or why there is no owner."""
+        if self.pid is None:
+            return "no pid" if self.content is None else f"no pid (it holds {self.content[:40]!r})"
+        if self.owner is None:
+            return f"pid {self.pid}, which no process has now"
+        proc = self.owner
+        return "pid {} ({}, {}: {})".format(
+            proc.pid,
+            proc.comm or "?",
+            proc.exe or "executable unknown",
+            shlex.join(proc.argv) if proc.argv else "no command line",
+        )
+
+    def as_dict(self):
+        owner = self.owner
+        return {
+            "path": self.path,
+            "source": self.source,
+            "pid": self.pid,
+            "owner": None
+            if owner is None
+            else {
+                "pid": owner.pid,
+                "comm": owner.comm,
+                "exe": owner.exe,
+                "cmdline": list(owner.argv),
+            },
+            "stale": self.stale,
+            "problem": self.problem,
+        }
+
+
 class ClientStatus(NamedTuple):
     """What a host knows about its client, gathered once per call."""
 
@@ -245,6 +304,7 @@ class ClientStatus(NamedTuple):
     # Processes the client left in its unit (systemd) or its install folder's programs
     # (sysvinit, upstart): read for a stopped client, and by stop/restart.
     leftovers: tuple = ()
+    pidfile: PidFile = None  # the init script's pid file, where the branch runs one (sysvinit)
 
     @property
     def enabled(self):
@@ -305,6 +365,8 @@ class ClientStatus(NamedTuple):
                 "result": self.unit.result,
                 "unit_file_state": self.unit.unit_file_state,
             }
+        if self.pidfile is not None:
+            result["pidfile"] = self.pidfile.as_dict()
         result.update(self.extra)
         return result
 
@@ -322,6 +384,9 @@ class Plan(NamedTuple):
     ``start_steps`` and ``boot_steps`` are the steps in the order they run; an empty tuple is a
     phase that is skipped (``reset_steps``: ``systemctl reset-failed`` where systemd has given
     up on the unit) (``stop_watchdog`` is the caller's flag that asks for the watchdog's steps).
+    ``pidfile_steps`` (sysvinit) make the init script's stale pid file safe right before the
+    script's first command: removed before a start, or naming the running client before a
+    stop (the script's stop kills the pid its pid file names).
     ``changes`` is what an operator is told would change (``test=True``) or did change (after
     verification).  ``blocked`` is why the plan cannot run at all; then nothing runs.
     """
@@ -342,12 +407,15 @@ class Plan(NamedTuple):
     # named and kept ("keep").
     leftovers: tuple = ()
     leftovers_mode: str = "end"
+    # the init script's stale pid file, made right before the script runs (sysvinit)
+    pidfile_steps: tuple = ()
 
     @property
     def steps(self):
         return (
             self.watchdog_boot_steps
             + self.watchdog_stop_steps
+            + self.pidfile_steps
             + self.stop_steps
             + self.reset_steps
             + self.start_steps

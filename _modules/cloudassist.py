@@ -380,6 +380,15 @@ def status(timeout=None):
     processes it left running (pid, exe, cmdline; under systemd those in its unit, elsewhere
     those whose program lies in its install folder; see ``stop``), empty while it runs.
 
+    Where the branch runs an init script (sysvinit), ``pidfile`` is the script's pid file:
+    ``path`` (the script's ``PIDFILE=`` when it is a plain absolute path, else the vendor's
+    ``/var/run/aliyun-service.pid``), ``source`` (which of the two), ``pid`` (the pid it names,
+    None when it holds none), ``owner`` (that live process: ``pid``, ``comm``, ``exe``,
+    ``cmdline``; None when no process has the pid), ``stale`` (the file is there but does not
+    name a running client: the script would take another program, or nothing, for the
+    client) and ``problem`` (why it was not read, e.g. a link).  Two small file reads; no
+    process is started.
+
     On a minion without the client the call succeeds all the same: ``installed`` is False,
     ``comment`` says where the client was looked for (``looked_in`` lists those places), and
     ``platform``, ``init_system``, ``decided_by`` and ``evidence`` are what the minion still
@@ -420,6 +429,11 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
     settle
         Seconds to watch for a restart by the watchdog ``assist_daemon`` when it runs
         (default 2).
+    The init script's stale pid file (sysvinit, see ``status``): before the script's stop of a
+    running client the file is made to name the client (``echo PID > FILE``, in ``changes`` as
+    ``stale_pidfile``), since the script kills the pid its file names and would otherwise kill
+    another program; with several clients running nothing is run and the call fails.
+
     stop_watchdog
         Stop the watchdog first (``systemctl stop AssistDaemon.service`` where that unit runs
         it, ``assist_daemon --stop`` otherwise), so it cannot restart the client (default
@@ -478,6 +492,13 @@ def start(timeout=None, settle=None, test=False, enable=None, reset_failed=None)
     Start the Cloud Assistant client with the command the vendor's procedure gives for this
     minion, then check that it is running and stays up for ``settle`` seconds.
 
+    Under sysvinit a stale pid file of the init script (``status`` shows it as ``pidfile`` with
+    ``stale: True``: it names another program's pid, or none) is removed first (``rm -f FILE``),
+    as a planned step: in the ``test=True`` comment and in ``changes`` as ``stale_pidfile``.  It
+    is removed only while it still holds what was read.  Where the host refuses (an immutable
+    file, a read-only file system) the call fails at once, naming the file and the pid's owner,
+    and the script is not called.
+
     timeout
         Seconds each command may take, and the client may take to appear (default 30).
     settle
@@ -519,7 +540,8 @@ def start(timeout=None, settle=None, test=False, enable=None, reset_failed=None)
 def restart(timeout=None, settle=None, test=False, enable=None, reset_failed=None, leftovers=None):
     """
     Restart the Cloud Assistant client: the vendor's stop command (when it runs), then its
-    start command, each checked.  A stopped client is just started.
+    start command, each checked.  A stopped client is just started.  The init script's stale
+    pid file is handled as for ``stop`` (a running client) or ``start`` (a stopped one).
 
     timeout
         Seconds each command may take, and the client may take to stop or appear (default 30).
