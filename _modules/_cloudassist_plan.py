@@ -309,17 +309,22 @@ def describe(status, plan, want):
                 steps_text(plan.pidfile_steps),
             )
         )
-    if plan.stop_steps:
-        parts.append(f"run `{steps_text(plan.stop_steps)}`")
+    between = []
     if plan.ends_leftovers and plan.leftovers:
-        parts.append(
+        between.append(
             "end what the client leaves running (SIGTERM, then SIGKILL after the timeout): "
             + leftovers_text(plan.leftovers)
         )
     if plan.reset_steps:
-        parts.append(f"reset systemd's start limit (`{steps_text(plan.reset_steps)}`)")
-    if plan.start_steps:
-        parts.append(f"run `{steps_text(plan.start_steps)}`")
+        between.append(f"reset systemd's start limit (`{steps_text(plan.reset_steps)}`)")
+    if plan.stop_steps and plan.start_steps and not between:
+        parts.append(f"run `{steps_text(plan.stop_steps)}; {steps_text(plan.start_steps)}`")
+    else:
+        if plan.stop_steps:
+            parts.append(f"run `{steps_text(plan.stop_steps)}`")
+        parts += between
+        if plan.start_steps:
+            parts.append(f"run `{steps_text(plan.start_steps)}`")
     if plan.boot_steps:
         parts.append(
             "{} {} at boot (`{}`)".format(

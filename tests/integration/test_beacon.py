@@ -194,6 +194,8 @@ def _fires_and_restarts(
         "running_version_before": None,
         "installed": True,
         "binary": str(client_binary),
+        # killed behind Salt's back, it left nothing running (no updater in this stand-in)
+        "leftovers": [],
     }
 
     # The reactor ran cloudassist.start on that minion, which started the client again.
