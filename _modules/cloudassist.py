@@ -424,15 +424,16 @@ def stop(timeout=None, settle=None, stop_watchdog=False, test=False, enable=None
     Stopping the client means the instance no longer receives Cloud Assistant commands, and
     the vendor warns it can make the instance misbehave: the warning is logged and returned.
 
+    The init script's stale pid file (sysvinit, see ``status``): before the script's stop of a
+    running client the file is made to name the client (``echo PID > FILE``, in ``changes`` as
+    ``stale_pidfile``), since the script kills the pid its file names and would otherwise kill
+    another program; with several clients running nothing is run and the call fails.
+
     timeout
         Seconds each command may take, and the client may take to stop (default 30).
     settle
         Seconds to watch for a restart by the watchdog ``assist_daemon`` when it runs
         (default 2).
-    The init script's stale pid file (sysvinit, see ``status``): before the script's stop of a
-    running client the file is made to name the client (``echo PID > FILE``, in ``changes`` as
-    ``stale_pidfile``), since the script kills the pid its file names and would otherwise kill
-    another program; with several clients running nothing is run and the call fails.
 
     stop_watchdog
         Stop the watchdog first (``systemctl stop AssistDaemon.service`` where that unit runs
