@@ -308,6 +308,36 @@ def test_report_of_a_fleet_that_all_reported_exits_0(fleet):
     assert ret.data["counts"]["reported"] == 2 and ret.data["retcode"] == 0, ret.data
 
 
+@contextlib.contextmanager
+def uninstalled(client):
+    """The client's binary gone (the link the minion's cloudassist:binary names), as on an
+    instance whose client was removed; put back afterwards."""
+    away = client.binary.with_name(client.binary.name + ".away")
+    client.binary.rename(away)
+    try:
+        yield
+    finally:
+        away.rename(client.binary)
+
+
+def test_report_counts_a_minion_without_the_client_as_not_installed(fleet):
+    """A mixed fleet's inventory: the minion without the client answers (its status says so)
+    and is counted under not_installed, not failed; require_installed makes it fail."""
+    fleet.arrange(running=("ca-fleet-1",), stopped=("ca-fleet-2",))
+    target = ("tgt=ca-fleet-1,ca-fleet-2", "tgt_type=list")
+    with uninstalled(fleet.clients["ca-fleet-2"]):
+        ret = fleet.run.run("cloudassist.report", *target)
+        strict = fleet.run.run("cloudassist.report", *target, "require_installed=True")
+    assert ret.returncode == 0, ret
+    data = ret.data
+    assert data["not_installed"] == ["ca-fleet-2"] and data["failed"] == {}, data
+    assert (data["counts"]["reported"], data["counts"]["not_installed"]) == (2, 1), data
+    assert (data["counts"]["running"], data["counts"]["stopped"]) == (1, 0), data
+    assert data["versions"] == {MINIONS["ca-fleet-1"]["version"]: 1}, data
+    assert "1 not installed" in data["summary"], data
+    assert strict.returncode == 1 and strict.data["retcode"] == 1, strict
+
+
 @pytest.mark.parametrize(
     "args, error",
     [
