@@ -4,7 +4,12 @@ version.
 
 A poll starts no process: the client's pids come from the process table (the same test as
 ``cloudassist.status``: the client's own executable, in this host's PID namespace and root;
-look-alikes do not count) and its versions from the install's files.  Events fire only on a
+look-alikes do not count) and its versions from the install's files.  A quiet poll does not read
+the whole process table: it checks that none of the processes started since the last poll (the
+pids allocated since, from ``/proc/loadavg``) has the client's name and that the client's
+processes are still the same ones (pid and start time); the whole table is read again when that
+cannot be told, and at least every 60 seconds (a process started before a poll that only later
+becomes the client, by ``exec``, is seen by then).  Events fire only on a
 change since the last poll, which is also kept in ``<cachedir>/cloudassist-beacon-<name>.json``
 so that a reload (a module refresh, a minion restart) loses no change.  The very first poll
 records what it finds and, unless ``emitatstartup`` is set, fires nothing.
@@ -37,6 +42,7 @@ import json
 import logging
 import os
 import re
+import time
 
 import salt.utils.beacons
 import salt.utils.platform
@@ -167,6 +173,21 @@ def _save(name, snapshot):
         log.debug("cloudassist beacon %s: cannot keep the last poll in %s: %s", name, path, exc)
 
 
+def _poll(state, binary):
+    """This poll's snapshot: checked cheaply against the last full one when it can be
+    (``watch.quiet``), else read in full; ``state`` keeps what the next poll needs."""
+    now = time.monotonic()
+    if "snapshot" in state:
+        quick = watch.quiet(state["snapshot"], state.get("seen"), binary, now=now)
+        if quick is not None:
+            after, state["seen"] = quick
+            return after
+    last_pid = watch.last_pid()  # before the table is read: what starts later is new
+    after = watch.snapshot(binary)
+    state["seen"] = watch.seen(after, last_pid=last_pid, at=now)
+    return after
+
+
 def beacon(config):
     """
     Poll the client and return the events its change since the last poll means (a list of
@@ -182,7 +203,7 @@ def beacon(config):
     name = config.get("_beacon_name", __virtualname__)
     state = __context__.setdefault(CONTEXT, {}).setdefault(name, {})
     try:
-        after = watch.snapshot(_binary(config))
+        after = _poll(state, _binary(config))
     except Exception as exc:  # pylint: disable=broad-except
         # Raised, it would be logged with a traceback at every poll; the baseline is kept.
         message = f"{type(exc).__name__}: {exc}"

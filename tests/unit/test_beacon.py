@@ -78,6 +78,8 @@ def polls(monkeypatch):
             return result
 
         monkeypatch.setattr(watch, "snapshot", fake)
+        # every poll reads the scripted snapshot: no quiet poll between them
+        monkeypatch.setattr(watch, "quiet", lambda *args, **kwargs: None)
         return asked
 
     return script

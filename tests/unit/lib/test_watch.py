@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 import _cloudassist_watch as watch
+import standin
 from _cloudassist_records import Process
 
 from .helpers import BINARY, snap, tags, wait_until
@@ -110,15 +111,15 @@ def test_startup_reports_what_the_first_poll_found():
 
 
 class FakeProc:
-    """``classify`` and ``process`` over a made-up process table ({pid: exe})."""
+    """``client_pids_by_exe`` and ``process`` over a made-up process table ({pid: exe})."""
 
     def __init__(self, monkeypatch, table):
         self.table = table
         self.asked = []
-        monkeypatch.setattr(watch.facts, "classify", self.classify)
+        monkeypatch.setattr(watch.facts, "client_pids_by_exe", self.client_pids_by_exe)
         monkeypatch.setattr(watch.facts, "process", self.process)
 
-    def classify(self, binary):
+    def client_pids_by_exe(self, binary):
         self.asked.append(binary)
         real = os.path.realpath(binary)
         install = watch.facts.install_of(binary)
@@ -127,7 +128,7 @@ class FakeProc:
             for pid, exe in self.table.items()
             if exe == real or watch.facts.is_client_exe(exe, install)
         ]
-        return sorted(pids), []
+        return sorted(pids)
 
     def process(self, pid):
         exe = self.table.get(pid)
@@ -207,3 +208,99 @@ def test_read_version_file(tmp_path, text, expected):
 
 def test_every_standard_binary_has_its_install_folder():
     assert tuple(watch.INSTALL_ROOTS) == watch.facts.LINUX_BINARIES
+
+
+# --- quiet polls: nothing changed, told cheaply, with real processes --------------------------
+
+
+@pytest.fixture
+def client(tmp_path):
+    """A stand-in client in the vendor's layout, running; ``client.start()`` starts one more."""
+    install = standin.install_versioned_client(tmp_path, "2.2.3.578", relative_link=True)
+    started = []
+
+    def start(argv=None):
+        proc = subprocess.Popen(argv or [str(install.link)], start_new_session=True)
+        started.append(proc)
+        assert wait_until(lambda: os.path.exists(f"/proc/{proc.pid}/exe"))
+        assert wait_until(lambda: proc.pid in watch.facts.client_pids(str(install.link)) or argv)
+        return proc
+
+    start.install = install
+    start.binary = str(install.link)
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+def full(binary, now=0.0):
+    last_pid = watch.last_pid()
+    after = watch.snapshot(binary)
+    return after, watch.seen(after, last_pid=last_pid, at=now)
+
+
+def test_the_exe_scan_finds_exactly_what_classify_counts(client, tmp_path):
+    running = client()
+    # a look-alike by name only: another program called aliyun-service
+    other = tmp_path / "elsewhere" / "aliyun-service"
+    other.parent.mkdir()
+    shutil.copy(shutil.which("sleep"), other)
+    client([str(other), "300"])
+    pids, others = watch.facts.classify(client.binary)
+    assert pids == [running.pid] and others
+    assert watch.facts.client_pids_by_exe(client.binary) == pids
+
+
+def test_a_quiet_poll_sees_the_same_client_without_reading_the_table(client, monkeypatch):
+    proc = client()
+    before, last = full(client.binary)
+    assert before.pids == (proc.pid,)
+    scans = []
+    monkeypatch.setattr(watch.facts, "client_pids_by_exe", lambda b: scans.append(b) or [])
+    after, again = watch.quiet(before, last, client.binary, now=1.0)
+    assert after == before and scans == [] and watch.changes(before, after) == []
+    assert again.last_pid >= last.last_pid and again.at == last.at
+
+
+def test_a_quiet_poll_cannot_hide_a_stop_a_restart_a_new_copy_or_an_update(client):
+    proc = client()
+    before, last = full(client.binary)
+    # a second copy started since: its pid is new and has the client's name
+    second = client()
+    assert watch.quiet(before, last, client.binary, now=1.0) is None
+    second.kill()
+    second.wait()
+    before, last = full(client.binary)
+    # the client ended
+    proc.kill()
+    proc.wait()
+    assert watch.quiet(before, last, client.binary, now=1.0) is None
+    # a self-update: the version is read again on a quiet poll
+    proc = client()
+    before, last = full(client.binary)
+    standin.install_versioned_client(
+        client.install.link.parents[2], "2.2.4.1065", relative_link=True
+    )
+    after, _ = watch.quiet(before, last, client.binary, now=1.0)
+    assert after.version == "2.2.4.1065"
+    assert [event["tag"] for event in watch.changes(before, after)] == ["version"]
+    # and at least every FULL_EVERY seconds, the whole table
+    assert watch.quiet(before, last, client.binary, now=watch.FULL_EVERY) is None
+
+
+def test_a_quiet_poll_reads_the_table_when_too_many_processes_started(client):
+    client()
+    before, last = full(client.binary)
+    last = last._replace(last_pid=last.last_pid - watch.NEW_PIDS_MAX - 1)
+    assert watch.quiet(before, last, client.binary, now=1.0) is None
+
+
+def test_a_client_that_exited_unreaped_is_stopped_for_a_quiet_poll(client):
+    """A zombie keeps its pid and start time until reaped: it is no longer the client."""
+    proc = client()
+    before, last = full(client.binary)
+    os.kill(proc.pid, 15)
+    assert wait_until(lambda: watch.facts.start_time(proc.pid) is None)
+    assert os.path.exists(f"/proc/{proc.pid}/stat")  # not reaped yet: a zombie
+    assert watch.quiet(before, last, client.binary, now=1.0) is None
