@@ -12,12 +12,14 @@ The grain holds ``installed``, ``version``, ``init_system``, ``service`` and ``e
 decides them.  Where something cannot be read, that key is None and ``error`` says why.  It
 never raises: a failing grain function would cost the minion its other grains.
 
-It runs no program but the client's ``-v``: systemd is read over its private bus (else from
+It runs no program but the client's ``-v``, and that only when the binary changed since the
+last read (the version is kept in the minion's cache folder, as the execution module keeps
+it; ``cloudassist:version_cache``): systemd is read over its private bus (else from
 the unit files), upstart is told by its control socket.  The execution module refreshes it
 after every change it makes; ``saltutil.refresh_grains`` refreshes it by hand.
 
 Configuration: the minion config's ``cloudassist`` keys (``binary``, ``init_system``,
-``timeout``), as for the execution module; pillar is not read for grains.
+``timeout``, ``version_cache``), as for the execution module; pillar is not read for grains.
 """
 
 import importlib.util
@@ -90,8 +92,9 @@ def _windows_salt():
     }
 
 
-def _facts(platform, config, salt=None):
-    """The grain's dict, for ``platform`` ("linux" or "windows"); never raises."""
+def _facts(platform, config, salt=None, *, cache_dir=None):
+    """The grain's dict, for ``platform`` ("linux" or "windows"); never raises.  ``cache_dir``:
+    where the client's version is kept while its binary is unchanged, as the module keeps it."""
     result = dict.fromkeys(KEYS)
     timeout = config("timeout", GRAIN_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
@@ -102,7 +105,9 @@ def _facts(platform, config, salt=None):
         return result
     try:
         timeout = min(timeout, GRAIN_TIMEOUT)
-        host = hosts.host_for(platform, config, salt, timeout=timeout, spawn=False)
+        host = hosts.host_for(
+            platform, config, salt, timeout=timeout, spawn=False, cache_dir=cache_dir
+        )
         status = host.status()
     except errors.NotInstalled:
         result["installed"] = False
@@ -142,4 +147,12 @@ def cloudassist():
         salt_funcs = _windows_salt() if windows else None
     except Exception as exc:  # pylint: disable=broad-except
         return {"cloudassist": dict(dict.fromkeys(KEYS), error=f"Salt's win_service helper: {exc}")}
-    return {"cloudassist": _facts("windows" if windows else "linux", _config, salt_funcs)}
+    cachedir = __opts__.get("cachedir")
+    return {
+        "cloudassist": _facts(
+            "windows" if windows else "linux",
+            _config,
+            salt_funcs,
+            cache_dir=os.path.join(cachedir, "cloudassist") if cachedir else None,
+        )
+    }

@@ -17,6 +17,7 @@ import stat
 
 from salt.exceptions import CommandExecutionError
 
+import _cloudassist_args as args
 import _cloudassist_boot as boot
 import _cloudassist_errors as errors
 import _cloudassist_facts as facts
@@ -25,6 +26,7 @@ import _cloudassist_procedure as procedure
 import _cloudassist_run as run
 import _cloudassist_sdbus as sdbus
 import _cloudassist_systemd as systemd
+import _cloudassist_version_cache as version_cache
 from _cloudassist_records import (
     ClientStatus,
     Evidence,
@@ -65,20 +67,25 @@ JOB_GOES_ON = {
 }
 
 
-def host_for(platform, config, salt, *, timeout, spawn=True):
+def host_for(platform, config, salt, *, timeout, spawn=True, cache_dir=None):
     """``spawn=False`` (the grain): no program runs but the client's ``-v``; what only a
-    program could tell is read from files instead (see ``LinuxHost._show``)."""
-    return (WindowsHost if platform == "windows" else LinuxHost)(config, salt, timeout, spawn=spawn)
+    program could tell is read from files instead (see ``LinuxHost._show``).  ``cache_dir``
+    (the minion's ``<cachedir>/cloudassist``) is where the client's version is kept while its
+    binary is unchanged (``_cloudassist_version_cache``); None reads ``-v`` every time."""
+    return (WindowsHost if platform == "windows" else LinuxHost)(
+        config, salt, timeout, spawn=spawn, cache_dir=cache_dir
+    )
 
 
 class _Host:
     platform = None
 
-    def __init__(self, config, salt, timeout, *, spawn=True):
+    def __init__(self, config, salt, timeout, *, spawn=True, cache_dir=None):
         self.config = config
         self.salt = salt
         self.timeout = timeout
         self.spawn = spawn
+        self.cache_dir = cache_dir
 
     def no_client(self, failure):
         """The ``NoClient`` record for ``failure`` (``errors.NotInstalled``): what this host
@@ -170,7 +177,17 @@ class LinuxHost(_Host):
         )
 
     def version(self):
-        return self.version_of([self.binary(), "-v"])
+        return self._client_version(self.binary())
+
+    def _client_version(self, binary):
+        """What ``binary -v`` says: kept from an earlier call while the binary is the same file
+        (``cloudassist:version_cache``), else read now."""
+        argv = [binary, "-v"]
+        if self.cache_dir is None or not args.flag(
+            "the config key cloudassist:version_cache", self.config("version_cache", True)
+        ):
+            return self.version_of(argv)
+        return version_cache.read(self.cache_dir, binary, lambda: self.version_of(argv))
 
     def init_system(self):
         override = self.config("init_system")
@@ -202,7 +219,7 @@ class LinuxHost(_Host):
 
     def status(self):
         binary = self.binary()
-        version = self.version_of([binary, "-v"])
+        version = self._client_version(binary)
         decision = self.init_system()
         # One pass over /proc for the client and the watchdog.
         watchdog_binary = self._watchdog_binary()
@@ -798,7 +815,9 @@ class WindowsHost(_Host):
 
     def _version(self, info):
         """``(version, exe, problem)``: from the service's binary, else the newest version
-        folder."""
+        folder.  Read with ``--version`` every time: the version cache is Linux's only
+        (``LinuxHost._client_version``), proven there against real self-updates; no Windows
+        host runs the tests that would prove it here."""
         problems = []
         configured = exe_from_service_path(info.get("BinaryPath"))
         root = self._root()

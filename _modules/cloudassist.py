@@ -32,6 +32,9 @@ windows_root
 reset_failed
     Whether ``start``, ``restart`` and the ``running`` state may run ``systemctl reset-failed``
     where systemd has given up on the client's unit (default True).
+version_cache
+    Linux: whether the client's version is kept in the minion's cache folder and given again
+    without running ``aliyun-service -v`` while the binary is the same file (default True).
 """
 
 import functools
@@ -119,8 +122,18 @@ def _seconds(name, value, default, *, allow_zero=False):
 def _host(timeout):
     platform = "windows" if salt.utils.platform.is_windows() else "linux"
     return hosts.host_for(
-        platform, _config, __salt__, timeout=_seconds("timeout", timeout, DEFAULT_TIMEOUT)
+        platform,
+        _config,
+        __salt__,
+        timeout=_seconds("timeout", timeout, DEFAULT_TIMEOUT),
+        cache_dir=_cache_dir(),
     )
+
+
+def _cache_dir():
+    """Where the client's version is kept between calls (the grain keeps it there too)."""
+    cachedir = __opts__.get("cachedir")
+    return os.path.join(cachedir, "cloudassist") if cachedir else None
 
 
 def _do(
@@ -343,9 +356,13 @@ def version(timeout=None):
     """
     Return the installed Cloud Assistant client's version, e.g. ``'2.2.3.578'``.
 
-    Linux: the output of ``aliyun-service -v`` (the line that is a version; anything else
-    the client prints is ignored).  Windows: ``aliyun_assist_service.exe --version`` of the
-    binary the ``AliyunService`` configuration names, else of the newest version folder.
+    Linux: what ``aliyun-service -v`` says (the line that is a version; anything else the
+    client prints is ignored), read again whenever the binary changed: it is kept in the
+    minion's cache folder while the binary is the very same file (its link, the file it leads
+    to, device, inode, size, mtime and ctime), so a call then runs nothing
+    (``cloudassist:version_cache: false`` runs ``-v`` every time).  Windows:
+    ``aliyun_assist_service.exe --version`` of the binary the ``AliyunService`` configuration
+    names, else of the newest version folder, read every time.
 
     timeout
         Seconds the command may take (default: ``cloudassist:timeout``, else 30).
@@ -365,7 +382,8 @@ def status(timeout=None):
     Return what this minion knows about its Cloud Assistant client.
 
     The dict holds ``installed``, ``running`` (whether a client process is running, read
-    from the process table or the Service Control Manager), ``pids``, ``version``,
+    from the process table or the Service Control Manager), ``pids``, ``version`` (as
+    ``cloudassist.version`` reads it),
     ``init_system`` (``systemd``, ``upstart``, ``sysvinit`` or ``windows``), ``service``
     (the unit, job, script or Windows service the vendor's procedure manages here),
     ``branch``, ``commands`` (what ``stop`` and ``start`` would run), ``decided_by`` and

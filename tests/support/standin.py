@@ -201,13 +201,24 @@ def install_client(path: str | os.PathLike, version: str | None = DEFAULT_VERSIO
     is a regular file holding the same stand-in, the file is kept (only its mode is set to
     0755): a client running from it keeps a valid ``/proc/PID/exe`` instead of one marked
     ``(deleted)``.  A link at ``path`` is replaced by the file, as before.
+
+    A kept file whose sidecar changed is touched (new mtime and ctime): the real client's
+    version and behaviour are compiled in, so another version is always another binary, and
+    the module's version cache (keyed by the binary's stat) must see it as one.
     """
     path = Path(path)
-    config = client_config(version, **knobs)
-    _atomic_write(config_path(path), config.encode(), 0o644)
+    config = client_config(version, **knobs).encode()
+    sidecar = config_path(path)
+    try:
+        changed = sidecar.read_bytes() != config
+    except OSError:
+        changed = True
+    _atomic_write(sidecar, config, 0o644)
     binary = client_binary()
     if path.is_file() and not path.is_symlink() and filecmp.cmp(path, binary, shallow=False):
         os.chmod(path, 0o755)
+        if changed:
+            os.utime(path)
         return path
     return _atomic_write(path, binary.read_bytes(), 0o755)
 

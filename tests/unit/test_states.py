@@ -236,10 +236,10 @@ def use_host(monkeypatch):
             salt.utils.platform, "is_windows", lambda: fake.branch.platform == "windows"
         )
 
-        def host_for(platform, config, salt, *, timeout):
+        def host_for(platform, config, salt, *, timeout, cache_dir=None):
             assert platform == fake.branch.platform
             assert salt is execution.__salt__
-            fake.timeout = timeout
+            fake.timeout, fake.cache_dir = timeout, cache_dir
             return fake
 
         monkeypatch.setattr(hosts, "host_for", host_for)
