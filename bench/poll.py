@@ -100,7 +100,9 @@ def main() -> int:
             subprocess.Popen([sleep, "3600"], start_new_session=True)
             for _ in range(options.processes)
         ]
-        time.sleep(0.5)
+        # A minion's client was installed long before: the version cache keeps no answer for
+        # a binary changed in the last 2 seconds.
+        time.sleep(2.5)
         binary = str(install.link)
         config = {"binary": binary, "init_system": "sysvinit"}
         opts = {"cachedir": str(top / "cache"), "cloudassist": config}
@@ -176,7 +178,7 @@ def main() -> int:
         ("beacon, quiet poll, wall ms", data["beacon_poll_wall_ms"], ""),
         ("beacon, full poll, CPU ms", data["beacon_full_poll_cpu_ms"], ""),
         ("grain, wall ms", data["grain_wall_ms"], f"<= {GRAIN_GOAL_MS}"),
-        ("grain, CPU ms (with -v)", data["grain_cpu_ms_with_children"], ""),
+        ("grain, CPU ms (children too)", data["grain_cpu_ms_with_children"], ""),
     )
     for name, stats, goal in rows:
         print(f"{name:34} {stats['median']:8.2f} {stats['p90']:8.2f} {stats['max']:8.2f}   {goal}")

@@ -154,6 +154,11 @@ NOT_RUN = [
         "minion) for about five minutes; its options are checked against its --help",
     ),
     (
+        r"\.venv/bin/python bench/version_cache\.py( .*)?",
+        "the benchmark times hundreds of interleaved calls, and its numbers are for "
+        "docs/cost.md, not a pass or fail; its options are checked against its --help",
+    ),
+    (
         r"\.venv/bin/python bench/poll\.py( .*)?",
         "the benchmark measures for tens of seconds with 300 idle processes started beside the "
         "suite, and its numbers are for docs/cost.md, not a pass or fail; its options are "
