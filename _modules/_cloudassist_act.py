@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import _cloudassist_errors as errors
 from _cloudassist_host import WATCHDOG_NAME
-from _cloudassist_plan import pid_text
+from _cloudassist_plan import LEFTOVER_ACTIONS, pid_text
 from _cloudassist_records import steps_text
 
 try:
@@ -185,7 +185,7 @@ def _carry_out(host, status, plan, *, settle, done, heard):
 def _leftovers(host, status, plan, *, done, warnings):
     """After the stop: what the client left running, read again, then ended or named.
     ``(leftovers, ended)``."""
-    if plan.action not in ("stop", "restart") or not (plan.stop_steps or plan.leftovers):
+    if plan.action not in LEFTOVER_ACTIONS or not (plan.stop_steps or plan.leftovers):
         return (), False
     found = host.leftovers(status, client=host.client_pids(status))
     if not found:

@@ -424,7 +424,8 @@ class Plan(NamedTuple):
 
     @property
     def ends_leftovers(self):
-        return self.leftovers_mode == "end" and self.action in ("stop", "restart")
+        # leftovers are planned only for the actions that stop (plan.LEFTOVER_ACTIONS)
+        return self.leftovers_mode == "end"
 
     @property
     def noop(self):
