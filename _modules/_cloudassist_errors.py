@@ -118,6 +118,18 @@ class StalePidFile(Failure):
         self.owner = owner
 
 
+class LibraryChanged(Failure):
+    """The library's files in ``folder`` changed between loading the module and this call (a
+    sync ran in between); nothing was done."""
+
+    def __init__(self, *, folder):
+        super().__init__(
+            f"cloudassist's library in {folder} changed while this call ran (a "
+            "saltutil.sync_all in between?); nothing was done: run the call again"
+        )
+        self.folder = folder
+
+
 class Busy(Failure):
     """Another cloudassist job holds the minion's lock (``path``) for too long."""
 

@@ -54,14 +54,17 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
     _spec = importlib.util.spec_from_file_location("_cloudassist_lib", _LIB)
     _spec.loader.exec_module(_cloudassist_lib := importlib.util.module_from_spec(_spec))
     with _cloudassist_lib.imported():
-        import _cloudassist_act as act
         import _cloudassist_args as args
         import _cloudassist_errors as errors
         import _cloudassist_host as hosts
         import _cloudassist_install as install
-        import _cloudassist_plan as plans
 
 log = logging.getLogger(__name__)
+
+# The library modules that plan and make a change, set by _changing() on the first call that
+# may make one: status, version and enabled never import them (every job loads this module
+# afresh, and a fleet-wide status pays only for what it runs).
+act = plans = None
 
 __virtualname__ = "cloudassist"
 
@@ -119,6 +122,20 @@ def _seconds(name, value, default, *, allow_zero=False):
     return args.seconds("the argument " + name, value, allow_zero=allow_zero)
 
 
+def _changing():
+    global act, plans
+    if act is not None:
+        return
+    with _cloudassist_lib.imported():
+        import _cloudassist_act
+        import _cloudassist_plan
+    if _cloudassist_act.errors is not errors:
+        # imported() found the library's files changed since this module was loaded (a sync
+        # ran in between): the two halves must not be mixed in one call.
+        raise errors.LibraryChanged(folder=os.path.dirname(_LIB))
+    act, plans = _cloudassist_act, _cloudassist_plan
+
+
 def _host(timeout):
     platform = "windows" if salt.utils.platform.is_windows() else "linux"
     return hosts.host_for(
@@ -147,6 +164,7 @@ def _do(
     reset_failed=None,
     leftovers=None,
 ):
+    _changing()
     host = _host(timeout)
     settle = _seconds("settle", settle, DEFAULT_SETTLE, allow_zero=True)
     stop_watchdog = args.flag("the argument stop_watchdog", stop_watchdog)

@@ -184,6 +184,7 @@ SLS = {
 
         def run():
             module = _globals(__salt__["cloudassist.status"])
+            module["_changing"]()  # act and plan: imported on the first call that may change
             states = loader.states(
                 __opts__, __salt__, loader.utils(__opts__), loader.serializers(__opts__)
             )

@@ -162,3 +162,40 @@ def test_a_real_import_error_inside_the_library_surfaces_as_itself(tmp_path):
     broken.write_text("from _cloudassist_args import no_such_name\n" + broken.read_text())
     with pytest.raises(ImportError, match="no_such_name"):
         load(base / "runners" / "cloudassist.py")
+
+
+def test_status_and_version_never_import_what_plans_and_acts(tmp_path):
+    """The execution module imports act and plan on the first call that may change something:
+    a job that only reads (status, version, enabled) does not pay for them."""
+    base = lay_out(tmp_path, "synced", kinds=["modules"])
+    for name in ("_cloudassist_act", "_cloudassist_plan"):
+        sys.modules.pop(name, None)
+    module = load(base / "modules" / "cloudassist.py")
+    assert module.act is None and module.plans is None
+    assert "_cloudassist_act" not in sys.modules and "_cloudassist_plan" not in sys.modules
+    module._changing()
+    assert pathlib.Path(module.act.__file__) == base / "modules" / "_cloudassist_act.py"
+    assert pathlib.Path(module.plans.__file__) == base / "modules" / "_cloudassist_plan.py"
+    assert module.act.errors is module.errors
+
+
+def test_a_sync_between_loading_and_acting_is_an_error_not_a_mix(tmp_path):
+    base = lay_out(tmp_path, "synced", kinds=["modules"])
+    module = load(base / "modules" / "cloudassist.py")
+    records = base / "modules" / "_cloudassist_records.py"
+    records.write_text(records.read_text() + "\nSYNCED_AGAIN = True\n")
+    with pytest.raises(module.errors.LibraryChanged) as caught:
+        module._changing()
+    assert caught.value.folder == str(base / "modules")
+    assert module.act is None  # nothing half-imported is kept
+    assert "run the call again" in str(caught.value)
+
+
+def test_the_library_is_found_by_its_files_not_by_walking_sys_modules(tmp_path):
+    base = lay_out(tmp_path, "synced", kinds=["modules"])
+    lib = load(base / "modules" / "_cloudassist_lib.py", "lib_under_test")
+    files = {path.stem for path in (base / "modules").glob("_cloudassist_*.py")}
+    assert set(lib._names()) == files
+    (base / "modules" / "_cloudassist_lib.py").unlink()
+    (base / "modules" / "notes.txt").write_text("")
+    assert set(lib._names()) == files - {"_cloudassist_lib"}
