@@ -55,6 +55,7 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
     _spec.loader.exec_module(_cloudassist_lib := importlib.util.module_from_spec(_spec))
     with _cloudassist_lib.imported():
         import _cloudassist_args as args
+        import _cloudassist_config as settings
         import _cloudassist_errors as errors
         import _cloudassist_host as hosts
         import _cloudassist_install as install
@@ -108,16 +109,17 @@ def _at_salts_boundary(function):
     return public
 
 
-def _config(key, default=None):
-    # Not from grains: the cloudassist grain has keys of the same names (init_system), and a
-    # grain must never pass for the operator's setting.
-    return __salt__["config.get"]("cloudassist:" + key, default, omit_grains=True)
+def _configuration():
+    """This call's ``cloudassist:`` configuration, ``get(key, default)``: read once, in
+    ``config.get``'s order but never from grains (the ``cloudassist`` grain has keys of the same
+    names, and a grain must never pass for the operator's setting)."""
+    return settings.reader(__opts__, __pillar__)
 
 
-def _seconds(name, value, default, *, allow_zero=False):
+def _seconds(name, value, default, *, config, allow_zero=False):
     if value is None:
         return args.seconds(
-            "the config key cloudassist:" + name, _config(name, default), allow_zero=allow_zero
+            "the config key cloudassist:" + name, config(name, default), allow_zero=allow_zero
         )
     return args.seconds("the argument " + name, value, allow_zero=allow_zero)
 
@@ -136,13 +138,15 @@ def _changing():
     act, plans = _cloudassist_act, _cloudassist_plan
 
 
-def _host(timeout):
+def _host(timeout, config=None):
     platform = "windows" if salt.utils.platform.is_windows() else "linux"
+    if config is None:
+        config = _configuration()
     return hosts.host_for(
         platform,
-        _config,
+        config,
         __salt__,
-        timeout=_seconds("timeout", timeout, DEFAULT_TIMEOUT),
+        timeout=_seconds("timeout", timeout, DEFAULT_TIMEOUT, config=config),
         cache_dir=_cache_dir(),
     )
 
@@ -165,12 +169,13 @@ def _do(
     leftovers=None,
 ):
     _changing()
-    host = _host(timeout)
-    settle = _seconds("settle", settle, DEFAULT_SETTLE, allow_zero=True)
+    config = _configuration()
+    host = _host(timeout, config)
+    settle = _seconds("settle", settle, DEFAULT_SETTLE, config=config, allow_zero=True)
     stop_watchdog = args.flag("the argument stop_watchdog", stop_watchdog)
     if reset_failed is None:
         reset_failed = args.flag(
-            "the config key cloudassist:reset_failed", _config("reset_failed", True)
+            "the config key cloudassist:reset_failed", config("reset_failed", True)
         )
     else:
         reset_failed = args.flag("the argument reset_failed", reset_failed)
@@ -178,7 +183,7 @@ def _do(
     if leftovers is None:
         leftovers = args.choice(
             "the config key cloudassist:leftovers",
-            _config("leftovers", "end"),
+            config("leftovers", "end"),
             args.LEFTOVER_MODES,
         )
     else:

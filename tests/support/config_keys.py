@@ -1,5 +1,5 @@
 """Every configuration read of the code, found by an AST scan: the ``cloudassist:<key>`` reads
-through the readers in :data:`READERS` (the execution module's and the grain's ``_config``, the
+through the readers in :data:`READERS` (the grain's ``_config``, the execution module's and the
 host's ``config``, the module's ``_seconds``, ``__salt__["config.get"]``), and the beacon's
 reads of its own configuration (``config.get("<key>", default)``, ``config["<key>"]``).
 Used by the docs tests (tests/unit/test_docs_configuration.py, test_docs_examples.py).

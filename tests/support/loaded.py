@@ -6,8 +6,8 @@ give them (``__salt__``, ``__opts__``), as the salt-extensions projects do::
     @pytest.fixture
     def configure_loader_modules(tmp_path):
         return {
-            loaded.execution: {"__salt__": {"config.get": loaded.config_get({})},
-                               "__opts__": {"cachedir": str(tmp_path)}},
+            loaded.execution: {"__salt__": {}, "__pillar__": {},
+                               "__opts__": {"cachedir": str(tmp_path), "cloudassist": {}}},
             loaded.states: {"__salt__": loaded.salt_functions(), "__opts__": {"test": False}},
         }
 
@@ -56,19 +56,6 @@ def load(kind):
 
 execution = load("modules")
 states = load("states")
-
-
-def config_get(config):
-    """A ``config.get`` that answers ``cloudassist:KEY`` from the dict ``config``."""
-
-    def get(key, default=None, omit_grains=False):
-        prefix, _, name = key.partition(":")
-        assert prefix == "cloudassist", f"cloudassist read a config key outside its own: {key}"
-        # The cloudassist grain has keys of the same names: they must never be read as config.
-        assert omit_grains is True, f"cloudassist read {key} without omit_grains=True"
-        return config.get(name, default)
-
-    return get
 
 
 def salt_functions():

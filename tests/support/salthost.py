@@ -67,6 +67,7 @@ class Host:
         self.sls = base / "sls"
         self.sls.mkdir()
         self.config = {"binary": str(self.binary), "settle": 0.5}
+        self.pillar = {}  # the minion's pillar (a top.sls and one pillar file), when set
         # The grain runs on every salt-call (one more -v); only the grain's own tests load it,
         # so that the others count the execution module's work alone.
         self.grains = False
@@ -144,6 +145,7 @@ class Host:
                     "states_dirs": [str(ROOT / "_states")],
                     "grains_dirs": [str(ROOT / "_grains")] if self.grains else [],
                     "file_roots": {"base": [str(self.sls)]},
+                    "pillar_roots": {"base": [str(self._pillar_root())]},
                     "cloudassist": self.config,
                 }
             )
@@ -173,6 +175,13 @@ class Host:
             outer + inner, capture_output=True, text=True, timeout=timeout, env=env
         )
         return Result(proc, time.monotonic() - started)
+
+    def _pillar_root(self):
+        root = self.base / "pillar"
+        root.mkdir(exist_ok=True)
+        (root / "top.sls").write_text(yaml.safe_dump({"base": {"*": ["test_pillar"]}}))
+        (root / "test_pillar.sls").write_text(yaml.safe_dump(self.pillar))
+        return root
 
     def cleanup(self):
         for proc in self.started:

@@ -114,8 +114,8 @@ def config(assist_root):
 
 @pytest.fixture
 def configure_loader_modules(scm, config, tmp_path):
-    salt_funcs = dict(scm.salt(), **{"config.get": loaded.config_get(config)})
-    return {module: {"__salt__": salt_funcs, "__opts__": {"cachedir": str(tmp_path / "cache")}}}
+    opts = {"cachedir": str(tmp_path / "cache"), "cloudassist": config}
+    return {module: {"__salt__": scm.salt(), "__opts__": opts, "__pillar__": {}}}
 
 
 @pytest.fixture(autouse=True)

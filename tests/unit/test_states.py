@@ -221,8 +221,9 @@ def config():
 
 @pytest.fixture
 def configure_loader_modules(opts, config):
+    opts["cloudassist"] = config  # the minion config's cloudassist: section
     return {
-        execution: {"__salt__": {"config.get": loaded.config_get(config)}, "__opts__": opts},
+        execution: {"__salt__": {}, "__opts__": opts, "__pillar__": {}},
         states: {"__salt__": loaded.salt_functions(), "__opts__": opts},
     }
 

@@ -67,8 +67,9 @@ def test_every_failure_keeps_its_text_and_its_fields():
 def configure_loader_modules(tmp_path):
     return {
         loaded.execution: {
-            "__salt__": {"config.get": loaded.config_get({"binary": "relative/path"})},
-            "__opts__": {"cachedir": str(tmp_path)},
+            "__salt__": {},
+            "__opts__": {"cachedir": str(tmp_path), "cloudassist": {"binary": "relative/path"}},
+            "__pillar__": {},
         }
     }
 
