@@ -89,8 +89,8 @@ WATCHDOG = "/usr/local/share/assist-daemon/assist_daemon"  # the default watchdo
 GOAL_MINIONS = 20  # the goals are judged at this many minions or more
 GOAL_RATIO = 1.05
 BASELINE = "test.version"
-RUNNING = "state cloudassist.running"
-SERVICE_RUNNING = "state service.running " + SERVICE
+RUNNING = "state: cloudassist.running"
+SERVICE_RUNNING = "state: service.running"  # of SERVICE
 # The satisfied states the rounds apply (SLS files in the master's file_roots).
 SLS = {
     "cabench_running": {SERVICE: {"cloudassist.running": []}},
@@ -906,7 +906,7 @@ def measure(fleet: Fleet, args) -> dict:
                 args.rounds,
                 "  ".join(
                     "{} {:.2f}s/{:.2f}s".format(
-                        label.split()[label.startswith("state ")],
+                        label.split()[label.startswith("state: ")],
                         data["cli"][label][-1]["seconds"],
                         data["api"][label][-1]["seconds"],
                     )
@@ -1082,7 +1082,7 @@ def goal_lines(result: dict) -> list[str]:
                 state = f"{ratio:.2f}x (not judged)"
             else:
                 state = f"{ratio:.2f}x -- " + ("MET" if ratio <= GOAL_RATIO else "MISSED")
-            lines.append(f"  {what} <= {GOAL_RATIO}x {base:32} {how:23} {state}")
+            lines.append(f"  {what:31} <= {GOAL_RATIO}x {base:22} {how:23} {state}")
     return lines
 
 
