@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scale: one salt-master and N salt-minions on this host, each with its own stand-in (issue 10).
+"""Scale: one salt-master and N salt-minions on this host, each with its own stand-in (issue 18).
 
 Starts a salt-master and N salt-minions (ids cloudassist-bench-00, -01, ...) from the
 checkout's venv, under one temporary root, on free ports of 127.0.0.1.  Each minion has
@@ -7,9 +7,18 @@ its own stand-in client (tests/support/standin.py, installed in the vendor's lay
 minion's own folder, with its own version), started and kept running by its own init script
 (standin.sysv_script, with its own pid file), which the minion sees as /etc/init.d/aliyun-service:
 every minion runs in its own mount namespace with its own folder bound over /etc/init.d.
-The minions load the cloudassist modules straight from a copy of the checkout's _modules,
-_states and _grains (module_dirs and friends: nothing is synced), and are configured
-with ``cloudassist: {binary: ..., init_system: sysvinit}``.
+The minions are configured with ``cloudassist: {binary: ..., init_system: sysvinit}`` and get
+cloudassist as --install says (a copy of the checkout taken at start in every case):
+
+    synced  (default) the checkout's _modules _states _grains _beacons _runners in the
+            master's file_roots; the minions have no module_dirs; once all are connected the
+            script runs `saltutil.sync_all` on every minion (and checks that each synced
+            cloudassist) and waits until `cloudassist.version` answers everywhere
+    pip     a wheel built from the copy (`pip wheel`), installed with `pip install --target`
+            into a folder the minions get as PYTHONPATH: Salt's loader finds the package
+            through its `salt.loader` entry point (saltext.cloudassist); no module_dirs
+    dirs    module_dirs, states_dirs and grains_dirs naming the copy's folders (nothing synced
+            or installed)
 
 Then, in one run, it times several interleaved rounds of
 
@@ -17,21 +26,31 @@ Then, in one run, it times several interleaved rounds of
     salt '*' cloudassist.version
     salt '*' test.version
     salt '*' service.status aliyun-service      (Salt's native module, the same init script)
+    salt '*' state.apply cabench_running        (a satisfied cloudassist.running)
+    salt '*' state.apply cabench_service        (a satisfied service.running aliyun-service)
 
 each both as the ``salt`` command line (wall time of the process) and through Salt's
 LocalClient in this process (publish until the last minion answered, and when each one did),
 checks that EVERY minion answered every time with a correct answer (a missing or wrong answer
-is a failed run, never a smaller number), and prints a table with the goal of issue 10: at 20
-minions ``cloudassist.status`` costs at most 1.2x ``test.version``.  With --explain it then
-times, inside the minions' job processes, what each command spends loading and calling, and
-cloudassist.status piece by piece.  The daemons run without PYTHONDONTWRITEBYTECODE (as a
-service manager starts them) unless --dont-write-bytecode.  20 minions take about 5 minutes.
+is a failed run, never a smaller number; a state run is right when every state in it has
+result True and no changes), and prints a table with the goals of issue 18, judged at 20 or
+more minions: cloudassist.status and cloudassist.version cost at most 1.05x test.version (salt
+CLI wall and publish to last answer, medians), a satisfied cloudassist.running at most 1.05x a
+satisfied service.running of the same client's service.  With --explain it then breaks one
+minion's job down, measured inside the job process by a bench-only module (scalebench):
+publish to the job process's start (the fork), its start to the function's, the loader
+(modules loaded, __virtual__), the library's import (the _cloudassist_* modules executed in the
+job), each config.get, the process-table scans, each spawned process, the call, and the return
+(function end to the answer reaching this process), for every command above, on all minions at
+once and on one minion alone.  The daemons run without PYTHONDONTWRITEBYTECODE (as a service
+manager starts them) unless --dont-write-bytecode.  20 minions take about 7 minutes.
 
 Needs: root (``unshare --mount`` and ``mount --bind`` per minion; nothing on the host's /etc
 is changed), util-linux's ``unshare``, gcc and libc.a for the stand-in (compiled once and
-cached, as the tests do), the checkout's venv (run it with .venv/bin/python), free ports on
-127.0.0.1, about 100 MB of memory per minion.  Everything it starts (master, minions, stand-ins)
-and its temporary root are removed at the end, also on errors, Ctrl-C, SIGTERM or SIGHUP.
+cached, as the tests do), the checkout's venv (run it with .venv/bin/python; for --install pip
+its pip and setuptools, no network), free ports on 127.0.0.1, about 100 MB of memory per
+minion.  Everything it starts (master, minions, stand-ins) and its temporary root are removed
+at the end, also on errors, Ctrl-C, SIGTERM or SIGHUP.
 Exit status: 0 all answered, 1 a minion did not answer (or answered wrongly) or something was
 left behind, 2 cannot run here, 130 interrupted.
 """
@@ -58,13 +77,25 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SUPPORT = REPO / "tests" / "support"
 NS_EXEC = SUPPORT / "namespace_exec.py"
-EXT_FOLDERS = ("_modules", "_states", "_grains")
+EXT_FOLDERS = ("_modules", "_states", "_grains", "_beacons", "_runners")
+# --install dirs: the minion options naming the copy's folders (as tests/support/salthost.py)
+DIRS_OPTIONS = {"module_dirs": "_modules", "states_dirs": "_states", "grains_dirs": "_grains"}
+# --install pip: what a wheel is built from
+PACKAGE_FILES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "src")
+INSTALLS = ("synced", "pip", "dirs")
 MASTER_ID = "cloudassist-bench-master"
 SERVICE = "aliyun-service"  # the init script's name, as the vendor's
 WATCHDOG = "/usr/local/share/assist-daemon/assist_daemon"  # the default watchdog binary
-GOAL_MINIONS = 20
-GOAL_RATIO = 1.2
+GOAL_MINIONS = 20  # the goals are judged at this many minions or more
+GOAL_RATIO = 1.05
 BASELINE = "test.version"
+RUNNING = "state: cloudassist.running"
+SERVICE_RUNNING = "state: service.running"  # of SERVICE
+# The satisfied states the rounds apply (SLS files in the master's file_roots).
+SLS = {
+    "cabench_running": {SERVICE: {"cloudassist.running": []}},
+    "cabench_service": {SERVICE: {"service.running": []}},
+}
 
 # (label, function, arguments).  The order is rotated round by round.
 COMMANDS = (
@@ -72,6 +103,8 @@ COMMANDS = (
     ("cloudassist.version", "cloudassist.version", ()),
     ("test.version", "test.version", ()),
     ("service.status " + SERVICE, "service.status", (SERVICE,)),
+    (RUNNING, "state.apply", ("cabench_running",)),
+    (SERVICE_RUNNING, "state.apply", ("cabench_service",)),
 )
 
 
@@ -208,7 +241,10 @@ class Fleet:
         self.args = args
         self.tmp = tmp
         self.bin = Path(sys.executable).parent
-        self.ext = tmp / "ext"
+        self.ext = tmp / "ext"  # dirs: the copy the minions load; pip: what the wheel is built of
+        self.site: Path | None = None  # pip: the --target folder, the minions' PYTHONPATH
+        self.pip_bytecode = False
+        self.bench_dir: Path | None = None  # --explain: where scalebench.py is
         self.master_dir = tmp / "master"
         self.master: subprocess.Popen | None = None
         self.minions = [Minion(i, tmp, args.same_name) for i in range(args.minions)]
@@ -216,14 +252,65 @@ class Fleet:
         self.cli_timeout = args.timeout
 
     # --- set-up ---------------------------------------------------------------------------
-    def snapshot(self, checkout: Path) -> None:
-        """The modules as they are now: edits to the checkout during the run do not matter."""
+    def install(self, checkout: Path) -> None:
+        """The modules as they are now (edits to the checkout during the run do not matter),
+        where --install puts them; the SLS files of the two satisfied states; with --explain
+        the bench-only module scalebench where the minions load it.  After write_master."""
+        import yaml
+
+        srv = self.master_dir / "srv"
+        for name, sls in SLS.items():
+            (srv / f"{name}.sls").write_text(yaml.safe_dump(sls))
+        how = self.args.install
+        copy_to = srv if how == "synced" else self.ext
         for sub in EXT_FOLDERS:
             shutil.copytree(
                 checkout / sub,
-                self.ext / sub,
+                copy_to / sub,
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             )
+        if how == "pip":
+            for name in PACKAGE_FILES:
+                src = checkout / name
+                if src.is_dir():
+                    # src/saltext/cloudassist/{modules,...} are relative links to ../../../_*:
+                    # copied as links, they lead to the copy's folders next to them
+                    shutil.copytree(src, self.ext / name, symlinks=True)
+                else:
+                    shutil.copy2(src, self.ext / name)
+            self.pip_install()
+        if self.args.explain:
+            bench = {"synced": srv / "_modules", "dirs": self.ext / "_modules"}.get(
+                how, self.tmp / "benchmods" / "_modules"
+            )
+            bench.mkdir(parents=True, exist_ok=True)
+            (bench / "scalebench.py").write_text(EXPLAIN_MODULE)
+            self.bench_dir = bench
+
+    def pip_install(self) -> None:
+        """`pip wheel` of the copy, then `pip install --no-deps --target <tmp>/site`: the
+        wheel holds the linked folders as real ones, and pip compiles the bytecode."""
+        wheels, site = self.tmp / "wheel", self.tmp / "site"
+        pip = [sys.executable, "-m", "pip"]
+        quiet = ["--disable-pip-version-check", "--no-cache-dir", "-q", "--no-deps"]
+
+        def run(cmd):
+            proc = subprocess.run(
+                cmd, env=self.environ(), capture_output=True, text=True, timeout=600
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
+
+        run([*pip, "wheel", *quiet, "--no-build-isolation", "-w", str(wheels), str(self.ext)])
+        found = sorted(wheels.glob("saltext_cloudassist-*.whl"))
+        if len(found) != 1:
+            raise RuntimeError(f"pip wheel made {found or 'no wheel'}")
+        run([*pip, "install", *quiet, "--no-index", "--target", str(site), str(found[0])])
+        self.site = site
+        lib = site / "saltext" / "cloudassist" / "modules"
+        if not (lib / "_cloudassist_lib.py").is_file():
+            raise RuntimeError(f"the installed wheel has no {lib}/_cloudassist_lib.py")
+        self.pip_bytecode = bool(list((lib / "__pycache__").glob("*.pyc")))
 
     def write_master(self) -> None:
         import yaml
@@ -284,11 +371,12 @@ class Fleet:
             "random_startup_delay": 0,
             # startup only: no reverse DNS of every address for the fqdns grain
             "enable_fqdns_grains": False,
-            "module_dirs": [str(self.ext / "_modules")],
-            "states_dirs": [str(self.ext / "_states")],
-            "grains_dirs": [str(self.ext / "_grains")],
             "cloudassist": {"binary": str(m.binary), "init_system": "sysvinit"},
         }
+        if self.args.install == "dirs":
+            conf.update({k: [str(self.ext / sub)] for k, sub in DIRS_OPTIONS.items()})
+        elif self.args.install == "pip" and self.bench_dir is not None:
+            conf["module_dirs"] = [str(self.bench_dir)]  # scalebench only: bench-only module
         (m.conf / "minion").write_text(yaml.safe_dump(conf))
 
     def start_client(self, m: Minion) -> None:
@@ -320,13 +408,16 @@ class Fleet:
             time.sleep(0.02)
         raise RuntimeError(f"the stand-in of {m.id} did not start ({m.real})")
 
-    def environ(self) -> dict:
+    def environ(self, minion: bool = False) -> dict:
         """The daemons' environment: this one, without PYTHONPATH (no other copy of the
-        extension) and, unless --dont-write-bytecode, without PYTHONDONTWRITEBYTECODE: a
-        minion started by its service manager writes __pycache__ next to the modules it loads
-        and reuses it; with the variable set every job compiles the modules from source."""
+        extension; a minion of --install pip gets the --target folder) and, unless
+        --dont-write-bytecode, without PYTHONDONTWRITEBYTECODE: a minion started by its service
+        manager writes __pycache__ next to the modules it loads and reuses it; with the
+        variable set every job compiles the modules from source."""
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
+        if minion and self.site is not None:
+            env["PYTHONPATH"] = str(self.site)
         if self.args.dont_write_bytecode:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
         else:
@@ -369,7 +460,7 @@ class Fleet:
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=self.environ(),
+            env=self.environ(minion=True),
             start_new_session=True,
         )
         out.close()
@@ -430,6 +521,47 @@ class Fleet:
                     )
                 )
             log(f"{len(seen & want)}/{len(want)} minions answer test.ping")
+            time.sleep(1)
+
+    def sync(self) -> None:
+        """--install synced: `saltutil.sync_all` on every minion; each must answer and have
+        synced the cloudassist execution and state modules (and scalebench with --explain)."""
+        with contextlib.redirect_stdout(sys.stderr):
+            ret = self.local_client().cmd(
+                "*", "saltutil.sync_all", timeout=self.cli_timeout, full_return=True
+            )
+        want = {"modules": ["modules.cloudassist"], "states": ["states.cloudassist"]}
+        if self.args.explain:
+            want["modules"].append("modules.scalebench")
+        problems = []
+        for m in self.minions:
+            data = (ret or {}).get(m.id)
+            if not isinstance(data, dict) or not isinstance(data.get("ret"), dict):
+                problems.append(f"{m.id}: no answer ({data!r:.200})")
+                continue
+            got = data["ret"]
+            lacking = [x for k, names in want.items() for x in names if x not in got.get(k, [])]
+            if lacking or data.get("retcode", 0) != 0:
+                problems.append(f"{m.id}: did not sync {lacking} ({got!r:.300})")
+        if problems:
+            raise Failed("saltutil.sync_all: " + "; ".join(problems))
+
+    def wait_version(self, timeout: float) -> float:
+        """Until cloudassist.version gives every minion's own version; the seconds it took."""
+        started = time.monotonic()
+        while True:
+            with contextlib.redirect_stdout(sys.stderr):
+                ret = self.local_client().cmd("*", "cloudassist.version", timeout=30) or {}
+            wrong = [m.id for m in self.minions if ret.get(m.id) != m.version]
+            if not wrong:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise Failed(
+                    "cloudassist.version did not answer rightly after {:.0f} s on {}: {}".format(
+                        timeout, ", ".join(wrong), {w: ret.get(w) for w in wrong[:3]}
+                    )
+                )
+            log(f"cloudassist.version: {len(self.minions) - len(wrong)}/{len(self.minions)} right")
             time.sleep(1)
 
     def minion_pids(self) -> list[int]:
@@ -514,6 +646,8 @@ def check(fleet: Fleet, label: str, mid: str, value) -> str | None:
         return f"{wrong} (expected {want})" if wrong else None
     if label == "cloudassist.version":
         return None if value == m.version else f"{value!r:.300} (expected {m.version!r})"
+    if label in (RUNNING, SERVICE_RUNNING):
+        return state_problem(value, "cloudassist_|-" if label == RUNNING else "service_|-")
     if label == BASELINE:
         return (
             None
@@ -521,6 +655,25 @@ def check(fleet: Fleet, label: str, mid: str, value) -> str | None:
             else f"{value!r:.300} (expected {fleet.salt_version!r})"
         )
     return None if value is True else f"{value!r:.300} (expected True: the client runs)"
+
+
+def state_problem(value, prefix: str) -> str | None:
+    """A satisfied state run: a dict of states, the one asked for among them, every state
+    result True and no changes."""
+    if not isinstance(value, dict) or not value:
+        return f"not a state run: {value!r:.300}"
+    bad = {
+        key: {k: ret.get(k) for k in ("result", "changes", "comment")}
+        if isinstance(ret, dict)
+        else ret
+        for key, ret in value.items()
+        if not isinstance(ret, dict) or ret.get("result") is not True or ret.get("changes")
+    }
+    if bad:
+        return f"not satisfied: {bad!r:.400}"
+    if not any(key.startswith(prefix + SERVICE + "_|-") for key in value):
+        return f"no {prefix.rstrip('_|-')} state for {SERVICE}: {sorted(value)!r:.300}"
+    return None
 
 
 def verdict(fleet: Fleet, label: str, answers: dict, retcodes: dict) -> dict:
@@ -753,7 +906,7 @@ def measure(fleet: Fleet, args) -> dict:
                 args.rounds,
                 "  ".join(
                     "{} {:.2f}s/{:.2f}s".format(
-                        label.split()[0],
+                        label.split()[label.startswith("state: ")],
                         data["cli"][label][-1]["seconds"],
                         data["api"][label][-1]["seconds"],
                     )
@@ -767,6 +920,8 @@ def measure(fleet: Fleet, args) -> dict:
 
 
 def describe_failure(mode, label, res, rnd) -> str:
+    if mode == "explain":
+        return res.get("error") or "--explain failed"
     parts = [
         f"{'salt' if mode == 'cli' else 'LocalClient'} '*' {label} (round {rnd}): "
         f"{res.get('answered')} of the minions answered"
@@ -834,13 +989,16 @@ def table(result: dict) -> str:
         f"{meta['load_before']}, after: {meta['load_after']})",
         f"checkout: {meta['checkout']}",
         f"fleet: 1 salt-master + {n} salt-minions (multiprocessing: True), all connected "
-        f"{meta['connect_s']:.1f} s after start; {meta['modules']}; {meta['bytecode']}",
+        f"{meta['connect_s']:.1f} s after start; {meta['bytecode']}",
+        meta["modules"],
         f"clients: {n} stand-ins, each its own binary, version and running process, started by "
         f"its own /etc/init.d/{SERVICE} (per-minion mount namespace, own pid file); "
         f"{meta['client_names']}",
         f"native comparison: service.status {SERVICE}, "
         f"served by Salt's {meta['service_provider']}: "
-        f"`service {SERVICE} status`, the same init script, for the same client, on every minion",
+        f"`service {SERVICE} status`, the same init script, for the same client, on every "
+        f"minion; state.apply cabench_running (a satisfied cloudassist.running) against "
+        f"state.apply cabench_service (a satisfied service.running {SERVICE})",
         f"{meta['rounds']} rounds, commands interleaved (order rotated each round), "
         f"after {meta['warmup']} warm-up round(s); every run checked: all {n} minions answered, "
         "each answer right",
@@ -894,194 +1052,499 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+GOALS = (
+    # (what, the label, what it is compared with)
+    ("cloudassist.status", "cloudassist.status", BASELINE),
+    ("cloudassist.version", "cloudassist.version", BASELINE),
+    ("a satisfied cloudassist.running", RUNNING, SERVICE_RUNNING),
+)
+
+
 def goal_lines(result: dict) -> list[str]:
+    """Issue 18's goals: each ratio of medians <= GOAL_RATIO on the salt CLI's wall time and on
+    publish to last answer (LocalClient); judged only at GOAL_MINIONS or more minions."""
     s, n = result["summary"], result["meta"]["minions"]
-    cli = s["cli"]["cloudassist.status"].get("ratio")
-    api = s["api"]["cloudassist.status"].get("ratio")
-    cpu = s["api"]["cloudassist.status"].get("cpu_ratio")
-    if cli is None or api is None:
-        return [
-            f"goal (issue 10): cloudassist.status <= {GOAL_RATIO}x test.version at "
-            f"{GOAL_MINIONS} minions: NOT MEASURED (failed runs)"
-        ]
-    met = cli <= GOAL_RATIO
-    head = (
-        f"goal (issue 10): at {GOAL_MINIONS} minions `salt '*' cloudassist.status` costs at "
-        f"most {GOAL_RATIO}x `salt '*' test.version`: {cli:.2f}x (salt CLI wall, median)"
-    )
-    more = f"      publish -> last answer (LocalClient): {api:.2f}x; minions' CPU: " + (
-        f"{cpu:.2f}x" if cpu is not None else "-"
-    )
-    if n != GOAL_MINIONS:
-        return [head + f" -- not judged: this run had {n} minions", more]
-    return [
-        head + (" -- MET" if met else " -- NOT MET"),
-        more
-        + (
-            ""
-            if (api <= GOAL_RATIO) == met
-            else f"  (publish -> last answer {'meets' if api <= GOAL_RATIO else 'misses'} it)"
-        ),
+    judged = n >= GOAL_MINIONS
+    lines = [
+        f"goals (issue 18), judged at {GOAL_MINIONS} minions or more"
+        + ("" if judged else f" -- NOT JUDGED: this run had {n} minions")
+        + f"; ratio of medians, at most {GOAL_RATIO}x:"
     ]
+    for what, label, base in GOALS:
+        for mode, how in (("cli", "salt CLI wall"), ("api", "publish -> last answer")):
+            row, ref = s[mode].get(label, {}), s[mode].get(base, {})
+            ratio = (
+                row["median"] / ref["median"] if row.get("median") and ref.get("median") else None
+            )
+            if ratio is None:
+                state = "NOT MEASURED (failed runs)"
+            elif not judged:
+                state = f"{ratio:.2f}x (not judged)"
+            else:
+                state = f"{ratio:.2f}x -- " + ("MET" if ratio <= GOAL_RATIO else "MISSED")
+            lines.append(f"  {what:31} <= {GOAL_RATIO}x {base:22} {how:23} {state}")
+    return lines
 
 
 # --- --explain: where a minion's job spends its time -------------------------------------------
 
-# Written into the snapshot's _modules only with --explain; called as scalebench.* jobs.
+# Written with --explain where the minions load it (scalebench.py); called as scalebench.anatomy.
 EXPLAIN_MODULE = '''\
-"""Written by bench/scale.py --explain: what one job spends, measured inside the job process."""
+"""Written by bench/scale.py --explain (bench-only): one job broken down, inside the job process.
+
+anatomy(fun, args) resolves ``__salt__[fun]`` (the loader: the function's module, its
+``__virtual__``) and calls it once, with the job process instrumented for that time only:
+Salt's loader (each module it loads, each ``__virtual__``), every module executed from a file
+(self and total time; the cloudassist library is the ``_cloudassist_*`` ones), every
+``config.get`` through a loader, the library's process-table scans and every process started
+through ``subprocess.Popen`` (its lifetime until reaped) or ``os.fork``.  Times are wall (ms)
+and this process's CPU (ms); spawned processes' CPU is RUSAGE_CHILDREN's.
+"""
+
+import importlib.machinery
 import os
+import resource
+import subprocess
 import sys
 import time
 from datetime import datetime
 
+# The library's functions that walk the process table (outermost call timed).
+SCANS = ("processes", "live_pids", "client_pids_by_exe", "in_folder", "cgroup_pids")
 
-def _since_publish(jid):
-    # the jid is the master's local time at publish, to the microsecond
-    return time.time() - datetime.strptime(jid, "%Y%m%d%H%M%S%f").timestamp()
+
+def _ms(seconds):
+    return round(seconds * 1e3, 3)
+
+
+def _adder(records, **what):
+    return lambda wall, cpu: records.append({**what, "ms": _ms(wall), "cpu": _ms(cpu)})
+
+
+def _started():
+    """This process's start (epoch seconds), from /proc/self/stat field 22 (clock ticks after
+    boot): as coarse as a tick (10 ms at 100 Hz)."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    ticks = int(fields[19])  # field 22; fields[0] is field 3
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    return time.time() - age
+
+
+class _Probe:
+    def __init__(self):
+        self.rec = {
+            "loads": [],
+            "virtual": [],
+            "imports": [],
+            "config_get": [],
+            "scans": [],
+            "listings": 0,
+            "spawned": [],
+            "forks": 0,
+        }
+        self.undo = []
+        self.stack = []  # import nesting: [child wall, child cpu]
+        self.depth = {"load": 0, "config": 0, "scan": 0}
+        self.on = False
+
+    def patch(self, obj, name, new):
+        self.undo.append((obj, name, obj.__dict__[name] if name in obj.__dict__ else None))
+        setattr(obj, name, new)
+
+    def restore(self):
+        for obj, name, old in reversed(self.undo):
+            if old is None:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, old)
+
+    def timed(self, kind, fn, record):
+        """fn() timed as an outermost call of ``kind``; ``record(wall, cpu)``."""
+        if not self.on or self.depth[kind]:
+            return fn()
+        self.depth[kind] += 1
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return fn()
+        finally:
+            self.depth[kind] -= 1
+            record(time.perf_counter() - t0, time.process_time() - c0)
+
+    def install(self):
+        import salt.loader.lazy as lazy
+
+        probe, rec = self, self.rec
+        load_module = lazy.LazyLoader._load_module
+        process_virtual = lazy.LazyLoader._process_virtual
+        loaded_call = lazy.LoadedFunc.__call__
+
+        def _load_module(loader, name):
+            tag = getattr(loader, "tag", "?")
+            return probe.timed(
+                "load",
+                lambda: load_module(loader, name),
+                _adder(rec["loads"], name=f"{tag}.{name}"),
+            )
+
+        def _process_virtual(loader, mod, module_name, *rest, **kw):
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return process_virtual(loader, mod, module_name, *rest, **kw)
+            finally:
+                if probe.on:
+                    rec["virtual"].append(
+                        {
+                            "name": f"{getattr(loader, 'tag', '?')}.{module_name}",
+                            "ms": _ms(time.perf_counter() - t0),
+                            "cpu": _ms(time.process_time() - c0),
+                        }
+                    )
+
+        def __call__(func, *args, **kwargs):
+            if func.name != "config.get":
+                return loaded_call(func, *args, **kwargs)
+            key = args[0] if args else kwargs.get("key")
+            return probe.timed(
+                "config",
+                lambda: loaded_call(func, *args, **kwargs),
+                _adder(rec["config_get"], key=str(key)),
+            )
+
+        self.patch(lazy.LazyLoader, "_load_module", _load_module)
+        self.patch(lazy.LazyLoader, "_process_virtual", _process_virtual)
+        self.patch(lazy.LoadedFunc, "__call__", __call__)
+        for cls in (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader):
+            self.patch(cls, "exec_module", self._exec_module(cls.exec_module))
+        popen_init, handle_exit = subprocess.Popen.__init__, subprocess.Popen._handle_exitstatus
+
+        def init(popen, args, *rest, **kw):
+            t0 = time.perf_counter()
+            popen_init(popen, args, *rest, **kw)
+            if probe.on:
+                argv = [args] if isinstance(args, (str, bytes)) else list(args)
+                popen._cabench = {
+                    "argv": " ".join(str(a) for a in argv)[:120],
+                    "t0": t0,
+                    "start_ms": _ms(time.perf_counter() - t0),
+                }
+                rec["spawned"].append(popen._cabench)
+
+        def _handle_exitstatus(popen, *rest, **kw):
+            out = handle_exit(popen, *rest, **kw)
+            spawn = getattr(popen, "_cabench", None)
+            if spawn is not None and "ms" not in spawn:
+                spawn["ms"] = _ms(time.perf_counter() - spawn["t0"])
+            return out
+
+        self.patch(subprocess.Popen, "__init__", init)
+        self.patch(subprocess.Popen, "_handle_exitstatus", _handle_exitstatus)
+        os.register_at_fork(before=self._forked)  # cannot be undone: counts only while on
+        facts = sys.modules.get("_cloudassist_facts")
+        if facts is not None:  # inherited from the minion's main process
+            self.instrument_facts(facts)
+
+    def _forked(self):
+        if self.on:
+            self.rec["forks"] += 1
+
+    def _exec_module(self, original):
+        probe = self
+
+        def exec_module(loader, module):
+            if not probe.on:
+                return original(loader, module)
+            t0, c0 = time.perf_counter(), time.process_time()
+            probe.stack.append([0.0, 0.0])
+            try:
+                return original(loader, module)
+            finally:
+                w, c = time.perf_counter() - t0, time.process_time() - c0
+                cw, cc = probe.stack.pop()
+                if probe.stack:
+                    probe.stack[-1][0] += w
+                    probe.stack[-1][1] += c
+                probe.rec["imports"].append(
+                    {
+                        "name": module.__name__,
+                        "ms": _ms(w),
+                        "cpu": _ms(c),
+                        "self_ms": _ms(w - cw),
+                        "self_cpu": _ms(c - cc),
+                    }
+                )
+                if module.__name__ == "_cloudassist_facts":
+                    probe.instrument_facts(module)
+
+        return exec_module
+
+    def instrument_facts(self, facts):
+        probe, rec = self, self.rec
+        for name in SCANS:
+            original = getattr(facts, name, None)
+            if original is None:
+                continue
+
+            def scan(*args, _orig=original, _name_=name, **kwargs):
+                if _name_ == "processes" and (len(args) > 1 or kwargs.get("pids") is not None):
+                    return _orig(*args, **kwargs)  # among given pids: no scan
+                return probe.timed(
+                    "scan",
+                    lambda: _orig(*args, **kwargs),
+                    _adder(rec["scans"], name=_name_),
+                )
+
+            self.patch(facts, name, scan)
+        entries = getattr(facts, "_proc_entries", None)
+        if entries is not None:
+
+            def _proc_entries():
+                if probe.on:
+                    rec["listings"] += 1
+                return entries()
+
+            self.patch(facts, "_proc_entries", _proc_entries)
 
 
 def anatomy(fun, args=(), **kwargs):
-    out = {"since_publish_ms": _since_publish(kwargs["__pub_jid"]) * 1e3}
-    before = set(sys.modules)
-    t0, c0 = time.perf_counter(), time.process_time()
-    func = __salt__[fun]
-    t1, c1 = time.perf_counter(), time.process_time()
-    func(*args)
-    t2, c2 = time.perf_counter(), time.process_time()
-    func(*args)
-    t3, c3 = time.perf_counter(), time.process_time()
-    out.update(load_ms=(t1 - t0) * 1e3, load_cpu_ms=(c1 - c0) * 1e3,
-               call_ms=(t2 - t1) * 1e3, call_cpu_ms=(c2 - c1) * 1e3,
-               warm_ms=(t3 - t2) * 1e3, warm_cpu_ms=(c3 - c2) * 1e3,
-               imported=sorted(set(sys.modules) - before))
-    return out
-
-
-HELPERS = ("_cloudassist_records", "_cloudassist_facts", "_cloudassist_run",
-           "_cloudassist_procedure", "_cloudassist_init_system", "_cloudassist_boot",
-           "_cloudassist_systemd", "_cloudassist_sdbus", "_cloudassist_host",
-           "_cloudassist_args", "_cloudassist_plan", "_cloudassist_act")
-
-
-def pieces(**kwargs):
-    """The parts of cloudassist.status, each timed on its own, in a cold job."""
-    import importlib
-    pc = time.perf_counter
-    out = {}
-    t = pc(); get = __salt__["config.get"]; out["config module load"] = (pc() - t) * 1e3
-    t = pc()
-    for key in ("binary", "init_system", "timeout"):
-        get("cloudassist:" + key)
-    out["3 config.get"] = (pc() - t) * 1e3
-    binary = get("cloudassist:binary")
-    sys.path.insert(0, __opts__["module_dirs"][0])
+    t_fn, c_fn = time.time(), time.process_time()
+    jid_time = datetime.strptime(kwargs["__pub_jid"], "%Y%m%d%H%M%S%f").timestamp()
+    started = _started()
+    out = {
+        "publish_to_fork_ms": _ms(started - jid_time),
+        "fork_to_fn_ms": _ms(t_fn - started),
+        "fork_to_fn_cpu": _ms(c_fn),
+        "publish_to_fn_ms": _ms(t_fn - jid_time),
+        "pid": os.getpid(),
+        "proc_entries": sum(1 for name in os.listdir("/proc") if name.isdigit()),
+    }
+    probe = _Probe()
+    probe.install()
+    modules_before = set(sys.modules)
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        for name in HELPERS:
-            t = pc(); importlib.import_module(name)
-            out["import " + name] = (pc() - t) * 1e3
+        probe.on = True
+        t0, c0 = time.perf_counter(), time.process_time()
+        func = __salt__[fun]
+        t1, c1 = time.perf_counter(), time.process_time()
+        at_load = {k: len(v) for k, v in probe.rec.items() if isinstance(v, list)}
+        ret = func(*args)
+        t2, c2 = time.perf_counter(), time.process_time()
+        probe.on = False
     finally:
-        sys.path.pop(0)
-    facts, run = sys.modules["_cloudassist_facts"], sys.modules["_cloudassist_run"]
-    t = pc()
-    found = facts.processes(facts.client_names(binary) | facts.watchdog_names(WATCHDOG))
-    facts.classify(binary, found)
-    facts.classify_watchdog(WATCHDOG, found)
-    out["/proc scan: the client and the watchdog (one pass)"] = (pc() - t) * 1e3
-    t = pc(); run.run([binary, "-v"], 30); out["spawn: client -v"] = (pc() - t) * 1e3
-    out["/proc entries"] = sum(1 for name in os.listdir("/proc") if name.isdigit())
+        probe.on = False
+        probe.restore()
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rec = probe.rec
+    for spawn in rec["spawned"]:
+        spawn.pop("t0", None)
+    out.update(
+        load_ms=_ms(t1 - t0),
+        load_cpu=_ms(c1 - c0),
+        call_ms=_ms(t2 - t1),
+        call_cpu=_ms(c2 - c1),
+        at_load=at_load,
+        children_cpu=_ms(
+            children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime
+        ),
+        new_modules=sorted(set(sys.modules) - modules_before),
+        **rec,
+    )
+    out["ret"] = ret
+    out["fn_end"] = time.time()
     return out
 '''
 
-EXPLAIN_REPEAT = 3
-EXPLAIN_ALONE = 5
+EXPLAIN_REPEAT = 2  # jobs per command on all minions at once
+EXPLAIN_ALONE = 3  # then on one minion alone
 
 
 def explain(fleet: Fleet, args) -> dict:
-    """Jobs that time, inside the job process, the load and the call of each command."""
+    """scalebench.anatomy jobs: each command broken down inside the job process."""
     client = fleet.local_client()
     one = fleet.minions[0].id
-    out = {"all": {c[0]: [] for c in COMMANDS}, "alone": {c[0]: [] for c in COMMANDS}, "pieces": []}
-
-    def job(tgt, fun, kwarg, want):
-        with contextlib.redirect_stdout(sys.stderr):
-            ret = client.cmd(tgt, fun, kwarg=kwarg, timeout=fleet.cli_timeout)
-        missing = sorted(set(want) - set(ret or {}))
-        bad = sorted(mid for mid, v in (ret or {}).items() if not isinstance(v, dict))
-        if missing or bad:
-            raise Failed(
-                f"--explain: {fun} got no answer from {', '.join(missing) or '-'}; "
-                f"a wrong one from {', '.join(bad) or '-'}: "
-                f"{[ret[m] for m in bad][:1]!r:.500}"
-            )
-        return ret
-
     everyone = [m.id for m in fleet.minions]
+    out = {"all": {c[0]: [] for c in COMMANDS}, "alone": {c[0]: [] for c in COMMANDS}}
+
+    def job(label, fun, fargs, tgt, want):
+        rets, arrivals = {}, {}
+        with contextlib.redirect_stdout(sys.stderr):
+            for ret in client.cmd_iter(
+                tgt,
+                "scalebench.anatomy",
+                kwarg={"fun": fun, "args": list(fargs)},
+                timeout=fleet.cli_timeout,
+                full_return=True,
+            ):
+                now = time.time()
+                for mid, data in (ret or {}).items():
+                    if isinstance(data, dict) and "ret" in data:
+                        rets[mid], arrivals[mid] = data["ret"], now
+        problems = []
+        for mid in want:
+            r = rets.get(mid)
+            if not isinstance(r, dict) or "fn_end" not in r:
+                problems.append(f"{mid}: {'no answer' if r is None else repr(r)[:500]}")
+                continue
+            why = check(fleet, label, mid, r.pop("ret", None))
+            if why:
+                problems.append(f"{mid}: {why}")
+            r["return_ms"] = round((arrivals[mid] - r["fn_end"]) * 1e3, 3)
+        if problems:
+            raise Failed(f"--explain: scalebench.anatomy of {label}: " + "; ".join(problems))
+        return [rets[mid] for mid in want]
+
     log(
         f"--explain: {EXPLAIN_REPEAT} jobs per command on all minions at once, then "
         f"{EXPLAIN_ALONE} on {one} alone"
     )
     for _ in range(EXPLAIN_REPEAT):
         for label, fun, fargs in COMMANDS:
-            ret = job("*", "scalebench.anatomy", {"fun": fun, "args": list(fargs)}, everyone)
-            out["all"][label] += list(ret.values())
+            out["all"][label] += job(label, fun, fargs, "*", everyone)
     for _ in range(EXPLAIN_ALONE):
         for label, fun, fargs in COMMANDS:
-            ret = job(one, "scalebench.anatomy", {"fun": fun, "args": list(fargs)}, [one])
-            out["alone"][label].append(ret[one])
-        out["pieces"].append(job(one, "scalebench.pieces", {}, [one])[one])
+            out["alone"][label] += job(label, fun, fargs, one, [one])
     return out
 
 
-def explain_lines(ex: dict, n: int) -> list[str]:
-    def med(rows, key):
-        vals = [r[key] for r in rows if key in r]
-        return statistics.median(vals) if vals else None
+def is_library(name: str) -> bool:
+    return name.startswith("_cloudassist_")
 
+
+def job_parts(r: dict) -> dict:
+    """One anatomy job's figures: ms, CPU ms and counts."""
+    lib = [i for i in r["imports"] if is_library(i["name"])]
+    spawned = r["spawned"]
+    return {
+        "to fork": (r["publish_to_fork_ms"], None, None),
+        "fork>fn": (r["fork_to_fn_ms"], r["fork_to_fn_cpu"], None),
+        "load fn": (r["load_ms"], r["load_cpu"], None),
+        "loader": (
+            sum(x["ms"] for x in r["loads"]),
+            sum(x["cpu"] for x in r["loads"]),
+            len(r["loads"]),
+        ),
+        "virtual": (
+            sum(x["ms"] for x in r["virtual"]),
+            sum(x["cpu"] for x in r["virtual"]),
+            len(r["virtual"]),
+        ),
+        "lib imp": (
+            sum(x["self_ms"] for x in lib),
+            sum(x["self_cpu"] for x in lib),
+            len(lib),
+        ),
+        "cfg.get": (
+            sum(x["ms"] for x in r["config_get"]),
+            sum(x["cpu"] for x in r["config_get"]),
+            len(r["config_get"]),
+        ),
+        "scan": (
+            sum(x["ms"] for x in r["scans"]),
+            sum(x["cpu"] for x in r["scans"]),
+            len(r["scans"]),
+        ),
+        "spawned": (
+            sum(x.get("ms", 0) for x in spawned),
+            r["children_cpu"],
+            len(spawned) + r["forks"],
+        ),
+        "call": (r["call_ms"], r["call_cpu"], None),
+        "return": (r["return_ms"], None, None),
+    }
+
+
+EXPLAIN_COLUMNS = (
+    "to fork",
+    "fork>fn",
+    "load fn",
+    "loader",
+    "virtual",
+    "lib imp",
+    "cfg.get",
+    "scan",
+    "spawned",
+    "call",
+    "return",
+)
+
+
+def explain_lines(ex: dict, n: int) -> list[str]:
     lines = [
-        "--explain: where a minion's job spends its time, measured inside the job process "
-        "(a fresh fork of the minion, cold as every job is; ms, median)",
-        "  to fn = from the master's publish (the jid's time stamp) to the function starting; "
-        "load = the loader importing the function's module; call = its first call; "
-        "CPU time in brackets",
-        f"{'':36} {'all ' + str(n) + ' minions at once':^38} {'one minion alone':^38}",
-        f"{'command':36} {'to fn':>8} {'load':>14} {'call':>14} {'to fn':>8} {'load':>14} "
-        f"{'call':>14}",
+        "--explain: one minion's job broken down inside the job process (scalebench.anatomy; "
+        "ms, median of the jobs; wall, then CPU of the job process, then counts)",
+        "  to fork = publish (the jid's time) -> the job process's start (/proc/self/stat, "
+        "10 ms ticks); fork>fn = its start -> the function's (Salt's job set-up, "
+        "gen_modules); load fn = __salt__[fun]: the loader loading the function's module; "
+        "loader = every module Salt's loader loaded during load and call (n modules), virtual "
+        "= their __virtual__; lib imp = the _cloudassist_* modules executed in the job (self "
+        "time, n modules); cfg.get = config.get calls through a loader; scan = the library's "
+        "process-table scans; spawned = processes started (Popen, until reaped; CPU: the "
+        "children's) and os.fork; call = the function's call; return = its end -> the answer "
+        "reaching this process (LocalClient)",
     ]
+    head = f"{'command':34} {'':4}" + "".join(f"{c:>9}" for c in EXPLAIN_COLUMNS)
+    for where, title in (
+        ("all", f"all {n} minions at once"),
+        ("alone", "one minion alone"),
+    ):
+        lines += ["", f"  {title}:", head]
+        for label, _, _ in COMMANDS:
+            rows = [job_parts(r) for r in ex[where][label]]
+            if not rows:
+                continue
+            for i, what in enumerate(("wall", "cpu", "n")):
+                cells = []
+                for col in EXPLAIN_COLUMNS:
+                    vals = [row[col][i] for row in rows if row[col][i] is not None]
+                    if not vals:
+                        cells.append(f"{'':>9}")
+                    elif what == "n":
+                        cells.append(f"{statistics.median(vals):9.0f}")
+                    else:
+                        cells.append(f"{statistics.median(vals):9.1f}")
+                lines.append(f"{label if i == 0 else '':34} {what:4}" + "".join(cells))
+    lines += ["", "  in detail, the last job on one minion alone:"]
     for label, _, _ in COMMANDS:
-        cells = []
-        for where in ("all", "alone"):
-            rows = ex[where][label]
-            cells.append(
-                f"{fmt(med(rows, 'since_publish_ms'), '8.0f')} "
-                f"{fmt(med(rows, 'load_ms'), '6.1f')} ({fmt(med(rows, 'load_cpu_ms'), '5.1f')}) "
-                f"{fmt(med(rows, 'call_ms'), '6.1f')} ({fmt(med(rows, 'call_cpu_ms'), '5.1f')})"
-            )
-        lines.append(f"{label:36} {cells[0]} {cells[1]}")
-    imported = ex["alone"]["cloudassist.status"][-1].get("imported", [])
-    lines.append(
-        f"  a cloudassist job imports {len(imported)} modules afresh: "
-        + ", ".join(x.rsplit(".", 1)[-1] for x in imported)
-    )
-    pieces = ex["pieces"]
-    keys = [k for k in pieces[0] if k != "/proc entries"]
-    imports = [k for k in keys if k.startswith("import ")]
-    total_imports = statistics.median(sum(p[k] for k in imports) for p in pieces)
-    lines.append(
-        f"  cloudassist.status in pieces, on one minion alone (ms, median of {len(pieces)} "
-        f"cold jobs; /proc held {statistics.median(p['/proc entries'] for p in pieces):.0f} "
-        "processes):"
-    )
-    parts = [f"{k} {statistics.median(p[k] for p in pieces):.1f}" for k in keys if k not in imports]
-    parts.append(
-        f"importing the 12 helpers {total_imports:.1f} (of which "
-        + ", ".join(
-            f"{k[len('import cloudassist_') :]} {statistics.median(p[k] for p in pieces):.1f}"
-            for k in sorted(imports, key=lambda k: -statistics.median(p[k] for p in pieces))[:4]
+        rows = ex["alone"][label]
+        if not rows:
+            continue
+        r = rows[-1]
+        lib = sorted(
+            (i for i in r["imports"] if is_library(i["name"])), key=lambda i: -i["self_ms"]
         )
-        + ")"
-    )
-    lines += ["    " + part for part in parts]
+        lines.append(f"  {label}: /proc held {r['proc_entries']} processes")
+        lines.append(
+            f"    library modules executed ({len(lib)}): "
+            + (", ".join(f"{i['name']} {i['self_ms']:.1f}" for i in lib) or "none")
+        )
+        others = [i for i in r["imports"] if not is_library(i["name"])]
+        if others:
+            lines.append(
+                f"    other modules executed from files ({len(others)}): "
+                + ", ".join(f"{i['name']} {i['self_ms']:.1f}" for i in others[:12])
+                + (" ..." if len(others) > 12 else "")
+            )
+        lines.append(
+            f"    loader loaded ({len(r['loads'])}): "
+            + (", ".join(f"{x['name']} {x['ms']:.1f}" for x in r["loads"]) or "nothing")
+        )
+        cg = r["config_get"]
+        lines.append(
+            f"    config.get ({len(cg)}): "
+            + (", ".join(f"{x['key']} {x['ms']:.2f}" for x in cg) or "none")
+        )
+        lines.append(
+            f"    process-table scans ({len(r['scans'])}, {r['listings']} /proc listings): "
+            + (", ".join(f"{x['name']} {x['ms']:.1f}" for x in r["scans"]) or "none")
+        )
+        lines.append(
+            f"    spawned ({len(r['spawned'])} Popen, {r['forks']} os.fork): "
+            + (
+                ", ".join(f"`{x['argv']}` {x.get('ms', float('nan')):.1f}" for x in r["spawned"])
+                or "none"
+            )
+        )
     return lines
 
 
@@ -1125,6 +1588,10 @@ def unavailable_reason(args) -> str | None:
     for sub in EXT_FOLDERS:
         if not (args.checkout / sub).is_dir():
             return f"{args.checkout} has no {sub}/"
+    if args.install == "pip":
+        for name in PACKAGE_FILES:
+            if not (args.checkout / name).exists():
+                return f"{args.checkout} has no {name} to build a wheel from"
     return None
 
 
@@ -1188,19 +1655,33 @@ def main(argv=None) -> int:
         "sets it): every job then compiles cloudassist's modules from source",
     )
     p.add_argument(
+        "--install",
+        choices=INSTALLS,
+        default="synced",
+        help="how the minions get cloudassist (default synced): synced = the checkout's "
+        "_modules _states _grains _beacons _runners in the master's file_roots and "
+        "saltutil.sync_all on every minion (no module_dirs); pip = a wheel of the checkout "
+        "installed with pip install --target into a folder on the minions' PYTHONPATH (Salt "
+        "finds it by its salt.loader entry point); dirs = module_dirs, states_dirs and "
+        "grains_dirs naming a copy of the checkout's folders",
+    )
+    p.add_argument(
         "--checkout",
         type=Path,
         default=REPO,
-        help="tree whose _modules/_states/_grains the minions load (copied at "
+        help="tree whose _modules/_states/_grains/_beacons/_runners (and, for --install pip, "
+        "setup.cfg, pyproject.toml, README.md, LICENSE and src) the minions get (copied at "
         "start; default: %(default)s)",
     )
     p.add_argument(
         "--explain",
         action="store_true",
-        help="after the rounds, run jobs that time inside each minion's job process "
-        "the loading and the first call of each command, and cloudassist.status "
-        "piece by piece (a bench-only module, scalebench, is added to the "
-        "minions' module_dirs copy for the whole run)",
+        help="after the rounds, break one minion's job down for every command, measured "
+        "inside the job process: the fork, the job set-up, the loader (modules, "
+        "__virtual__), the library's import, each config.get, the process-table scans, "
+        "each spawned process, the call and the return; on all minions at once and on one "
+        "alone (a bench-only module, scalebench, is synced with the others, or put in the "
+        "copy's _modules, or for pip in a module_dirs folder of its own, for the whole run)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
@@ -1243,10 +1724,8 @@ def main(argv=None) -> int:
         # This process is a client: the master's going away at the end is not news.
         logging.getLogger("salt").setLevel(logging.CRITICAL)
         fleet.salt_version = salt.version.__version__
-        fleet.snapshot(args.checkout)
-        if args.explain:
-            (fleet.ext / "_modules" / "scalebench.py").write_text(EXPLAIN_MODULE)
         fleet.write_master()
+        fleet.install(args.checkout)
         log(
             f"temporary root {tmp}; ports {fleet.publish_port}/{fleet.ret_port}; "
             f"open files {nofile}"
@@ -1264,11 +1743,14 @@ def main(argv=None) -> int:
         fleet.wait_minions(120 + 6 * args.minions)
         connect_s = time.monotonic() - t0
         log(f"all {len(fleet.minions)} minions connected after {connect_s:.1f} s")
+        if args.install == "synced":
+            fleet.sync()
+            log("saltutil.sync_all: every minion synced cloudassist")
+        version_s = fleet.wait_version(60 + 2 * args.minions)
+        log(f"cloudassist.version answers rightly everywhere ({version_s:.1f} s)")
         provider = service_provider(fleet)
         data = measure(fleet, args)
         result = {"data": data, "summary": summarize(data, args.minions)}
-        if args.explain:
-            result["explain"] = explain(fleet, args)
         result["meta"] = {
             "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "salt": fleet.salt_version,
@@ -1284,9 +1766,8 @@ def main(argv=None) -> int:
             "rounds": args.rounds,
             "warmup": args.warmup,
             "connect_s": connect_s,
-            "modules": "modules from a copy of the checkout's _modules/_states/_grains "
-            "taken at start (module_dirs, states_dirs, grains_dirs; "
-            "nothing synced)",
+            "install": args.install,
+            "modules": install_text(fleet),
             "bytecode": (
                 "PYTHONDONTWRITEBYTECODE=1 for the daemons (--dont-write-bytecode): "
                 "every job compiles the modules it loads"
@@ -1309,8 +1790,19 @@ def main(argv=None) -> int:
             "service_provider": provider,
             "load_before": load_before,
             "load_after": loadavg(),
-            "seconds": round(time.monotonic() - started, 1),
+            "seconds": None,
         }
+        if args.explain:
+            try:
+                result["explain"] = explain(fleet, args)
+            except Failed as exc:
+                log("FAILED: " + str(exc))
+                data["failures"].append(
+                    {"mode": "explain", "command": "scalebench.anatomy", "round": "-"}
+                    | {"error": str(exc)}
+                )
+        result["meta"]["load_after"] = loadavg()
+        result["meta"]["seconds"] = round(time.monotonic() - started, 1)
     except Failed as exc:
         failed = str(exc)
     except KeyboardInterrupt as exc:
@@ -1356,6 +1848,32 @@ def main(argv=None) -> int:
         )
         return 1
     return 1 if problems else 0
+
+
+def install_text(fleet: Fleet) -> str:
+    how = fleet.args.install
+    if how == "synced":
+        return (
+            "install: synced (a copy of the checkout's _modules/_states/_grains/_beacons/_runners "
+            "in the master's file_roots taken at start, saltutil.sync_all on every minion; no "
+            "module_dirs)"
+        )
+    if how == "pip":
+        return (
+            "install: pip (a wheel of a copy of the checkout, pip install --no-deps --target "
+            "<tmp>/site, the minions' PYTHONPATH; found by the salt.loader entry point; "
+            + ("bytecode compiled by pip" if fleet.pip_bytecode else "NO bytecode compiled")
+            + (
+                "; scalebench alone in a module_dirs folder"
+                if fleet.bench_dir is not None
+                else "; no module_dirs"
+            )
+            + ")"
+        )
+    return (
+        "install: dirs (module_dirs, states_dirs, grains_dirs naming a copy of the checkout's "
+        "_modules/_states/_grains taken at start; nothing synced)"
+    )
 
 
 def host_text() -> str:
