@@ -3,13 +3,18 @@ The ``cloudassist`` grain: what each minion's Cloud Assistant client is, for tar
 
 .. code-block:: bash
 
-    salt -G 'cloudassist:version:1.0.1.*' cloudassist.status
+    salt -G 'cloudassist:legacy:True' cloudassist.status
     salt -G 'cloudassist:installed:True' cloudassist.stop test=True
     salt -G 'cloudassist:enabled:False' cloudassist.enable test=True
 
-The grain holds ``installed``, ``version``, ``init_system``, ``service`` and ``enabled``
-(whether the client's service starts at boot), decided as the ``cloudassist`` execution module
-decides them.  Where something cannot be read, that key is None and ``error`` says why.  It
+The grain holds ``installed``, ``version``, ``init_system``, ``service``, ``enabled``
+(whether the client's service starts at boot), ``legacy`` and ``branch``, decided as the
+``cloudassist`` execution module decides them.  ``branch`` is the row of the vendor's table
+the minion is on (the text ``cloudassist.status`` gives as ``branch``); ``legacy`` is True on
+the rows for clients 1.0.1.308 and older (managed through ``agentwatch``), False on the rows
+for newer clients, None on Windows (one row for every version).  Target old clients by
+``legacy``, never by a glob on ``version``: ``1.0.1.*`` takes 1.0.1.309 and newer too and
+misses 1.0.0.x.  Where something cannot be read, that key is None and ``error`` says why.  It
 never raises: a failing grain function would cost the minion its other grains.
 
 It runs no program but the client's ``-v``, and that only when the binary changed since the
@@ -49,7 +54,7 @@ __virtualname__ = "cloudassist"
 
 # A grain runs when the minion starts: a hanging -v must not hold it for the module's 30 s.
 GRAIN_TIMEOUT = 10
-KEYS = ("installed", "version", "init_system", "service", "enabled")
+KEYS = ("installed", "version", "init_system", "service", "enabled", "legacy", "branch")
 
 
 def __virtual__():
@@ -126,14 +131,17 @@ def _facts(platform, config, salt=None, *, cache_dir=None):
         init_system=status.init.init_system,
         service=status.branch.service,
         enabled=status.enabled,
+        # The row procedure.choose picked for the module, by the same version comparison.
+        legacy=status.branch.legacy,
+        branch=status.branch.name,
     )
     return result
 
 
 def cloudassist():
     """
-    Return ``{"cloudassist": {installed, version, init_system, service, enabled}}`` (and
-    ``error`` where something cannot be read); see the module's doc.
+    Return ``{"cloudassist": {installed, version, init_system, service, enabled, legacy,
+    branch}}`` (and ``error`` where something cannot be read); see the module's doc.
 
     CLI Example:
 
@@ -141,6 +149,7 @@ def cloudassist():
 
         salt '*' grains.item cloudassist
         salt -G 'cloudassist:installed:True' cloudassist.status
+        salt -G 'cloudassist:legacy:True' cloudassist.status
     """
     windows = salt.utils.platform.is_windows()
     try:

@@ -25,6 +25,8 @@ def test_without_a_client_the_grain_says_not_installed_and_runs_nothing(host, au
         "init_system": None,
         "service": None,
         "enabled": None,
+        "legacy": None,
+        "branch": None,
     }
     assert [r["args"] for r in records if r["ours"]] == []
 
@@ -48,9 +50,28 @@ def test_the_grain_tells_version_init_system_service_and_boot_spawning_only_the_
     assert ours == [[str(host.binary), "-v"]], ours
     # the module agrees with the grain
     status = host.salt_call("cloudassist.status").data
-    assert {k: status[k] for k in ("version", "init_system", "service", "enabled")} == {
-        k: grain[k] for k in ("version", "init_system", "service", "enabled")
+    assert {k: status[k] for k in ("version", "init_system", "service", "enabled", "branch")} == {
+        k: grain[k] for k in ("version", "init_system", "service", "enabled", "branch")
     }
+    assert grain["legacy"] is False
+
+
+@pytest.mark.parametrize(
+    "version, legacy",
+    [("1.0.0.57", True), ("1.0.1.308", True), ("1.0.1.309", False), ("2.2.3.578", False)],
+)
+def test_the_grain_says_whether_the_client_is_on_the_vendors_legacy_rows(host, version, legacy):
+    """``salt -G 'cloudassist:legacy:True'`` targets what ``grains.get`` answers here: the
+    ``agentwatch`` rows for 1.0.1.308 and older, whatever a version glob would say."""
+    host.install_client(version)
+    host.install_init_script()
+    res = host.salt_call("grains.get", "cloudassist:legacy")
+    assert res.returncode == 0, res
+    assert res.data is legacy, res
+    grain = _grain(host.salt_call("grains.item", "cloudassist"))
+    assert grain["version"] == version and "error" not in grain, grain
+    assert grain["branch"] == host.salt_call("cloudassist.status").data["branch"]
+    assert ("1.0.1.308 or older" in grain["branch"]) is legacy
 
 
 def test_a_broken_client_is_an_error_in_the_grain_not_a_failed_minion(host):

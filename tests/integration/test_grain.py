@@ -38,11 +38,16 @@ def test_the_grain_names_the_client_and_targets_by_version(salt_cli, minion, run
         "init_system": "sysvinit",
         "service": "/etc/init.d/aliyun-service",
         "enabled": grain["enabled"],
+        "legacy": False,
+        "branch": "Linux, client newer than 1.0.1.308, sysvinit",
     }
     assert grain["enabled"] is run("cloudassist.enabled").data
+    assert grain["branch"] == run("cloudassist.status").data["branch"]
     assert _targeted(salt_cli, "cloudassist:version:2.2.*", minion.id) == [minion.id]
     assert _targeted(salt_cli, "cloudassist:installed:True", minion.id) == [minion.id]
     assert _targeted(salt_cli, "cloudassist:version:1.0.1.*", minion.id) == []
+    assert _targeted(salt_cli, "cloudassist:legacy:False", minion.id) == [minion.id]
+    assert _targeted(salt_cli, "cloudassist:legacy:True", minion.id) == []
     ret = salt_cli.run("-G", "cloudassist.status", minion_tgt="cloudassist:version:2.2.3.*")
     assert ret.returncode == 0 and ret.data[minion.id]["version"] == "2.2.3.578", ret
 

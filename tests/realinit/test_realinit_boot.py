@@ -464,6 +464,8 @@ class TestSystemdBoot(SystemdUnitFlow):
                     "init_system": "systemd",
                     "service": "aliyun.service",
                     "enabled": enabled,
+                    "legacy": False,
+                    "branch": "Linux, client newer than 1.0.1.308, systemd",
                 }, (grain, is_enabled(host, "aliyun.service"))
         finally:
             host.salt.configure()

@@ -1,9 +1,11 @@
 """The grain's Python paths that salt-call on this Linux host cannot take: Windows (the Service
-Control Manager through Salt's win_service helper, faked) and the never-raise guarantees."""
+Control Manager through Salt's win_service helper, faked), the never-raise guarantees, and the
+vendor's row (``legacy``, ``branch``) at each side of 1.0.1.308 with real stand-in clients."""
 
 import pytest
 
 import _cloudassist_host as hosts
+import _cloudassist_procedure as procedure
 import loaded
 import standin
 
@@ -50,6 +52,8 @@ def test_windows_facts_from_the_scm(monkeypatch, tmp_path):
         "init_system": "windows",
         "service": "AliyunService",
         "enabled": True,
+        "legacy": None,
+        "branch": "Windows, any client version, Service Control Manager",
     }
     scm.services["AliyunService"]["StartType"] = "Manual"
     assert (
@@ -83,3 +87,37 @@ def test_a_bad_timeout_in_the_minion_config_is_named(timeout):
     )
     assert "cloudassist:timeout must be a number of seconds greater than 0" in facts["error"]
     assert facts["version"] is None and facts["installed"] is None
+
+
+@pytest.mark.parametrize(
+    "version, legacy",
+    [("1.0.0.57", True), ("1.0.1.308", True), ("1.0.1.309", False), ("2.2.3.578", False)],
+)
+@pytest.mark.parametrize("init_system", ["sysvinit", "upstart"])
+def test_legacy_and_branch_name_the_vendors_row(tmp_path, version, legacy, init_system):
+    binary = standin.install_client(tmp_path / "aliyun-service", version)
+    config = {"binary": str(binary), "init_system": init_system}
+    facts = grain._facts("linux", lambda key, default=None: config.get(key, default))
+    assert facts["installed"] is True and facts["version"] == version, facts
+    assert facts["legacy"] is legacy
+    row = procedure.choose("linux", tuple(map(int, version.split("."))), init_system)
+    assert row.legacy is legacy
+    assert facts["branch"] == row.name
+    assert ("1.0.1.308 or older" in facts["branch"]) is legacy
+    assert "error" not in facts
+
+
+def test_without_a_client_legacy_and_branch_are_none(tmp_path):
+    config = {"binary": str(tmp_path / "aliyun-service"), "init_system": "sysvinit"}
+    facts = grain._facts("linux", lambda key, default=None: config.get(key, default))
+    assert facts["installed"] is False
+    assert facts["legacy"] is None and facts["branch"] is None
+
+
+def test_an_unreadable_version_leaves_legacy_and_branch_none(tmp_path):
+    binary = standin.install_client(tmp_path / "aliyun-service", None)
+    config = {"binary": str(binary), "init_system": "sysvinit"}
+    facts = grain._facts("linux", lambda key, default=None: config.get(key, default))
+    assert facts["installed"] is True and facts["version"] is None
+    assert facts["legacy"] is None and facts["branch"] is None
+    assert "printed no version" in facts["error"]
