@@ -108,6 +108,21 @@ COMMANDS = (
 )
 
 
+def select_commands(labels) -> None:
+    """Keep only the commands with these labels (and the baseline) for the whole run."""
+    global COMMANDS
+    known = {c[0] for c in COMMANDS}
+    wanted = {label.strip() for label in labels if label.strip()} | {BASELINE}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ValueError(
+            "--commands: unknown label(s) {}; known: {}".format(
+                ", ".join(map(repr, unknown)), ", ".join(c[0] for c in COMMANDS)
+            )
+        )
+    COMMANDS = tuple(c for c in COMMANDS if c[0] in wanted)
+
+
 def log(msg: str) -> None:
     print("[scale] " + msg, file=sys.stderr, flush=True)
 
@@ -1076,7 +1091,9 @@ def goal_lines(result: dict) -> list[str]:
             ratio = (
                 row["median"] / ref["median"] if row.get("median") and ref.get("median") else None
             )
-            if ratio is None:
+            if label not in s[mode] or base not in s[mode]:
+                state = "NOT TIMED (left out by --commands)"
+            elif ratio is None:
                 state = "NOT MEASURED (failed runs)"
             elif not judged:
                 state = f"{ratio:.2f}x (not judged)"
@@ -1683,8 +1700,20 @@ def main(argv=None) -> int:
         "alone (a bench-only module, scalebench, is synced with the others, or put in the "
         "copy's _modules, or for pip in a module_dirs folder of its own, for the whole run)",
     )
+    p.add_argument(
+        "--commands",
+        metavar="LABEL,...",
+        help="time only these commands, by their label in the table, comma-separated "
+        "(test.version, the baseline, is always timed); e.g. 'state: cloudassist.running,"
+        "state: service.running' to afford many rounds of one comparison (default: all)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
+    if args.commands:
+        try:
+            select_commands(args.commands.split(","))
+        except ValueError as exc:
+            p.error(str(exc))
     if args.minions < 1 or args.rounds < 1 or args.warmup < 0 or args.timeout < 1:
         p.error("--minions, --rounds and --timeout take a positive number, --warmup >= 0")
     args.checkout = args.checkout.resolve()
