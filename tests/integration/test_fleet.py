@@ -1,5 +1,5 @@
 """Issue 10: the fleet report (``salt-run cloudassist.report``) and rolling operations (``salt -b
-... --failhard``, ``examples/orch/cloudassist_rolling_stop.sls``) against a real master and four
+... --failhard``, ``examples/orch/cloudassist_rolling_stop.sls``) against a real master and five
 minions, synced from file_roots.
 
 Each minion is a host of its own where it matters: it runs in its own mount namespace (``unshare
@@ -11,10 +11,12 @@ touched.
 
     ca-fleet-1     2.2.3.578, starts at boot (an S link in its own /etc/rc2.d; each minion has
                    its own /etc/rc[2-5].d)
-    ca-fleet-2     2.2.4.1065
+    ca-fleet-2     1.0.1.309, the first version past the vendor's boundary (a new client)
     ca-fleet-3     a broken client (``-v`` exits 1): status, stop and restart fail
     ca-fleet-4     2.2.0.46 started by hand, no init script: status says stop/start are
                    blocked, and stop and restart fail
+    ca-fleet-5     1.0.0.57, an old (agentwatch) client: its status only, never an action (its
+                   branch runs chkconfig, which would change this host where it exists)
     ca-fleet-gone  a key the master accepted, no minion behind it (a host that is down)
 """
 
@@ -42,10 +44,17 @@ NAMESPACE_EXEC = CHECKOUT / "tests" / "support" / "namespace_exec.py"
 SETTLE = 0.5
 MINIONS = {
     "ca-fleet-1": {"version": "2.2.3.578", "script": True, "boot": True},
-    "ca-fleet-2": {"version": "2.2.4.1065", "script": True},
+    "ca-fleet-2": {"version": "1.0.1.309", "script": True},
     "ca-fleet-3": {"version": "2.2.3.578", "script": True, "knobs": {"version_exit": 1}},
     "ca-fleet-4": {"version": "2.2.0.46", "script": False},
+    "ca-fleet-5": {"version": "1.0.0.57", "script": True},
 }
+LEGACY = "ca-fleet-5"
+# Its branch needs chkconfig (not packaged in Debian 12): without it, its stop/start are blocked.
+LEGACY_BLOCKED = not shutil.which(
+    "chkconfig", path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+ACTED_ON = tuple(minion for minion in MINIONS if minion != LEGACY)  # the rolling operations'
 HEALTHY = ("ca-fleet-1", "ca-fleet-2")
 GONE = "ca-fleet-gone"
 BROKEN = "-v` exited with code 1"
@@ -190,7 +199,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
         pytest.skip("each minion runs in its own mount namespace: needs root and unshare")
     base = tmp_path_factory.mktemp("cloudassist-fleet")
     roots = base / "file_roots"
-    for folder in ("_modules", "_states", "_runners"):
+    for folder in ("_modules", "_states", "_runners", "_grains"):
         shutil.copytree(
             CHECKOUT / folder, roots / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -201,7 +210,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
             # A minion that is down costs the job's timeout plus this (Salt's default is 10 s); a
             # live minion has this long to say it is still at work once the timeout is over.
             "gather_job_timeout": 5,
-            # Four minions at once: salt-factories' serial `salt-key --accept` would be the wait.
+            # Five minions at once: salt-factories' serial `salt-key --accept` would be the wait.
             "auto_accept": True,
         },
     )
@@ -236,6 +245,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
             assert ret.returncode == 0, ret
             for minion_id in MINIONS:
                 assert "modules.cloudassist" in ret.data[minion_id]["modules"], ret.data
+                assert "grains.cloudassist" in ret.data[minion_id]["grains"], ret.data
             ret = fleet.run.run("saltutil.sync_all")
             assert ret.returncode == 0, ret
             assert "runners.cloudassist" in ret.data["runners"], ret.data
@@ -251,7 +261,7 @@ def fleet(salt_factories, tmp_path_factory, _host_lock):
 
 
 def test_report_counts_the_fleet_and_names_who_failed_and_who_did_not_answer(fleet):
-    fleet.arrange(running=("ca-fleet-1", "ca-fleet-4"), stopped=("ca-fleet-2",))
+    fleet.arrange(running=("ca-fleet-1", "ca-fleet-4"), stopped=("ca-fleet-2", LEGACY))
     with fleet.gone_minion():
         # Side by side, as each waits out the gone minion (the timeout, then gather_job_timeout).
         ret, human = _each(
@@ -264,29 +274,35 @@ def test_report_counts_the_fleet_and_names_who_failed_and_who_did_not_answer(fle
     assert ret.returncode == 1, ret
     data = ret.data
     assert data["counts"] == {
-        "targeted": 5,
-        "reported": 3,
+        "targeted": 6,
+        "reported": 4,
         "failed": 1,
         "no_answer": 1,
         "running": 2,
-        "stopped": 1,
+        "stopped": 2,
         "not_installed": 0,
         "watchdog_running": 0,
-        "blocked": 1,
+        "blocked": 2 if LEGACY_BLOCKED else 1,
         "leftovers": 0,
     }, data
     assert data["leftovers"] == {}, data
     assert (
         data["summary"]
-        == "5 targeted: 3 reported (2 running, 1 stopped), 1 failed, 1 did not answer"
+        == "6 targeted: 4 reported (2 running, 2 stopped), 1 failed, 1 did not answer"
     )
-    assert data["versions"] == {"2.2.0.46": 1, "2.2.3.578": 1, "2.2.4.1065": 1}
-    assert data["init_systems"] == {"sysvinit": {"/etc/init.d/aliyun-service": 3}}
+    assert data["versions"] == {"1.0.0.57": 1, "1.0.1.309": 1, "2.2.0.46": 1, "2.2.3.578": 1}
+    assert data["init_systems"] == {
+        "sysvinit": {"/etc/init.d/aliyun-service": 3, "agentwatch": 1}
+    }, data
     starts_at_boot = 1 if RC_DIRS else 0  # ca-fleet-1's S link needs a folder to be put in
-    assert data["enabled"] == {"true": starts_at_boot, "false": 3 - starts_at_boot, "unknown": 0}
-    assert data["stopped"] == ["ca-fleet-2"]
-    ((reason, blocked),) = data["blocked"].items()
-    assert NO_SCRIPT in reason and blocked == ["ca-fleet-4"], data["blocked"]
+    # ca-fleet-5: no agentwatch script, no boot link for it: nothing starts it at boot.
+    assert data["enabled"] == {"true": starts_at_boot, "false": 4 - starts_at_boot, "unknown": 0}
+    assert data["stopped"] == ["ca-fleet-2", LEGACY]
+    blocked = {minion: reason for reason, group in data["blocked"].items() for minion in group}
+    assert NO_SCRIPT in blocked.pop("ca-fleet-4"), data["blocked"]
+    if LEGACY_BLOCKED:
+        assert "chkconfig" in blocked.pop(LEGACY), data["blocked"]
+    assert blocked == {}, data["blocked"]
     assert list(data["failed"]) == ["ca-fleet-3"] and BROKEN in data["failed"]["ca-fleet-3"], data
     assert data["no_answer"] == [GONE]
     assert data["retcode"] == 1
@@ -355,6 +371,29 @@ def test_report_says_what_is_wrong_without_a_traceback(fleet, args, error):
     assert "Traceback" not in ret.stdout + ret.stderr, ret
 
 
+# --- targeting by grain -------------------------------------------------------------------------
+
+
+def _matched(fleet, grain):
+    """The minions ``salt -G GRAIN test.ping`` reaches (none: salt says so and exits non-zero)."""
+    ret = fleet.salt.run("-G", "test.ping", minion_tgt=grain)
+    if ret.returncode != 0 and "No minions matched the target" in ret.stdout + ret.stderr:
+        return []
+    assert ret.returncode == 0 and isinstance(ret.data, dict), ret
+    return sorted(ret.data)
+
+
+def test_grain_targets_exactly_the_old_clients(fleet):
+    """docs/states.md, "Targeting by grain": ``-G 'cloudassist:legacy:True'`` picks the minions
+    on the vendor's agentwatch rows (1.0.1.308 and older) and nothing else; the glob on the
+    version that a new user tries first takes a new client (1.0.1.309) and misses 1.0.0.57."""
+    assert _matched(fleet, "cloudassist:legacy:True") == [LEGACY]
+    # ca-fleet-3's client cannot tell its version (-v fails): neither old nor new.
+    assert _matched(fleet, "cloudassist:legacy:False") == ["ca-fleet-1", "ca-fleet-2", "ca-fleet-4"]
+    assert _matched(fleet, "cloudassist:version:1.0.1.*") == ["ca-fleet-2"]
+    assert _matched(fleet, "cloudassist:branch:*older*") == [LEGACY]
+
+
 # --- rolling operations ------------------------------------------------------------------------
 
 
@@ -373,7 +412,7 @@ def batch_returns(stdout):
 def test_rolling_restart_stops_at_the_first_failing_minion(fleet):
     before = fleet.arrange(running=(*HEALTHY, "ca-fleet-4"))
     ret = fleet.salt.run(
-        "-b", "1", "--failhard", "-L", "cloudassist.restart", minion_tgt=",".join(MINIONS)
+        "-b", "1", "--failhard", "-L", "cloudassist.restart", minion_tgt=",".join(ACTED_ON)
     )
     after = fleet.pids()
 
@@ -384,7 +423,7 @@ def test_rolling_restart_stops_at_the_first_failing_minion(fleet):
     # failing minion ran, it ran last, and at least one minion never ran.
     failed = [minion for minion in ran if minion in ERRORS]
     assert len(failed) == 1 and ran[-1] == failed[0], (ran, ret.stdout)
-    assert ret.stdout.count("Executing run on") == len(ran) < len(MINIONS), ret.stdout
+    assert ret.stdout.count("Executing run on") == len(ran) < len(ACTED_ON), ret.stdout
     assert ERRORS[failed[0]] in returned[-1][1], returned
     for minion in HEALTHY:
         if minion in ran:  # restarted: a new process
