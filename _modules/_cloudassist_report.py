@@ -66,10 +66,12 @@ class Report(NamedTuple):
         running = sum(1 for status in clients if status.get("running") is True)
         absent = len(self.reported) - len(clients)
         left = len(self.leftovers)
+        frozen = sum(1 for status in clients if _updates(status) == "frozen")
         return (
             f"{self.targeted} targeted: {len(self.reported)} reported ({running} running, "
             f"{len(clients) - running} stopped"
             + (f", {left} with processes the stopped client left running" if left else "")
+            + (f", {frozen} with self-update frozen" if frozen else "")
             + (f", {absent} not installed" if absent else "")
             + f"), {len(self.failed)} failed, {len(self.no_answer)} did not answer"
         )
@@ -102,6 +104,7 @@ class Report(NamedTuple):
             service = _name(status.get("service"))
             services[service] = services.get(service, 0) + 1
         leftovers = self.leftovers
+        updates, updates_by_version = _update_counts(statuses)
         return {
             "summary": self.summary(),
             "counts": {
@@ -119,6 +122,8 @@ class Report(NamedTuple):
             "versions": dict(sorted(Counter(_name(s.get("version")) for s in statuses).items())),
             "init_systems": init_systems,
             "enabled": _boot_counts(statuses),
+            "updates": updates,
+            "updates_by_version": updates_by_version,
             "stopped": stopped,
             "not_installed": not_installed,
             "blocked": blocked,
@@ -144,6 +149,26 @@ def _boot_counts(statuses):
         enabled = status.get("enabled")
         counts["true" if enabled is True else "false" if enabled is False else "unknown"] += 1
     return counts
+
+
+def _updates(status):
+    """``frozen``, ``allowed`` or ``unknown``: the client's self-update, as ``status["updates"]``
+    says (a minion whose module predates that key says nothing: unknown)."""
+    updates = status.get("updates")
+    frozen = updates.get("frozen") if isinstance(updates, dict) else None
+    return "frozen" if frozen is True else "allowed" if frozen is False else "unknown"
+
+
+def _update_counts(statuses):
+    """Clients per self-update state, and per version within each."""
+    counts = {"frozen": 0, "allowed": 0, "unknown": 0}
+    by_version = {}
+    for status in statuses:
+        state = _updates(status)
+        counts[state] += 1
+        versions = by_version.setdefault(_name(status.get("version")), {})
+        versions[state] = versions.get(state, 0) + 1
+    return counts, dict(sorted(by_version.items()))
 
 
 def answer(minion, entry):

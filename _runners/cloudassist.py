@@ -78,7 +78,10 @@ def report(tgt="*", tgt_type="glob", timeout=None, require_installed=False):
     ``no_answer``, ``running``, ``stopped``, ``not_installed``, ``watchdog_running``,
     ``blocked``, ``leftovers``), ``versions`` (client version -> minions), ``init_systems``
     (init system -> service -> minions), ``enabled`` (whether the client starts at boot:
-    ``true``, ``false``, ``unknown`` -> minions), ``stopped`` (the minions whose client is not
+    ``true``, ``false``, ``unknown`` -> minions), ``updates`` (whether the client's self-update
+    is ``frozen``, ``allowed``, or ``unknown`` where the status does not say -> minions),
+    ``updates_by_version`` (client version -> the same three -> minions), ``stopped`` (the
+    minions whose client is not
     running), ``not_installed`` (the minions that reported they have no client: they count as
     reported, not failed, and in none of the version, init system and boot counts), ``blocked``
     (why ``stop``/``start`` cannot run -> the minions), ``leftovers`` (minion -> what its

@@ -268,10 +268,17 @@ def test_the_beacon_event_check_fails_on_a_doctored_block(old, new):
 BLOCKED_SYSVINIT = (
     "the branch 'Linux, client newer than 1.0.1.308, sysvinit' needs /etc/init.d/aliyun-service"
 )
+
+
+def _updates(frozen, **kwargs):
+    """A status whose client's self-update is frozen or allowed (``status["updates"]``)."""
+    return dict(status(**kwargs), updates={"frozen": frozen, "bootstrap_frozen": frozen})
+
+
 FLEET = {
-    "web1": ok(status(version="2.2.0.46", init="sysvinit", enabled=True)),
-    "web2": ok(status(version="2.2.4.1065", init="sysvinit", running=False, enabled=False)),
-    "db2": ok(status(init="sysvinit", enabled=False, blocked=BLOCKED_SYSVINIT)),
+    "web1": ok(_updates(False, version="2.2.0.46", init="sysvinit", enabled=True)),
+    "web2": ok(_updates(True, version="2.2.4.1065", init="sysvinit", running=False, enabled=False)),
+    "db2": ok(_updates(True, init="sysvinit", enabled=False, blocked=BLOCKED_SYSVINIT)),
     "web3": error(
         "ERROR: `/usr/sbin/aliyun-service -v` exited with code 1: 2.2.3.578. "
         "The client looks broken; reinstall it"

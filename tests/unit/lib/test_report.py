@@ -70,6 +70,35 @@ def test_what_stopped_clients_left_running_is_shown_per_minion():
     assert report["stopped"] == ["old1", "web3"]  # still stopped: the client is not running
 
 
+def _updates(frozen):
+    """What ``status["updates"]`` holds (``cloudassist.updates``), as far as the report reads it."""
+    return {"frozen": frozen, "bootstrap_frozen": frozen}
+
+
+def test_clients_are_counted_by_self_update_frozen_or_allowed_per_version():
+    fleet = dict(FLEET)
+    fleet["web1"] = ok(dict(FLEET["web1"]["ret"], updates=_updates(True)))
+    fleet["web2"] = ok(dict(FLEET["web2"]["ret"], updates=_updates(False)))
+    fleet["web3"] = ok(dict(FLEET["web3"]["ret"], updates=_updates(True)))
+    report = reports.summarize(fleet, EXPECTED).as_dict()
+    # old1 answered without the key (an older module, or updates unreadable): unknown.
+    assert report["updates"] == {"frozen": 2, "allowed": 1, "unknown": 1}
+    assert report["updates_by_version"] == {
+        "1.0.1.308": {"unknown": 1},
+        "2.2.3.578": {"frozen": 2},
+        "2.2.4.1065": {"allowed": 1},
+    }
+    assert (
+        "(2 running, 2 stopped, 2 with self-update frozen, 1 not installed)" in (report["summary"])
+    )
+
+
+def test_without_frozen_clients_the_summary_does_not_mention_updates():
+    report = reports.summarize(FLEET, EXPECTED).as_dict()
+    assert report["updates"] == {"frozen": 0, "allowed": 0, "unknown": 4}
+    assert "frozen" not in report["summary"]
+
+
 def test_a_fleet_that_all_reported_is_a_success():
     fleet = {m: FLEET[m] for m in ("web1", "web2")}
     report = reports.summarize(fleet, ["web1", "web2"]).as_dict()
@@ -91,6 +120,8 @@ def test_an_empty_target_reports_nothing_and_fails():
     assert report["counts"]["targeted"] == 0
     assert report["versions"] == {} and report["init_systems"] == {}
     assert report["enabled"] == {"true": 0, "false": 0, "unknown": 0}
+    assert report["updates"] == {"frozen": 0, "allowed": 0, "unknown": 0}
+    assert report["updates_by_version"] == {}
     assert report["summary"] == "no minion matched the target"
     assert report["retcode"] == 1
 
