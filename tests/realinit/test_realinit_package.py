@@ -42,6 +42,41 @@ def client_debs(tmp_path_factory):
     return {v: client_deb.build(v, out) for v in (A, B)}
 
 
+def dpkg(host, *args):
+    """Run dpkg in the container; it must succeed without a warning about our files."""
+    res = host.run("dpkg", *args, check=False, timeout=180)
+    assert res.returncode == 0, f"dpkg {' '.join(args)} failed: {res!r}"
+    # "directory '/usr/local/share/aliyun-assist/...' not empty so not removed": the scripts
+    # left something.  The package owns /usr/local/share (no other package ships it), which
+    # other files share: dpkg's warning about it is the vendor's too, not a leftover.
+    shared = tuple(
+        f"directory '{d}' not empty so not removed" for d in ("/usr/local/share", "/usr/local")
+    )
+    lines = (res.stdout + res.stderr).splitlines()
+    warnings = [line for line in lines if "warning" in line and not line.endswith(shared)]
+    assert not warnings, f"dpkg {' '.join(args)} warned: {res!r}"
+    return res
+
+
+def put_deb(host, client_debs, version) -> str:
+    """Copy the .deb of ``version`` into the container; its path there."""
+    inside = f"{INBOX}/{client_deb.deb_name(version)}"
+    path = host.path(inside)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(client_debs[version], path)
+    return inside
+
+
+def package(host) -> str:
+    """``dpkg-query``'s ``Status Version`` of aliyun-assist, or ``''`` when dpkg knows no
+    such package."""
+    res = host.run("dpkg-query", "-W", "-f", "${Status} ${Version}", "aliyun-assist", check=False)
+    if res.returncode != 0:
+        assert "no packages found matching aliyun-assist" in res.stderr, res
+        return ""
+    return res.stdout.strip()
+
+
 # ------------------------------------------------------------------------------------------
 # The built package itself (no container)
 # ------------------------------------------------------------------------------------------
@@ -117,49 +152,17 @@ class PackageChecks:
         raise NotImplementedError
 
     # -- the package -----------------------------------------------------------------------
-    def dpkg(self, host, *args):
-        res = host.run("dpkg", *args, check=False, timeout=180)
-        assert res.returncode == 0, f"dpkg {' '.join(args)} failed: {res!r}"
-        # "directory '/usr/local/share/aliyun-assist/...' not empty so not removed": the scripts
-        # left something.  The package owns /usr/local/share (no other package ships it), which
-        # other files share: dpkg's warning about it is the vendor's too, not a leftover.
-        shared = tuple(
-            f"directory '{d}' not empty so not removed" for d in ("/usr/local/share", "/usr/local")
-        )
-        lines = (res.stdout + res.stderr).splitlines()
-        warnings = [line for line in lines if "warning" in line and not line.endswith(shared)]
-        assert not warnings, f"dpkg {' '.join(args)} warned: {res!r}"
-        return res
-
-    def put_deb(self, host, client_debs, version) -> str:
-        inside = f"{INBOX}/{client_deb.deb_name(version)}"
-        path = host.path(inside)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(client_debs[version], path)
-        return inside
-
     def install(self, host, client_debs, version):
-        return self.dpkg(host, "-i", self.put_deb(host, client_debs, version))
-
-    def package(self, host) -> str:
-        """``dpkg-query``'s ``Status Version`` of aliyun-assist, or ``''`` when dpkg knows no
-        such package."""
-        res = host.run(
-            "dpkg-query", "-W", "-f", "${Status} ${Version}", "aliyun-assist", check=False
-        )
-        if res.returncode != 0:
-            assert "no packages found matching aliyun-assist" in res.stderr, res
-            return ""
-        return res.stdout.strip()
+        return dpkg(host, "-i", put_deb(host, client_debs, version))
 
     def at(self, host, client_debs, version) -> None:
         """Bring the package to ``version`` installed (from whatever is there now)."""
-        if self.package(host) != f"install ok installed {version}":
+        if package(host) != f"install ok installed {version}":
             self.install(host, client_debs, version)
 
     # -- the truth on the host -------------------------------------------------------------
     def assert_installed_and_running(self, host, version) -> int:
-        assert self.package(host) == f"install ok installed {version}"
+        assert package(host) == f"install ok installed {version}"
         binary = client_deb.binary(version)
         assert host.run("readlink", client_deb.LINK).stdout.strip() == binary
         assert host.run(client_deb.LINK, "-v").stdout == version + "\n"
@@ -183,7 +186,7 @@ class PackageChecks:
 
     # -- the tests, in order ---------------------------------------------------------------
     def test_install(self, host, client_debs):
-        assert self.package(host) == "", "the package is there before the first install"
+        assert package(host) == "", "the package is there before the first install"
         res = self.install(host, client_debs, A)
         assert f"Setting up aliyun-assist ({A})" in res.stdout, res
         self.assert_installed_and_running(host, A)
@@ -208,8 +211,8 @@ class PackageChecks:
     def test_purge_leaves_nothing(self, host, client_debs):
         self.at(host, client_debs, B)
         self.assert_installed_and_running(host, B)
-        self.dpkg(host, "--purge", "aliyun-assist")
-        assert self.package(host) == "", "dpkg still knows the package after --purge"
+        dpkg(host, "--purge", "aliyun-assist")
+        assert package(host) == "", "dpkg still knows the package after --purge"
         assert host.pids() == [], "a client process is left"
         assert not self.service_active(host)
         assert self.service_leftovers(host) == []
@@ -295,3 +298,45 @@ class TestSysvinitPackage(PackageChecks):
         if present(host, client_deb.INIT_SCRIPT):
             found.append(client_deb.INIT_SCRIPT)
         return found
+
+
+# PID 1 of a container-like host: a reaper, as tini or a shell would be.
+REAPER = [
+    "/usr/bin/python3",
+    "-c",
+    "import os, time\nwhile True:\n    try:\n        os.wait()\n"
+    "    except ChildProcessError:\n        time.sleep(0.2)\n",
+]
+
+
+class TestNoServiceManagerPackage:
+    """A host with neither a running systemd nor ``update-rc.d`` (the systemd root started
+    without booting, ``update-rc.d`` deleted): ``init/install`` fails, saying why, so ``dpkg -i``
+    fails and nothing runs; ``dpkg --purge`` of the half-configured package still cleans up."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def host(cls, request, roots):
+        def prepare(c):
+            c.path("/usr/sbin/update-rc.d").unlink()
+
+        h = make_host(
+            request, roots, "ca-pkg-nomanager", "container", prepare, boot=False, pid1=REAPER
+        )
+        assert not present(h, "/run/systemd/system")
+        assert h.sh("command -v update-rc.d", check=False).returncode != 0
+        return h
+
+    def test_install_fails_and_purge_cleans_up(self, host, client_debs):
+        res = host.run("dpkg", "-i", put_deb(host, client_debs, A), check=False)
+        assert res.returncode != 0, res
+        assert "cannot install the client's service" in res.stderr, res
+        assert "post-installation script subprocess returned error exit status 1" in res.stderr
+        assert package(host) == f"install ok half-configured {A}"
+        assert host.pids() == []
+        assert not present(host, client_deb.UNIT_FILE) and not present(host, client_deb.INIT_SCRIPT)
+
+        dpkg(host, "--purge", "aliyun-assist")
+        assert package(host) == ""
+        for path in (client_deb.LINK, client_deb.SHARE):
+            assert not present(host, path), f"{path} is left"
