@@ -6,16 +6,21 @@ The ``cloudassist`` grain: what each minion's Cloud Assistant client is, for tar
     salt -G 'cloudassist:legacy:True' cloudassist.status
     salt -G 'cloudassist:installed:True' cloudassist.stop test=True
     salt -G 'cloudassist:enabled:False' cloudassist.enable test=True
+    salt -G 'cloudassist:updates:allowed' cloudassist.freeze_updates test=True
 
 The grain holds ``installed``, ``version``, ``init_system``, ``service``, ``enabled``
-(whether the client's service starts at boot), ``legacy`` and ``branch``, decided as the
-``cloudassist`` execution module decides them.  ``branch`` is the row of the vendor's table
-the minion is on (the text ``cloudassist.status`` gives as ``branch``); ``legacy`` is True on
-the rows for clients 1.0.1.308 and older (managed through ``agentwatch``), False on the rows
-for newer clients, None on Windows (one row for every version).  Target old clients by
-``legacy``, never by a glob on ``version``: ``1.0.1.*`` takes 1.0.1.309 and newer too and
-misses 1.0.0.x.  Where something cannot be read, that key is None and ``error`` says why.  It
-never raises: a failing grain function would cost the minion its other grains.
+(whether the client's service starts at boot), ``legacy``, ``branch`` and ``updates``, decided
+as the ``cloudassist`` execution module decides them.  ``updates`` is ``frozen`` where a
+``disable_update`` marker the client reads exists (``cloudassist.freeze_updates``),
+``allowed`` where none does, None where the client is not installed or its binary is unknown
+(a few ``stat`` calls, as ``cloudassist.updates`` reads them).  ``branch`` is the row of the
+vendor's table the minion is on (the text ``cloudassist.status`` gives as ``branch``);
+``legacy`` is True on the rows for clients 1.0.1.308 and older (managed through
+``agentwatch``), False on the rows for newer clients, None on Windows (one row for every
+version).  Target old clients by ``legacy``, never by a glob on ``version``: ``1.0.1.*`` takes
+1.0.1.309 and newer too and misses 1.0.0.x.  Where something cannot be read, that key is None
+and ``error`` says why.  It never raises: a failing grain function would cost the minion its
+other grains.
 
 It runs no program but the client's ``-v``, and that only when the binary changed since the
 last read (the version is kept in the minion's cache folder, as the execution module keeps
@@ -54,7 +59,16 @@ __virtualname__ = "cloudassist"
 
 # A grain runs when the minion starts: a hanging -v must not hold it for the module's 30 s.
 GRAIN_TIMEOUT = 10
-KEYS = ("installed", "version", "init_system", "service", "enabled", "legacy", "branch")
+KEYS = (
+    "installed",
+    "version",
+    "init_system",
+    "service",
+    "enabled",
+    "legacy",
+    "branch",
+    "updates",
+)
 
 
 def __virtual__():
@@ -134,6 +148,10 @@ def _facts(platform, config, salt=None, *, cache_dir=None):
         # The row procedure.choose picked for the module, by the same version comparison.
         legacy=status.branch.legacy,
         branch=status.branch.name,
+        # The markers the client reads (a few lstat calls, read with the status).
+        updates=None
+        if status.updates is None
+        else ("frozen" if status.updates.frozen else "allowed"),
     )
     return result
 
@@ -141,7 +159,7 @@ def _facts(platform, config, salt=None, *, cache_dir=None):
 def cloudassist():
     """
     Return ``{"cloudassist": {installed, version, init_system, service, enabled, legacy,
-    branch}}`` (and ``error`` where something cannot be read); see the module's doc.
+    branch, updates}}`` (and ``error`` where something cannot be read); see the module's doc.
 
     CLI Example:
 

@@ -118,6 +118,27 @@ class StalePidFile(Failure):
         self.owner = owner
 
 
+class UnsafeMarker(Failure):
+    """A marker file of the client's self-update (``path``), or its folder, is not what it may
+    be (``found``: e.g. "a directory", "a symbolic link to ..."): it is neither followed nor
+    removed, and nothing was changed."""
+
+    def __init__(self, message, *, path, found):
+        super().__init__(message)
+        self.path = path
+        self.found = found
+
+
+class MarkerFailed(Failure):
+    """The host refused to ``action`` ("create" or "remove") the marker file or folder
+    ``path``."""
+
+    def __init__(self, message, *, path, action):
+        super().__init__(message)
+        self.path = path
+        self.action = action
+
+
 class LibraryChanged(Failure):
     """The library's files in ``folder`` changed between loading the module and this call (a
     sync ran in between); nothing was done."""

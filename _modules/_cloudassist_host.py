@@ -11,7 +11,9 @@ table.
 """
 
 import logging
+import ntpath
 import os
+import posixpath
 import signal
 import stat
 
@@ -26,6 +28,7 @@ import _cloudassist_procedure as procedure
 import _cloudassist_run as run
 import _cloudassist_sdbus as sdbus
 import _cloudassist_systemd as systemd
+import _cloudassist_updates as updater
 import _cloudassist_version_cache as version_cache
 from _cloudassist_records import (
     ClientStatus,
@@ -152,6 +155,7 @@ class _Host:
 
 class LinuxHost(_Host):
     platform = "linux"
+    paths = posixpath  # the rules of its paths (the client's marker folders)
 
     def binary(self):
         override = self.config("binary")
@@ -238,6 +242,7 @@ class LinuxHost(_Host):
             boot_state=self._client_boot(status),
             watchdog=watchdog,
             pidfile=self._pidfile(status),
+            updates=self._updates(binary, status.pids),
         )
         if not status.running:
             status = status._replace(leftovers=self.leftovers(status))
@@ -262,6 +267,25 @@ class LinuxHost(_Host):
             )
         )
         return status._replace(blocked=blocked)
+
+    def updates_now(self):
+        """Whether the client may update itself (``_cloudassist_updates``), read now: its
+        binary, the running clients' executables and a few ``lstat`` calls; no process is
+        started.  ``errors.NotInstalled`` as for every action."""
+        binary = self.binary()
+        return self._updates(binary, facts.client_pids(binary))
+
+    def _updates(self, binary, pids):
+        """The markers the client of ``binary`` reads, running as ``pids``: the folder of a
+        running client's executable counts (after a self-update, an older version folder than
+        the installed binary's), else the installed binary's."""
+        install = facts.install_of(binary)
+        running = []
+        for pid in sorted(pids):
+            proc = facts.process(pid)
+            if proc is not None and proc.exe and facts.is_client_exe(proc.exe, install):
+                running.append(proc.exe)
+        return updater.read(install[0], running, paths=posixpath)
 
     def _watchdog_unit_may_exist(self, found, binary):
         """Whether systemd may know AssistDaemon.service: a file of that name in its load path,
@@ -720,6 +744,7 @@ WINDOWS_DECISION = InitDecision(
 
 class WindowsHost(_Host):
     platform = "windows"
+    paths = ntpath  # its paths' rules, also where Windows is tested on Linux
 
     def init_system(self):
         return WINDOWS_DECISION
@@ -747,6 +772,29 @@ class WindowsHost(_Host):
             extra=extra,
             boot_state=self._boot_state(WINDOWS_SERVICE, info),
             watchdog=self._watchdog(),
+            updates=self._updates(exe, pids) if exe else None,
+        )
+
+    def updates_now(self):
+        """Whether the client may update itself, read now from the version folder of the
+        binary the ``AliyunService`` configuration names (else of the newest version folder):
+        a few ``stat`` calls, no program run."""
+        info = self._info()
+        exe = exe_from_service_path(info.get("BinaryPath")) or newest_windows_exe(self._root())
+        if not exe:
+            raise errors.Unreadable(
+                f"neither the AliyunService configuration nor {self._root()} names a client "
+                "binary, so its version folder, where the markers that freeze its updates lie, "
+                "is not known",
+                what="updates",
+            )
+        return self._updates(exe, self._service_pids())
+
+    def _updates(self, exe, pids):
+        """The Service Control Manager runs the binary its configuration names: with the
+        service running, that binary's folder is the running client's."""
+        return updater.read(
+            ntpath.normpath(exe), [ntpath.normpath(exe)] if pids else (), paths=ntpath
         )
 
     def _boot_state(self, service, info=None):

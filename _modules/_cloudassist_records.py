@@ -222,6 +222,7 @@ class NoClient(NamedTuple):
             "start_limit_hit": False,
             "others": [],
             "leftovers": [],
+            "updates": None,
             "looked_in": list(self.looked_in),
             "comment": self.reason,
         }
@@ -283,6 +284,43 @@ class PidFile(NamedTuple):
         }
 
 
+class Updates(NamedTuple):
+    """Whether the client may update itself, read from the vendor's marker files
+    (``_cloudassist_updates``).
+
+    ``config_dir`` is the cross-version config folder (every version reads it),
+    ``version_dir`` the version folder whose ``config`` the client reads now: the running
+    client's (``version_dir_of`` "running"), else the installed binary's ("installed");
+    ``installed_version_dir`` the installed binary's, which differs after a self-update until
+    the client restarts.  ``checked`` are the marker paths read, ``markers`` those present.
+    ``frozen``/``bootstrap_frozen``: a ``disable_update``/``disable_bootstrap_update`` the
+    client reads now exists; ``installed_frozen``: a ``disable_update`` the installed version
+    would read.
+    """
+
+    config_dir: str
+    version_dir: str
+    version_dir_of: str
+    installed_version_dir: str
+    checked: tuple
+    markers: tuple
+    frozen: bool
+    bootstrap_frozen: bool
+    installed_frozen: bool
+
+    def as_dict(self):
+        return {
+            "frozen": self.frozen,
+            "bootstrap_frozen": self.bootstrap_frozen,
+            "markers": list(self.markers),
+            "config_dir": self.config_dir,
+            "version_dir": self.version_dir,
+            "version_dir_of": self.version_dir_of,
+            "installed_version_dir": self.installed_version_dir,
+            "installed_frozen": self.installed_frozen,
+        }
+
+
 class ClientStatus(NamedTuple):
     """What a host knows about its client, gathered once per call."""
 
@@ -305,6 +343,7 @@ class ClientStatus(NamedTuple):
     # (sysvinit, upstart): read for a stopped client, and by stop/restart.
     leftovers: tuple = ()
     pidfile: PidFile = None  # the init script's pid file, where the branch runs one (sysvinit)
+    updates: Updates = None  # whether the client may update itself (None: its binary is unknown)
 
     @property
     def enabled(self):
@@ -351,6 +390,7 @@ class ClientStatus(NamedTuple):
             "start_limit_hit": self.start_limit_hit,
             "others": [{"pid": proc.pid, "exe": proc.exe, "why": why} for proc, why in self.others],
             "leftovers": [proc.as_dict() for proc in self.leftovers],
+            "updates": self.updates.as_dict() if self.updates else None,
         }
         if self.service_decided_by:
             result["service_decided_by"] = self.service_decided_by

@@ -59,6 +59,7 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
         import _cloudassist_errors as errors
         import _cloudassist_host as hosts
         import _cloudassist_install as install
+        import _cloudassist_updates as updater
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +344,102 @@ def _predicted(status, plan):
     return result
 
 
+def _switch_updates(action, timeout, *, test):
+    """``freeze_updates`` and ``allow_updates``: the markers to make or remove, decided from
+    what the client reads now, then (unless ``test``) done under the minion's lock and read
+    again."""
+    test = args.flag("the argument test", test)
+    host = _host(timeout)
+    want = action == "freeze"
+    if test:
+        return _updates_result(*_updates_todo(action, host), action)
+    _changing()
+    lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
+    with act.exclusive(lock, host.timeout):
+        before, todo = _updates_todo(action, host)
+        if not todo:
+            return _updates_result(before, (), action, done=True)
+        try:
+            if want:
+                done = updater.create(before.config_dir, todo)
+            else:
+                done = updater.remove(todo)
+        except errors.PartlyDone:
+            _refresh_grains()
+            raise
+        after = host.updates_now()
+        left = updater.not_yet(todo, present=want)
+        if left or after.frozen != want or after.bootstrap_frozen != want:
+            raise errors.NotVerified(
+                "cloudassist.{}: the markers were {}, but read again the client's updates are "
+                "{} ({}){}".format(
+                    updater.ACTIONS[action],
+                    "made" if want else "removed",
+                    "frozen" if after.frozen else "allowed",
+                    ", ".join(after.markers) or "no marker present",
+                    "; still {}: {}".format("missing" if want else "present", ", ".join(left))
+                    if left
+                    else "",
+                ),
+                command=updater.ACTIONS[action],
+            )
+    if done:
+        _refresh_grains()
+    return _updates_result(before, done, action, done=True, after=after)
+
+
+def _updates_todo(action, host):
+    """``(Updates now, the marker paths to make or remove)``."""
+    state = host.updates_now()
+    if action == "freeze":
+        return state, updater.to_freeze(state, paths=host.paths)
+    return state, updater.to_allow(state, paths=host.paths)
+
+
+def _updates_result(before, todo, action, *, done=False, after=None):
+    """The return of ``freeze_updates``/``allow_updates``: ``updates``' dict as it is (or would
+    be), with ``changed``, ``changes`` and ``comment`` (and ``test: True`` in test mode)."""
+    want = action == "freeze"
+    if after is None:  # test mode, or nothing to do: what would be
+        after = before
+        if todo:
+            made = tuple(path for path in todo if path != before.config_dir)
+            present = set(before.markers + made)
+            markers = tuple(path for path in before.checked if path in present) if want else ()
+            after = before._replace(
+                markers=markers, frozen=want, bootstrap_frozen=want, installed_frozen=want
+            )
+    changes = {
+        key: {"old": getattr(before, key), "new": getattr(after, key)}
+        for key in ("frozen", "bootstrap_frozen")
+        if getattr(before, key) != getattr(after, key)
+    }
+    if todo:
+        changes["created" if want else "removed"] = (
+            {"old": [], "new": list(todo)} if want else {"old": list(todo), "new": []}
+        )
+    result = after.as_dict()
+    what = "frozen" if want else "allowed"
+    if not todo:
+        comment = (
+            f"the client's updates are already frozen in {before.config_dir}"
+            if want
+            else "the client's updates are already allowed: no marker it reads is present"
+        )
+    elif done:
+        comment = "the client's updates are {}: {} {}".format(
+            what, "created" if want else "removed", ", ".join(todo)
+        )
+    else:
+        comment = "the client's updates would be {}: would {} {}".format(
+            what, "create" if want else "remove", ", ".join(todo)
+        )
+    result.update(changed=bool(changes), changes=changes, comment=comment)
+    if not done:
+        result["test"] = True
+    return result
+
+
 def _idle_command(status, action):
     if action in ("enable", "disable"):
         return plans.steps_text(status.boot_state.steps(action == "enable"))
@@ -419,7 +516,9 @@ def status(timeout=None):
     that are not this host's watchdog, with why), ``blocked`` (why ``stop``/``start`` cannot run
     here, e.g. a missing ``chkconfig``, or None), and ``leftovers``: for a stopped client, the
     processes it left running (pid, exe, cmdline; under systemd those in its unit, elsewhere
-    those whose program lies in its install folder; see ``stop``), empty while it runs.
+    those whose program lies in its install folder; see ``stop``), empty while it runs;
+    ``updates``: whether the client may update itself (the dict ``cloudassist.updates``
+    returns; None where its binary is not known).
 
     Where the branch runs an init script (sysvinit), ``pidfile`` is the script's pid file:
     ``path`` (the script's ``PIDFILE=`` when it is a plain absolute path, else the vendor's
@@ -719,3 +818,106 @@ def disable(timeout=None, test=False):
         salt '*' cloudassist.disable test=True
     """
     return _do("disable", timeout=timeout, test=test)
+
+
+@_at_salts_boundary
+def updates(timeout=None):
+    """
+    Return whether the Cloud Assistant client may update itself, as the client decides it.
+
+    The client skips its self-update while a file ``disable_update`` exists in its
+    cross-version config folder (``<install root>/config``, read by every version: on Linux
+    ``/usr/local/share/aliyun-assist/config``, on Windows
+    ``C:\\ProgramData\\aliyun\\assist\\config``) or in the ``config`` folder of the version
+    folder its binary lies in (that version only); ``disable_bootstrap_update`` in the same
+    two places skips the update when it starts.  What a file holds does not matter.  After a
+    self-update the running client can be an older version folder's binary than the installed
+    one: the running client's folder counts, and the installed one's is read too.
+
+    The dict holds ``frozen`` and ``bootstrap_frozen`` (a ``disable_update``, a
+    ``disable_bootstrap_update`` the client reads exists), ``markers`` (the marker files
+    present, of those read), ``config_dir`` (the cross-version config folder),
+    ``version_dir`` (the version folder whose ``config`` counts), ``version_dir_of``
+    (``running``: the running client's; ``installed``: the installed binary's, no client
+    runs), ``installed_version_dir`` and ``installed_frozen`` (what the installed version
+    reads, which runs after the next restart).  ``cloudassist.status`` gives the same dict as
+    ``updates``.  A few ``stat`` calls; no program is run.  A client that is not installed is
+    an error, as for the actions.
+
+    timeout
+        Seconds any command may take (default: ``cloudassist:timeout``, else 30).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.updates
+    """
+    return _host(timeout).updates_now().as_dict()
+
+
+@_at_salts_boundary
+def freeze_updates(timeout=None, test=False):
+    """
+    Keep the Cloud Assistant client from updating itself: create ``disable_update`` and
+    ``disable_bootstrap_update`` in its cross-version config folder
+    (``<install root>/config``, made with mode 0755 where it is missing; the files empty, mode
+    0644, owned by root), which every version reads, so the freeze outlasts a change of
+    version.  Then the markers are read again and checked.
+
+    Nothing else is changed: the client keeps running, and Salt's ``pkg.hold`` (which pins the
+    package manager's version) is neither needed nor enough, since the client's own updater
+    does not go through the package manager.  Already frozen there: nothing is done
+    (``changed`` False).  A marker or folder that is a link, a directory or not a plain file
+    is an error, and nothing is changed.
+
+    Returns ``updates``' dict after the change, with ``changed``, ``comment`` and ``changes``:
+    ``created`` (``old: []``, ``new``: the paths made) and ``frozen`` / ``bootstrap_frozen``
+    (``old``, ``new``) where they changed.
+
+    timeout
+        Seconds any command may take (default: ``cloudassist:timeout``, else 30).
+    test
+        Only say what would be created: the same return, with ``test: True``; nothing is
+        changed (default False).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.freeze_updates test=True
+        salt '*' cloudassist.freeze_updates
+    """
+    return _switch_updates("freeze", timeout, test=test)
+
+
+@_at_salts_boundary
+def allow_updates(timeout=None, test=False):
+    """
+    Let the Cloud Assistant client update itself again: remove every ``disable_update`` and
+    ``disable_bootstrap_update`` it reads (in the cross-version config folder, and in the
+    ``config`` folder of its running and of its installed version folder), then read them
+    again and check.
+
+    A marker that is a directory or a symbolic link (or lies in a folder that is a link) is
+    neither followed nor removed: the call fails naming it, and nothing is changed.  No
+    marker present: nothing is done (``changed`` False).
+
+    Returns ``updates``' dict after the change, with ``changed``, ``comment`` and ``changes``:
+    ``removed`` (``old``: the paths removed, ``new: []``) and ``frozen`` /
+    ``bootstrap_frozen`` (``old``, ``new``) where they changed.
+
+    timeout
+        Seconds any command may take (default: ``cloudassist:timeout``, else 30).
+    test
+        Only say what would be removed: the same return, with ``test: True``; nothing is
+        changed (default False).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.allow_updates test=True
+        salt '*' cloudassist.allow_updates
+    """
+    return _switch_updates("allow", timeout, test=test)

@@ -27,6 +27,7 @@ def test_without_a_client_the_grain_says_not_installed_and_runs_nothing(host, au
         "enabled": None,
         "legacy": None,
         "branch": None,
+        "updates": None,
     }
     assert [r["args"] for r in records if r["ours"]] == []
 

@@ -67,6 +67,8 @@ HOST = {
         "pids",
         "pids_before",
         "service",
+        # the client's folders, and whether the minion's stand-in is frozen (issue 25)
+        "updates",
     )
 }
 

@@ -155,3 +155,32 @@ def test_sys_doc_has_cli_examples(run):
         assert docs.get(name), f"{name} has no docstring"
         assert "CLI Example:" in docs[name], f"{name}: no CLI Example"
         assert f"salt '*' {name}" in docs[name], f"{name}: the CLI example does not call it"
+
+
+def test_freeze_read_and_allow_updates_from_the_master(run, client):
+    """Issue 25: the markers the stand-in would read (the cross-version ``config`` folder above
+    its binary's folder), checked on the disk after each call from the master."""
+    config = client.binary.parent.parent / "config"
+    markers = [config / name for name in ("disable_update", "disable_bootstrap_update")]
+    for path in markers:  # what a docs command before may have left
+        if os.path.lexists(path):
+            os.unlink(path)
+    try:
+        ret = run("cloudassist.freeze_updates", "test=True")
+        assert ret.returncode == 0 and ret.data["test"] is True, ret
+        assert not any(os.path.lexists(path) for path in markers)
+        ret = run("cloudassist.freeze_updates")
+        assert ret.returncode == 0 and ret.data["frozen"] is True, ret
+        assert all(os.path.isfile(path) for path in markers)
+        state = run("cloudassist.updates").data
+        assert state["frozen"] is True and state["config_dir"] == str(config), state
+        assert run("cloudassist.status").data["updates"] == state
+        ret = run("cloudassist.allow_updates")
+        assert ret.returncode == 0 and ret.data["changed"] is True, ret
+        assert ret.data["changes"]["removed"]["old"] == [str(path) for path in markers]
+        assert not any(os.path.lexists(path) for path in markers)
+        assert run("cloudassist.allow_updates").data["changed"] is False
+    finally:
+        for path in markers:
+            if os.path.lexists(path):
+                os.unlink(path)

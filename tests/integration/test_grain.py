@@ -40,8 +40,11 @@ def test_the_grain_names_the_client_and_targets_by_version(salt_cli, minion, run
         "enabled": grain["enabled"],
         "legacy": False,
         "branch": "Linux, client newer than 1.0.1.308, sysvinit",
+        "updates": grain["updates"],
     }
     assert grain["enabled"] is run("cloudassist.enabled").data
+    frozen = run("cloudassist.updates").data["frozen"]
+    assert grain["updates"] == ("frozen" if frozen else "allowed"), grain
     assert grain["branch"] == run("cloudassist.status").data["branch"]
     assert _targeted(salt_cli, "cloudassist:version:2.2.*", minion.id) == [minion.id]
     assert _targeted(salt_cli, "cloudassist:installed:True", minion.id) == [minion.id]

@@ -451,6 +451,16 @@ def _function(args):
     return next(w for w in args if not w.startswith("-"))
 
 
+# The functions that read or switch the client's self-update (issue 25): the ``frozen`` each
+# leaves (None: as it was).
+UPDATES = {
+    "cloudassist.updates": None,
+    "cloudassist.freeze_updates": True,
+    "cloudassist.allow_updates": False,
+}
+UPDATE_MARKERS = ("disable_update", "disable_bootstrap_update")
+
+
 def _arrange(client, function, args):
     """The client as the function needs it to act: running before a stop, stopped before a
     start; the `client` fixture leaves it stopped."""
@@ -493,13 +503,25 @@ def _kwargs(args):
     return out
 
 
+def _markers(client):
+    """The update markers present in the stand-in's cross-version config folder (the folder
+    above its binary's, as the client reads it): read from the disk, not from the module."""
+    folder = client.binary.parent.parent / "config"
+    return sorted(name for name in UPDATE_MARKERS if os.path.lexists(folder / name))
+
+
 def _check_host(client, function, args, before, elapsed, where):
-    """What the host shows after the call, read from /proc."""
+    """What the host shows after the call, read from /proc (and the disk, for the update
+    markers)."""
     kwargs = _kwargs(args)
     after = client.pids()
     if kwargs.get("test") is True:
         assert after == before, f"{where}: test=True changed the host: {before} -> {after}"
         return
+    if function == "cloudassist.freeze_updates":
+        assert _markers(client) == sorted(UPDATE_MARKERS), where
+    elif function == "cloudassist.allow_updates":
+        assert _markers(client) == [], where
     if function == "cloudassist.stop":
         assert after == [], f"{where}: the client still runs: {after}"
     elif function in ("cloudassist.start", "cloudassist.restart"):
@@ -548,6 +570,10 @@ def check_salt_return(ret, command, function, args, salt_cli=None, minion_id=Non
         assert isinstance(data, dict), (where, data)
     elif function == "cloudassist.enabled":
         assert isinstance(data, bool), (where, data)
+    elif function in UPDATES:
+        assert isinstance(data, dict) and isinstance(data["frozen"], bool), (where, data)
+        if UPDATES[function] is not None and _kwargs(args).get("test") is not True:
+            assert data["frozen"] is UPDATES[function], (where, data)
     elif function in ("cloudassist.enable", "cloudassist.disable"):
         assert isinstance(data, dict) and isinstance(data["enabled"], bool), (where, data)
         if _kwargs(args).get("test") is not True:

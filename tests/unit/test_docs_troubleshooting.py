@@ -47,6 +47,7 @@ PASSED_THROUGH = {
     ("_cloudassist_errors.py", "str(failure)"): "a Failure's own message, checked where raised",
     ("cloudassist.py", "exc"): "errors.Failed(exc): a Failure's message, checked where raised",
     ("_cloudassist_act.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
+    ("_cloudassist_updates.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
     ("_cloudassist_act.py", "plan.blocked"): "a plan's blocked, checked where it is written",
     ("cloudassist.py", "plan.blocked"): "a plan's blocked, checked where it is written",
     ("_cloudassist_host.py", "f'{exc}. {goes_on.format(branch.service)}'"): (

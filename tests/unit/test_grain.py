@@ -54,6 +54,7 @@ def test_windows_facts_from_the_scm(monkeypatch, tmp_path):
         "enabled": True,
         "legacy": None,
         "branch": "Windows, any client version, Service Control Manager",
+        "updates": "allowed",
     }
     scm.services["AliyunService"]["StartType"] = "Manual"
     assert (
@@ -121,3 +122,26 @@ def test_an_unreadable_version_leaves_legacy_and_branch_none(tmp_path):
     assert facts["installed"] is True and facts["version"] is None
     assert facts["legacy"] is None and facts["branch"] is None
     assert "printed no version" in facts["error"]
+
+
+def test_updates_says_frozen_or_allowed_from_the_markers(tmp_path):
+    """Read with the status, from the client's own folders (no process is started for it)."""
+    install = standin.install_versioned_client(tmp_path, "2.2.3.578", relative_link=True)
+    config = {"binary": str(install.link), "init_system": "sysvinit"}
+
+    def updates():
+        return grain._facts("linux", lambda key, default=None: config.get(key, default))["updates"]
+
+    assert updates() == "allowed"
+    (install.folder / "config").mkdir()
+    (install.folder / "config" / "disable_bootstrap_update").touch()
+    assert updates() == "allowed"  # only the update at start is skipped
+    (install.binary.parent / "config").mkdir()
+    (install.binary.parent / "config" / "disable_update").touch()
+    assert updates() == "frozen"
+
+
+def test_updates_is_none_without_a_client(tmp_path):
+    config = {"binary": str(tmp_path / "aliyun-service"), "init_system": "sysvinit"}
+    facts = grain._facts("linux", lambda key, default=None: config.get(key, default))
+    assert facts["installed"] is False and facts["updates"] is None

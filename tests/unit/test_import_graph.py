@@ -16,7 +16,7 @@ LIBRARY = ROOT / "_modules"
 # Loaded by its path by every entry file, not imported: no arrow leads to it.
 BOOTSTRAP = LIBRARY / "_cloudassist_lib.py"
 ENTRIES = {
-    "_modules/cloudassist.py": {"args", "config", "errors", "host", "install"},
+    "_modules/cloudassist.py": {"args", "config", "errors", "host", "install", "updates"},
     "_states/cloudassist.py": {"args", "errors", "install"},
     "_grains/cloudassist.py": {"errors", "host", "install"},
     "_beacons/cloudassist.py": {"install", "watch"},

@@ -6,6 +6,8 @@ stop, available) are the interface the module uses, so a fake of exactly those s
 for the SCM.  The client binary's ``--version`` is a real stand-in program.
 """
 
+import os
+
 import pytest
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
@@ -312,3 +314,31 @@ def test_stop_with_the_watchdog_service_disables_both_at_boot(scm, assist_root):
         scm.services["AssistDaemon"]["StartType"] == "Disabled"
         and not scm.services["AssistDaemon"]["running"]
     )
+
+
+def test_updates_are_frozen_and_allowed_in_the_windows_folders(monkeypatch, scm, tmp_path):
+    """The paths the Windows client reads (its binary's version folder and the folder above,
+    with Windows' path rules); the files live in a folder of this host standing for C:."""
+    from .lib.helpers import WindowsFiles
+
+    files = WindowsFiles(str(tmp_path / "c"))
+    monkeypatch.setattr(module.updater, "os", files)  # the library this layout's module runs
+    root = "C:\\ProgramData\\aliyun\\assist"
+    service(scm, quoted(root + "\\2.2.10.1\\aliyun_assist_service.exe"))
+    os.makedirs(files.real(root + "\\2.2.10.1"))
+    state = module.updates()
+    assert state["config_dir"] == root + "\\config"
+    assert state["version_dir"] == root + "\\2.2.10.1"
+    assert state["version_dir_of"] == "running" and state["frozen"] is False
+    frozen = module.freeze_updates()
+    assert frozen["changes"]["created"]["new"] == [
+        root + "\\config",
+        root + "\\config\\disable_update",
+        root + "\\config\\disable_bootstrap_update",
+    ]
+    assert os.path.isfile(files.real(root + "\\config\\disable_update"))
+    assert module.updates()["frozen"] is True
+    allowed = module.allow_updates()
+    assert allowed["changes"]["removed"]["old"] == frozen["changes"]["created"]["new"][1:]
+    assert module.updates()["markers"] == []
+    assert scm.calls == []

@@ -123,3 +123,30 @@ def snap(pids=(), version="2.2.3.578", running_version=None, installed=True, bin
 
 def tags(events):
     return [event["tag"] for event in events]
+
+
+# --- Windows paths kept on this host (test_updates, ../test_module_windows) ----------------
+
+
+class WindowsFiles:
+    """``os`` for the updates module, with ``C:\\...`` paths kept in a folder of this host: the
+    module's own calls run for real, on the folder each Windows path maps to."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def real(self, path):
+        assert path.startswith("C:\\"), path
+        return os.path.join(self.base, *path[3:].split("\\"))
+
+    def __getattr__(self, name):
+        function = getattr(os, name)
+        if not callable(function):
+            return function
+
+        def mapped(*args, **kwargs):
+            if args and isinstance(args[0], str):
+                args = (self.real(args[0]), *args[1:])
+            return function(*args, **kwargs)
+
+        return mapped

@@ -94,6 +94,7 @@ KEYS = {
     "start_limit_hit",
     "others",
     "leftovers",
+    "updates",
 }
 
 
