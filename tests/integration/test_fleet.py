@@ -297,6 +297,7 @@ def test_report_counts_the_fleet_and_names_who_failed_and_who_did_not_answer(fle
     starts_at_boot = 1 if RC_DIRS else 0  # ca-fleet-1's S link needs a folder to be put in
     # ca-fleet-5: no agentwatch script, no boot link for it: nothing starts it at boot.
     assert data["enabled"] == {"true": starts_at_boot, "false": 4 - starts_at_boot, "unknown": 0}
+    assert data["updates"] == {"frozen": 0, "allowed": 4, "unknown": 0}, data
     assert data["stopped"] == ["ca-fleet-2", LEGACY]
     blocked = {minion: reason for reason, group in data["blocked"].items() for minion in group}
     assert NO_SCRIPT in blocked.pop("ca-fleet-4"), data["blocked"]
@@ -352,6 +353,26 @@ def test_report_counts_a_minion_without_the_client_as_not_installed(fleet):
     assert data["versions"] == {MINIONS["ca-fleet-1"]["version"]: 1}, data
     assert "1 not installed" in data["summary"], data
     assert strict.returncode == 1 and strict.data["retcode"] == 1, strict
+
+
+def test_report_counts_the_clients_with_self_update_frozen(fleet):
+    client = fleet.clients["ca-fleet-1"]
+    marker = client.binary.resolve().parent.parent / "config" / "disable_update"
+    ret = fleet.salt.run("cloudassist.freeze_updates", minion_tgt="ca-fleet-1")
+    try:
+        assert ret.returncode == 0 and ret.data["frozen"] is True, ret
+        assert marker.is_file(), marker  # where that minion's client reads it, seen from here
+        report = fleet.run.run("cloudassist.report", "tgt=ca-fleet-1,ca-fleet-2", "tgt_type=list")
+        data = report.data
+        assert data["updates"] == {"frozen": 1, "allowed": 1, "unknown": 0}, data
+        assert data["updates_by_version"] == {
+            "1.0.1.309": {"allowed": 1},
+            "2.2.3.578": {"frozen": 1},
+        }, data
+        assert ", 1 with self-update frozen)" in data["summary"], data
+    finally:
+        ret = fleet.salt.run("cloudassist.allow_updates", minion_tgt="ca-fleet-1")
+    assert ret.returncode == 0 and not marker.exists(), ret
 
 
 @pytest.mark.parametrize(
