@@ -8,6 +8,8 @@ import _cloudassist_errors as errors
 MAX_SECONDS = 3600
 # What stop and restart may do with the processes a stopped client leaves behind.
 LEFTOVER_MODES = ("end", "keep")
+# What the states' ``updates`` argument may ask of the client's self-update.
+UPDATE_MODES = ("frozen", "allowed")
 
 
 def seconds(source, value, *, allow_zero=False):

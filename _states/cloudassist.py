@@ -77,6 +77,7 @@ def _check_args(
     enable=None,
     reset_failed=None,
     leftovers=None,
+    updates=None,
 ):
     unknown = sorted(key for key in (extra or {}) if not key.startswith("__"))
     if unknown:
@@ -96,6 +97,8 @@ def _check_args(
         args.flag("reset_failed", reset_failed)
     if leftovers is not None:
         args.choice("leftovers", leftovers, args.LEFTOVER_MODES)
+    if updates is not None:
+        args.choice("updates", updates, args.UPDATE_MODES)
 
 
 def _act(ret, action, **kwargs):
@@ -119,14 +122,16 @@ def _ensure(
     enable=None,
     reset_failed=None,
     leftovers=None,
+    updates=None,
 ):
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     want = "running" if want_running else "stopped"
     takes = (
-        ("timeout", "settle", "enable", "reset_failed")
+        ("timeout", "settle", "enable", "reset_failed", "updates")
         if want_running
-        else ("timeout", "settle", "stop_watchdog", "enable", "leftovers")
+        else ("timeout", "settle", "stop_watchdog", "enable", "leftovers", "updates")
     )
+    switched = None
     try:
         _check_args(
             timeout,
@@ -138,7 +143,22 @@ def _ensure(
             enable=enable,
             reset_failed=reset_failed,
             leftovers=leftovers,
+            updates=updates,
         )
+        if updates is not None:
+            # First: a client to be frozen must not update itself when it is started here.
+            try:
+                switched = __salt__[
+                    "cloudassist.freeze_updates"
+                    if updates == "frozen"
+                    else "cloudassist.allow_updates"
+                ](timeout=timeout, test=bool(__opts__["test"]))
+            except (errors.Failure, CommandExecutionError) as exc:
+                ret["changes"] = _with_updates({}, _made_before(exc))
+                ret["comment"] = "{} The client's {} state was left alone.".format(
+                    _sentence(str(exc).rstrip(".")), want
+                )
+                return ret
         kwargs = {"timeout": timeout, "settle": settle, "enable": enable}
         if want_running:
             kwargs["reset_failed"] = reset_failed
@@ -148,25 +168,42 @@ def _ensure(
         # The action reads the status first and does nothing when there is nothing to do.
         result, test = _act(ret, "start" if want_running else "stop", **kwargs)
     except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
-        ret["changes"] = _made_before(exc)
+        ret["changes"] = _with_updates(_made_before(exc), switched and switched["changes"])
         ret["comment"] = str(exc)
+        if switched is not None:
+            ret["comment"] += " " + _updates_comment(switched)
         return ret
     holds = result["running"] == want_running and (enable is None or result["enabled"] == enable)
     warnings = [_sentence(w) for w in result.get("warnings", [])]
+    updated = [] if switched is None else [_updates_comment(switched)]
     if not ret["changes"]:
         ret["result"] = holds
-        ret["comment"] = " ".join([_already(want, result, enable)] + warnings)
-        return ret
-    if test:
+        ret["comment"] = " ".join([_already(want, result, enable)] + updated + warnings)
+    elif test:
         ret["result"] = None
-        ret["comment"] = " ".join([result["comment"]] + warnings)
-        return ret
-    ret["result"] = holds
-    comment = [_sentence(result["comment"])] + warnings
-    if not want_running and set(ret["changes"]) - {"enabled", "watchdog_enabled"}:
-        comment.append(result["warning"])
-    ret["comment"] = " ".join(comment)
+        ret["comment"] = " ".join([result["comment"]] + updated + warnings)
+    else:
+        ret["result"] = holds
+        comment = [_sentence(result["comment"])] + updated + warnings
+        if not want_running and set(ret["changes"]) - {"enabled", "watchdog_enabled"}:
+            comment.append(result["warning"])
+        ret["comment"] = " ".join(comment)
+    if switched is not None:
+        ret["changes"] = _with_updates(ret["changes"], switched["changes"])
+        if switched["changes"] and test:
+            ret["result"] = None if ret["result"] is not False else False
+        elif ret["result"] is True:
+            ret["result"] = switched["frozen"] is (updates == "frozen")
     return ret
+
+
+def _updates_comment(switched):
+    return _sentence(switched["comment"].rstrip("."))
+
+
+def _with_updates(changes, updates_changes):
+    """``changes`` with the self-update's own under ``updates`` (where it changed)."""
+    return {**changes, "updates": updates_changes} if updates_changes else dict(changes)
 
 
 def _already(want, result, enable=None):
@@ -206,7 +243,9 @@ def _sentence(text):
     return text[:1].upper() + text[1:] + "."
 
 
-def running(name, timeout=None, settle=None, enable=None, reset_failed=None, **kwargs):
+def running(
+    name, timeout=None, settle=None, enable=None, reset_failed=None, updates=None, **kwargs
+):
     """
     Ensure the Cloud Assistant client is running.
 
@@ -226,12 +265,19 @@ def running(name, timeout=None, settle=None, enable=None, reset_failed=None, **k
         ``start_limit_hit``); ``False`` forbids it and the state fails, naming the unit and
         the command.  Default: ``cloudassist:reset_failed``, else True.  A ``watch`` restart
         follows the same setting.
+    updates
+        ``frozen``: the client does not update itself (``cloudassist.freeze_updates``: the
+        markers ``disable_update`` and ``disable_bootstrap_update`` in its cross-version config
+        folder); ``allowed``: it may (``cloudassist.allow_updates``: every such marker it reads
+        removed); absent: left alone.  Done first, so a client started here does not update
+        itself at its start; ``changes`` then has ``updates`` (what was created or removed).
 
     .. code-block:: yaml
 
         cloud-assistant:
           cloudassist.running:
             - enable: True
+            - updates: frozen
     """
     return _ensure(
         name,
@@ -243,11 +289,19 @@ def running(name, timeout=None, settle=None, enable=None, reset_failed=None, **k
         fun="running",
         enable=enable,
         reset_failed=reset_failed,
+        updates=updates,
     )
 
 
 def stopped(
-    name, timeout=None, settle=None, stop_watchdog=False, enable=None, leftovers=None, **kwargs
+    name,
+    timeout=None,
+    settle=None,
+    stop_watchdog=False,
+    enable=None,
+    leftovers=None,
+    updates=None,
+    **kwargs,
 ):
     """
     Ensure the Cloud Assistant client is stopped.
@@ -274,6 +328,12 @@ def stopped(
         left in its unit, elsewhere programs of its install folder) are ended, and named in
         ``changes`` as ``leftovers``; ``keep``: they are named in the comment and left
         running.  See ``cloudassist.stop``.
+    updates
+        ``frozen``: the client does not update itself (``cloudassist.freeze_updates``: the
+        markers ``disable_update`` and ``disable_bootstrap_update`` in its cross-version config
+        folder); ``allowed``: it may (``cloudassist.allow_updates``: every such marker it reads
+        removed); absent: left alone.  Done first; ``changes`` then has ``updates`` (what
+        was created or removed).
 
     .. code-block:: yaml
 
@@ -281,6 +341,7 @@ def stopped(
           cloudassist.stopped:
             - stop_watchdog: True
             - enable: False
+            - updates: frozen
     """
     return _ensure(
         name,
@@ -292,11 +353,19 @@ def stopped(
         fun="stopped",
         enable=enable,
         leftovers=leftovers,
+        updates=updates,
     )
 
 
 def dead(
-    name, timeout=None, settle=None, stop_watchdog=False, enable=None, leftovers=None, **kwargs
+    name,
+    timeout=None,
+    settle=None,
+    stop_watchdog=False,
+    enable=None,
+    leftovers=None,
+    updates=None,
+    **kwargs,
 ):
     """
     Ensure the Cloud Assistant client is stopped: an alias of ``cloudassist.stopped``, as
@@ -318,6 +387,7 @@ def dead(
         fun="dead",
         enable=enable,
         leftovers=leftovers,
+        updates=updates,
     )
 
 

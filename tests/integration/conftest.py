@@ -135,6 +135,16 @@ SLS = {
             - watch:
               - test: trigger
         """,
+    "ca_running_frozen": """
+        cloud-assistant:
+          cloudassist.running:
+            - updates: frozen
+        """,
+    "ca_stopped_allowed": """
+        cloud-assistant:
+          cloudassist.stopped:
+            - updates: allowed
+        """,
     "ca_misspelt": """
         cloud-assistant:
           cloudassist.running:

@@ -4,6 +4,8 @@ Each test arranges the client with the init script directly, applies an SLS, and
 host itself (/proc, the pid file) to see what really happened.
 """
 
+import os
+
 import pytest
 
 from .ca_host import INIT_SCRIPT
@@ -146,3 +148,36 @@ def test_bad_sls_fails_cleanly(run, client, testmode, sls, words):
     for word in words:
         assert word in st["comment"], (word, st["comment"])
     assert client.pids() == [pid], "a rejected state touched the client"
+
+
+def test_updates_frozen_then_allowed_through_a_state(run, client):
+    """Issue 25: ``updates`` on ``running`` and ``stopped``; the markers are checked on the disk,
+    where the stand-in's client reads them (the config folder above its binary's folder)."""
+    config = client.binary.parent.parent / "config"
+    markers = [config / name for name in ("disable_update", "disable_bootstrap_update")]
+    for path in markers:  # what another test may have left
+        if os.path.lexists(path):
+            os.unlink(path)
+    client.ensure_stopped()
+    try:
+        st = state_ret(run("state.apply", "ca_running_frozen", "test=True"))
+        assert st["result"] is None and "updates" in st["changes"], st
+        assert not any(os.path.lexists(path) for path in markers) and client.pids() == []
+
+        st = state_ret(run("state.apply", "ca_running_frozen"))
+        assert st["result"] is True, st
+        assert st["changes"]["running"] == {"old": False, "new": True}, st
+        assert st["changes"]["updates"]["frozen"] == {"old": False, "new": True}, st
+        assert all(os.path.isfile(path) for path in markers) and len(client.pids()) == 1
+
+        st = state_ret(run("state.apply", "ca_running_frozen"))
+        assert st["result"] is True and st["changes"] == {}, st
+
+        st = state_ret(run("state.apply", "ca_stopped_allowed"))
+        assert st["result"] is True, st
+        assert st["changes"]["updates"]["removed"]["old"] == [str(p) for p in markers], st
+        assert not any(os.path.lexists(path) for path in markers) and client.pids() == []
+    finally:
+        for path in markers:
+            if os.path.lexists(path):
+                os.unlink(path)

@@ -465,14 +465,17 @@ def test_a_blocked_branch_fails_alike_in_both_modes_and_runs_nothing(
         (
             "running",
             {"enabled": True},
-            ["does not take 'enabled'", "it takes: name, timeout, settle, enable, reset_failed)"],
+            [
+                "does not take 'enabled'",
+                "it takes: name, timeout, settle, enable, reset_failed, updates)",
+            ],
         ),
         (
             "running",
             {"stop_watchdog": True},
             [
                 "does not take 'stop_watchdog'",
-                "it takes: name, timeout, settle, enable, reset_failed)",
+                "it takes: name, timeout, settle, enable, reset_failed, updates)",
             ],
         ),
         (
