@@ -8,7 +8,9 @@ it, links ``/usr/sbin/aliyun-service``, writes, enables and starts the client's 
 ``postinst`` started B's); ``dpkg --purge`` leaves no process, service, boot link, symlink,
 version folder or package.  Each step is checked from outside the module (``dpkg-query``,
 ``aliyun-service -v``, ``systemctl``/the init script, the process table and
-``/proc/PID/exe``), then ``cloudassist.status`` must say the same.
+``/proc/PID/exe``), then ``cloudassist.status`` must say the same.  ``cloudassist.freeze_updates``
+makes the self-update markers where every version reads them, they outlive an upgrade, and
+``cloudassist.allow_updates`` removes them (checked on the disk).
 
 The tests of a class run in order and share the container; each first brings the package to
 the state it starts from (installed at A, or at B), so one also runs alone.
@@ -207,6 +209,33 @@ class PackageChecks:
         assert old not in host.pids()
         assert not present(host, client_deb.folder(A)), "A's version folder is left"
         self.assert_module_agrees(host, B, new)
+
+    def test_a_freeze_outlives_an_upgrade_and_allow_removes_it(self, host, client_debs):
+        """``cloudassist.freeze_updates`` makes the markers where every version reads them
+        (the cross-version config folder, which the package does not own), so the freeze
+        holds over an upgrade; ``allow_updates`` removes them.  Checked on the disk."""
+        if package(host) == f"install ok installed {B}":  # after the upgrade test: no downgrade
+            dpkg(host, "--purge", "aliyun-assist")
+        self.at(host, client_debs, A)
+        config = client_deb.SHARE + "/config"
+        markers = [f"{config}/disable_update", f"{config}/disable_bootstrap_update"]
+        ret = host.call("cloudassist.freeze_updates", check=True).ret
+        assert ret["frozen"] is True and ret["changes"]["created"]["new"][-2:] == markers, ret
+        for path in markers:
+            assert host.run("test", "-f", path, "-a", "!", "-L", path, check=False).returncode == 0
+        self.install(host, client_debs, B)
+        self.assert_installed_and_running(host, B)
+        assert all(present(host, path) for path in markers), "the upgrade removed a marker"
+        now = host.call("cloudassist.updates", check=True).ret
+        assert now["frozen"] is True and now["version_dir"] == client_deb.folder(B), now
+        assert host.call("cloudassist.status", check=True).ret["updates"] == now
+        ret = host.call("cloudassist.allow_updates", check=True).ret
+        assert ret["frozen"] is False and ret["changes"]["removed"]["old"] == markers, ret
+        assert not any(present(host, path) for path in markers)
+        assert host.call("cloudassist.allow_updates", check=True).ret["changed"] is False
+        # The folder freeze_updates made (the real client makes it too, when it starts): gone
+        # by hand, so that the purge below finds the vendor's tree only.
+        host.run("rmdir", config)
 
     def test_purge_leaves_nothing(self, host, client_debs):
         self.at(host, client_debs, B)
