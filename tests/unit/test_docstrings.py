@@ -22,7 +22,17 @@ import loaded
 KINDS = ("modules", "states", "grains", "beacons", "runners")
 # What each entry file must at least offer: a test that finds no function checks nothing.
 EXPECTED = {
-    "modules": {"version", "status", "stop", "start", "restart", "enabled", "enable", "disable"},
+    "modules": {
+        "version",
+        "status",
+        "stop",
+        "start",
+        "restart",
+        "enabled",
+        "enable",
+        "disable",
+        "install",
+    },
     "states": {"running", "stopped", "dead", "enabled", "disabled", "mod_watch"},
     "grains": {"cloudassist"},
     "beacons": {"beacon", "validate"},
