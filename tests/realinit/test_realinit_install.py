@@ -1,0 +1,125 @@
+"""``cloudassist.install`` for real (issue 25): through the project's module in booted systemd
+and sysvinit containers, with the tests' ``.deb`` of the client (``tests/support/client_deb.py``).
+
+In each container, with nothing of the client there before: ``cloudassist.install`` of A's file
+installs it; again, nothing changes; ``test=True`` with B's file says what it would do and
+changes nothing; B's file upgrades, leaving B alone running; A's file with B installed keeps B;
+a file that is not a package is refused, nothing changed.  Each step is checked from outside the
+module, with the package tests' checks (``dpkg-query``, ``aliyun-service -v``, the process table
+and ``/proc/PID/exe``, ``systemctl``/the init script and its pid file, the boot links).
+
+The tests of a class run in order and share the container; each first brings the package to
+the state it starts from, so one also runs alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+import test_realinit_package as pkgtests
+from realinit_checks import make_host
+
+import client_deb
+
+pytestmark = pytest.mark.realinit
+
+A, B = pkgtests.A, pkgtests.B
+
+
+@pytest.fixture(scope="session")
+def install_debs(tmp_path_factory):
+    """{version: host path of its .deb}, each built once per session."""
+    out = tmp_path_factory.mktemp("install-debs")
+    return {v: client_deb.build(v, out) for v in (A, B)}
+
+
+class InstallChecks:
+    """``cloudassist.install`` on one init system; ``VIEW`` is the package tests' class that
+    reads that init system's view of the client's service."""
+
+    NAME = ""
+    KIND = ""
+    VIEW = None
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def host(cls, request, roots):
+        h = make_host(request, roots, cls.NAME, cls.KIND)
+        assert not pkgtests.present(h, client_deb.LINK)
+        assert pkgtests.package(h) == ""
+        return h
+
+    @property
+    def view(self):
+        return self.VIEW()
+
+    def at(self, host, debs, version) -> int:
+        """The package at ``version`` and its client running (by dpkg, not the module)."""
+        if pkgtests.package(host) != f"install ok installed {version}":
+            pkgtests.dpkg(host, "-i", pkgtests.put_deb(host, debs, version))
+        return self.view.assert_installed_and_running(host, version)
+
+    def install(self, host, debs, version, *args, check=True):
+        inside = pkgtests.put_deb(host, debs, version)
+        return host.call("cloudassist.install", f"source={inside}", *args, check=check)
+
+    def test_install_on_a_host_without_the_client(self, host, install_debs):
+        assert pkgtests.package(host) == "", "the package is there before the first install"
+        ret = self.install(host, install_debs, A).ret
+        assert ret["changes"] == {"version": {"old": None, "new": A}}, ret
+        assert ret["changed"] is True and ret["comment"].startswith(f"installed aliyun-assist {A}")
+        pid = self.view.assert_installed_and_running(host, A)
+        assert ret["running"] is True and ret["version"] == A and ret["pids"] == [pid], ret
+        assert ret["init_system"] == self.view.INIT and ret["service"] == self.view.SERVICE, ret
+
+    def test_again_changes_nothing(self, host, install_debs):
+        pid = self.at(host, install_debs, A)
+        ret = self.install(host, install_debs, A).ret
+        assert ret["changes"] == {} and ret["changed"] is False, ret
+        assert "already installed and the client runs" in ret["comment"], ret
+        assert self.view.assert_installed_and_running(host, A) == pid, "the client was restarted"
+
+    def test_test_true_says_the_upgrade_and_changes_nothing(self, host, install_debs):
+        pid = self.at(host, install_debs, A)
+        ret = self.install(host, install_debs, B, "test=True").ret
+        assert ret["test"] is True, ret
+        assert ret["changes"] == {"version": {"old": A, "new": B}}, ret
+        assert ret["comment"].startswith(f"would upgrade aliyun-assist {A} to {B} with"), ret
+        assert ret["command"].endswith(f"dpkg -i {pkgtests.INBOX}/{client_deb.deb_name(B)}"), ret
+        assert ret["version"] == A and ret["pids"] == [pid], ret
+        assert self.view.assert_installed_and_running(host, A) == pid
+
+    def test_upgrade_leaves_only_the_new_version_running(self, host, install_debs):
+        old = self.at(host, install_debs, A)
+        ret = self.install(host, install_debs, B, f"version={B}").ret
+        assert ret["changes"] == {"version": {"old": A, "new": B}}, ret
+        assert ret["comment"].startswith(f"upgraded aliyun-assist {A} to {B}"), ret
+        new = self.view.assert_installed_and_running(host, B)
+        assert new != old and old not in host.pids(), "the old client still runs"
+        assert ret["version"] == B and ret["pids"] == [new], ret
+
+    def test_an_older_package_keeps_the_newer_one(self, host, install_debs):
+        pid = self.at(host, install_debs, B)
+        ret = self.install(host, install_debs, A).ret
+        assert ret["changes"] == {} and ret["changed"] is False, ret
+        assert f"aliyun-assist {B} is installed, newer than {A}: kept" in ret["comment"], ret
+        assert self.view.assert_installed_and_running(host, B) == pid
+
+    def test_a_file_that_is_not_the_package_changes_nothing(self, host, install_debs):
+        pid = self.at(host, install_debs, B)
+        host.path(f"{pkgtests.INBOX}/bogus.deb").write_text("not a package\n")
+        res = host.call("cloudassist.install", f"source={pkgtests.INBOX}/bogus.deb", check=False)
+        assert f"{pkgtests.INBOX}/bogus.deb is not a .deb package" in res.text, res
+        assert "nothing was changed" in res.text, res
+        assert self.view.assert_installed_and_running(host, B) == pid
+
+
+class TestSystemdInstall(InstallChecks):
+    NAME = "ca-inst-systemd"
+    KIND = "systemd"
+    VIEW = pkgtests.TestSystemdPackage
+
+
+class TestSysvinitInstall(InstallChecks):
+    NAME = "ca-inst-sysvinit"
+    KIND = "sysvinit"
+    VIEW = pkgtests.TestSysvinitPackage
