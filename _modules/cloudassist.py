@@ -749,7 +749,8 @@ def install(
       ``aliyun-service -v`` that version, and the client must run (``cloudassist.status``),
       within ``timeout`` seconds.
 
-    Returns the client's status afterwards (as ``cloudassist.status``), with ``changed``,
+    Returns the client's status afterwards (as ``cloudassist.status``; ``broken`` says why where
+    ``test=True`` finds a broken client), with ``changed``,
     ``changes`` (``version: {old, new}``, ``old`` None where the client was not installed),
     ``command`` (what ran, or would run) and ``comment``.
 
@@ -844,9 +845,10 @@ def install(
 
 
 def _status_or_none(host):
+    """The client's status, or None where it is not installed or broken (a package mends it)."""
     try:
         return host.status()
-    except errors.NotInstalled:
+    except (errors.NotInstalled, errors.Broken):
         return None
 
 
@@ -856,6 +858,8 @@ def _installed_result(host, plan, *, ran):
         result = host.status().as_dict()
     except errors.NotInstalled as exc:
         result = host.no_client(exc).as_dict()
+    except errors.Broken as exc:  # test=True over a broken client, which the package mends
+        result = {"installed": True, "running": False, "version": None, "broken": str(exc)}
     changes = plan.changes
     result.update(
         changed=bool(changes),

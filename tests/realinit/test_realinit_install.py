@@ -15,6 +15,7 @@ the state it starts from, so one also runs alone.
 from __future__ import annotations
 
 import pytest
+import realinit_testbed as tb
 import test_realinit_package as pkgtests
 from realinit_checks import make_host
 
@@ -23,6 +24,7 @@ import client_deb
 pytestmark = pytest.mark.realinit
 
 A, B = pkgtests.A, pkgtests.B
+SALT_STATES = tb.SALT_DIR + "/states"
 
 
 @pytest.fixture(scope="session")
@@ -88,11 +90,19 @@ class InstallChecks:
         assert ret["version"] == A and ret["pids"] == [pid], ret
         assert self.view.assert_installed_and_running(host, A) == pid
 
-    def test_upgrade_leaves_only_the_new_version_running(self, host, install_debs):
+    def test_upgrade_from_salt_leaves_only_the_new_version_running(self, host, install_debs):
         old = self.at(host, install_debs, A)
-        ret = self.install(host, install_debs, B, f"version={B}").ret
+        inside = pkgtests.put_deb(host, install_debs, B)
+        # The masterless minion's file_roots (realinit_testbed.Salt): salt://ca/<file>.
+        host.run("mkdir", "-p", f"{SALT_STATES}/ca")
+        host.run("cp", inside, f"{SALT_STATES}/ca/")
+        source = f"salt://ca/{client_deb.deb_name(B)}"
+        ret = host.call("cloudassist.install", source, f"version={B}", check=True).ret
         assert ret["changes"] == {"version": {"old": A, "new": B}}, ret
         assert ret["comment"].startswith(f"upgraded aliyun-assist {A} to {B}"), ret
+        # cp.cache_file's copy in the minion's cache, not the file_roots one, was installed.
+        assert ret["command"].endswith(f"/{client_deb.deb_name(B)}"), ret
+        assert f"{SALT_STATES}/" not in ret["command"], ret
         new = self.view.assert_installed_and_running(host, B)
         assert new != old and old not in host.pids(), "the old client still runs"
         assert ret["version"] == B and ret["pids"] == [new], ret
@@ -123,3 +133,39 @@ class TestSysvinitInstall(InstallChecks):
     NAME = "ca-inst-sysvinit"
     KIND = "sysvinit"
     VIEW = pkgtests.TestSysvinitPackage
+
+
+class TestInstallFailsOnAHostWithoutServiceManager:
+    """The systemd root started without booting (PID 1 a reaper), ``update-rc.d`` deleted: the
+    package's ``postinst`` cannot install the client's service, so ``dpkg -i`` fails.  The call
+    fails with dpkg's words and reports what dpkg left (half-configured) in its error."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def host(cls, request, roots):
+        def prepare(c):
+            c.path("/usr/sbin/update-rc.d").unlink()
+
+        h = make_host(
+            request,
+            roots,
+            "ca-inst-nomanager",
+            "container",
+            prepare,
+            boot=False,
+            pid1=pkgtests.REAPER,
+        )
+        assert not pkgtests.present(h, "/run/systemd/system")
+        return h
+
+    def test_a_failing_postinst_fails_the_call_with_dpkgs_words(self, host, install_debs):
+        inside = pkgtests.put_deb(host, install_debs, A)
+        res = host.call("cloudassist.install", f"source={inside}", check=False)
+        assert res.returncode != 0, res
+        text = res.text
+        assert f"dpkg -i {inside}` exited with code 1: dpkg could not install" in text, res
+        assert f"already done: dpkg left aliyun-assist install ok half-configured {A}" in text
+        assert "cannot install the client's service" in text, "dpkg's words are not quoted"
+        assert pkgtests.package(host) == f"install ok half-configured {A}"
+        assert host.pids() == []
+        pkgtests.dpkg(host, "--purge", "aliyun-assist")
