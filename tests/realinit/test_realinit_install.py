@@ -19,6 +19,7 @@ import realinit_testbed as tb
 import test_realinit_package as pkgtests
 from realinit_checks import make_host
 
+import _cloudassist_package
 import client_deb
 
 pytestmark = pytest.mark.realinit
@@ -113,6 +114,34 @@ class InstallChecks:
         assert ret["changes"] == {} and ret["changed"] is False, ret
         assert f"aliyun-assist {B} is installed, newer than {A}: kept" in ret["comment"], ret
         assert self.view.assert_installed_and_running(host, B) == pid
+
+    def test_allow_downgrade_installs_the_older_one(self, host, install_debs):
+        old = self.at(host, install_debs, B)
+        ret = self.install(host, install_debs, A, "allow_downgrade=True").ret
+        assert ret["changes"] == {"version": {"old": B, "new": A}}, ret
+        assert ret["comment"].startswith(f"downgraded aliyun-assist {B} to {A}"), ret
+        new = self.view.assert_installed_and_running(host, A)
+        assert new != old and old not in host.pids(), "the newer client still runs"
+
+    def test_dpkgs_lock_held_by_another_process_is_waited_for(self, host, install_debs):
+        self.at(host, install_debs, A)
+        inside = pkgtests.put_deb(host, install_debs, B)
+        # Another process holds dpkg's frontend lock (as apt does: fcntl, as dpkg takes it) for
+        # 4 seconds, having said so in a marker file.
+        host.run("rm", "-f", "/root/locked")
+        host.sh(
+            "setsid /usr/bin/python3 -c 'import fcntl, time; "
+            'f = open("/var/lib/dpkg/lock-frontend", "w"); fcntl.lockf(f, fcntl.LOCK_EX); '
+            'open("/root/locked", "w").close(); time.sleep(4)'
+            "' </dev/null >/dev/null 2>&1 &"
+        )
+        host.wait_for(lambda: host.exists("/root/locked"), timeout=10, what="the lock holder")
+        res = host.run("dpkg", "-i", inside, check=False)
+        assert res.returncode != 0, f"the lock was not held: {res!r}"
+        assert _cloudassist_package.locked(res.stderr), f"dpkg's words not known as a lock: {res!r}"
+        ret = host.call("cloudassist.install", f"source={inside}", check=True).ret
+        assert ret["changes"] == {"version": {"old": A, "new": B}}, ret
+        self.view.assert_installed_and_running(host, B)
 
     def test_a_file_that_is_not_the_package_changes_nothing(self, host, install_debs):
         pid = self.at(host, install_debs, B)
