@@ -22,7 +22,17 @@ import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-PUBLIC = ("version", "status", "stop", "start", "restart", "enabled", "enable", "disable")
+PUBLIC = (
+    "version",
+    "status",
+    "stop",
+    "start",
+    "restart",
+    "enabled",
+    "enable",
+    "disable",
+    "install",
+)
 # tests/conftest.py's choice: the checkout's folders ("synced") or the package's ("pip").
 LAYOUT = os.environ.get("CLOUDASSIST_UNIT_LAYOUT", "synced")
 PACKAGE = ROOT / "src" / "saltext" / "cloudassist"
