@@ -204,6 +204,14 @@ def query_state(retcode, stdout):
     return Installed(state, words[3] if len(words) > 3 else None)
 
 
+def left_text(now):
+    """What dpkg knows, for a package that is not cleanly installed: ``2.2.3.578
+    (half-configured)``, or None when dpkg knows no version."""
+    if now.version is None:
+        return None
+    return f"{now.version} ({now.state.split()[-1]})"
+
+
 def installed(timeout):
     """What dpkg knows of ``aliyun-assist`` now."""
     res = run(["dpkg-query", "-W", "-f", "${Status} ${Version}", PACKAGE], timeout)

@@ -829,7 +829,8 @@ def install(
             done[f"dpkg left {packages.PACKAGE} {after.state} {after.version}"] = (
                 "version",
                 plan.old,
-                after.version if after.ok else None,
+                # What dpkg left, where it is not a clean install: "2.2.3.578 (half-configured)".
+                after.version if after.ok else packages.left_text(after),
             )
         try:
             packages.verify(

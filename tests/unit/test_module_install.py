@@ -12,6 +12,7 @@ from salt.exceptions import CommandExecutionError
 import _cloudassist_package as package
 import client_deb
 import loaded
+from _cloudassist_records import CommandResult
 
 module = loaded.execution
 A = "2.2.3.578"
@@ -113,3 +114,29 @@ def test_test_true_plans_the_install_and_runs_only_reads(master, tmp_path, no_in
     assert ret["comment"].startswith(f"would install aliyun-assist {A} with"), ret
     with pytest.raises(CommandExecutionError, match=f"is aliyun-assist {A}, not the version"):
         module.install("salt://ca/a.deb", version="2.2.4.1065", test=True)
+
+
+def test_a_failed_dpkg_that_left_the_package_half_done_reports_it(monkeypatch, tmp_path):
+    deb = tmp_path / "aliyun-assist_2.2.3.578.deb"
+    deb.write_bytes(b"")
+    dpkg_said = CommandResult(
+        f"env DEBIAN_FRONTEND=noninteractive dpkg -i {deb}",
+        1,
+        "",
+        "aliyun-assist: cannot install the client's service\n"
+        "dpkg: error processing package aliyun-assist (--install):\n",
+    )
+    states = [package.Installed(None, None), package.Installed("install ok half-configured", A)]
+    monkeypatch.setattr(package, "host_tool", lambda windows=False: "/usr/bin/dpkg")
+    monkeypatch.setattr(package, "identify", lambda path, timeout, wanted=None: A)
+    monkeypatch.setattr(package, "installed", lambda timeout: states.pop(0))
+    monkeypatch.setattr(package, "run_install", lambda plan, timeout, wait: dpkg_said)
+    with pytest.raises(CommandExecutionError, match="exited with code 1") as caught:
+        module.install(str(deb))
+    assert caught.value.changes == {"version": {"old": None, "new": f"{A} (half-configured)"}}, (
+        caught.value.changes
+    )
+    text = str(caught.value)
+    assert f"already done: dpkg left aliyun-assist install ok half-configured {A}" in text
+    assert "cannot install the client's service" in text
+    assert states == []

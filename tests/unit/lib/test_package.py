@@ -165,6 +165,12 @@ def test_dpkg_query_is_read(retcode, out, state, version):
     assert now.ok is (state == "install ok installed")
 
 
+def test_what_dpkg_left_is_told_with_its_state():
+    half = package.query_state(0, "install ok half-configured 2.2.3.578")
+    assert package.left_text(half) == "2.2.3.578 (half-configured)"
+    assert package.left_text(package.query_state(1, "")) is None
+
+
 # --- the plan -------------------------------------------------------------------------------------
 
 NONE = package.Installed(None, None)
