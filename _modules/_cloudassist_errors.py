@@ -194,6 +194,26 @@ class NotVerified(Failure):
         self.command = command
 
 
+class WrongHost(Failure):
+    """This host cannot take what was asked (e.g. no dpkg for a ``.deb``): ``needs`` says what it
+    lacks; nothing was changed."""
+
+    def __init__(self, message, *, needs):
+        super().__init__(message)
+        self.needs = needs
+
+
+class NotThePackage(Failure):
+    """The file ``path`` is not the client's package asked for: ``package`` and ``version`` are
+    what the file says it is (None where it says nothing)."""
+
+    def __init__(self, message, *, path, package, version):
+        super().__init__(message)
+        self.path = path
+        self.package = package
+        self.version = version
+
+
 class PartlyDone(Failure):
     """``cause`` came after changes were made: ``done`` maps each change's sentence to
     ``(key, old, new)``; ``changes`` is Salt's changes dict of them."""

@@ -58,7 +58,7 @@ if os.path.isfile(_LIB):  # else __virtual__ says what is missing
         import _cloudassist_config as settings
         import _cloudassist_errors as errors
         import _cloudassist_host as hosts
-        import _cloudassist_install as install
+        import _cloudassist_install as copies
         import _cloudassist_updates as updater
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 # The library modules that plan and make a change, set by _changing() on the first call that
 # may make one: status, version and enabled never import them (every job loads this module
 # afresh, and a fleet-wide status pays only for what it runs).
-act = plans = None
+act = plans = packages = None
 
 __virtualname__ = "cloudassist"
 
@@ -89,7 +89,7 @@ def __virtual__():
         )
     if not (salt.utils.platform.is_linux() or salt.utils.platform.is_windows()):
         return (False, "cloudassist: the Cloud Assistant client runs on Linux and Windows only")
-    refusal = install.refusal(__file__)
+    refusal = copies.refusal(__file__)
     if refusal:
         return (False, refusal)
     return __virtualname__
@@ -126,17 +126,18 @@ def _seconds(name, value, default, *, config, allow_zero=False):
 
 
 def _changing():
-    global act, plans
+    global act, plans, packages
     if act is not None:
         return
     with _cloudassist_lib.imported():
         import _cloudassist_act
+        import _cloudassist_package
         import _cloudassist_plan
     if _cloudassist_act.errors is not errors:
         # imported() found the library's files changed since this module was loaded (a sync
         # ran in between): the two halves must not be mixed in one call.
         raise errors.LibraryChanged(folder=os.path.dirname(_LIB))
-    act, plans = _cloudassist_act, _cloudassist_plan
+    act, plans, packages = _cloudassist_act, _cloudassist_plan, _cloudassist_package
 
 
 def _host(timeout, config=None):
@@ -921,3 +922,152 @@ def allow_updates(timeout=None, test=False):
         salt '*' cloudassist.allow_updates
     """
     return _switch_updates("allow", timeout, test=test)
+
+
+@_at_salts_boundary
+def install(
+    source, version=None, source_hash=None, timeout=None, test=False, allow_downgrade=False
+):
+    """
+    Install or upgrade the Cloud Assistant client from its package, then check that the
+    package, the binary and the running client are all at the package's version.
+
+    This version installs the vendor's ``.deb`` (package ``aliyun-assist``) with dpkg, on
+    Linux hosts that have dpkg (``dpkg`` and ``/var/lib/dpkg/status``); anywhere else the call
+    fails, saying so, and changes nothing.  The package's own scripts write, enable and start
+    the client's service (``aliyun.service`` under systemd, ``/etc/init.d/aliyun-service``
+    elsewhere) and stop the old version's on an upgrade.
+
+    Before anything runs, the file must be the client's package:
+    ``dpkg-deb --field FILE Package Version`` must say ``aliyun-assist`` and a version of four
+    integers (and ``version``, when given).  Then, from what dpkg knows
+    (``dpkg-query -W aliyun-assist``) and the client's status:
+
+    - that version installed and the client running: nothing is run, ``changes`` is empty;
+    - a newer version installed: it is kept, nothing is run, and the comment says so
+      (``allow_downgrade=True`` installs the older package);
+    - otherwise ``DEBIAN_FRONTEND=noninteractive dpkg -i FILE`` runs, and the truth is read
+      again: ``dpkg-query`` must say ``install ok installed`` at the version,
+      ``aliyun-service -v`` that version, and the client must run (``cloudassist.status``),
+      within ``timeout`` seconds.
+
+    Returns the client's status afterwards (as ``cloudassist.status``; ``broken`` says why where
+    ``test=True`` finds a broken client), with ``changed``,
+    ``changes`` (``version: {old, new}``, ``old`` None where the client was not installed),
+    ``command`` (what ran, or would run) and ``comment``.
+
+    source
+        The ``.deb``: a ``salt://`` path (fetched with ``cp.cache_file``) or an absolute path
+        on the minion.  ``https://`` sources come in a later version.
+    version
+        The version the package must be (four integers); the call fails, changing nothing,
+        when the file holds another.
+    source_hash
+        Reserved for ``https://`` sources; must be left out.
+    timeout
+        Seconds each check may take, the client may take to run after ``dpkg -i``, and the
+        call waits while another process (apt) holds dpkg's lock (default:
+        ``cloudassist:timeout``, else 30).  ``dpkg -i`` itself may take up to 300 seconds, or
+        ``timeout`` when longer.
+    test
+        Only say what would be done: the comment names the command and both versions, and
+        ``changes`` is what would change.  Nothing is run but the reads (default False).
+    allow_downgrade
+        Install the package even when a newer version is installed (default False).
+
+    Raises an error naming what was tried, the host's words (``dpkg``'s last lines) and what to
+    do when dpkg fails or the check afterwards does not hold; a failure after dpkg changed the
+    package still carries that change in ``changes``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.install salt://cloudassist/aliyun-assist_2.2.4.1065.deb
+        salt '*' cloudassist.install /root/aliyun-assist_2.2.4.1065.deb version=2.2.4.1065 test=True
+    """
+    _changing()
+    config = _configuration()
+    seconds = _seconds("timeout", timeout, DEFAULT_TIMEOUT, config=config)
+    test = args.flag("the argument test", test)
+    allow_downgrade = args.flag("the argument allow_downgrade", allow_downgrade)
+    packages.host_tool(windows=salt.utils.platform.is_windows())
+    kind, where = packages.source_kind(source)
+    if source_hash is not None:
+        raise errors.BadArgument(
+            "the argument source_hash is for https:// sources, which come in a later version "
+            "of cloudassist; leave it out; nothing was changed",
+            source="the argument source_hash",
+            value=source_hash,
+        )
+    path = where
+    if kind == "salt":
+        path = __salt__["cp.cache_file"](where)
+        if not path or not os.path.isfile(path):
+            raise errors.BadArgument(
+                f"could not fetch {where} from the master (cp.cache_file found nothing there); "
+                "check the path in the master's file_roots; nothing was changed",
+                source="the argument source",
+                value=where,
+            )
+    new = packages.identify(path, seconds, version)
+    lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
+    with act.exclusive(lock, seconds):
+        now = packages.installed(seconds)
+        before = _status_or_none(_host(timeout, config))
+        running = bool(before is not None and before.running)
+        plan = packages.make_plan(
+            new, now, path=path, running=running, allow_downgrade=allow_downgrade
+        )
+        if test or plan.action != "install":
+            result = _installed_result(_host(timeout, config), plan, ran=False)
+            if test:
+                result["test"] = True
+            return result
+        res = packages.run_install(plan, timeout=seconds, wait=seconds)
+        after = packages.installed(seconds)
+        done = {}
+        if after != now:
+            done[f"dpkg left {packages.PACKAGE} {after.state} {after.version}"] = (
+                "version",
+                plan.old,
+                # What dpkg left, where it is not a clean install: "2.2.3.578 (half-configured)".
+                after.version if after.ok else packages.left_text(after),
+            )
+        try:
+            packages.verify(
+                res, after, plan, read_status=lambda: _host(timeout, config).status(), wait=seconds
+            )
+        except errors.Failure as exc:
+            if done:
+                _refresh_grains()
+                raise errors.PartlyDone(cause=exc, done=done) from exc
+            raise
+    _refresh_grains()
+    return _installed_result(_host(timeout, config), plan, ran=True)
+
+
+def _status_or_none(host):
+    """The client's status, or None where it is not installed or broken (a package mends it)."""
+    try:
+        return host.status()
+    except (errors.NotInstalled, errors.Broken):
+        return None
+
+
+def _installed_result(host, plan, *, ran):
+    """The status now, with what ``install`` did (``ran``) or would do."""
+    try:
+        result = host.status().as_dict()
+    except errors.NotInstalled as exc:
+        result = host.no_client(exc).as_dict()
+    except errors.Broken as exc:  # test=True over a broken client, which the package mends
+        result = {"installed": True, "running": False, "version": None, "broken": str(exc)}
+    changes = plan.changes
+    result.update(
+        changed=bool(changes),
+        changes=changes,
+        command=plan.command_text,
+        comment=plan.described(ran=ran),
+    )
+    return result

@@ -34,6 +34,7 @@ PUBLIC = (
     "updates",
     "freeze_updates",
     "allow_updates",
+    "install",
 )
 # tests/conftest.py's choice: the checkout's folders ("synced") or the package's ("pip").
 LAYOUT = os.environ.get("CLOUDASSIST_UNIT_LAYOUT", "synced")

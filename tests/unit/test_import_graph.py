@@ -23,7 +23,7 @@ ENTRIES = {
     "_runners/cloudassist.py": {"errors", "install", "report"},
 }
 # Imported by a function on first use (the execution module's _changing), not at load.
-ON_FIRST_USE = {"_modules/cloudassist.py": {"act", "plan"}}
+ON_FIRST_USE = {"_modules/cloudassist.py": {"act", "package", "plan"}}
 RUFF = pathlib.Path(sys.executable).parent / "ruff"
 
 

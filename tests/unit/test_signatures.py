@@ -20,6 +20,7 @@ PUBLIC = {
     ("_modules/cloudassist.py", "stop"),
     ("_modules/cloudassist.py", "start"),
     ("_modules/cloudassist.py", "restart"),
+    ("_modules/cloudassist.py", "install"),
     ("_states/cloudassist.py", "running"),
     ("_states/cloudassist.py", "stopped"),
     ("_states/cloudassist.py", "dead"),

@@ -1,0 +1,142 @@
+"""``cloudassist.install`` at Salt's boundary, without changing this host: the refusals that
+come before anything runs (another host, another source, another file), and ``test=True``
+with a real ``.deb``, which runs only the reads."""
+
+import shutil
+import subprocess
+
+import pytest
+import salt.utils.platform
+from salt.exceptions import CommandExecutionError
+
+import _cloudassist_package as package
+import client_deb
+import loaded
+from _cloudassist_records import CommandResult
+
+module = loaded.execution
+A = "2.2.3.578"
+needs_dpkg = pytest.mark.skipif(
+    shutil.which("dpkg-deb") is None or shutil.which("dpkg-query") is None,
+    reason="needs Debian's dpkg",
+)
+
+
+class Master:
+    """``cp.cache_file`` of the files a master would serve (``files``), counted."""
+
+    def __init__(self):
+        self.fetched = []
+        self.files = {}
+
+    def cache_file(self, source):
+        self.fetched.append(source)
+        return self.files.get(source, "")
+
+    def functions(self):
+        return {"cp.cache_file": self.cache_file, "saltutil.refresh_grains": lambda **kw: True}
+
+
+@pytest.fixture
+def master():
+    return Master()
+
+
+@pytest.fixture
+def configure_loader_modules(master, tmp_path):
+    opts = {
+        "cachedir": str(tmp_path / "cache"),
+        "cloudassist": {"binary": str(tmp_path / "no-client" / "aliyun-service")},
+    }
+    return {module: {"__salt__": master.functions(), "__opts__": opts, "__pillar__": {}}}
+
+
+@pytest.fixture
+def no_install(monkeypatch):
+    """``dpkg -i`` must not run in these tests."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("dpkg -i would have run")
+
+    monkeypatch.setattr(package, "run_install", refuse)
+
+
+def test_windows_is_refused_before_the_source_is_fetched(monkeypatch, master, no_install):
+    monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: True)
+    with pytest.raises(CommandExecutionError, match=r"installs only \.deb packages.*Windows"):
+        module.install("salt://ca/aliyun-assist_2.2.3.578.deb")
+    assert master.fetched == []
+
+
+def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path, master, no_install):
+    monkeypatch.setattr(package, "DPKG_STATUS", str(tmp_path / "no-dpkg-status"))
+    with pytest.raises(CommandExecutionError, match=r"installs only \.deb .*no-dpkg-status\)"):
+        module.install("salt://ca/aliyun-assist_2.2.3.578.deb")
+    assert master.fetched == []
+
+
+@needs_dpkg
+@pytest.mark.parametrize(
+    "source, keywords, words",
+    [
+        ("https://example.com/a.deb", {}, "comes in a later version"),
+        ("relative/a.deb", {}, "salt:// path or an absolute file path"),
+        ("salt://ca/a.deb", {"source_hash": "sha256=00"}, "source_hash is for https://"),
+        ("salt://ca/missing.deb", {}, "could not fetch salt://ca/missing.deb"),
+    ],
+)
+def test_sources_refused_before_anything_runs(master, no_install, source, keywords, words):
+    with pytest.raises(CommandExecutionError, match=words):
+        module.install(source, **keywords)
+    assert master.fetched in ([], [source])
+
+
+@needs_dpkg
+def test_a_fetched_file_that_is_not_the_package_is_named(master, tmp_path, no_install):
+    bogus = tmp_path / "bogus.deb"
+    bogus.write_text("text\n")
+    master.files["salt://ca/bogus.deb"] = str(bogus)
+    with pytest.raises(CommandExecutionError, match=f"{bogus} is not a .deb package"):
+        module.install("salt://ca/bogus.deb")
+
+
+@needs_dpkg
+def test_test_true_plans_the_install_and_runs_only_reads(master, tmp_path, no_install):
+    known = subprocess.run(["dpkg-query", "-W", "aliyun-assist"], capture_output=True, check=False)
+    if known.returncode == 0:
+        pytest.skip("this host has a package aliyun-assist")
+    deb = client_deb.build(A, tmp_path / "debs")
+    master.files["salt://ca/a.deb"] = str(deb)
+    ret = module.install("salt://ca/a.deb", version=A, test=True)
+    assert ret["test"] is True and ret["installed"] is False, ret
+    assert ret["changes"] == {"version": {"old": None, "new": A}}, ret
+    assert ret["command"] == f"env DEBIAN_FRONTEND=noninteractive dpkg -i {deb}", ret
+    assert ret["comment"].startswith(f"would install aliyun-assist {A} with"), ret
+    with pytest.raises(CommandExecutionError, match=f"is aliyun-assist {A}, not the version"):
+        module.install("salt://ca/a.deb", version="2.2.4.1065", test=True)
+
+
+def test_a_failed_dpkg_that_left_the_package_half_done_reports_it(monkeypatch, tmp_path):
+    deb = tmp_path / "aliyun-assist_2.2.3.578.deb"
+    deb.write_bytes(b"")
+    dpkg_said = CommandResult(
+        f"env DEBIAN_FRONTEND=noninteractive dpkg -i {deb}",
+        1,
+        "",
+        "aliyun-assist: cannot install the client's service\n"
+        "dpkg: error processing package aliyun-assist (--install):\n",
+    )
+    states = [package.Installed(None, None), package.Installed("install ok half-configured", A)]
+    monkeypatch.setattr(package, "host_tool", lambda windows=False: "/usr/bin/dpkg")
+    monkeypatch.setattr(package, "identify", lambda path, timeout, wanted=None: A)
+    monkeypatch.setattr(package, "installed", lambda timeout: states.pop(0))
+    monkeypatch.setattr(package, "run_install", lambda plan, timeout, wait: dpkg_said)
+    with pytest.raises(CommandExecutionError, match="exited with code 1") as caught:
+        module.install(str(deb))
+    assert caught.value.changes == {"version": {"old": None, "new": f"{A} (half-configured)"}}, (
+        caught.value.changes
+    )
+    text = str(caught.value)
+    assert f"already done: dpkg left aliyun-assist install ok half-configured {A}" in text
+    assert "cannot install the client's service" in text
+    assert states == []
