@@ -466,6 +466,7 @@ class TestSystemdBoot(SystemdUnitFlow):
                     "enabled": enabled,
                     "legacy": False,
                     "branch": "Linux, client newer than 1.0.1.308, systemd",
+                    "updates": "allowed",  # no disable_update marker in its folders
                 }, (grain, is_enabled(host, "aliyun.service"))
         finally:
             host.salt.configure()
