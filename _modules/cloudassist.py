@@ -232,9 +232,13 @@ def _do(
 
 
 def _refresh_grains():
-    """The ``cloudassist`` grain tells the version and boot status: refresh it after a change."""
+    """The ``cloudassist`` grain tells the version and boot status: refresh it after a change.
+
+    With the pillar, as Salt's default: the pillar request carries the new grains to the
+    master's cache, which ``salt -G`` reads to know which minions to wait for; without it, a
+    minion targeted by its new version is published to but not waited for."""
     try:
-        __salt__["saltutil.refresh_grains"](refresh_pillar=False)
+        __salt__["saltutil.refresh_grains"]()
     except Exception as exc:  # pylint: disable=broad-except
         # The change is made and verified; a stale grain must not turn it into a failure.
         log.warning("cloudassist: could not refresh the grains after a change: %s", exc)
