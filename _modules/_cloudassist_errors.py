@@ -214,6 +214,25 @@ class NotThePackage(Failure):
         self.version = version
 
 
+class FetchFailed(Failure):
+    """The package could not be fetched from ``source`` (a URL); nothing was changed."""
+
+    def __init__(self, message, *, source):
+        super().__init__(message)
+        self.source = source
+
+
+class HashMismatch(Failure):
+    """The file fetched from ``source`` does not have the ``wanted`` hash (``form=hex``): it has
+    ``found``; nothing was changed."""
+
+    def __init__(self, message, *, source, wanted, found):
+        super().__init__(message)
+        self.source = source
+        self.wanted = wanted
+        self.found = found
+
+
 class PartlyDone(Failure):
     """``cause`` came after changes were made: ``done`` maps each change's sentence to
     ``(key, old, new)``; ``changes`` is Salt's changes dict of them."""

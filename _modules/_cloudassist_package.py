@@ -12,6 +12,7 @@ The facts are read here (:func:`host_tool`, :func:`identify`, :func:`installed`)
 :func:`query_state`, :func:`locked`) are pure.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -36,7 +37,10 @@ LOCK_WORDS = (
     "dpkg status database is locked by another process",
     "unable to acquire the dpkg frontend lock",
 )
-LATER_SCHEMES = ("https://", "http://")
+URL_SCHEMES = ("https://", "http://")
+# The hashes Salt's source_hash takes, by the length of their hex digest (salt.utils.files.HASHES).
+HASH_LENGTHS = {"sha512": 128, "sha384": 96, "sha256": 64, "sha224": 56, "sha1": 40, "md5": 32}
+HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class Installed(NamedTuple):
@@ -104,24 +108,20 @@ def host_tool(*, windows=False):
 
 
 def source_kind(source):
-    """``('salt', source)`` or ``('file', path)``: where ``source`` is read from; else
-    :class:`errors.BadArgument` (nothing is fetched or read)."""
+    """``('salt', source)``, ``('url', source)`` (``https://``, ``http://``) or ``('file', path)``:
+    where ``source`` is read from; else :class:`errors.BadArgument` (nothing is fetched or
+    read)."""
     if not isinstance(source, str) or not source or "\0" in source:
         raise errors.BadArgument(
-            f"the argument source must be a salt:// path or an absolute file path, not {source!r}",
+            "the argument source must be a salt:// path, an https:// or http:// URL or an "
+            f"absolute file path, not {source!r}",
             source="the argument source",
             value=source,
         )
     if source.startswith("salt://") and len(source) > len("salt://"):
         return "salt", source
-    if source.startswith(LATER_SCHEMES):
-        raise errors.BadArgument(
-            f"the argument source {source!r}: installing from http(s) comes in a later version "
-            "of cloudassist; put the package in the master's file_roots (salt://...) or on the "
-            "minion (an absolute path); nothing was changed",
-            source="the argument source",
-            value=source,
-        )
+    if source.startswith(URL_SCHEMES) and source.split("://", 1)[1].strip("/"):
+        return "url", source
     if os.path.isabs(source) and "://" not in source:
         if not os.path.isfile(source):
             raise errors.BadArgument(
@@ -131,10 +131,60 @@ def source_kind(source):
             )
         return "file", source
     raise errors.BadArgument(
-        f"the argument source must be a salt:// path or an absolute file path, not {source!r}",
+        "the argument source must be a salt:// path, an https:// or http:// URL or an "
+        f"absolute file path, not {source!r}",
         source="the argument source",
         value=source,
     )
+
+
+def parse_hash(source_hash):
+    """``(form, hex digest)`` of ``source_hash`` as Salt takes it (``sha256=HEX``,
+    ``sha256:HEX``, or the hex digest alone, its form told by its length); else
+    :class:`errors.BadArgument`."""
+    text = source_hash.strip() if isinstance(source_hash, str) else None
+    form, digest = None, text
+    for sep in ("=", ":"):
+        if text and sep in text:
+            form, digest = (part.strip() for part in text.split(sep, 1))
+            form = form.lower()
+            break
+    if form is None and digest:
+        form = {length: name for name, length in HASH_LENGTHS.items()}.get(len(digest))
+    if not (form in HASH_LENGTHS and HEX.fullmatch(digest or "")) or (
+        len(digest) != HASH_LENGTHS[form]
+    ):
+        raise errors.BadArgument(
+            "the argument source_hash must be a hash as Salt takes it (sha256=<64 hex digits>, "
+            f"or sha512, sha384, sha224, sha1, md5), not {source_hash!r}; nothing was changed",
+            source="the argument source_hash",
+            value=source_hash,
+        )
+    return form, digest.lower()
+
+
+def file_hash(path, form):
+    """The hex digest (``form``: a name of :data:`HASH_LENGTHS`) of the file at ``path``."""
+    digest = hashlib.new(form)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checked_hash(source, wanted, found):
+    """Nothing when ``found`` (the file's hex digest) is ``wanted`` (``(form, hex)``); else
+    :class:`errors.HashMismatch`."""
+    form, digest = wanted
+    if found != digest:
+        raise errors.HashMismatch(
+            f"{source} has the {form} {found}, not the {digest} that source_hash says: it is "
+            "not the file meant, or it changed on its way; it was not installed and nothing "
+            "was changed. Check the URL and the hash",
+            source=source,
+            wanted=f"{form}={digest}",
+            found=f"{form}={found}",
+        )
 
 
 def fields(text):

@@ -43,6 +43,7 @@ import logging
 import os
 import re
 
+import salt.exceptions
 import salt.utils.platform
 
 # The library: the _cloudassist_*.py files beside the execution module, in every install (pip,
@@ -961,13 +962,22 @@ def install(
     ``command`` (what ran, or would run) and ``comment``.
 
     source
-        The ``.deb``: a ``salt://`` path (fetched with ``cp.cache_file``) or an absolute path
-        on the minion.  ``https://`` sources come in a later version.
+        The ``.deb``: a ``salt://`` path (fetched from the master with ``cp.cache_file``), an
+        ``https://`` or ``http://`` URL (downloaded with ``cp.cache_file`` into the minion's
+        cache; ``source_hash`` is then required), or an absolute path on the minion.  A
+        download that fails (404, no route, TLS) is an error naming the URL and Salt's words;
+        nothing is changed.
     version
         The version the package must be (four integers); the call fails, changing nothing,
         when the file holds another.
     source_hash
-        Reserved for ``https://`` sources; must be left out.
+        The hash the file must have, as Salt's states take it: ``sha256=HEX`` (or ``sha512``,
+        ``sha384``, ``sha224``, ``sha1``, ``md5``; ``TYPE:HEX``, or the hex digest alone).
+        Required for a URL, optional for the others.  The file is hashed on the minion before
+        anything reads it (even ``dpkg-deb``): another hash is an error and nothing is
+        changed.  For a URL it is also passed to ``cp.cache_file``, so a cached download with
+        that hash is not fetched again (Salt's ``cp.cache_file`` does not check a new
+        download's hash itself).
     timeout
         Seconds each check may take, the client may take to run after ``dpkg -i``, and the
         call waits while another process (apt) holds dpkg's lock (default:
@@ -989,6 +999,7 @@ def install(
 
         salt '*' cloudassist.install salt://cloudassist/aliyun-assist_2.2.4.1065.deb
         salt '*' cloudassist.install /root/aliyun-assist_2.2.4.1065.deb version=2.2.4.1065 test=True
+        salt '*' cloudassist.install https://example.com/ca.deb source_hash=sha256=HEX
     """
     _changing()
     config = _configuration()
@@ -997,23 +1008,19 @@ def install(
     allow_downgrade = args.flag("the argument allow_downgrade", allow_downgrade)
     packages.host_tool(windows=salt.utils.platform.is_windows())
     kind, where = packages.source_kind(source)
-    if source_hash is not None:
+    wanted_hash = None if source_hash is None else packages.parse_hash(source_hash)
+    if kind == "url" and wanted_hash is None:
         raise errors.BadArgument(
-            "the argument source_hash is for https:// sources, which come in a later version "
-            "of cloudassist; leave it out; nothing was changed",
+            f"the argument source {where!r} is a URL: give source_hash too (sha256=HEX, the "
+            "hash the package must have), so that a file altered on its way is not installed; "
+            "nothing was changed",
             source="the argument source_hash",
             value=source_hash,
         )
-    path = where
-    if kind == "salt":
-        path = __salt__["cp.cache_file"](where)
-        if not path or not os.path.isfile(path):
-            raise errors.BadArgument(
-                f"could not fetch {where} from the master (cp.cache_file found nothing there); "
-                "check the path in the master's file_roots; nothing was changed",
-                source="the argument source",
-                value=where,
-            )
+    path = where if kind == "file" else _fetched(kind, where, wanted_hash)
+    if wanted_hash is not None:
+        # Before anything reads the file, even dpkg-deb.
+        packages.checked_hash(where, wanted_hash, packages.file_hash(path, wanted_hash[0]))
     new = packages.identify(path, seconds, version)
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, seconds):
@@ -1049,6 +1056,39 @@ def install(
             raise
     _refresh_grains()
     return _installed_result(_host(timeout, config), plan, ran=True)
+
+
+def _fetched(kind, where, wanted_hash):
+    """The local path of ``where`` (a ``salt://`` path or a URL) after ``cp.cache_file`` fetched
+    it into the minion's cache; a cached URL whose hash is ``wanted_hash`` is not fetched
+    again."""
+    keywords = {}
+    if kind == "url":
+        keywords["source_hash"] = "{}={}".format(*wanted_hash)
+    try:
+        path = __salt__["cp.cache_file"](where, **keywords)
+    except salt.exceptions.SaltException as exc:
+        if kind != "url":
+            raise
+        raise errors.FetchFailed(
+            f"could not download {where}: {exc}; nothing was changed. Check the URL from the "
+            "minion (curl -fI URL) and its proxy settings (proxy_host in the minion config)",
+            source=where,
+        ) from exc
+    if path and os.path.isfile(path):
+        return path
+    if kind == "url":
+        raise errors.FetchFailed(
+            f"could not download {where} (cp.cache_file fetched nothing; the minion's log says "
+            "why); nothing was changed. Check the URL from the minion (curl -fI URL)",
+            source=where,
+        )
+    raise errors.BadArgument(
+        f"could not fetch {where} from the master (cp.cache_file found nothing there); "
+        "check the path in the master's file_roots; nothing was changed",
+        source="the argument source",
+        value=where,
+    )
 
 
 def _status_or_none(host):

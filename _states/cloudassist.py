@@ -391,6 +391,228 @@ def dead(
     )
 
 
+def installed(
+    name,
+    source,
+    version=None,
+    source_hash=None,
+    updates=None,
+    running=True,
+    allow_downgrade=False,
+    timeout=None,
+    **kwargs,
+):
+    """
+    Ensure the Cloud Assistant client's package is installed (``cloudassist.install``), its
+    self-update frozen or allowed, and the client running or stopped.
+
+    The plan is ``cloudassist.install`` with ``test=True``, under ``test=True`` and for real
+    alike; then, in this order:
+
+    1. ``updates``, where a client is installed already: frozen (or allowed) before the
+       package is installed, so the version the package starts does not update itself at its
+       start;
+    2. the package, where the plan installs it (``dpkg -i``; the package's own scripts start
+       the client and ``cloudassist.install`` checks it runs at the package's version);
+    3. ``updates``, where no client was there before (a first install: the markers are made as
+       soon as there is a client to read them), or again after an upgrade, in case the
+       package's scripts changed them;
+    4. ``running``: started (``cloudassist.start``) or stopped (``cloudassist.stop``).
+
+    The package at the file's version with the client stopped is not installed again: the
+    client is started (or left stopped with ``running: False``).  A newer client is kept, and
+    the comment says so, unless ``allow_downgrade``.  ``changes`` has ``version``
+    (``old``, ``new``: ``old`` None where there was no client), ``updates`` (see
+    ``cloudassist.running``) and the start's or stop's own (``running``, ...), each only where
+    it changed; a step that fails ends the state (``result`` False) with the changes made
+    before it.
+
+    name
+        Any label.
+    source
+        The ``.deb``, as for ``cloudassist.install``: ``salt://``, an absolute path on the
+        minion, or ``https://``/``http://`` with ``source_hash``.
+    version
+        The version the package must hold (four integers); a file of another version fails
+        the state, and nothing is changed.
+    source_hash
+        The package's hash, for ``https://`` and ``http://`` sources (see
+        ``cloudassist.install``).
+    updates
+        ``frozen`` or ``allowed`` (as for ``cloudassist.running``); absent: left alone.
+    running
+        ``True`` (the default): the client runs afterwards, as ``cloudassist.running`` makes
+        it; ``False``: it is stopped after the install (the package's scripts start it; its
+        service still starts at boot: add ``cloudassist.disabled`` for that).
+    allow_downgrade
+        Install the package even when a newer client is installed (default False: the newer
+        one is kept and the state succeeds, saying so).
+    timeout
+        Seconds each command may take (default: ``cloudassist:timeout``, else 30; see
+        ``cloudassist.install`` for ``dpkg -i``).
+
+    .. code-block:: yaml
+
+        cloud-assistant-installed:
+          cloudassist.installed:
+            - source: salt://cloudassist/aliyun-assist_2.2.4.1065.deb
+            - version: 2.2.4.1065
+            - updates: frozen
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    test = bool(__opts__["test"])
+    try:
+        _check_args(
+            timeout,
+            None,
+            extra=kwargs,
+            fun="installed",
+            takes=(
+                "source",
+                "version",
+                "source_hash",
+                "updates",
+                "running",
+                "allow_downgrade",
+                "timeout",
+            ),
+            updates=updates,
+        )
+        args.flag("running", running)
+        args.flag("allow_downgrade", allow_downgrade)
+        planned = __salt__["cloudassist.install"](
+            source,
+            version=version,
+            source_hash=source_hash,
+            timeout=timeout,
+            test=True,
+            allow_downgrade=allow_downgrade,
+        )
+    except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    change = planned["changes"].get("version")
+    present = planned.get("installed") is True and not planned.get("broken")
+    # The package at its version with the client stopped: starting it (or not) is the running
+    # step's business, not a reinstall's.
+    install_now = bool(change) and not (present and change["old"] == change["new"])
+    steps = _InstallSteps(ret, test=test, timeout=timeout)
+    if updates is not None and present and not steps.switch_updates(updates, "updates"):
+        return steps.failed("The package and the client's running state were left alone.")
+    if not install_now:
+        steps.comments.append(
+            f"The client's package is installed at {change['new']}."
+            if change
+            else planned["comment"].rstrip(".") + "."
+        )
+    elif test:
+        ret["changes"]["version"] = change
+        steps.comments.append(planned["comment"].rstrip(".") + ".")
+    elif not steps.install(
+        source, version=version, source_hash=source_hash, allow_downgrade=allow_downgrade
+    ):
+        return steps.failed("The client's updates and running state were left alone.")
+    if updates is not None and (not present or (install_now and not test)):
+        if test:
+            steps.comments.append(f"The client's updates would be {updates} once it is installed.")
+            if updates == "frozen":
+                ret["changes"]["updates"] = {
+                    "frozen": {"old": False, "new": True},
+                    "bootstrap_frozen": {"old": False, "new": True},
+                }
+        elif not steps.switch_updates(
+            updates, "updates_again" if "updates" in ret["changes"] else "updates"
+        ):
+            return steps.failed("The client's running state was left alone.")
+    if test and install_now:
+        if not running:
+            ret["changes"]["running"] = {"old": True, "new": False}
+            steps.comments.append(
+                "The client would then be stopped (the package's scripts start it)."
+            )
+    elif not steps.run_or_stop(running):
+        return steps.failed()
+    ret["comment"] = " ".join(steps.comments)
+    ret["result"] = None if test and ret["changes"] else True
+    return ret
+
+
+class _InstallSteps:
+    """The steps of ``installed`` after its plan: each adds its changes and its comment to
+    ``ret``, and says whether it succeeded (``failed`` then gives the state's return)."""
+
+    def __init__(self, ret, *, test, timeout):
+        self.ret, self.test, self.timeout = ret, test, timeout
+        self.comments = []
+
+    def _call(self, function, key, **kwargs):
+        try:
+            return __salt__["cloudassist." + function](**kwargs)
+        except (errors.Failure, CommandExecutionError) as exc:
+            made = _made_before(exc)
+            if key is None:
+                self.ret["changes"].update(made)
+            elif made:
+                self.ret["changes"][key] = made
+            self.comments.append(_sentence(str(exc).rstrip(".")))
+            return None
+
+    def switch_updates(self, updates, key):
+        switched = self._call(
+            "freeze_updates" if updates == "frozen" else "allow_updates",
+            key,
+            timeout=self.timeout,
+            test=self.test,
+        )
+        if switched is None:
+            return False
+        if switched["changes"]:
+            self.ret["changes"][key] = switched["changes"]
+        self.comments.append(_updates_comment(switched))
+        return True
+
+    def install(self, source, *, version, source_hash, allow_downgrade):
+        done = self._call(
+            "install",
+            None,
+            source=source,
+            version=version,
+            source_hash=source_hash,
+            timeout=self.timeout,
+            allow_downgrade=allow_downgrade,
+        )
+        if done is None:
+            return False
+        self.ret["changes"].update(done["changes"])
+        self.comments.append(done["comment"].rstrip(".") + ".")
+        return True
+
+    def run_or_stop(self, running):
+        result = self._call(
+            "start" if running else "stop", None, timeout=self.timeout, test=self.test
+        )
+        if result is None:
+            return False
+        self.ret["changes"].update(result["changes"])
+        if result["changes"]:
+            self.comments.append(_sentence(result["comment"].rstrip(".")))
+        elif not running:
+            self.comments.append("The client is already stopped.")
+        if not self.test and result["running"] is not running:
+            self.comments.append(
+                "Read again, the client is {}.".format(
+                    "running" if result["running"] else "stopped"
+                )
+            )
+            return False
+        return True
+
+    def failed(self, left=""):
+        self.ret["result"] = False
+        self.ret["comment"] = " ".join(self.comments + ([left] if left else []))
+        return self.ret
+
+
 def enabled(name, timeout=None, **kwargs):
     """
     Ensure the Cloud Assistant client's service starts at boot (see

@@ -2,10 +2,16 @@
 come before anything runs (another host, another source, another file), and ``test=True``
 with a real ``.deb``, which runs only the reads."""
 
+import functools
+import hashlib
+import http.server
 import shutil
 import subprocess
+import threading
 
 import pytest
+import salt.config
+import salt.fileclient
 import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
@@ -25,12 +31,18 @@ needs_dpkg = pytest.mark.skipif(
 class Master:
     """``cp.cache_file`` of the files a master would serve (``files``), counted."""
 
-    def __init__(self):
+    def __init__(self, cachedir):
         self.fetched = []
         self.files = {}
+        opts = salt.config.minion_config(None)
+        opts.update(cachedir=cachedir, file_client="local")
+        self.client = salt.fileclient.Client(opts)
 
-    def cache_file(self, source):
+    def cache_file(self, source, source_hash=None):
         self.fetched.append(source)
+        if source.startswith(("https://", "http://")):
+            # Salt's own download (salt.fileclient), as cp.cache_file runs it on a minion.
+            return self.client.cache_file(source, "base", source_hash=source_hash)
         return self.files.get(source, "")
 
     def functions(self):
@@ -38,8 +50,8 @@ class Master:
 
 
 @pytest.fixture
-def master():
-    return Master()
+def master(tmp_path):
+    return Master(str(tmp_path / "minion-cache"))
 
 
 @pytest.fixture
@@ -79,9 +91,9 @@ def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path, master, no_instal
 @pytest.mark.parametrize(
     "source, keywords, words",
     [
-        ("https://example.com/a.deb", {}, "comes in a later version"),
-        ("relative/a.deb", {}, "salt:// path or an absolute file path"),
-        ("salt://ca/a.deb", {"source_hash": "sha256=00"}, "source_hash is for https://"),
+        ("https://example.com/a.deb", {}, "is a URL: give source_hash too"),
+        ("relative/a.deb", {}, "an https:// or http:// URL or an absolute file path"),
+        ("salt://ca/a.deb", {"source_hash": "sha256=00"}, "source_hash must be a hash"),
         ("salt://ca/missing.deb", {}, "could not fetch salt://ca/missing.deb"),
     ],
 )
@@ -140,3 +152,105 @@ def test_a_failed_dpkg_that_left_the_package_half_done_reports_it(monkeypatch, t
     assert f"already done: dpkg left aliyun-assist install ok half-configured {A}" in text
     assert "cannot install the client's service" in text
     assert states == []
+
+
+# --- https:// and http:// sources, from a real web server ----------------------------------------
+
+
+class Web:
+    """A web server on 127.0.0.1 in a thread, serving ``folder``; ``asked``: the paths GET."""
+
+    def __init__(self, folder):
+        self.asked = []
+        web = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                web.asked.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder))
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def web(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    deb = client_deb.build(A, served)
+    server = Web(served)
+    server.deb, server.sha256 = deb, hashlib.sha256(deb.read_bytes()).hexdigest()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def unread(monkeypatch):
+    """The file must not be read as a package (dpkg-deb) in these tests."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("dpkg-deb read the file")
+
+    monkeypatch.setattr(package, "identify", refuse)
+
+
+@needs_dpkg
+@pytest.mark.parametrize("form", ["sha256={}", "sha256:{}", "{}"])
+def test_a_url_with_its_hash_is_downloaded_checked_and_planned(master, web, no_install, form):
+    known = subprocess.run(["dpkg-query", "-W", "aliyun-assist"], capture_output=True, check=False)
+    if known.returncode == 0:
+        pytest.skip("this host has a package aliyun-assist")
+    url = web.url(web.deb.name)
+    ret = module.install(url, version=A, source_hash=form.format(web.sha256), test=True)
+    assert ret["test"] is True and ret["changes"] == {"version": {"old": None, "new": A}}, ret
+    cached = ret["command"].rsplit(" ", 1)[1]
+    assert cached.startswith(master.client.opts["cachedir"]), ret["command"]
+    assert hashlib.sha256(open(cached, "rb").read()).hexdigest() == web.sha256
+    assert web.asked == ["/" + web.deb.name]
+
+    # Cached with that hash: not downloaded again.
+    module.install(url, source_hash=form.format(web.sha256), test=True)
+    assert web.asked == ["/" + web.deb.name]
+
+
+@needs_dpkg
+def test_a_url_whose_file_has_another_hash_is_refused_before_it_is_read(
+    master, web, no_install, unread
+):
+    wrong = hashlib.sha256(b"another file").hexdigest()
+    with pytest.raises(CommandExecutionError) as caught:
+        module.install(web.url(web.deb.name), source_hash=f"sha256={wrong}")
+    text = str(caught.value)
+    assert f"has the sha256 {web.sha256}, not the {wrong} that source_hash says" in text, text
+    assert "nothing was changed" in text and caught.value.changes == {}
+    assert web.asked == ["/" + web.deb.name]
+
+
+@needs_dpkg
+def test_a_url_without_a_hash_is_refused_before_it_is_downloaded(master, web, no_install, unread):
+    with pytest.raises(CommandExecutionError, match="is a URL: give source_hash too"):
+        module.install(web.url(web.deb.name))
+    assert web.asked == [] and master.fetched == []
+
+
+@needs_dpkg
+def test_a_download_that_fails_is_refused(master, web, no_install, unread):
+    url = web.url("aliyun-assist_9.9.9.9.deb")
+    with pytest.raises(CommandExecutionError, match=f"could not download {url}: .*404") as caught:
+        module.install(url, source_hash="sha256=" + "0" * 64)
+    assert "nothing was changed" in str(caught.value) and caught.value.changes == {}
+    assert web.asked == ["/aliyun-assist_9.9.9.9.deb"]

@@ -24,6 +24,7 @@ PUBLIC = {
     ("_states/cloudassist.py", "running"),
     ("_states/cloudassist.py", "stopped"),
     ("_states/cloudassist.py", "dead"),
+    ("_states/cloudassist.py", "installed"),
     ("_states/cloudassist.py", "mod_watch"),
     # Salt 3006's runner client rejects a keyword-only argument ("The following keyword
     # arguments are not valid: require_installed=True", salt.minion.load_args_and_kwargs):

@@ -1,6 +1,7 @@
 """``_modules/_cloudassist_package.py``: the source and file checks (on real ``.deb`` files built
 with ``dpkg-deb``), the pure plan, dpkg's lock, and the check after ``dpkg -i``."""
 
+import hashlib
 import shutil
 import subprocess
 import textwrap
@@ -76,20 +77,24 @@ def test_salt_and_absolute_sources_are_taken(tmp_path):
     deb.write_bytes(b"")
     assert package.source_kind("salt://ca/x.deb") == ("salt", "salt://ca/x.deb")
     assert package.source_kind(str(deb)) == ("file", str(deb))
+    for url in ("https://example.com/a.deb", "http://10.0.0.1:8080/x/a.deb"):
+        assert package.source_kind(url) == ("url", url)
+
+
+REFUSED = "salt:// path, an https:// or http:// URL or an absolute file path"
 
 
 @pytest.mark.parametrize(
     "source, words",
     [
-        ("https://example.com/a.deb", "comes in a later version"),
-        ("http://example.com/a.deb", "comes in a later version"),
-        ("ftp://example.com/a.deb", "salt:// path or an absolute file path"),
-        ("file:///root/a.deb", "salt:// path or an absolute file path"),
-        ("aliyun-assist_2.2.3.578.deb", "salt:// path or an absolute file path"),
-        ("salt://", "salt:// path or an absolute file path"),
-        ("", "salt:// path or an absolute file path"),
-        (None, "salt:// path or an absolute file path"),
-        ("/root/a\0.deb", "salt:// path or an absolute file path"),
+        ("https://", REFUSED),
+        ("ftp://example.com/a.deb", REFUSED),
+        ("file:///root/a.deb", REFUSED),
+        ("aliyun-assist_2.2.3.578.deb", REFUSED),
+        ("salt://", REFUSED),
+        ("", REFUSED),
+        (None, REFUSED),
+        ("/root/a\0.deb", REFUSED),
         ("/nonexistent/a.deb", "is not a file on this minion"),
     ],
 )
@@ -97,6 +102,41 @@ def test_other_sources_are_refused(source, words):
     with pytest.raises(errors.BadArgument, match=words) as caught:
         package.source_kind(source)
     assert caught.value.source == "the argument source" and caught.value.value == source
+
+
+@pytest.mark.parametrize(
+    "given, wanted",
+    [
+        ("sha256=" + "Ab" * 32, ("sha256", "ab" * 32)),
+        ("SHA256:" + "ab" * 32, ("sha256", "ab" * 32)),
+        ("ab" * 32, ("sha256", "ab" * 32)),
+        ("  " + "0" * 128 + "\n", ("sha512", "0" * 128)),
+        ("md5=" + "f" * 32, ("md5", "f" * 32)),
+    ],
+)
+def test_source_hash_is_taken_as_salt_takes_it(given, wanted):
+    assert package.parse_hash(given) == wanted
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["", "sha256=", "sha256=" + "a" * 63, "sha256=" + "g" * 64, "crc32=" + "a" * 8, "a" * 10, 5],
+)
+def test_a_source_hash_salt_would_not_take_is_refused(given):
+    with pytest.raises(errors.BadArgument, match="source_hash must be a hash") as caught:
+        package.parse_hash(given)
+    assert caught.value.source == "the argument source_hash" and caught.value.value == given
+
+
+def test_the_hash_is_the_files_and_another_is_refused(tmp_path):
+    deb = tmp_path / "a.deb"
+    deb.write_bytes(b"data\n")
+    found = package.file_hash(str(deb), "sha256")
+    assert found == hashlib.sha256(b"data\n").hexdigest()
+    package.checked_hash("https://x/a.deb", ("sha256", found), found)
+    with pytest.raises(errors.HashMismatch, match="not the 00") as caught:
+        package.checked_hash("https://x/a.deb", ("sha256", "00"), found)
+    assert (caught.value.wanted, caught.value.found) == ("sha256=00", f"sha256={found}")
 
 
 # --- the file -----------------------------------------------------------------------------------
