@@ -1,11 +1,12 @@
 """Installing the client's package (``cloudassist.install``): the host's package tool, the file's
-identity, the plan, and the package read back after ``dpkg -i``.
+identity, the plan, and the package read back after the tool ran.
 
-This version installs ``.deb`` packages with dpkg only.  The vendor's package is
-``aliyun-assist``, version four dot-separated integers (spec: cloud-assistant.md, "Packages and
-self-update"); its ``postinst`` (the client's ``init/install``) links
+The tools are data (``_cloudassist_tools``): dpkg for the ``.deb``, dnf, yum, zypper or rpm for
+the ``.rpm``, the installer on Windows.  The vendor's package is ``aliyun-assist`` (``.deb``) or
+``aliyun_assist`` (``.rpm``), version four dot-separated integers (spec: cloud-assistant.md,
+"Packages and self-update"); its after-install script (the client's ``init/install``) links
 ``/usr/sbin/aliyun-service`` and writes, enables and starts the client's own service, so what is
-checked after ``dpkg -i`` is the package, the binary's ``-v`` and the running client.
+checked afterwards is the package, the binary's ``-v`` and the running client.
 
 The facts are read here (:func:`host_tool`, :func:`identify`, :func:`installed`); the plan
 (:func:`make_plan`) and the readings of the commands' output (:func:`fields`,
@@ -15,28 +16,22 @@ The facts are read here (:func:`host_tool`, :func:`identify`, :func:`installed`)
 import hashlib
 import os
 import re
-import shutil
 import time
 from typing import NamedTuple
 
 import _cloudassist_errors as errors
-from _cloudassist_facts import search_path
+import _cloudassist_tools as tools
 from _cloudassist_run import command_line, run
 
-PACKAGE = "aliyun-assist"
-DPKG_STATUS = "/var/lib/dpkg/status"
+PACKAGE = tools.DPKG.package
 INSTALLED = "install ok installed"
 VERSION = re.compile(r"\d+\.\d+\.\d+\.\d+")
-# dpkg -i runs the postinst, which starts the client: it may take longer than one command.
+# The tool runs the after-install script, which starts the client: it may take longer than one
+# command.
 INSTALL_TIMEOUT = 300
-# How often a dpkg held by another process (apt, unattended-upgrades) is tried again.
+# How often a tool whose lock another process holds (apt, yum-cron) is tried again.
 LOCK_POLL = 1.0
-# What dpkg says when another process holds its lock (dpkg 1.18 to 1.22, LC_ALL=C).
-LOCK_WORDS = (
-    "dpkg frontend lock was locked by another process",
-    "dpkg status database is locked by another process",
-    "unable to acquire the dpkg frontend lock",
-)
+LOCK_WORDS = tools.DPKG.lock_words
 URL_SCHEMES = ("https://", "http://")
 # The hashes Salt's source_hash takes, by the length of their hex digest (salt.utils.files.HASHES).
 HASH_LENGTHS = {"sha512": 128, "sha384": 96, "sha256": 64, "sha224": 56, "sha1": 40, "md5": 32}
@@ -44,26 +39,29 @@ HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class Installed(NamedTuple):
-    """What dpkg knows of ``aliyun-assist``: ``state`` (``install ok installed``,
-    ``install ok half-configured``, ...; None when dpkg knows no such package) and ``version``."""
+    """What the package database knows of the client's package: ``state`` (dpkg's
+    ``install ok installed``, ``install ok half-configured``, ...; rpm's ``installed``; None when
+    it knows no such package) and ``version``."""
 
     state: object
     version: object
 
     @property
     def ok(self):
-        return self.state == INSTALLED
+        return self.state in (INSTALLED, tools.RPM_INSTALLED)
 
 
 class Plan(NamedTuple):
     """``action``: ``install`` (run ``command``), ``none`` (the version runs already) or ``keep``
-    (a newer version is installed and no downgrade was allowed); ``old``/``new``: versions."""
+    (a newer version is installed and no downgrade was allowed); ``old``/``new``: versions;
+    ``tool``: the :class:`tools.Tool` that runs ``command``."""
 
     action: str
     old: object
     new: str
     command: tuple
     comment: str
+    tool: tools.Tool = tools.DPKG
 
     def described(self, *, ran):
         """The comment: what would be done (``ran`` False) or what was done."""
@@ -90,21 +88,9 @@ class Plan(NamedTuple):
 # --- facts ------------------------------------------------------------------------------------
 
 
-def host_tool(*, windows=False):
-    """``dpkg`` where this host installs ``.deb`` packages; else :class:`errors.WrongHost`."""
-    if not windows:
-        dpkg = shutil.which("dpkg", path=search_path())
-        if dpkg and os.path.isfile(DPKG_STATUS):
-            return dpkg
-        lacks = "no dpkg on the PATH" if not dpkg else f"no {DPKG_STATUS}"
-    else:
-        lacks = "a Windows host"
-    raise errors.WrongHost(
-        "this version of cloudassist installs only .deb packages, with dpkg, and this host "
-        f"has none ({lacks}); nothing was changed. Install the client with the vendor's "
-        "procedure for this host",
-        needs="dpkg",
-    )
+def host_tool(*, os_family=None, windows=False):
+    """The :class:`tools.Tool` that installs the client here; else :class:`errors.WrongHost`."""
+    return tools.host_tool(os_family=os_family, windows=windows)
 
 
 def source_kind(source):
@@ -198,22 +184,22 @@ def fields(text):
     return found
 
 
-def checked_identity(path, found, wanted=None):
-    """The version of the client's package at ``path``, given its control ``found`` fields;
-    :class:`errors.NotThePackage` when the file is another package, a version that is not four
-    integers, or not ``wanted``."""
+def checked_identity(path, found, wanted=None, *, client=PACKAGE):
+    """The version of the client's package (named ``client``) at ``path``, given its ``found``
+    fields; :class:`errors.NotThePackage` when the file is another package, a version that is
+    not four integers, or not ``wanted``."""
     package, version = found.get("Package"), found.get("Version")
-    if package != PACKAGE:
+    if package != client:
         raise errors.NotThePackage(
             f"{path} is not the Cloud Assistant client's package: it is the package "
-            f"{package or '(none)'} {version or ''}, not {PACKAGE}; nothing was changed",
+            f"{package or '(none)'} {version or ''}, not {client}; nothing was changed",
             path=path,
             package=package,
             version=version,
         )
     if not version or not VERSION.fullmatch(version):
         raise errors.NotThePackage(
-            f"{path} is {PACKAGE} at version {version!r}, which is not a client version (four "
+            f"{path} is {client} at version {version!r}, which is not a client version (four "
             "dot-separated integers); nothing was changed",
             path=path,
             package=package,
@@ -221,7 +207,7 @@ def checked_identity(path, found, wanted=None):
         )
     if wanted is not None and str(wanted) != version:
         raise errors.NotThePackage(
-            f"{path} is {PACKAGE} {version}, not the version {wanted} asked for; nothing was "
+            f"{path} is {client} {version}, not the version {wanted} asked for; nothing was "
             "changed",
             path=path,
             package=package,
@@ -230,19 +216,51 @@ def checked_identity(path, found, wanted=None):
     return version
 
 
-def identify(path, timeout, wanted=None):
-    """The client version the ``.deb`` at ``path`` holds (``dpkg-deb --field``), checked."""
-    argv = ["dpkg-deb", "--field", path, "Package", "Version"]
+def identify(path, timeout, wanted=None, *, tool=tools.DPKG):
+    """The client version the package at ``path`` holds, checked: a ``.deb``'s by
+    ``dpkg-deb --field``, an ``.rpm``'s by ``rpm -qp``; a Windows installer's is ``wanted``,
+    which is required (its version cannot be read without running it)."""
+    if tool.kind == "exe":
+        return _installer_version(path, wanted)
+    if tool.kind == "rpm":
+        argv = list(tools.rpm_identify_argv(path))
+    else:
+        argv = ["dpkg-deb", "--field", path, "Package", "Version"]
     res = run(argv, timeout)
     if res.retcode != 0:
         raise errors.NotThePackage(
-            f"{path} is not a .deb package: `{res.command}` exited with code {res.retcode}; "
-            "nothing was changed",
+            f"{path} is not a .{tool.kind} package: `{res.command}` exited with code "
+            f"{res.retcode}; nothing was changed",
             path=path,
             package=None,
             version=None,
         ).heard(res.command, res.stderr or res.stdout)
-    return checked_identity(path, fields(res.stdout), wanted)
+    found = tools.rpm_fields(res.stdout) if tool.kind == "rpm" else fields(res.stdout)
+    return checked_identity(path, found, wanted, client=tool.package)
+
+
+def _installer_version(path, wanted):
+    """``wanted``, the version the Windows installer at ``path`` holds, checked as far as it can
+    be without running it: given, four integers, and the file a Windows program."""
+    if wanted is None or not VERSION.fullmatch(str(wanted)):
+        raise errors.BadArgument(
+            f"on Windows the argument version is required and must be four integers (the "
+            f"version the installer holds), not {wanted!r}: the installer's version cannot be "
+            "read without running it; nothing was changed",
+            source="the argument version",
+            value=wanted,
+        )
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if head != b"MZ":
+        raise errors.NotThePackage(
+            f"{path} is not a Windows program (it does not start with MZ), so not the client's "
+            "installer (aliyun_agent_latest_setup.exe); nothing was changed",
+            path=path,
+            package=None,
+            version=None,
+        )
+    return str(wanted)
 
 
 def query_state(retcode, stdout):
@@ -262,10 +280,21 @@ def left_text(now):
     return f"{now.version} ({now.state.split()[-1]})"
 
 
-def installed(timeout):
-    """What dpkg knows of ``aliyun-assist`` now."""
+def installed(timeout, *, tool=tools.DPKG):
+    """What the package database knows of the client's package now (dpkg's, or rpm's)."""
+    if tool.kind == "rpm":
+        res = run(list(tools.rpm_query_argv(tool.package)), timeout)
+        return Installed(*tools.rpm_state(res.retcode, res.stdout, tool.package))
     res = run(["dpkg-query", "-W", "-f", "${Status} ${Version}", PACKAGE], timeout)
     return query_state(res.retcode, res.stdout)
+
+
+def from_status(status):
+    """What is installed where the client's status is what tells it (Windows): ``status`` a
+    ``ClientStatus``, or None where no client is installed."""
+    if status is None or not status.installed or not status.version:
+        return Installed(None, None)
+    return Installed(tools.RPM_INSTALLED, status.version)
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -275,20 +304,14 @@ def _key(version):
     return tuple(int(part) for part in version.split(".")) if VERSION.fullmatch(version) else None
 
 
-def install_argv(path):
-    """``dpkg -i FILE``, without questions (``DEBIAN_FRONTEND=noninteractive``)."""
-    return ("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", path)
-
-
-def make_plan(new, now, *, path, running, allow_downgrade=False):
-    """What to do to have ``new`` (the file's version) installed and running, from ``now`` (an
-    :class:`Installed`) and whether the client runs."""
+def make_plan(new, now, *, path, running, allow_downgrade=False, tool=tools.DPKG):
+    """What to do to have ``new`` (the file's version) installed and running with ``tool``, from
+    ``now`` (an :class:`Installed`) and whether the client runs."""
     old = now.version if now.ok else None
-    command = install_argv(path)
-    shown = command_line(list(command))
+    name = tool.package
     if old == new and running:
         return Plan(
-            "none", old, new, (), f"{PACKAGE} {new} is already installed and the client runs"
+            "none", old, new, (), f"{name} {new} is already installed and the client runs", tool
         )
     old_key, new_key = (_key(old) if old else None), _key(new)
     if old_key and new_key and old_key > new_key and not allow_downgrade:
@@ -297,17 +320,20 @@ def make_plan(new, now, *, path, running, allow_downgrade=False):
             old,
             new,
             (),
-            f"{PACKAGE} {old} is installed, newer than {new}: kept, nothing was changed "
+            f"{name} {old} is installed, newer than {new}: kept, nothing was changed "
             "(allow_downgrade=True installs the older one)",
+            tool,
         )
     if old is None:
-        verb, what = "install", f"{PACKAGE} {new}"
+        verb, what = "install", f"{name} {new}"
     elif old == new:
-        verb, what = "reinstall", f"{PACKAGE} {new} (installed, but the client is not running)"
+        verb, what = "reinstall", f"{name} {new} (installed, but the client is not running)"
     else:
         verb = "downgrade" if old_key and new_key and old_key > new_key else "upgrade"
-        what = f"{PACKAGE} {old} to {new}"
-    return Plan("install", old, new, command, f"{verb} {what} with `{shown}`")
+        what = f"{name} {old} to {new}"
+    command = tool.argv(verb, path)
+    shown = command_line(list(command))
+    return Plan("install", old, new, command, f"{verb} {what} with `{shown}`", tool)
 
 
 # --- acting and checking ------------------------------------------------------------------------
@@ -319,18 +345,20 @@ def locked(output):
 
 
 def run_install(plan, *, timeout, wait):
-    """Run the plan's ``dpkg -i``; while another process holds dpkg's lock, try again for up to
-    ``wait`` seconds.  Returns the ``CommandResult`` (exit code not checked here)."""
+    """Run the plan's command (``dpkg -i``, ``dnf install``, ...); while another process holds
+    the tool's lock, try again for up to ``wait`` seconds.  Returns the ``CommandResult`` (exit
+    code not checked here)."""
+    tool = plan.tool
     deadline = time.monotonic() + wait
     while True:
         res = run(list(plan.command), max(timeout, INSTALL_TIMEOUT))
-        if res.retcode == 0 or not locked(res.stdout + res.stderr):
+        if res.retcode == 0 or not tool.locked(res.retcode, res.stdout + res.stderr):
             return res
         if time.monotonic() >= deadline:
             raise errors.CommandFailed(
-                f"`{res.command}`: another process holds dpkg's lock (apt, "
-                f"unattended-upgrades?) and still held it after {wait} seconds; nothing was "
-                "changed. Try again when it has finished, or raise timeout=SECONDS",
+                f"`{res.command}`: another process holds {tool.name}'s lock ({tool.holders}) "
+                f"and still held it after {wait} seconds; nothing was changed. Try again when "
+                "it has finished, or raise timeout=SECONDS",
                 command=res.command,
                 retcode=res.retcode,
                 output=res.stdout + res.stderr,
@@ -339,25 +367,25 @@ def run_install(plan, *, timeout, wait):
 
 
 def verify(res, after, plan, *, read_status, wait):
-    """``dpkg -i`` (``res``) succeeded, dpkg-query says (``after``) the plan's version is installed,
-    and the client runs at it (``read_status()``, a ``ClientStatus``, read until ``wait`` seconds
-    passed); else :class:`errors.CommandFailed` or :class:`errors.NotVerified` with dpkg's words."""
+    """The plan's command (``res``) succeeded, the package database (``after``: dpkg-query,
+    rpm -q, the status on Windows) says the plan's version is installed, and the client runs at
+    it (``read_status()``, a ``ClientStatus``, read until ``wait`` seconds passed); else
+    :class:`errors.CommandFailed` or :class:`errors.NotVerified` with the tool's words."""
+    tool, name = plan.tool, plan.tool.package
     output = res.stdout + res.stderr
     if res.retcode != 0:
         raise errors.CommandFailed(
-            f"`{res.command}` exited with code {res.retcode}: dpkg could not install "
-            f"{PACKAGE} {plan.new}. Read dpkg's words below; "
-            f"`dpkg --configure -a` finishes a half-done install, "
-            f"`dpkg --audit` lists what is broken",
+            f"`{res.command}` exited with code {res.retcode}: {tool.name} could not install "
+            f"{name} {plan.new}. Read {tool.name}'s words below; {tool.advice}",
             command=res.command,
             retcode=res.retcode,
             output=output,
         ).heard(res.command, output)
     if not after.ok or after.version != plan.new:
+        seen = f"{after.state} {after.version or ''}".rstrip() if after.state else "not installed"
         raise errors.NotVerified(
-            f"`{res.command}` succeeded but dpkg-query says {PACKAGE} is "
-            f"{after.state or 'unknown'} {after.version or ''}, not {INSTALLED} "
-            f"{plan.new}. Check `dpkg -s {PACKAGE}`",
+            f"`{res.command}` succeeded but {tool.query} says {name} is {seen}, not installed "
+            f"at {plan.new}. {tool.advice[0].upper()}{tool.advice[1:]}",
             command=res.command,
         ).heard(res.command, output)
     deadline = time.monotonic() + wait
@@ -372,7 +400,7 @@ def verify(res, after, plan, *, read_status, wait):
             seen = str(exc)
         if time.monotonic() >= deadline:
             raise errors.NotVerified(
-                f"`{res.command}` installed {PACKAGE} {plan.new}, but the client is "
+                f"`{res.command}` installed {name} {plan.new}, but the client is "
                 f"not running at {plan.new} after {wait} seconds (read: {seen}). Check "
                 "`cloudassist.status` and the client's service; the package's own scripts "
                 "start it",

@@ -1006,7 +1006,9 @@ def install(
     seconds = _seconds("timeout", timeout, DEFAULT_TIMEOUT, config=config)
     test = args.flag("the argument test", test)
     allow_downgrade = args.flag("the argument allow_downgrade", allow_downgrade)
-    packages.host_tool(windows=salt.utils.platform.is_windows())
+    tool = packages.host_tool(
+        os_family=__grains__.get("os_family"), windows=salt.utils.platform.is_windows()
+    )
     kind, where = packages.source_kind(source)
     wanted_hash = None if source_hash is None else packages.parse_hash(source_hash)
     if kind == "url" and wanted_hash is None:
@@ -1021,14 +1023,14 @@ def install(
     if wanted_hash is not None:
         # Before anything reads the file, even dpkg-deb.
         packages.checked_hash(where, wanted_hash, packages.file_hash(path, wanted_hash[0]))
-    new = packages.identify(path, seconds, version)
+    new = packages.identify(path, seconds, version, tool=tool)
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, seconds):
-        now = packages.installed(seconds)
         before = _status_or_none(_host(timeout, config))
+        now = _package_now(tool, seconds, before)
         running = bool(before is not None and before.running)
         plan = packages.make_plan(
-            new, now, path=path, running=running, allow_downgrade=allow_downgrade
+            new, now, path=path, running=running, allow_downgrade=allow_downgrade, tool=tool
         )
         if test or plan.action != "install":
             result = _installed_result(_host(timeout, config), plan, ran=False)
@@ -1036,10 +1038,10 @@ def install(
                 result["test"] = True
             return result
         res = packages.run_install(plan, timeout=seconds, wait=seconds)
-        after = packages.installed(seconds)
+        after = _package_now(tool, seconds, _status_or_none(_host(timeout, config)))
         done = {}
         if after != now:
-            done[f"dpkg left {packages.PACKAGE} {after.state} {after.version}"] = (
+            done[f"{tool.name} left {tool.package} {after.state} {after.version}"] = (
                 "version",
                 plan.old,
                 # What dpkg left, where it is not a clean install: "2.2.3.578 (half-configured)".
@@ -1056,6 +1058,14 @@ def install(
             raise
     _refresh_grains()
     return _installed_result(_host(timeout, config), plan, ran=True)
+
+
+def _package_now(tool, seconds, status):
+    """What is installed: the package database's word, or on Windows (no database cloudassist
+    reads) the client's ``status``."""
+    if tool.kind == "exe":
+        return packages.from_status(status)
+    return packages.installed(seconds, tool=tool)
 
 
 def _fetched(kind, where, wanted_hash):

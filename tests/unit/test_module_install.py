@@ -16,6 +16,7 @@ import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
 import _cloudassist_package as package
+import _cloudassist_tools as tools
 import client_deb
 import loaded
 from _cloudassist_records import CommandResult
@@ -73,16 +74,11 @@ def no_install(monkeypatch):
     monkeypatch.setattr(package, "run_install", refuse)
 
 
-def test_windows_is_refused_before_the_source_is_fetched(monkeypatch, master, no_install):
-    monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: True)
-    with pytest.raises(CommandExecutionError, match=r"installs only \.deb packages.*Windows"):
-        module.install("salt://ca/aliyun-assist_2.2.3.578.deb")
-    assert master.fetched == []
-
-
-def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path, master, no_install):
-    monkeypatch.setattr(package, "DPKG_STATUS", str(tmp_path / "no-dpkg-status"))
-    with pytest.raises(CommandExecutionError, match=r"installs only \.deb .*no-dpkg-status\)"):
+def test_a_host_without_a_package_tool_is_refused(monkeypatch, tmp_path, master, no_install):
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setattr(tools, "search_path", lambda: str(empty))
+    with pytest.raises(CommandExecutionError, match=r"this host has none of them on its PATH"):
         module.install("salt://ca/aliyun-assist_2.2.3.578.deb")
     assert master.fetched == []
 
@@ -139,9 +135,9 @@ def test_a_failed_dpkg_that_left_the_package_half_done_reports_it(monkeypatch, t
         "dpkg: error processing package aliyun-assist (--install):\n",
     )
     states = [package.Installed(None, None), package.Installed("install ok half-configured", A)]
-    monkeypatch.setattr(package, "host_tool", lambda windows=False: "/usr/bin/dpkg")
-    monkeypatch.setattr(package, "identify", lambda path, timeout, wanted=None: A)
-    monkeypatch.setattr(package, "installed", lambda timeout: states.pop(0))
+    monkeypatch.setattr(package, "host_tool", lambda **kw: tools.DPKG)
+    monkeypatch.setattr(package, "identify", lambda path, timeout, wanted=None, tool=None: A)
+    monkeypatch.setattr(package, "installed", lambda timeout, tool=None: states.pop(0))
     monkeypatch.setattr(package, "run_install", lambda plan, timeout, wait: dpkg_said)
     with pytest.raises(CommandExecutionError, match="exited with code 1") as caught:
         module.install(str(deb))

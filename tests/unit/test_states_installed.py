@@ -143,7 +143,7 @@ def make_host(tmp_path, monkeypatch):
             return fake
 
         monkeypatch.setattr(hosts, "host_for", host_for)
-        monkeypatch.setattr(package, "installed", lambda timeout: fake.dpkg)
+        monkeypatch.setattr(package, "installed", lambda timeout, tool=None: fake.dpkg)
         monkeypatch.setattr(package, "run_install", lambda plan, **kw: fake.dpkg_install(plan))
         return fake
 
