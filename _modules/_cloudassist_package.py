@@ -292,7 +292,7 @@ def installed(timeout, *, tool=tools.DPKG):
 def from_status(status):
     """What is installed where the client's status is what tells it (Windows): ``status`` a
     ``ClientStatus``, or None where no client is installed."""
-    if status is None or not status.installed or not status.version:
+    if status is None or not status.version:
         return Installed(None, None)
     return Installed(tools.RPM_INSTALLED, status.version)
 

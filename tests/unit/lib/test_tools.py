@@ -251,7 +251,7 @@ def test_a_file_that_is_no_windows_program_is_refused(host, tmp_path):
 
 def test_what_windows_has_installed_is_the_clients_status():
     assert package.from_status(None) == NONE
-    seen = SimpleNamespace(installed=True, version=A)
+    seen = SimpleNamespace(version=A)
     assert package.from_status(seen) == rpm_at(A) and package.from_status(seen).ok
 
 
