@@ -937,24 +937,39 @@ def install(
     Install or upgrade the Cloud Assistant client from its package, then check that the
     package, the binary and the running client are all at the package's version.
 
-    This version installs the vendor's ``.deb`` (package ``aliyun-assist``) with dpkg, on
-    Linux hosts that have dpkg (``dpkg`` and ``/var/lib/dpkg/status``); anywhere else the call
-    fails, saying so, and changes nothing.  The package's own scripts write, enable and start
-    the client's service (``aliyun.service`` under systemd, ``/etc/init.d/aliyun-service``
-    elsewhere) and stop the old version's on an upgrade.
+    The package tool is the minion's own, chosen from its PATH (the ``os_family`` grain
+    settles a host that has both dpkg and rpm); none of them: the call fails, saying so, and
+    changes nothing.
 
-    Before anything runs, the file must be the client's package:
-    ``dpkg-deb --field FILE Package Version`` must say ``aliyun-assist`` and a version of four
-    integers (and ``version``, when given).  Then, from what dpkg knows
-    (``dpkg-query -W aliyun-assist``) and the client's status:
+    - dpkg (with ``/var/lib/dpkg/status``): the vendor's ``.deb``, package ``aliyun-assist``,
+      read with ``dpkg-deb --field FILE Package Version``, installed (upgraded, downgraded,
+      reinstalled) with ``env DEBIAN_FRONTEND=noninteractive dpkg -i FILE``; what is installed:
+      ``dpkg-query -W aliyun-assist``.
+    - rpm hosts: the vendor's ``.rpm``, package ``aliyun_assist``, read with
+      ``rpm -qp --queryformat '%{NAME} %{VERSION}\\n' FILE``; what is installed:
+      ``rpm -q aliyun_assist``.  With dnf: ``dnf install -y FILE`` (``dnf downgrade -y``,
+      ``dnf reinstall -y``); else yum: ``yum install -y FILE`` (``downgrade``, ``reinstall``);
+      else zypper: ``zypper --non-interactive install FILE`` (``--oldpackage``, ``--force``);
+      else ``rpm -Uvh FILE`` (``--oldpackage``, ``--replacepkgs``).
+    - Windows: the installer ``aliyun_agent_latest_setup.exe``, run as ``FILE /S``; its
+      version cannot be read without running it, so ``version`` is required and the file must
+      be a Windows program; what is installed: the ``AliyunService`` client's version.
+
+    The package's own scripts (the installer on Windows) write, enable and start the client's
+    service (``aliyun.service`` under systemd, ``/etc/init.d/aliyun-service`` elsewhere) and
+    stop the old version's on an upgrade.
+
+    Before anything runs, the file must be the client's package at a version of four integers
+    (and ``version``, when given).  Then, from what the package database knows and the
+    client's status:
 
     - that version installed and the client running: nothing is run, ``changes`` is empty;
     - a newer version installed: it is kept, nothing is run, and the comment says so
-      (``allow_downgrade=True`` installs the older package);
-    - otherwise ``DEBIAN_FRONTEND=noninteractive dpkg -i FILE`` runs, and the truth is read
-      again: ``dpkg-query`` must say ``install ok installed`` at the version,
-      ``aliyun-service -v`` that version, and the client must run (``cloudassist.status``),
-      within ``timeout`` seconds.
+      (``allow_downgrade=True`` installs the older package, with the tool's downgrade);
+    - the same version with the client not running: the tool's reinstall;
+    - otherwise the tool's install runs, and the truth is read again: the package database
+      (on Windows the service) must say the version, the client's binary that version, and
+      the client must run (``cloudassist.status``), within ``timeout`` seconds.
 
     Returns the client's status afterwards (as ``cloudassist.status``; ``broken`` says why where
     ``test=True`` finds a broken client), with ``changed``,
@@ -962,11 +977,11 @@ def install(
     ``command`` (what ran, or would run) and ``comment``.
 
     source
-        The ``.deb``: a ``salt://`` path (fetched from the master with ``cp.cache_file``), an
-        ``https://`` or ``http://`` URL (downloaded with ``cp.cache_file`` into the minion's
-        cache; ``source_hash`` is then required), or an absolute path on the minion.  A
-        download that fails (404, no route, TLS) is an error naming the URL and Salt's words;
-        nothing is changed.
+        The package (``.deb``, ``.rpm``, the Windows installer): a ``salt://`` path (fetched
+        from the master with ``cp.cache_file``), an ``https://`` or ``http://`` URL
+        (downloaded with ``cp.cache_file`` into the minion's cache; ``source_hash`` is then
+        required), or an absolute path on the minion.  A download that fails (404, no route,
+        TLS) is an error naming the URL and Salt's words; nothing is changed.
     version
         The version the package must be (four integers); the call fails, changing nothing,
         when the file holds another.
@@ -974,24 +989,26 @@ def install(
         The hash the file must have, as Salt's states take it: ``sha256=HEX`` (or ``sha512``,
         ``sha384``, ``sha224``, ``sha1``, ``md5``; ``TYPE:HEX``, or the hex digest alone).
         Required for a URL, optional for the others.  The file is hashed on the minion before
-        anything reads it (even ``dpkg-deb``): another hash is an error and nothing is
-        changed.  For a URL it is also passed to ``cp.cache_file``, so a cached download with
-        that hash is not fetched again (Salt's ``cp.cache_file`` does not check a new
-        download's hash itself).
+        anything reads it (even ``dpkg-deb`` or ``rpm -qp``): another hash is an error and
+        nothing is changed.  For a URL it is also passed to ``cp.cache_file``, so a cached
+        download with that hash is not fetched again (Salt's ``cp.cache_file`` does not check a
+        new download's hash itself).
     timeout
-        Seconds each check may take, the client may take to run after ``dpkg -i``, and the
-        call waits while another process (apt) holds dpkg's lock (default:
-        ``cloudassist:timeout``, else 30).  ``dpkg -i`` itself may take up to 300 seconds, or
-        ``timeout`` when longer.
+        Seconds each check may take, the client may take to run after the install, and the
+        call waits while another process (apt, yum-cron, PackageKit, ...) holds the tool's
+        lock, recognised by its words (dpkg's lock messages, yum's ``Another app is currently
+        holding the yum lock``, dnf's ``Waiting for process with pid``, zypper's exit code 7,
+        rpm's ``can't create transaction lock``) (default: ``cloudassist:timeout``, else 30).
+        The install itself may take up to 300 seconds, or ``timeout`` when longer.
     test
         Only say what would be done: the comment names the command and both versions, and
         ``changes`` is what would change.  Nothing is run but the reads (default False).
     allow_downgrade
         Install the package even when a newer version is installed (default False).
 
-    Raises an error naming what was tried, the host's words (``dpkg``'s last lines) and what to
-    do when dpkg fails or the check afterwards does not hold; a failure after dpkg changed the
-    package still carries that change in ``changes``.
+    Raises an error naming what was tried, the host's words (the tool's last lines) and what to
+    do when the tool fails or the check afterwards does not hold; a failure after the tool
+    changed the package still carries that change in ``changes``.
 
     CLI Example:
 
@@ -1000,6 +1017,8 @@ def install(
         salt '*' cloudassist.install salt://cloudassist/aliyun-assist_2.2.4.1065.deb
         salt '*' cloudassist.install /root/aliyun-assist_2.2.4.1065.deb version=2.2.4.1065 test=True
         salt '*' cloudassist.install https://example.com/ca.deb source_hash=sha256=HEX
+        salt -G 'os_family:RedHat' cloudassist.install salt://ca/aliyun_assist-2.2.4.1065-1.x86_64.rpm
+        salt -G 'os:Windows' cloudassist.install salt://ca/setup.exe version=2.2.4.1065
     """
     _changing()
     config = _configuration()

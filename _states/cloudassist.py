@@ -412,7 +412,8 @@ def installed(
     1. ``updates``, where a client is installed already: frozen (or allowed) before the
        package is installed, so the version the package starts does not update itself at its
        start;
-    2. the package, where the plan installs it (``dpkg -i``; the package's own scripts start
+    2. the package, where the plan installs it (``dpkg -i``, ``dnf install``, ... the
+       minion's own tool, as ``cloudassist.install`` says; the package's own scripts start
        the client and ``cloudassist.install`` checks it runs at the package's version);
     3. ``updates``, where no client was there before (a first install: the markers are made as
        soon as there is a client to read them), or again after an upgrade, in case the
@@ -430,8 +431,9 @@ def installed(
     name
         Any label.
     source
-        The ``.deb``, as for ``cloudassist.install``: ``salt://``, an absolute path on the
-        minion, or ``https://``/``http://`` with ``source_hash``.
+        The package, as for ``cloudassist.install`` (``.deb``, ``.rpm``, the Windows
+        installer): ``salt://``, an absolute path on the minion, or ``https://``/``http://``
+        with ``source_hash``.
     version
         The version the package must hold (four integers); a file of another version fails
         the state, and nothing is changed.
@@ -449,7 +451,7 @@ def installed(
         one is kept and the state succeeds, saying so).
     timeout
         Seconds each command may take (default: ``cloudassist:timeout``, else 30; see
-        ``cloudassist.install`` for ``dpkg -i``).
+        ``cloudassist.install`` for the package tool's own command).
 
     .. code-block:: yaml
 
