@@ -90,9 +90,11 @@ YUM = Tool(
     "yum",
     "rpm",
     "aliyun_assist",
-    ("yum", "install", "-y", FILE),
-    ("yum", "downgrade", "-y", FILE),
-    ("yum", "reinstall", "-y", FILE),
+    # yum waits for its lock by itself, for ever; told to exit, it is tried again here, so the
+    # wait ends at the call's timeout.
+    ("yum", "--setopt=exit_on_lock=True", "install", "-y", FILE),
+    ("yum", "--setopt=exit_on_lock=True", "downgrade", "-y", FILE),
+    ("yum", "--setopt=exit_on_lock=True", "reinstall", "-y", FILE),
     lock_words=("Another app is currently holding the yum lock", "Existing lock ") + _RPM_LOCK,
     holders="yum-cron, PackageKit?",
     query="rpm -q",

@@ -948,7 +948,8 @@ def install(
     - rpm hosts: the vendor's ``.rpm``, package ``aliyun_assist``, read with
       ``rpm -qp --queryformat '%{NAME} %{VERSION}\\n' FILE``; what is installed:
       ``rpm -q aliyun_assist``.  With dnf: ``dnf install -y FILE`` (``dnf downgrade -y``,
-      ``dnf reinstall -y``); else yum: ``yum install -y FILE`` (``downgrade``, ``reinstall``);
+      ``dnf reinstall -y``); else yum:
+      ``yum --setopt=exit_on_lock=True install -y FILE`` (``downgrade``, ``reinstall``);
       else zypper: ``zypper --non-interactive install FILE`` (``--oldpackage``, ``--force``);
       else ``rpm -Uvh FILE`` (``--oldpackage``, ``--replacepkgs``).
     - Windows: the installer ``aliyun_agent_latest_setup.exe``, run as ``FILE /S``; its

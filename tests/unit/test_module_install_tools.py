@@ -148,7 +148,7 @@ def rpm_host(monkeypatch, rpms):
 
 TOOL_PATHS = {
     "dnf": (("dnf", "yum", "rpm"), ("dnf", "install", "-y")),
-    "yum": (("yum", "rpm"), ("yum", "install", "-y")),
+    "yum": (("yum", "rpm"), ("yum", "--setopt=exit_on_lock=True", "install", "-y")),
     "zypper": (("zypper", "rpm"), ("zypper", "--non-interactive", "install")),
     "rpm": (("rpm",), ("rpm", "-Uvh")),
 }
@@ -193,13 +193,13 @@ def test_an_upgrade_with_yum(on_path, rpm_host, rpms):
     host = rpm_host(A)
     path = path_of(rpms, "aliyun_assist", B)
     ret = module.install(path, version=B)
-    assert host.ran[2] == ("yum", "install", "-y", path)
+    assert host.ran[2] == ("yum", "--setopt=exit_on_lock=True", "install", "-y", path)
     assert ret["changes"] == {"version": {"old": A, "new": B}} and ret["version"] == B
 
 
 DOWNGRADES = {
     "dnf": ("dnf", "downgrade", "-y"),
-    "yum": ("yum", "downgrade", "-y"),
+    "yum": ("yum", "--setopt=exit_on_lock=True", "downgrade", "-y"),
     "zypper": ("zypper", "--non-interactive", "install", "--oldpackage"),
     "rpm": ("rpm", "-Uvh", "--oldpackage"),
 }
@@ -255,15 +255,15 @@ def test_yums_lock_held_past_the_timeout_changes_nothing(on_path, rpm_host, rpms
     host = rpm_host(A)
     host.locked = float("inf")
     host.lock = (
-        1,
-        "Another app is currently holding the yum lock; waiting for it to exit...\n",
-        "",
+        200,
+        "Existing lock /var/run/yum.pid: another copy is running as pid 812.\n",
+        "Another app is currently holding the yum lock; exiting as configured by exit_on_lock\n",
     )
     with pytest.raises(CommandExecutionError, match="another process holds yum's lock") as caught:
         module.install(path_of(rpms, "aliyun_assist", B), timeout=1)
     assert "nothing was changed" in str(caught.value) and caught.value.changes == {}
     assert host.db == A and set(host.ran) - set(host.reads) == {
-        ("yum", "install", "-y", path_of(rpms, "aliyun_assist", B))
+        ("yum", "--setopt=exit_on_lock=True", "install", "-y", path_of(rpms, "aliyun_assist", B))
     }
 
 

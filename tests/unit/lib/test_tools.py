@@ -108,9 +108,9 @@ CASES = {
         ("dnf", "reinstall", "-y", F),
     ),
     tools.YUM: (
-        ("yum", "install", "-y", F),
-        ("yum", "downgrade", "-y", F),
-        ("yum", "reinstall", "-y", F),
+        ("yum", "--setopt=exit_on_lock=True", "install", "-y", F),
+        ("yum", "--setopt=exit_on_lock=True", "downgrade", "-y", F),
+        ("yum", "--setopt=exit_on_lock=True", "reinstall", "-y", F),
     ),
     tools.ZYPPER: (
         ("zypper", "--non-interactive", "install", F),
