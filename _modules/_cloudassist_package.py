@@ -273,11 +273,13 @@ def query_state(retcode, stdout):
 
 
 def left_text(now):
-    """What dpkg knows, for a package that is not cleanly installed: ``2.2.3.578
-    (half-configured)``, or None when dpkg knows no version."""
+    """What the database knows, for a package that is not cleanly installed: ``2.2.3.578
+    (half-configured)`` (dpkg's status word), ``2.2.4.1065 (installed 2 times)`` (rpm's), or
+    None when it knows no version."""
     if now.version is None:
         return None
-    return f"{now.version} ({now.state.split()[-1]})"
+    rpm = now.state.startswith(tools.RPM_INSTALLED)
+    return f"{now.version} ({now.state if rpm else now.state.split()[-1]})"
 
 
 def installed(timeout, *, tool=tools.DPKG):

@@ -220,6 +220,11 @@ def test_what_rpm_has_installed_is_read_with_rpm_q(host, retcode, out, state, ve
     assert host.ran == [("rpm", "-q", "--queryformat", QF, "aliyun_assist")]
 
 
+def test_what_rpm_left_is_told_with_its_state():
+    twice = package.Installed("installed 2 times", B)
+    assert package.left_text(twice) == f"{B} (installed 2 times)"
+
+
 # --- the Windows installer's version --------------------------------------------------------
 
 
