@@ -144,6 +144,12 @@ NOT_RUN = [
         "runs it (a failing pre-check, and a stop that fails mid-roll)",
     ),
     (
+        r"salt-run state\.orchestrate orch\.cloudassist_upgrade .*",
+        "installs .deb packages with dpkg on every minion: tests/realinit/test_realinit_master.py "
+        "runs it through a master with three container minions (an upgrade that stops at the "
+        "minion whose client does not run at the new version, and one that reaches them all)",
+    ),
+    (
         r"salt '\*' cloudassist\.install .*",
         "installs a .deb with dpkg, which would change this host's package database: "
         "tests/realinit/test_realinit_install.py runs cloudassist.install (test=True, install, "

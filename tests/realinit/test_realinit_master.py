@@ -49,6 +49,9 @@ def master(salt_factories, tmp_path_factory, realinit):
         },
     )
     with factory.started():
+        # The report runner, on the master itself (docs/fleet.md, "Installing the runner").
+        ret = factory.salt_run_cli(timeout=120).run("saltutil.sync_all")
+        assert ret.returncode == 0 and "runners.cloudassist" in ret.data["runners"], ret
         yield factory
 
 
@@ -182,3 +185,103 @@ class TestSysvinitMinion(MinionInContainer):
     NAME = SYSVINIT
     KIND = "sysvinit"
     VIEW = pkgtests.TestSysvinitPackage
+
+
+# --- the orchestrated upgrade (examples/orch/cloudassist_upgrade.sls) ---------------------------
+
+ORCH = {"ca-orch-systemd": "systemd", "ca-orch-sysvinit": "sysvinit", "ca-orch-bad": "systemd"}
+HEALTHY = ("ca-orch-systemd", "ca-orch-sysvinit")
+VIEWS = {"systemd": pkgtests.TestSystemdPackage, "sysvinit": pkgtests.TestSysvinitPackage}
+# On ca-orch-bad a drop-in replaces the client's command: its service starts and ends at once,
+# so the package installs but no client runs at the new version (verification fails there).
+DROP_IN = "/etc/systemd/system/aliyun.service.d/cloudassist-test.conf"
+DROP_IN_TEXT = "[Service]\nExecStart=\nExecStart=/bin/true\n"
+
+
+@pytest.fixture(scope="module")
+def client_debs(tmp_path_factory):
+    """{version: host path of its .deb}, to install A by dpkg before the orchestration."""
+    out = tmp_path_factory.mktemp("orch-debs")
+    return {v: client_deb.build(v, out) for v in (A, B)}
+
+
+@pytest.fixture(scope="class")
+def orch_fleet(request, roots, master, salt, client_debs):
+    """Three container minions with A installed (by dpkg) and running; ca-orch-bad has the
+    drop-in, which takes effect at the next start of the client."""
+    hosts = {}
+    for name, kind in ORCH.items():
+        hosts[name] = make_host(request, roots, name, kind)
+        pkgtests.dpkg(hosts[name], "-i", pkgtests.put_deb(hosts[name], client_debs, A))
+        start_minion(hosts[name], master, name)
+    hosts["ca-orch-bad"].write(DROP_IN, DROP_IN_TEXT)
+    hosts["ca-orch-bad"].run("systemctl", "daemon-reload")
+    for name in ORCH:
+        wait_for_minion(salt, name)
+    ret = salt.run("-L", "saltutil.sync_all", minion_tgt=",".join(ORCH))
+    assert ret.returncode == 0, ret
+    return hosts
+
+
+def orchestrate(master, target, **pillar):
+    pillar = {
+        "target": ",".join(target),
+        "tgt_type": "list",
+        "batch": 1,
+        "source": f"salt://ca/{client_deb.deb_name(B)}",
+        "version": B,
+        "timeout": 10,
+        **pillar,
+    }
+    run = master.salt_run_cli(timeout=600)
+    ret = run.run("state.orchestrate", "orch.cloudassist_upgrade", f"pillar={json.dumps(pillar)}")
+    (states,) = ret.data["data"].values()
+    return ret, {state["__id__"]: state for state in states.values()}
+
+
+def at(hosts, name):
+    """(version, pid) of the client on ``name``, checked from outside the module."""
+    host, view = hosts[name], VIEWS[ORCH[name]]()
+    for version in (A, B):
+        if pkgtests.package(host) == f"install ok installed {version}":
+            return version, view.assert_installed_and_running(host, version)
+    raise AssertionError(f"{name}: dpkg says {pkgtests.package(host)!r}")
+
+
+class TestOrchestratedUpgrade:
+    def test_the_upgrade_rolls_until_a_minion_fails_verification(self, orch_fleet, master):
+        before = {name: at(orch_fleet, name) for name in HEALTHY}
+        assert all(version == A for version, _ in before.values()), before
+        ret, states = orchestrate(master, ORCH)
+        assert ret.returncode != 0, ret
+        assert states["every minion reports its client"]["result"] is True, states
+        upgrade = states["upgrade the client batch by batch"]
+        assert upgrade["result"] is False, upgrade
+        assert upgrade["comment"].startswith("Run failed on minions: ca-orch-bad"), upgrade
+        ran = list(upgrade["changes"]["ret"])  # in the order the batches returned
+        assert ran[-1] == "ca-orch-bad", ran
+        (failed,) = upgrade["changes"]["ret"]["ca-orch-bad"].values()
+        assert failed["result"] is False, failed
+        assert f"not running at {B}" in failed["comment"], failed
+        # dpkg did install B there, and the state says so (a change made before the failure).
+        assert failed["changes"]["version"] == {"old": A, "new": B}, failed
+        bad = orch_fleet["ca-orch-bad"]
+        assert pkgtests.package(bad) == f"install ok installed {B}" and bad.pids() == []
+        for name in HEALTHY:
+            version, pid = at(orch_fleet, name)
+            if name in ran:
+                assert version == B and pid != before[name][1], (name, ran, version)
+            else:  # a later batch: never reached
+                assert (version, pid) == before[name], (name, ran, before, version, pid)
+        final = states.get("the fleet after the upgrade")
+        assert final is None or final["result"] is False and not final["changes"], states
+
+    def test_the_upgrade_of_healthy_minions_reaches_them_all(self, orch_fleet, master):
+        ret, states = orchestrate(master, HEALTHY)
+        assert ret.returncode == 0, ret
+        upgrade = states["upgrade the client batch by batch"]
+        assert upgrade["result"] is True, upgrade
+        for name in HEALTHY:
+            assert at(orch_fleet, name)[0] == B, name
+        report = states["the fleet after the upgrade"]["changes"]["return"]
+        assert report["versions"] == {B: 2}, report
