@@ -132,6 +132,24 @@ class MinionInContainer:
             assert ret.returncode != 0, ret
         return ret
 
+    def apply_installed(self, salt, *args, **install):
+        """``state.apply cloudassist-installed`` (examples/) with ``install`` as its pillar;
+        the one state's return."""
+        pillar = json.dumps({"cloudassist_install": install})
+        ret = salt.run(
+            "state.apply", "cloudassist-installed", f"pillar={pillar}", *args, minion_tgt=self.NAME
+        )
+        assert isinstance(ret.data, dict) and len(ret.data) == 1, ret
+        (state,) = ret.data.values()
+        return ret, state
+
+    def test_the_installed_state_in_test_mode_installs_nothing(self, host, salt):
+        source = f"salt://ca/{client_deb.deb_name(A)}"
+        ret, state = self.apply_installed(salt, "test=True", source=source, version=A)
+        assert state["result"] is None, state
+        assert state["changes"]["version"] == {"old": None, "new": A}, state
+        assert pkgtests.package(host) == "" and host.pids() == [], "test=True installed"
+
     def test_install_from_the_master(self, host, salt):
         source = f"salt://ca/{client_deb.deb_name(A)}"
         ret = self.call(salt, "cloudassist.install", source, f"version={A}").data
@@ -173,6 +191,28 @@ class MinionInContainer:
         assert f"aliyun-assist {A}, not the version {B} asked for" in text, ret
         assert "Traceback" not in text, ret
         assert self.view.assert_installed_and_running(host, B) == pid
+
+    def test_the_installed_state_freezes_updates_then_has_nothing_to_do(self, host, salt):
+        pid = self.view.assert_installed_and_running(host, B)
+        source = f"salt://ca/{client_deb.deb_name(B)}"
+        markers = [
+            f"{client_deb.SHARE}/config/{name}"
+            for name in ("disable_update", "disable_bootstrap_update")
+        ]
+        assert not any(pkgtests.present(host, m) for m in markers), "frozen before the state"
+        ret, state = self.apply_installed(salt, source=source, version=B, updates="frozen")
+        assert ret.returncode == 0 and state["result"] is True, state
+        assert "version" not in state["changes"] and state["changes"]["updates"], state
+        for marker in markers:
+            assert (
+                host.run("test", "-f", marker, "-a", "!", "-L", marker, check=False).returncode == 0
+            ), (
+                marker,
+                state,
+            )
+        ret, state = self.apply_installed(salt, source=source, version=B, updates="frozen")
+        assert ret.returncode == 0 and state["result"] is True and state["changes"] == {}, state
+        assert self.view.assert_installed_and_running(host, B) == pid, "the client was restarted"
 
 
 class TestSystemdMinion(MinionInContainer):
