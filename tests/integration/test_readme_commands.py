@@ -156,6 +156,13 @@ NOT_RUN = [
         "upgrade, a newer version kept) in booted systemd and sysvinit containers",
     ),
     (
+        r"salt '\*' cloudassist\.remove( .*)?",
+        "purges the client's package with dpkg and fails where a client runs outside it, as "
+        "the stand-in of this suite does: tests/realinit/test_realinit_remove.py runs "
+        "cloudassist.remove (test=True, remove, again, a stray client) in booted systemd and "
+        "sysvinit containers",
+    ),
+    (
         r"bin/cloudassist-demo( .*)?",
         "boots a container for a minute; tests/realinit/test_demo.py runs it (and "
         "tests/unit/test_try_it.py checks its --help without root)",

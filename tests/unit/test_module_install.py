@@ -70,7 +70,7 @@ def no_install(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("dpkg -i would have run")
 
-    monkeypatch.setattr(package, "run_install", refuse)
+    monkeypatch.setattr(package, "run_dpkg", refuse)
 
 
 def test_windows_is_refused_before_the_source_is_fetched(monkeypatch, master, no_install):
@@ -142,7 +142,7 @@ def test_a_failed_dpkg_that_left_the_package_half_done_reports_it(monkeypatch, t
     monkeypatch.setattr(package, "host_tool", lambda windows=False: "/usr/bin/dpkg")
     monkeypatch.setattr(package, "identify", lambda path, timeout, wanted=None: A)
     monkeypatch.setattr(package, "installed", lambda timeout: states.pop(0))
-    monkeypatch.setattr(package, "run_install", lambda plan, timeout, wait: dpkg_said)
+    monkeypatch.setattr(package, "run_dpkg", lambda plan, timeout, wait: dpkg_said)
     with pytest.raises(CommandExecutionError, match="exited with code 1") as caught:
         module.install(str(deb))
     assert caught.value.changes == {"version": {"old": None, "new": f"{A} (half-configured)"}}, (
