@@ -371,6 +371,40 @@ class Demo:
             f"dpkg says {self.truth.package()}; the markers are gone; the client was not restarted",
         )
 
+        took, ret = self.salt_call(
+            "remove the client for good, under test=True: what would run, nothing run",
+            "cloudassist.remove",
+            "test=True",
+        )
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("changes") == {"version": {"old": NEW_VERSION, "new": None}}
+            and self.truth.package() == f"install ok installed {NEW_VERSION}"
+            and self.truth.pids() == pids,
+            f"dpkg says {self.truth.package()}; {self.truth.running()}",
+        )
+
+        took, ret = self.salt_call(
+            "remove it: dpkg --purge, then nothing of the client may be left",
+            "cloudassist.remove",
+        )
+        unit = self.c.run(
+            "systemctl", "show", "-p", "LoadState", "--value", UNIT, check=False
+        ).stdout.strip()
+        link = self.c.run("test", "-e", BINARY, "-o", "-L", BINARY, check=False).returncode == 0
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("left") == []
+            and self.truth.package() == "no package"
+            and not self.truth.pids()
+            and unit == "not-found"
+            and not link,
+            f"dpkg knows no {client_deb.PACKAGE}; no aliyun-service process; systemd: {UNIT} is "
+            f"{unit}; {BINARY} {'is still there' if link else 'is gone'}",
+        )
+
     @staticmethod
     def _check_ret(ret, running: bool, changed: bool | None = None) -> None:
         if not isinstance(ret, dict):

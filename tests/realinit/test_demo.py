@@ -77,6 +77,16 @@ EXPECTED = [
         {"version": NEW, "running": True, "changes": {"version": {"old": OLD, "new": NEW}}},
     ),
     ("salt-call state.apply demo-installed", STATE, "cloudassist.installed"),
+    (
+        "salt-call --out=yaml cloudassist.remove test=True",
+        EXEC,
+        {"test": True, "changes": {"version": {"old": NEW, "new": None}}},
+    ),
+    (
+        "salt-call --out=yaml cloudassist.remove",
+        EXEC,
+        {"changed": True, "left": [], "changes": {"version": {"old": NEW, "new": None}}},
+    ),
 ]
 
 

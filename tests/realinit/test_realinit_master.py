@@ -214,6 +214,17 @@ class MinionInContainer:
         assert ret.returncode == 0 and state["result"] is True and state["changes"] == {}, state
         assert self.view.assert_installed_and_running(host, B) == pid, "the client was restarted"
 
+    def test_remove_from_the_master_leaves_nothing(self, host, salt):
+        self.view.assert_installed_and_running(host, B)
+        ret = self.call(salt, "cloudassist.remove").data
+        assert ret["changes"] == {"version": {"old": B, "new": None}} and ret["left"] == [], ret
+        assert pkgtests.package(host) == "" and host.pids() == [], ret
+        assert self.view.service_leftovers(host) == [], ret
+        assert not pkgtests.present(host, client_deb.LINK), ret
+        # The master's grain cache knows at once: the minion is found as one without a client.
+        ret = salt.run("-G", "test.ping", minion_tgt="cloudassist:installed:False")
+        assert ret.data.get(self.NAME) is True, ret
+
 
 class TestSystemdMinion(MinionInContainer):
     NAME = SYSTEMD

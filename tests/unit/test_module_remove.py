@@ -84,10 +84,17 @@ def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path):
 
 
 @needs_dpkg
-def test_test_true_on_this_host_reads_only(monkeypatch):
-    known = package.installed(10)
-    if known.known or package.remains("/usr/local/share/assist-daemon/assist_daemon"):
-        pytest.skip("this host has something of the client")
+def test_test_true_on_this_host_reads_only(monkeypatch, tmp_path):
+    if package.installed(10).known:
+        pytest.skip("dpkg on this host knows aliyun-assist")
+    # The other suites leave their stand-in's init script and links on this host: the files
+    # looked for are moved under tmp_path; dpkg and the process table are this host's.
+    gone = str(tmp_path / "absent")
+    monkeypatch.setattr(package, "CLIENT_SCRIPTS", (gone,))
+    monkeypatch.setattr(package, "WATCHDOG_SCRIPT", gone)
+    monkeypatch.setattr(package.facts, "LINUX_BINARIES", (gone,))
+    monkeypatch.setattr(package.systemd, "has_unit_file", lambda unit: False)
+    assert package.remains("/usr/local/share/assist-daemon/assist_daemon") == ()
     monkeypatch.setattr(package, "run_dpkg", pytest.fail)
     for test in (True, False):
         ret = execution.remove(test=test)
