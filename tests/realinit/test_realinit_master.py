@@ -27,6 +27,10 @@ pytestmark = pytest.mark.realinit
 A, B = pkgtests.A, pkgtests.B
 MINION_DIR = "/root/salt-minion"  # not under /tmp: the containers are not rebooted, but keep it
 SYSTEMD, SYSVINIT = "ca-master-systemd", "ca-master-sysvinit"
+# The self-update markers every version reads (the cross-version config folder).
+MARKERS = tuple(
+    f"{client_deb.SHARE}/config/{name}" for name in ("disable_update", "disable_bootstrap_update")
+)
 
 
 @pytest.fixture(scope="module")
@@ -195,15 +199,11 @@ class MinionInContainer:
     def test_the_installed_state_freezes_updates_then_has_nothing_to_do(self, host, salt):
         pid = self.view.assert_installed_and_running(host, B)
         source = f"salt://ca/{client_deb.deb_name(B)}"
-        markers = [
-            f"{client_deb.SHARE}/config/{name}"
-            for name in ("disable_update", "disable_bootstrap_update")
-        ]
-        assert not any(pkgtests.present(host, m) for m in markers), "frozen before the state"
+        assert not any(pkgtests.present(host, m) for m in MARKERS), "frozen before the state"
         ret, state = self.apply_installed(salt, source=source, version=B, updates="frozen")
         assert ret.returncode == 0 and state["result"] is True, state
         assert "version" not in state["changes"] and state["changes"]["updates"], state
-        for marker in markers:
+        for marker in MARKERS:
             assert (
                 host.run("test", "-f", marker, "-a", "!", "-L", marker, check=False).returncode == 0
             ), (
@@ -213,6 +213,14 @@ class MinionInContainer:
         ret, state = self.apply_installed(salt, source=source, version=B, updates="frozen")
         assert ret.returncode == 0 and state["result"] is True and state["changes"] == {}, state
         assert self.view.assert_installed_and_running(host, B) == pid, "the client was restarted"
+
+    def test_allow_updates_from_the_master_removes_the_markers(self, host, salt):
+        pid = self.view.assert_installed_and_running(host, B)
+        assert all(pkgtests.present(host, m) for m in MARKERS), "not frozen before the call"
+        ret = self.call(salt, "cloudassist.allow_updates").data
+        assert ret["frozen"] is False and ret["changed"] is True, ret
+        assert not any(pkgtests.present(host, m) for m in MARKERS), ret
+        assert self.view.assert_installed_and_running(host, B) == pid
 
     def test_remove_from_the_master_leaves_nothing(self, host, salt):
         self.view.assert_installed_and_running(host, B)
