@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,6 +41,14 @@ def host(monkeypatch, tmp_path):
     return tmp_path
 
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
 @pytest.fixture
 def spawn():
     """Start a real process from a copy of ``sleep`` (``tail -v`` for a probe) at a given path;
@@ -53,6 +62,13 @@ def spawn():
         shutil.copy(shutil.which(program), path)
         proc = subprocess.Popen([path, *argv])
         started.append(proc)
+        # Scanned only once the kernel shows the new program and its arguments (a loaded CI
+        # once showed the probe's process without its "-v").
+        want = "\0".join([path, *argv]) + "\0"
+        deadline = time.monotonic() + 10
+        while _cmdline(proc.pid) != want:
+            assert time.monotonic() < deadline, f"{path} did not start as {want!r}"
+            time.sleep(0.01)
         return proc
 
     yield start
