@@ -194,6 +194,15 @@ class NotVerified(Failure):
         self.command = command
 
 
+class LeftBehind(NotVerified):
+    """``command`` ran to remove the client, but ``left`` (a tuple of phrases: its package,
+    processes, units, init scripts, links) is still there."""
+
+    def __init__(self, message, *, command, left):
+        super().__init__(message, command=command)
+        self.left = tuple(left)
+
+
 class WrongHost(Failure):
     """This host cannot take what was asked (e.g. no dpkg for a ``.deb``): ``needs`` says what it
     lacks; nothing was changed."""

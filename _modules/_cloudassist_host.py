@@ -394,6 +394,10 @@ class LinuxHost(_Host):
     def _sysv_tool(self):
         return next((tool for tool in boot.SYSV_TOOLS if facts.which(tool)), None)
 
+    def watchdog_binary(self):
+        """The watchdog's binary (``cloudassist:watchdog``), checked."""
+        return self._watchdog_binary()
+
     def _watchdog_binary(self):
         """The watchdog's binary: ``cloudassist:watchdog``, which must be an absolute path."""
         binary = self.config("watchdog", WATCHDOG_BINARY)

@@ -1,12 +1,16 @@
-"""Installing the client's package (``cloudassist.install``): the host's package tool, the file's
-identity, the plan, and the package read back after the tool ran.
+"""Installing and removing the client's package (``cloudassist.install``, ``cloudassist.remove``):
+the host's package tool, the file's identity, the plan, and the truth read back after the tool
+ran (``dpkg -i``, ``dnf install``, ...) or after ``dpkg --purge``.
 
 The tools are data (``_cloudassist_tools``): dpkg for the ``.deb``, dnf, yum, zypper or rpm for
 the ``.rpm``, the installer on Windows.  The vendor's package is ``aliyun-assist`` (``.deb``) or
 ``aliyun_assist`` (``.rpm``), version four dot-separated integers (spec: cloud-assistant.md,
 "Packages and self-update"); its after-install script (the client's ``init/install``) links
 ``/usr/sbin/aliyun-service`` and writes, enables and starts the client's own service, so what is
-checked afterwards is the package, the binary's ``-v`` and the running client.
+checked afterwards is the package, the binary's ``-v`` and the running client.  Its
+``prerm`` (``init/uninstall``) stops and removes that service, so what is checked after
+``dpkg --purge`` (removal is dpkg's only, for now) is that nothing of the client is left
+(:func:`remains`).
 
 The facts are read here (:func:`host_tool`, :func:`identify`, :func:`installed`); the plan
 (:func:`make_plan`) and the readings of the commands' output (:func:`fields`,
@@ -20,6 +24,8 @@ import time
 from typing import NamedTuple
 
 import _cloudassist_errors as errors
+import _cloudassist_facts as facts
+import _cloudassist_systemd as systemd
 import _cloudassist_tools as tools
 from _cloudassist_run import command_line, run
 
@@ -36,6 +42,17 @@ URL_SCHEMES = ("https://", "http://")
 # The hashes Salt's source_hash takes, by the length of their hex digest (salt.utils.files.HASHES).
 HASH_LENGTHS = {"sha512": 128, "sha384": 96, "sha256": 64, "sha224": 56, "sha1": 40, "md5": 32}
 HEX = re.compile(r"[0-9a-fA-F]+")
+# What of the client may be left after a removal (spec: cloud-assistant.md, "The service the
+# client installs for itself", "The watchdog", "agentwatch"): the unit's name varies.
+SHARE_FOLDERS = ("/usr/local/share/aliyun-assist", "/opt/local/share/aliyun-assist")
+CLIENT_UNITS = ("aliyun.service", "aliyun-service.service", "agentwatch.service")
+CLIENT_SCRIPTS = (
+    "/etc/init.d/aliyun-service",
+    "/etc/init.d/agentwatch",
+    "/etc/init/aliyun-service.conf",
+)
+WATCHDOG_UNIT = "AssistDaemon.service"
+WATCHDOG_SCRIPT = "/etc/init.d/AssistDaemon"
 
 
 class Installed(NamedTuple):
@@ -50,11 +67,17 @@ class Installed(NamedTuple):
     def ok(self):
         return self.state in (INSTALLED, tools.RPM_INSTALLED)
 
+    @property
+    def known(self):
+        """Whether dpkg holds anything of the package (installed, half-done, config files)."""
+        return self.state is not None and not self.state.endswith("not-installed")
+
 
 class Plan(NamedTuple):
-    """``action``: ``install`` (run ``command``), ``none`` (the version runs already) or ``keep``
-    (a newer version is installed and no downgrade was allowed); ``old``/``new``: versions;
-    ``tool``: the :class:`tools.Tool` that runs ``command``."""
+    """``action``: ``install`` or ``remove`` (run ``command``), ``none`` (nothing to do) or
+    ``keep`` (a newer version is installed and no downgrade was allowed); ``old``/``new``:
+    versions (``new`` None for a removal); ``tool``: the :class:`tools.Tool` that runs
+    ``command``."""
 
     action: str
     old: object
@@ -65,7 +88,7 @@ class Plan(NamedTuple):
 
     def described(self, *, ran):
         """The comment: what would be done (``ran`` False) or what was done."""
-        if self.action != "install":
+        if self.action not in CHANGING:
             return self.comment
         verb, rest = self.comment.split(" ", 1)
         return (
@@ -80,17 +103,36 @@ class Plan(NamedTuple):
 
     @property
     def changes(self):
-        if self.action != "install":
-            return {}
+        if self.action not in CHANGING or (self.action == "remove" and self.old is None):
+            return {}  # a removal where dpkg knows no package changes no version
         return {"version": {"old": self.old, "new": self.new}}
+
+
+CHANGING = ("install", "remove")
 
 
 # --- facts ------------------------------------------------------------------------------------
 
 
-def host_tool(*, os_family=None, windows=False):
-    """The :class:`tools.Tool` that installs the client here; else :class:`errors.WrongHost`."""
-    return tools.host_tool(os_family=os_family, windows=windows)
+def host_tool(*, os_family=None, windows=False, action="install"):
+    """The :class:`tools.Tool` that installs the client here; for ``action`` ``remove``, dpkg
+    only (removing with rpm's tools and on Windows is not done yet); else
+    :class:`errors.WrongHost`."""
+    if action == "install":
+        return tools.host_tool(os_family=os_family, windows=windows)
+    try:
+        tool = tools.host_tool(os_family=os_family, windows=windows)
+    except errors.WrongHost:
+        tool = None
+    if tool is tools.DPKG:
+        return tool
+    lacks = "a Windows host" if windows else (f"its tool is {tool.name}" if tool else "no dpkg")
+    raise errors.WrongHost(
+        f"this version of cloudassist {action}s only .deb packages, with dpkg, and this host "
+        f"has none ({lacks}); nothing was changed. {action.capitalize()} the client with the "
+        "vendor's procedure for this host",
+        needs="dpkg",
+    )
 
 
 def source_kind(source):
@@ -299,6 +341,47 @@ def from_status(status):
     return Installed(tools.RPM_INSTALLED, status.version)
 
 
+def _client_process(proc):
+    """Whether ``proc`` (of this host) runs a client binary: a link of
+    ``facts.LINUX_BINARIES`` or ``aliyun-service`` in a version folder of the client's share
+    folder (the package gone, its file may show as deleted)."""
+    exe = proc.exe
+    if exe in facts.LINUX_BINARIES:
+        return True
+    if os.path.basename(exe) != facts.CLIENT_NAME:
+        return False
+    version_dir = os.path.dirname(exe)
+    return os.path.dirname(version_dir) in SHARE_FOLDERS and bool(
+        VERSION.fullmatch(os.path.basename(version_dir))
+    )
+
+
+def remains(watchdog):
+    """What of the client is on this host, each named in a few words: its processes and the
+    watchdog's (``watchdog``: the watchdog's binary), their units and init scripts, the
+    binary's links.  Only ``/proc`` and a few ``lstat`` calls; empty when nothing is left."""
+    left = []
+    names = {facts.CLIENT_NAME} | facts.watchdog_names(watchdog)
+    real_watchdog = os.path.realpath(watchdog)
+    for proc in facts.processes(names):
+        if facts.is_probe(proc) or facts.not_ours(proc.pid) is not None:
+            continue
+        if _client_process(proc):
+            left.append(f"the client's process {proc.pid} ({proc.exe})")
+        elif proc.exe == real_watchdog and not facts.WATCHDOG_CALLS.intersection(proc.argv[1:]):
+            left.append(f"the watchdog's process {proc.pid} ({proc.exe})")
+    left.extend(f"the unit {unit}" for unit in CLIENT_UNITS if systemd.has_unit_file(unit))
+    if systemd.has_unit_file(WATCHDOG_UNIT):
+        left.append(f"the watchdog's unit {WATCHDOG_UNIT}")
+    left.extend(f"the init script {path}" for path in CLIENT_SCRIPTS if os.path.lexists(path))
+    if os.path.lexists(WATCHDOG_SCRIPT):
+        left.append(f"the watchdog's init script {WATCHDOG_SCRIPT}")
+    left.extend(
+        f"the binary's link {path}" for path in facts.LINUX_BINARIES if os.path.lexists(path)
+    )
+    return tuple(left)
+
+
 # --- the plan -----------------------------------------------------------------------------------
 
 
@@ -338,6 +421,35 @@ def make_plan(new, now, *, path, running, allow_downgrade=False, tool=tools.DPKG
     return Plan("install", old, new, command, f"{verb} {what} with `{shown}`", tool)
 
 
+def remove_argv():
+    """``dpkg --purge aliyun-assist``, without questions: the package, its scripts' work and its
+    configuration files."""
+    return ("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--purge", PACKAGE)
+
+
+def make_removal(now, left):
+    """What to do to have nothing of the client on this host, from ``now`` (an
+    :class:`Installed`) and ``left`` (:func:`remains`): nothing when dpkg knows no package and
+    nothing is left; else ``dpkg --purge`` (which changes nothing where dpkg knows no package,
+    so what is left is then named by the check afterwards)."""
+    if not now.known and not left:
+        return Plan(
+            "none", None, None, (), f"{PACKAGE} is not installed and nothing of the client is left"
+        )
+    command = remove_argv()
+    shown = command_line(list(command))
+    if not now.known:
+        return Plan(
+            "remove",
+            None,
+            None,
+            command,
+            f"remove what is left of the client ({PACKAGE} is not installed) with `{shown}`",
+        )
+    old = now.version if now.ok else left_text(now)
+    return Plan("remove", old, None, command, f"remove {PACKAGE} {old} with `{shown}`")
+
+
 # --- acting and checking ------------------------------------------------------------------------
 
 
@@ -346,10 +458,10 @@ def locked(output):
     return any(words in output for words in LOCK_WORDS)
 
 
-def run_install(plan, *, timeout, wait):
-    """Run the plan's command (``dpkg -i``, ``dnf install``, ...); while another process holds
-    the tool's lock, try again for up to ``wait`` seconds.  Returns the ``CommandResult`` (exit
-    code not checked here)."""
+def run_tool(plan, *, timeout, wait):
+    """Run the plan's command (``dpkg -i``, ``dnf install``, ``dpkg --purge``, ...); while
+    another process holds the tool's lock, try again for up to ``wait`` seconds.  Returns the
+    ``CommandResult`` (exit code not checked here)."""
     tool = plan.tool
     deadline = time.monotonic() + wait
     while True:
@@ -366,6 +478,18 @@ def run_install(plan, *, timeout, wait):
                 output=res.stdout + res.stderr,
             ).heard(res.command, res.stdout + res.stderr)
         time.sleep(LOCK_POLL)
+
+
+def _dpkg_failed(res, *, doing, advice):
+    """:class:`errors.CommandFailed` for a dpkg that exited non-zero, with its words."""
+    output = res.stdout + res.stderr
+    return errors.CommandFailed(
+        f"`{res.command}` exited with code {res.retcode}: dpkg could not {doing}. Read dpkg's "
+        f"words below{advice}; `dpkg --audit` lists what is broken",
+        command=res.command,
+        retcode=res.retcode,
+        output=output,
+    ).heard(res.command, output)
 
 
 def verify(res, after, plan, *, read_status, wait):
@@ -407,5 +531,35 @@ def verify(res, after, plan, *, read_status, wait):
                 "`cloudassist.status` and the client's service; the package's own scripts "
                 "start it",
                 command=res.command,
+            ).heard(res.command, output)
+        time.sleep(0.5)
+
+
+def verify_removed(res, plan, *, read, wait):
+    """``dpkg --purge`` (``res``) succeeded and nothing of the client is left: ``read()`` gives
+    ``(Installed, remains)``, read again until ``wait`` seconds passed (a stopped process may
+    take a moment to go); else :class:`errors.CommandFailed` or :class:`errors.LeftBehind`
+    naming what is left."""
+    output = res.stdout + res.stderr
+    if res.retcode != 0:
+        raise _dpkg_failed(
+            res,
+            doing=f"remove {PACKAGE}",
+            advice=" (often the package's prerm: it could not stop or remove the client's service)",
+        )
+    deadline = time.monotonic() + wait
+    while True:
+        now, left = read()
+        if now.known:
+            left = (f"the package {PACKAGE} ({now.state} {now.version or ''})".rstrip(), *left)
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            raise errors.LeftBehind(
+                f"`{res.command}` ran, but after {wait} seconds this is left of the client: "
+                f"{'; '.join(left)}. Stop or remove each by hand (`systemctl disable --now "
+                "UNIT`, `kill PID`, `rm` the file), then run cloudassist.remove again",
+                command=res.command,
+                left=left,
             ).heard(res.command, output)
         time.sleep(0.5)

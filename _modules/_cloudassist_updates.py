@@ -126,18 +126,23 @@ def _what(mode, path):
     return "not a regular file"
 
 
-def _check_folder(folder, action):
+def _mode(path, action):
+    """``path``'s own mode (links not followed), None where it does not exist."""
     try:
-        mode = os.lstat(folder).st_mode
+        return os.lstat(path).st_mode
     except FileNotFoundError:
-        return
+        return None
     except OSError as exc:
         raise errors.UnsafeMarker(
-            f"cloudassist.{ACTIONS[action]}: {folder} cannot be read ({exc}); nothing was changed",
-            path=folder,
+            f"cloudassist.{ACTIONS[action]}: {path} cannot be read ({exc}); nothing was changed",
+            path=path,
             found=str(exc),
         ) from exc
-    if not stat.S_ISDIR(mode):
+
+
+def _check_folder(folder, action):
+    mode = _mode(folder, action)
+    if mode is not None and not stat.S_ISDIR(mode):
         found = _what(mode, folder)
         raise errors.UnsafeMarker(
             f"cloudassist.{ACTIONS[action]}: the client's config folder {folder} is {found}, "
@@ -149,17 +154,8 @@ def _check_folder(folder, action):
 
 
 def _check_file(path, action):
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise errors.UnsafeMarker(
-            f"cloudassist.{ACTIONS[action]}: {path} cannot be read ({exc}); nothing was changed",
-            path=path,
-            found=str(exc),
-        ) from exc
-    if not stat.S_ISREG(mode):
+    mode = _mode(path, action)
+    if mode is not None and not stat.S_ISREG(mode):
         found = _what(mode, path)
         raise errors.UnsafeMarker(
             f"cloudassist.{ACTIONS[action]}: the marker {path} is {found}, not a plain file; it "

@@ -1057,7 +1057,7 @@ def install(
             if test:
                 result["test"] = True
             return result
-        res = packages.run_install(plan, timeout=seconds, wait=seconds)
+        res = packages.run_tool(plan, timeout=seconds, wait=seconds)
         after = _package_now(tool, seconds, _status_or_none(_host(timeout, config)))
         done = {}
         if after != now:
@@ -1119,6 +1119,106 @@ def _fetched(kind, where, wanted_hash):
         source="the argument source",
         value=where,
     )
+
+
+@_at_salts_boundary
+def remove(timeout=None, test=False):
+    """
+    Remove the Cloud Assistant client for good: its package, service, watchdog and binary, then
+    check that nothing of it is left.
+
+    This version removes the vendor's ``.deb`` (package ``aliyun-assist``) with dpkg, on the
+    hosts ``cloudassist.install`` supports (``dpkg`` and ``/var/lib/dpkg/status``); anywhere
+    else the call fails, saying so, and changes nothing.  The package's own scripts stop and
+    remove the client's service (``aliyun.service`` under systemd,
+    ``/etc/init.d/aliyun-service`` elsewhere) and its files.
+
+    From what dpkg knows (``dpkg-query -W aliyun-assist``) and what of the client is on the
+    host (its processes and the watchdog's, found by their executables; the units
+    ``aliyun.service``, ``aliyun-service.service``, ``agentwatch.service`` and
+    ``AssistDaemon.service``; the init scripts ``/etc/init.d/aliyun-service``,
+    ``/etc/init.d/agentwatch``, ``/etc/init.d/AssistDaemon`` and the upstart job; the links
+    ``/usr/sbin/aliyun-service`` and ``/opt/sbin/aliyun-service``):
+
+    - dpkg knows no such package and nothing is left: nothing is run, ``changes`` is empty;
+    - otherwise ``DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist`` runs (waiting,
+      within ``timeout``, while another process such as apt holds dpkg's lock), and the same
+      truth is read again until ``timeout`` seconds passed: dpkg must know no package and
+      nothing of the client may be left.  What is left is named in the error.
+
+    Returns the client's status afterwards (as ``cloudassist.status``: ``installed`` False once
+    it is gone), with ``changed``, ``changes`` (``version: {old, new: None}``), ``command``
+    (what ran, or would run), ``comment`` and ``left``: what of the client is on the host (before
+    the removal under ``test=True``, else after it; empty when nothing is).
+
+    timeout
+        Seconds each check may take, the call waits for dpkg's lock, and what is left may take
+        to go after ``dpkg --purge`` (default: ``cloudassist:timeout``, else 30).  ``dpkg
+        --purge`` itself may take up to 300 seconds, or ``timeout`` when longer.
+    test
+        Only say what would be done: the comment names the command and the version, ``changes``
+        is what would change and ``left`` what is there now.  Nothing is run but the reads
+        (default False).
+
+    Raises an error naming the command, dpkg's last lines and what to do when dpkg fails, or
+    naming each thing left when the check afterwards finds one; a failure after dpkg removed
+    the package still carries that change in ``changes``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' cloudassist.remove test=True
+        salt '*' cloudassist.remove
+    """
+    _changing()
+    config = _configuration()
+    seconds = _seconds("timeout", timeout, DEFAULT_TIMEOUT, config=config)
+    test = args.flag("the argument test", test)
+    packages.host_tool(windows=salt.utils.platform.is_windows(), action="remove")
+    watchdog = _host(timeout, config).watchdog_binary()
+    lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
+    with act.exclusive(lock, seconds):
+        now = packages.installed(seconds)
+        left = packages.remains(watchdog)
+        plan = packages.make_removal(now, left)
+        if test or plan.action != "remove":
+            result = _installed_result(_host(timeout, config), plan, ran=False)
+            result["left"] = list(left)
+            if test:
+                result["test"] = True
+            return result
+        res = packages.run_tool(plan, timeout=seconds, wait=seconds)
+        try:
+            packages.verify_removed(
+                res,
+                plan,
+                read=lambda: (packages.installed(seconds), packages.remains(watchdog)),
+                wait=seconds,
+            )
+        except errors.Failure as exc:
+            after = packages.installed(seconds)
+            if after != now:
+                _refresh_grains()
+                raise errors.PartlyDone(
+                    cause=exc,
+                    done={
+                        (
+                            f"dpkg left {packages.PACKAGE} {after.state} {after.version}"
+                            if after.known
+                            else f"dpkg removed {packages.PACKAGE} {plan.old}"
+                        ): (
+                            "version",
+                            plan.old,
+                            packages.left_text(after) if after.known else None,
+                        )
+                    },
+                ) from exc
+            raise
+    _refresh_grains()
+    result = _installed_result(_host(timeout, config), plan, ran=True)
+    result["left"] = []
+    return result
 
 
 def _status_or_none(host):

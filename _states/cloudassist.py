@@ -641,6 +641,48 @@ def disabled(name, timeout=None, **kwargs):
     return _ensure_boot(name, False, timeout, extra=kwargs, fun="disabled")
 
 
+def removed(name, timeout=None, **kwargs):
+    """
+    Ensure the Cloud Assistant client is removed: no package, process, unit, init script,
+    watchdog or binary link of it is left (see ``cloudassist.remove``: ``dpkg --purge`` on
+    dpkg hosts, then each read back).  ``changes`` has ``version`` (old, new None) when the
+    package was removed; a failure names what is left.
+
+    name
+        Any label; the client is found on the minion itself.
+    timeout
+        Seconds each command may take, and what is left may take to go after the removal
+        (default: ``cloudassist:timeout``, else 30).
+
+    .. code-block:: yaml
+
+        cloud-assistant-gone:
+          cloudassist.removed
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        _check_args(timeout, None, extra=kwargs, fun="removed", takes=("timeout",))
+        result, test = _act(ret, "remove", timeout=timeout)
+    except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = _made_before(exc)
+        ret["comment"] = str(exc)
+        return ret
+    if not result["command"]:
+        ret["result"] = True
+        ret["comment"] = "The Cloud Assistant client is already removed ({}).".format(
+            result["comment"]
+        )
+    elif test:
+        ret["result"] = None
+        left = " (left now: {})".format("; ".join(result["left"])) if result["left"] else ""
+        ret["comment"] = result["comment"] + left + "."
+    else:
+        # The module read the truth back: it raises when anything is left.
+        ret["result"] = True
+        ret["comment"] = _sentence(result["comment"])
+    return ret
+
+
 def mod_watch(name, sfun=None, timeout=None, settle=None, reset_failed=None, **kwargs):
     """
     Restart a running client when a watched state changed (``watch:`` on

@@ -144,11 +144,24 @@ NOT_RUN = [
         "runs it (a failing pre-check, and a stop that fails mid-roll)",
     ),
     (
+        r"salt-run state\.orchestrate orch\.cloudassist_upgrade .*",
+        "installs .deb packages with dpkg on every minion: tests/realinit/test_realinit_master.py "
+        "runs it through a master with three container minions (an upgrade that stops at the "
+        "minion whose client does not run at the new version, and one that reaches them all)",
+    ),
+    (
         r"salt (?:'\*'|-G '[^']+') cloudassist\.install .*",
         "installs a .deb with dpkg, which would change this host's package database: "
         "tests/realinit/test_realinit_install.py runs cloudassist.install (test=True, install, "
         "upgrade, a newer version kept) in booted systemd and sysvinit containers; rpm hosts and "
         "Windows: tests/unit/test_module_install_tools.py, against the commands they run",
+    ),
+    (
+        r"salt '\*' cloudassist\.remove( .*)?",
+        "purges the client's package with dpkg and fails where a client runs outside it, as "
+        "the stand-in of this suite does: tests/realinit/test_realinit_remove.py runs "
+        "cloudassist.remove (test=True, remove, again, a stray client) in booted systemd and "
+        "sysvinit containers",
     ),
     (
         r"bin/cloudassist-demo( .*)?",

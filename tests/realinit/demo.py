@@ -28,17 +28,24 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
-for _p in (HERE, HERE.parent):
+for _p in (HERE, HERE.parent, HERE.parent / "support"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
 import realinit_testbed as tb  # noqa: E402
-from realinit_checks import BINARY, put_client, put_unit  # noqa: E402
+from realinit_checks import BINARY  # noqa: E402
 from support import standin  # noqa: E402
+
+import client_deb  # noqa: E402
 
 NAME = "cloudassist-demo"
 UNIT = "aliyun.service"
 VERSION = standin.DEFAULT_VERSION
+NEW_VERSION = "2.2.4.1065"
+DEBS = "/root/debs"  # the packages, in the container (its /tmp is a tmpfs of its own)
+MARKERS = tuple(
+    f"{client_deb.SHARE}/config/{name}" for name in ("disable_update", "disable_bootstrap_update")
+)
 PROMPT = NAME + "# "
 # salt-call inside the container: this checkout's venv (bound read-only by the testbed) with
 # the masterless configuration the testbed's Salt writes (file_client: local).
@@ -50,6 +57,15 @@ STOPPED_TEXT = """\
 # Stop the Cloud Assistant client (written by bin/cloudassist-demo).
 cloud-assistant-off:
   cloudassist.stopped
+"""
+SLS_INSTALLED = "demo-installed"
+INSTALLED_TEXT = f"""\
+# The client's package at {NEW_VERSION}, its self-update allowed (written by bin/cloudassist-demo).
+cloud-assistant-installed:
+  cloudassist.installed:
+    - source: salt://ca/{client_deb.deb_name(NEW_VERSION)}
+    - version: {NEW_VERSION}
+    - updates: allowed
 """
 
 
@@ -82,6 +98,20 @@ class Truth:
 
     def pids(self) -> list[int]:
         return self.c.pids()
+
+    def package(self) -> str:
+        """What dpkg knows of the client's package: ``install ok installed 2.2.3.578``."""
+        res = self.c.run(
+            "dpkg-query", "-W", "-f", "${Status} ${Version}", client_deb.PACKAGE, check=False
+        )
+        return res.stdout.strip() if res.returncode == 0 else "no package"
+
+    def exe(self, pid: int) -> str:
+        return self.c.run("readlink", f"/proc/{pid}/exe", check=False).stdout.strip()
+
+    def markers(self) -> list[str]:
+        """The self-update marker files the client reads in its cross-version folder."""
+        return [m for m in MARKERS if self.c.run("test", "-f", m, check=False).returncode == 0]
 
     def running(self) -> str:
         pids = self.pids()
@@ -264,6 +294,117 @@ class Demo:
             f"systemd says {UNIT} is {self.truth.enabled()}",
         )
 
+        self.package_steps()
+
+    def package_steps(self) -> None:
+        """The client's package and its self-update: freeze, upgrade, the installed state."""
+        took, ret = self.salt_call(
+            "may the client update itself? (the marker files it reads)", "cloudassist.updates"
+        )
+        self.verdict(
+            took,
+            isinstance(ret, dict) and ret.get("frozen") is False and not self.truth.markers(),
+            f"no marker file in {client_deb.SHARE}/config",
+        )
+
+        took, ret = self.salt_call(
+            "freeze its self-update: the marker files, where the client reads them",
+            "cloudassist.freeze_updates",
+        )
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("frozen") is True
+            and self.truth.markers() == list(MARKERS),
+            f"the markers are there: {', '.join(self.truth.markers())}",
+        )
+        before = self.truth.pids()
+
+        source = f"salt://ca/{client_deb.deb_name(NEW_VERSION)}"
+        took, ret = self.salt_call(
+            f"the package of {NEW_VERSION}, under test=True: the plan, nothing run",
+            "cloudassist.install",
+            source,
+            "test=True",
+        )
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("changes") == {"version": {"old": VERSION, "new": NEW_VERSION}}
+            and self.truth.package() == f"install ok installed {VERSION}"
+            and self.truth.pids() == before,
+            f"dpkg says {self.truth.package()}; {self.truth.running()}",
+        )
+
+        took, ret = self.salt_call(
+            "upgrade it with dpkg; then dpkg, the binary's -v and the running client are checked",
+            "cloudassist.install",
+            source,
+            f"version={NEW_VERSION}",
+        )
+        pids = self.truth.pids()
+        binary = client_deb.binary(NEW_VERSION)
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("version") == NEW_VERSION
+            and self.truth.package() == f"install ok installed {NEW_VERSION}"
+            and len(pids) == 1
+            and self.truth.exe(pids[0]) == binary
+            and self.truth.active() == "active"
+            and self.truth.markers() == list(MARKERS),
+            f"dpkg says {self.truth.package()}; pid {pids} runs "
+            f"{self.truth.exe(pids[0]) if pids else 'nothing'}; the markers outlived the upgrade",
+        )
+
+        took, _ = self.salt_call(
+            f"a cloudassist.installed state ({SLS_INSTALLED}.sls): {NEW_VERSION}, updates allowed",
+            "state.apply",
+            SLS_INSTALLED,
+            out=None,
+        )
+        self.verdict(
+            took,
+            self.truth.package() == f"install ok installed {NEW_VERSION}"
+            and self.truth.pids() == pids
+            and not self.truth.markers(),
+            f"dpkg says {self.truth.package()}; the markers are gone; the client was not restarted",
+        )
+
+        took, ret = self.salt_call(
+            "remove the client for good, under test=True: what would run, nothing run",
+            "cloudassist.remove",
+            "test=True",
+        )
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("changes") == {"version": {"old": NEW_VERSION, "new": None}}
+            and self.truth.package() == f"install ok installed {NEW_VERSION}"
+            and self.truth.pids() == pids,
+            f"dpkg says {self.truth.package()}; {self.truth.running()}",
+        )
+
+        took, ret = self.salt_call(
+            "remove it: dpkg --purge, then nothing of the client may be left",
+            "cloudassist.remove",
+        )
+        unit = self.c.run(
+            "systemctl", "show", "-p", "LoadState", "--value", UNIT, check=False
+        ).stdout.strip()
+        link = self.c.run("test", "-e", BINARY, "-o", "-L", BINARY, check=False).returncode == 0
+        self.verdict(
+            took,
+            isinstance(ret, dict)
+            and ret.get("left") == []
+            and self.truth.package() == "no package"
+            and not self.truth.pids()
+            and unit == "not-found"
+            and not link,
+            f"dpkg knows no {client_deb.PACKAGE}; no aliyun-service process; systemd: {UNIT} is "
+            f"{unit}; {BINARY} {'is still there' if link else 'is gone'}",
+        )
+
     @staticmethod
     def _check_ret(ret, running: bool, changed: bool | None = None) -> None:
         if not isinstance(ret, dict):
@@ -284,9 +425,9 @@ class Demo:
 
 
 def prepare(c: tb.Container, salt_conf_dir: str) -> None:
-    """The stand-in client, its unit (enabled), and salt-call on the container's PATH."""
-    put_client(c, VERSION)
-    put_unit(c, UNIT)
+    """The client's packages in the container (built here), and salt-call on its PATH."""
+    for version in (VERSION, NEW_VERSION):
+        client_deb.build(version, c.path(DEBS))
     c.write(
         SALT_CALL_WRAPPER,
         textwrap.dedent(f"""\
@@ -296,6 +437,14 @@ def prepare(c: tb.Container, salt_conf_dir: str) -> None:
         """),
         0o755,
     )
+
+
+def install_client(c: tb.Container) -> None:
+    """The client as the vendor's package installs it (booted: its scripts start its unit), and
+    the newer package in the masterless minion's file_roots (salt://ca/...)."""
+    c.run("dpkg", "-i", f"{DEBS}/{client_deb.deb_name(VERSION)}", timeout=180)
+    c.run("mkdir", "-p", f"{tb.SALT_DIR}/states/ca")
+    c.run("cp", f"{DEBS}/{client_deb.deb_name(NEW_VERSION)}", f"{tb.SALT_DIR}/states/ca/")
 
 
 def shell(c: tb.Container) -> None:
@@ -372,8 +521,9 @@ def main(argv: list[str]) -> int:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
         note(
             f"a throwaway systemd container on an overlay of {root} (in {c.work}), with the "
-            f"stand-in client {VERSION} (tests/support/standin.c) as {BINARY}, run by "
-            f"{UNIT}, enabled"
+            f"stand-in client {VERSION} (tests/support/standin.c) installed from its package "
+            f"({client_deb.deb_name(VERSION)}, the vendor's layout: {BINARY} links to "
+            f"{client_deb.binary(VERSION)}; its scripts write, enable and start {UNIT})"
         )
         salt_conf = f"{tb.SALT_DIR}/conf"
         prepare(c, salt_conf)
@@ -382,6 +532,8 @@ def main(argv: list[str]) -> int:
         salt = tb.Salt(c, {"id": NAME})
         salt.write_sls(SLS_STOPPED, STOPPED_TEXT)
         salt.write_sls(SLS_RUNNING, EXAMPLE.read_text())
+        salt.write_sls(SLS_INSTALLED, INSTALLED_TEXT)
+        install_client(c)
         note(
             f"booted in {time.monotonic() - t:.1f}s; salt-call in it is this checkout's "
             f"({tb.SALT_CALL}, config {salt_conf}/minion, masterless, the checkout's _modules "

@@ -24,6 +24,7 @@ DEMO = tb.PROJECT_DIR / "bin" / "cloudassist-demo"
 PROMPT = "cloudassist-demo# "
 UNIT = "aliyun.service"
 
+OLD, NEW = "2.2.3.578", "2.2.4.1065"
 # (command as printed, what its output must show), in the order the demo runs them.
 EXEC, STATE_TEST, STATE = "exec", "state test=True", "state"
 EXPECTED = [
@@ -59,6 +60,33 @@ EXPECTED = [
         {"enabled": False, "running": True, "changed": True},
     ),
     ("salt-call --out=yaml cloudassist.enable", EXEC, {"enabled": True, "changed": True}),
+    ("salt-call --out=yaml cloudassist.updates", EXEC, {"frozen": False, "markers": []}),
+    (
+        "salt-call --out=yaml cloudassist.freeze_updates",
+        EXEC,
+        {"frozen": True, "bootstrap_frozen": True, "changed": True},
+    ),
+    (
+        f"salt-call --out=yaml cloudassist.install salt://ca/aliyun-assist_{NEW}.deb test=True",
+        EXEC,
+        {"test": True, "version": OLD, "changes": {"version": {"old": OLD, "new": NEW}}},
+    ),
+    (
+        f"salt-call --out=yaml cloudassist.install salt://ca/aliyun-assist_{NEW}.deb version={NEW}",
+        EXEC,
+        {"version": NEW, "running": True, "changes": {"version": {"old": OLD, "new": NEW}}},
+    ),
+    ("salt-call state.apply demo-installed", STATE, "cloudassist.installed"),
+    (
+        "salt-call --out=yaml cloudassist.remove test=True",
+        EXEC,
+        {"test": True, "changes": {"version": {"old": NEW, "new": None}}},
+    ),
+    (
+        "salt-call --out=yaml cloudassist.remove",
+        EXEC,
+        {"changed": True, "left": [], "changes": {"version": {"old": NEW, "new": None}}},
+    ),
 ]
 
 

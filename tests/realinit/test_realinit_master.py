@@ -27,6 +27,10 @@ pytestmark = pytest.mark.realinit
 A, B = pkgtests.A, pkgtests.B
 MINION_DIR = "/root/salt-minion"  # not under /tmp: the containers are not rebooted, but keep it
 SYSTEMD, SYSVINIT = "ca-master-systemd", "ca-master-sysvinit"
+# The self-update markers every version reads (the cross-version config folder).
+MARKERS = tuple(
+    f"{client_deb.SHARE}/config/{name}" for name in ("disable_update", "disable_bootstrap_update")
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +53,9 @@ def master(salt_factories, tmp_path_factory, realinit):
         },
     )
     with factory.started():
+        # The report runner, on the master itself (docs/fleet.md, "Installing the runner").
+        ret = factory.salt_run_cli(timeout=120).run("saltutil.sync_all")
+        assert ret.returncode == 0 and "runners.cloudassist" in ret.data["runners"], ret
         yield factory
 
 
@@ -129,6 +136,24 @@ class MinionInContainer:
             assert ret.returncode != 0, ret
         return ret
 
+    def apply_installed(self, salt, *args, **install):
+        """``state.apply cloudassist-installed`` (examples/) with ``install`` as its pillar;
+        the one state's return."""
+        pillar = json.dumps({"cloudassist_install": install})
+        ret = salt.run(
+            "state.apply", "cloudassist-installed", f"pillar={pillar}", *args, minion_tgt=self.NAME
+        )
+        assert isinstance(ret.data, dict) and len(ret.data) == 1, ret
+        (state,) = ret.data.values()
+        return ret, state
+
+    def test_the_installed_state_in_test_mode_installs_nothing(self, host, salt):
+        source = f"salt://ca/{client_deb.deb_name(A)}"
+        ret, state = self.apply_installed(salt, "test=True", source=source, version=A)
+        assert state["result"] is None, state
+        assert state["changes"]["version"] == {"old": None, "new": A}, state
+        assert pkgtests.package(host) == "" and host.pids() == [], "test=True installed"
+
     def test_install_from_the_master(self, host, salt):
         source = f"salt://ca/{client_deb.deb_name(A)}"
         ret = self.call(salt, "cloudassist.install", source, f"version={A}").data
@@ -171,6 +196,43 @@ class MinionInContainer:
         assert "Traceback" not in text, ret
         assert self.view.assert_installed_and_running(host, B) == pid
 
+    def test_the_installed_state_freezes_updates_then_has_nothing_to_do(self, host, salt):
+        pid = self.view.assert_installed_and_running(host, B)
+        source = f"salt://ca/{client_deb.deb_name(B)}"
+        assert not any(pkgtests.present(host, m) for m in MARKERS), "frozen before the state"
+        ret, state = self.apply_installed(salt, source=source, version=B, updates="frozen")
+        assert ret.returncode == 0 and state["result"] is True, state
+        assert "version" not in state["changes"] and state["changes"]["updates"], state
+        for marker in MARKERS:
+            assert (
+                host.run("test", "-f", marker, "-a", "!", "-L", marker, check=False).returncode == 0
+            ), (
+                marker,
+                state,
+            )
+        ret, state = self.apply_installed(salt, source=source, version=B, updates="frozen")
+        assert ret.returncode == 0 and state["result"] is True and state["changes"] == {}, state
+        assert self.view.assert_installed_and_running(host, B) == pid, "the client was restarted"
+
+    def test_allow_updates_from_the_master_removes_the_markers(self, host, salt):
+        pid = self.view.assert_installed_and_running(host, B)
+        assert all(pkgtests.present(host, m) for m in MARKERS), "not frozen before the call"
+        ret = self.call(salt, "cloudassist.allow_updates").data
+        assert ret["frozen"] is False and ret["changed"] is True, ret
+        assert not any(pkgtests.present(host, m) for m in MARKERS), ret
+        assert self.view.assert_installed_and_running(host, B) == pid
+
+    def test_remove_from_the_master_leaves_nothing(self, host, salt):
+        self.view.assert_installed_and_running(host, B)
+        ret = self.call(salt, "cloudassist.remove").data
+        assert ret["changes"] == {"version": {"old": B, "new": None}} and ret["left"] == [], ret
+        assert pkgtests.package(host) == "" and host.pids() == [], ret
+        assert self.view.service_leftovers(host) == [], ret
+        assert not pkgtests.present(host, client_deb.LINK), ret
+        # The master's grain cache knows at once: the minion is found as one without a client.
+        ret = salt.run("-G", "test.ping", minion_tgt="cloudassist:installed:False")
+        assert ret.data.get(self.NAME) is True, ret
+
 
 class TestSystemdMinion(MinionInContainer):
     NAME = SYSTEMD
@@ -182,3 +244,103 @@ class TestSysvinitMinion(MinionInContainer):
     NAME = SYSVINIT
     KIND = "sysvinit"
     VIEW = pkgtests.TestSysvinitPackage
+
+
+# --- the orchestrated upgrade (examples/orch/cloudassist_upgrade.sls) ---------------------------
+
+ORCH = {"ca-orch-systemd": "systemd", "ca-orch-sysvinit": "sysvinit", "ca-orch-bad": "systemd"}
+HEALTHY = ("ca-orch-systemd", "ca-orch-sysvinit")
+VIEWS = {"systemd": pkgtests.TestSystemdPackage, "sysvinit": pkgtests.TestSysvinitPackage}
+# On ca-orch-bad a drop-in replaces the client's command: its service starts and ends at once,
+# so the package installs but no client runs at the new version (verification fails there).
+DROP_IN = "/etc/systemd/system/aliyun.service.d/cloudassist-test.conf"
+DROP_IN_TEXT = "[Service]\nExecStart=\nExecStart=/bin/true\n"
+
+
+@pytest.fixture(scope="module")
+def client_debs(tmp_path_factory):
+    """{version: host path of its .deb}, to install A by dpkg before the orchestration."""
+    out = tmp_path_factory.mktemp("orch-debs")
+    return {v: client_deb.build(v, out) for v in (A, B)}
+
+
+@pytest.fixture(scope="class")
+def orch_fleet(request, roots, master, salt, client_debs):
+    """Three container minions with A installed (by dpkg) and running; ca-orch-bad has the
+    drop-in, which takes effect at the next start of the client."""
+    hosts = {}
+    for name, kind in ORCH.items():
+        hosts[name] = make_host(request, roots, name, kind)
+        pkgtests.dpkg(hosts[name], "-i", pkgtests.put_deb(hosts[name], client_debs, A))
+        start_minion(hosts[name], master, name)
+    hosts["ca-orch-bad"].write(DROP_IN, DROP_IN_TEXT)
+    hosts["ca-orch-bad"].run("systemctl", "daemon-reload")
+    for name in ORCH:
+        wait_for_minion(salt, name)
+    ret = salt.run("-L", "saltutil.sync_all", minion_tgt=",".join(ORCH))
+    assert ret.returncode == 0, ret
+    return hosts
+
+
+def orchestrate(master, target, **pillar):
+    pillar = {
+        "target": ",".join(target),
+        "tgt_type": "list",
+        "batch": 1,
+        "source": f"salt://ca/{client_deb.deb_name(B)}",
+        "version": B,
+        "timeout": 10,
+        **pillar,
+    }
+    run = master.salt_run_cli(timeout=600)
+    ret = run.run("state.orchestrate", "orch.cloudassist_upgrade", f"pillar={json.dumps(pillar)}")
+    (states,) = ret.data["data"].values()
+    return ret, {state["__id__"]: state for state in states.values()}
+
+
+def at(hosts, name):
+    """(version, pid) of the client on ``name``, checked from outside the module."""
+    host, view = hosts[name], VIEWS[ORCH[name]]()
+    for version in (A, B):
+        if pkgtests.package(host) == f"install ok installed {version}":
+            return version, view.assert_installed_and_running(host, version)
+    raise AssertionError(f"{name}: dpkg says {pkgtests.package(host)!r}")
+
+
+class TestOrchestratedUpgrade:
+    def test_the_upgrade_rolls_until_a_minion_fails_verification(self, orch_fleet, master):
+        before = {name: at(orch_fleet, name) for name in HEALTHY}
+        assert all(version == A for version, _ in before.values()), before
+        ret, states = orchestrate(master, ORCH)
+        assert ret.returncode != 0, ret
+        assert states["every minion reports its client"]["result"] is True, states
+        upgrade = states["upgrade the client batch by batch"]
+        assert upgrade["result"] is False, upgrade
+        assert upgrade["comment"].startswith("Run failed on minions: ca-orch-bad"), upgrade
+        ran = list(upgrade["changes"]["ret"])  # in the order the batches returned
+        assert ran[-1] == "ca-orch-bad", ran
+        (failed,) = upgrade["changes"]["ret"]["ca-orch-bad"].values()
+        assert failed["result"] is False, failed
+        assert f"not running at {B}" in failed["comment"], failed
+        # dpkg did install B there, and the state says so (a change made before the failure).
+        assert failed["changes"]["version"] == {"old": A, "new": B}, failed
+        bad = orch_fleet["ca-orch-bad"]
+        assert pkgtests.package(bad) == f"install ok installed {B}" and bad.pids() == []
+        for name in HEALTHY:
+            version, pid = at(orch_fleet, name)
+            if name in ran:
+                assert version == B and pid != before[name][1], (name, ran, version)
+            else:  # a later batch: never reached
+                assert (version, pid) == before[name], (name, ran, before, version, pid)
+        final = states.get("the fleet after the upgrade")
+        assert final is None or final["result"] is False and not final["changes"], states
+
+    def test_the_upgrade_of_healthy_minions_reaches_them_all(self, orch_fleet, master):
+        ret, states = orchestrate(master, HEALTHY)
+        assert ret.returncode == 0, ret
+        upgrade = states["upgrade the client batch by batch"]
+        assert upgrade["result"] is True, upgrade
+        for name in HEALTHY:
+            assert at(orch_fleet, name)[0] == B, name
+        report = states["the fleet after the upgrade"]["changes"]["return"]
+        assert report["versions"] == {B: 2}, report

@@ -35,6 +35,7 @@ PUBLIC = (
     "freeze_updates",
     "allow_updates",
     "install",
+    "remove",
 )
 # tests/conftest.py's choice: the checkout's folders ("synced") or the package's ("pip").
 LAYOUT = os.environ.get("CLOUDASSIST_UNIT_LAYOUT", "synced")

@@ -71,7 +71,7 @@ def no_install(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("dpkg -i would have run")
 
-    monkeypatch.setattr(package, "run_install", refuse)
+    monkeypatch.setattr(package, "run_tool", refuse)
 
 
 def test_a_host_without_a_package_tool_is_refused(monkeypatch, tmp_path, master, no_install):
@@ -138,7 +138,7 @@ def test_a_failed_dpkg_that_left_the_package_half_done_reports_it(monkeypatch, t
     monkeypatch.setattr(package, "host_tool", lambda **kw: tools.DPKG)
     monkeypatch.setattr(package, "identify", lambda path, timeout, wanted=None, tool=None: A)
     monkeypatch.setattr(package, "installed", lambda timeout, tool=None: states.pop(0))
-    monkeypatch.setattr(package, "run_install", lambda plan, timeout, wait: dpkg_said)
+    monkeypatch.setattr(package, "run_tool", lambda plan, timeout, wait: dpkg_said)
     with pytest.raises(CommandExecutionError, match="exited with code 1") as caught:
         module.install(str(deb))
     assert caught.value.changes == {"version": {"old": None, "new": f"{A} (half-configured)"}}, (

@@ -144,7 +144,7 @@ def make_host(tmp_path, monkeypatch):
 
         monkeypatch.setattr(hosts, "host_for", host_for)
         monkeypatch.setattr(package, "installed", lambda timeout, tool=None: fake.dpkg)
-        monkeypatch.setattr(package, "run_install", lambda plan, **kw: fake.dpkg_install(plan))
+        monkeypatch.setattr(package, "run_tool", lambda plan, **kw: fake.dpkg_install(plan))
         return fake
 
     return make

@@ -277,7 +277,7 @@ def test_the_lock_held_by_another_process_is_waited_for(monkeypatch):
     monkeypatch.setattr(package, "run", lambda argv, timeout: answers.pop(0))
     monkeypatch.setattr(package, "LOCK_POLL", 0)
     plan = package.make_plan(A, NONE, path="/root/a.deb", running=False)
-    assert package.run_install(plan, timeout=30, wait=30) is DONE
+    assert package.run_tool(plan, timeout=30, wait=30) is DONE
     assert answers == []
 
 
@@ -286,7 +286,7 @@ def test_the_lock_held_too_long_fails_saying_nothing_changed(monkeypatch):
     monkeypatch.setattr(package, "LOCK_POLL", 0)
     plan = package.make_plan(A, NONE, path="/root/a.deb", running=False)
     with pytest.raises(errors.CommandFailed, match="another process holds dpkg's lock") as caught:
-        package.run_install(plan, timeout=30, wait=0)
+        package.run_tool(plan, timeout=30, wait=0)
     assert "pid 4242" in str(caught.value)
 
 
@@ -295,7 +295,7 @@ def test_another_dpkg_failure_is_not_retried(monkeypatch):
     calls = []
     monkeypatch.setattr(package, "run", lambda argv, timeout: calls.append(argv) or failed)
     plan = package.make_plan(A, NONE, path="/root/a.deb", running=False)
-    assert package.run_install(plan, timeout=30, wait=30) is failed
+    assert package.run_tool(plan, timeout=30, wait=30) is failed
     assert len(calls) == 1
 
 

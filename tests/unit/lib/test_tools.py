@@ -284,7 +284,7 @@ LOCKS = {
 def test_a_held_lock_is_waited_for_then_the_install_runs(host, tool):
     plan = package.make_plan(A, NONE, path=F, running=False, tool=tool)
     host.answers = [LOCKS[tool], LOCKS[tool], (0, "Installed: aliyun_assist\n", "")]
-    res = package.run_install(plan, timeout=30, wait=30)
+    res = package.run_tool(plan, timeout=30, wait=30)
     assert res.retcode == 0
     assert host.ran == [CASES[tool][0]] * 3
 
@@ -296,7 +296,7 @@ def test_a_lock_held_past_the_timeout_is_a_clear_error(host, tool):
     with pytest.raises(
         errors.CommandFailed, match=f"another process holds {tool.name}'s lock"
     ) as c:
-        package.run_install(plan, timeout=30, wait=0)
+        package.run_tool(plan, timeout=30, wait=0)
     assert "nothing was changed" in str(c.value)
     assert c.value.output == LOCKS[tool][1] + LOCKS[tool][2] and c.value.host_said
     assert host.ran == [CASES[tool][0]]
@@ -305,7 +305,7 @@ def test_a_lock_held_past_the_timeout_is_a_clear_error(host, tool):
 def test_a_failure_that_is_no_lock_is_not_tried_again(host):
     plan = package.make_plan(A, NONE, path=F, running=False, tool=tools.ZYPPER)
     host.answers = [(8, "", "Problem: nothing provides libfoo needed by aliyun_assist\n")]
-    assert package.run_install(plan, timeout=30, wait=30).retcode == 8
+    assert package.run_tool(plan, timeout=30, wait=30).retcode == 8
     assert len(host.ran) == 1
 
 

@@ -1,0 +1,177 @@
+"""``cloudassist.remove`` and the ``cloudassist.removed`` state for real (issue 25): through the
+project's module in booted systemd and sysvinit containers, with the tests' ``.deb`` of the
+client (``tests/support/client_deb.py``).
+
+In each container: the package installed by dpkg (not the module) and its client running;
+``test=True`` says what would run and changes nothing; ``cloudassist.remove`` purges it, and
+nothing of the client is left as dpkg, the init system (``systemctl``, the init script and its
+rc links), the process table and the link say, read from outside the module; again, nothing
+changes; the state through ``state.single`` (test, real, again); and a stray client process the
+package's scripts do not stop is named in the error, with the package's removal in it.
+
+The tests of a class run in order and share the container; each first brings the package to
+the state it starts from, so one also runs alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+import test_realinit_package as pkgtests
+from realinit_checks import make_host
+
+import client_deb
+
+pytestmark = pytest.mark.realinit
+
+A = pkgtests.A
+PURGE = "env DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist"
+STRAY_DIR = client_deb.SHARE + "/9.9.9.9"  # a version folder the package does not own
+STRAY = STRAY_DIR + "/aliyun-service"
+
+
+@pytest.fixture(scope="session")
+def remove_debs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("remove-debs")
+    return {A: client_deb.build(A, out)}
+
+
+class RemoveChecks:
+    """``cloudassist.remove`` on one init system; ``VIEW`` is the package tests' class that
+    reads that init system's view of the client's service."""
+
+    NAME = ""
+    KIND = ""
+    VIEW = None
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def host(cls, request, roots):
+        h = make_host(request, roots, cls.NAME, cls.KIND)
+        assert pkgtests.package(h) == ""
+        return h
+
+    @property
+    def view(self):
+        return self.VIEW()
+
+    def installed(self, host, debs) -> int:
+        """The package installed and its client running (by dpkg, not the module)."""
+        if pkgtests.package(host) != f"install ok installed {A}":
+            pkgtests.dpkg(host, "-i", pkgtests.put_deb(host, debs, A))
+        return self.view.assert_installed_and_running(host, A)
+
+    def removed(self, host) -> None:
+        """Nothing of the client on the host, read from outside the module."""
+        assert pkgtests.package(host) == "", "dpkg still knows the package"
+        assert host.pids() == [], "a client process is left"
+        assert not self.view.service_active(host)
+        assert self.view.service_leftovers(host) == []
+        for path in (client_deb.LINK, client_deb.UNIT_FILE, client_deb.INIT_SCRIPT):
+            assert not pkgtests.present(host, path), f"{path} is left"
+
+    def test_test_true_says_the_removal_and_changes_nothing(self, host, remove_debs):
+        pid = self.installed(host, remove_debs)
+        ret = host.call("cloudassist.remove", "test=True", check=True).ret
+        assert ret["test"] is True and ret["command"] == PURGE, ret
+        assert ret["changes"] == {"version": {"old": A, "new": None}}, ret
+        assert ret["comment"] == f"would remove aliyun-assist {A} with `{PURGE}`", ret
+        assert f"the binary's link {client_deb.LINK}" in ret["left"], ret
+        assert any(f"the client's process {pid} " in left for left in ret["left"]), ret
+        assert self.view.assert_installed_and_running(host, A) == pid
+
+    def test_remove_leaves_nothing(self, host, remove_debs):
+        self.installed(host, remove_debs)
+        ret = host.call("cloudassist.remove", check=True).ret
+        assert ret["changes"] == {"version": {"old": A, "new": None}}, ret
+        assert ret["changed"] is True and ret["comment"].startswith(f"removed aliyun-assist {A}")
+        assert ret["installed"] is False and ret["left"] == [], ret
+        self.removed(host)
+
+    def test_again_changes_nothing(self, host, remove_debs):
+        if pkgtests.package(host):
+            pkgtests.dpkg(host, "--purge", "aliyun-assist")
+        ret = host.call("cloudassist.remove", check=True).ret
+        assert (ret["changed"], ret["changes"], ret["command"]) == (False, {}, ""), ret
+        ret = host.call("cloudassist.remove", "test=True", check=True).ret
+        assert (ret["changed"], ret["changes"], ret["left"]) == (False, {}, []), ret
+        self.removed(host)
+
+    def test_the_removed_state(self, host, remove_debs):
+        pid = self.installed(host, remove_debs)
+        args = ("state.single", "cloudassist.removed", "name=gone")
+        (tried,) = host.call(*args, "test=True", check=True).ret.values()
+        assert tried["result"] is None, tried
+        assert tried["changes"] == {"version": {"old": A, "new": None}}, tried
+        assert f"would remove aliyun-assist {A}" in tried["comment"], tried
+        assert self.view.assert_installed_and_running(host, A) == pid
+        (done,) = host.call(*args, check=True).ret.values()
+        assert done["result"] is True, done
+        assert done["changes"] == {"version": {"old": A, "new": None}}, done
+        self.removed(host)
+        (again,) = host.call(*args, check=True).ret.values()
+        assert (again["result"], again["changes"]) == (True, {}), again
+        assert again["comment"].startswith("The Cloud Assistant client is already removed"), again
+
+    def test_a_stray_client_is_named_with_the_removal_done(self, host, remove_debs):
+        self.installed(host, remove_debs)
+        # A client left in an older version folder (a self-update's), outside the service:
+        # the package's scripts neither stop it nor remove its folder.
+        host.run("mkdir", "-p", STRAY_DIR)
+        host.run("cp", "/bin/sleep", STRAY)
+        host.sh(f"setsid {STRAY} 600 </dev/null >/dev/null 2>&1 &")
+        (stray,) = host.wait_for(
+            lambda: [
+                p
+                for p in host.pids()
+                if host.run("readlink", f"/proc/{p}/exe").stdout.strip() == STRAY
+            ],
+            timeout=10,
+            what="the stray client",
+        )
+        try:
+            res = host.call("cloudassist.remove", "timeout=3", check=False)
+            text = res.text
+            assert f"this is left of the client: the client's process {stray} ({STRAY})" in text, (
+                res
+            )
+            assert f"already done: dpkg removed aliyun-assist {A}" in text, res
+            assert pkgtests.package(host) == "", "dpkg still knows the package"
+            assert host.pids() == [stray], "the package's client is left, or the stray is gone"
+            (failed,) = host.call(
+                "state.single", "cloudassist.removed", "name=gone", "timeout=3", check=False
+            ).ret.values()
+            assert failed["result"] is False and failed["changes"] == {}, failed
+            assert f"the client's process {stray} ({STRAY})" in failed["comment"], failed
+        finally:
+            host.run("kill", "-9", str(stray), check=False)
+            host.wait_for(lambda: stray not in host.pids(), timeout=10, what="the stray's end")
+            host.run("rm", "-rf", STRAY_DIR)
+        ret = host.call("cloudassist.remove", check=True).ret
+        assert ret["changes"] == {} and ret["left"] == [], ret
+        self.removed(host)
+
+    def test_an_old_installs_init_script_is_named(self, host, remove_debs):
+        self.installed(host, remove_debs)
+        # The agentwatch script of a 1.0.1.x install, which no package of today removes.
+        host.sh("printf '#!/bin/sh\\nexit 0\\n' > /etc/init.d/agentwatch")
+        try:
+            res = host.call("cloudassist.remove", "timeout=2", check=False)
+            assert "this is left of the client: the init script /etc/init.d/agentwatch." in res.text
+            assert f"already done: dpkg removed aliyun-assist {A}" in res.text, res
+        finally:
+            host.run("rm", "-f", "/etc/init.d/agentwatch")
+        ret = host.call("cloudassist.remove", check=True).ret
+        assert ret["changes"] == {} and ret["left"] == [], ret
+        self.removed(host)
+
+
+class TestSystemdRemove(RemoveChecks):
+    NAME = "ca-rm-systemd"
+    KIND = "systemd"
+    VIEW = pkgtests.TestSystemdPackage
+
+
+class TestSysvinitRemove(RemoveChecks):
+    NAME = "ca-rm-sysvinit"
+    KIND = "sysvinit"
+    VIEW = pkgtests.TestSysvinitPackage

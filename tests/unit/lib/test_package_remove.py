@@ -1,0 +1,186 @@
+"""``_modules/_cloudassist_package.py``, removing: what of the client is left (real processes and
+files of this host, under folders the test owns), the pure plan, and the check after
+``dpkg --purge``."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import _cloudassist_errors as errors
+import _cloudassist_package as package
+from _cloudassist_records import CommandResult
+
+A = "2.2.3.578"
+NONE = package.Installed(None, None)
+PURGE = "env DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist"
+PURGED = CommandResult(PURGE, 0, "Removing aliyun-assist (2.2.3.578) ...\n", "")
+
+
+def at(version, state=package.INSTALLED):
+    return package.Installed(state, version)
+
+
+# --- what is left -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def host(monkeypatch, tmp_path):
+    """The places :func:`package.remains` looks at, moved under ``tmp_path``: the share folder,
+    the links and the init scripts (the unit names stay systemd's, absent here)."""
+    share = tmp_path / "share"
+    monkeypatch.setattr(package, "SHARE_FOLDERS", (str(share),))
+    monkeypatch.setattr(package.facts, "LINUX_BINARIES", (str(tmp_path / "sbin-aliyun-service"),))
+    monkeypatch.setattr(package, "CLIENT_SCRIPTS", (str(tmp_path / "init.d-aliyun-service"),))
+    monkeypatch.setattr(package, "WATCHDOG_SCRIPT", str(tmp_path / "init.d-AssistDaemon"))
+    monkeypatch.setattr(package, "CLIENT_UNITS", ("cloudassist-test-none.service",))
+    monkeypatch.setattr(package, "WATCHDOG_UNIT", "cloudassist-test-none-watchdog.service")
+    return tmp_path
+
+
+@pytest.fixture
+def spawn():
+    """Start a real process from a copy of ``sleep`` (``tail -v`` for a probe) at a given path;
+    ended afterwards."""
+    started = []
+
+    def start(path, *, probe=False):
+        # A probe stays up too: GNU tail takes -v (and sleep would exit on it at once).
+        program, argv = ("tail", ["-v", "-f", "/dev/null"]) if probe else ("sleep", ["60"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(shutil.which(program), path)
+        proc = subprocess.Popen([path, *argv])
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_nothing_is_left_on_a_clean_host(host):
+    assert package.remains(str(host / "no-watchdog" / "assist_daemon")) == ()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_each_thing_left_is_named(host, spawn):
+    client = spawn(str(host / "share" / A / "aliyun-service"))
+    watchdog_path = str(host / "assist-daemon" / "assist_daemon")
+    watchdog = spawn(watchdog_path)
+    (host / "init.d-aliyun-service").write_text("#!/bin/sh\n")
+    (host / "init.d-AssistDaemon").write_text("#!/bin/sh\n")
+    os.symlink(str(host / "share" / A / "aliyun-service"), host / "sbin-aliyun-service")
+    left = package.remains(watchdog_path)
+    assert left == (
+        f"the client's process {client.pid} ({host}/share/{A}/aliyun-service)",
+        f"the watchdog's process {watchdog.pid} ({watchdog_path})",
+        f"the init script {host}/init.d-aliyun-service",
+        f"the watchdog's init script {host}/init.d-AssistDaemon",
+        f"the binary's link {host}/sbin-aliyun-service",
+    ), left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_look_alikes_and_version_probes_are_not_the_client(host, spawn):
+    spawn(str(host / "elsewhere" / A / "aliyun-service"))  # not under the share folder
+    spawn(str(host / "share" / "not-a-version" / "aliyun-service"))
+    spawn(str(host / "share" / A / "aliyun-service"), probe=True)  # a probe, not a client
+    assert package.remains(str(host / "no-watchdog" / "assist_daemon")) == ()
+
+
+# --- the plan -----------------------------------------------------------------------------------
+
+
+def test_nothing_to_do_when_dpkg_knows_no_package_and_nothing_is_left():
+    for now in (NONE, at(None, "unknown ok not-installed")):
+        plan = package.make_removal(now, ())
+        assert (plan.action, plan.command, plan.changes) == ("none", (), {})
+        assert plan.described(ran=True) == (
+            "aliyun-assist is not installed and nothing of the client is left"
+        )
+
+
+def test_an_installed_package_is_purged():
+    plan = package.make_removal(at(A), ("the client's process 7 (/x)",))
+    assert plan.action == "remove"
+    assert plan.command == (
+        "env",
+        "DEBIAN_FRONTEND=noninteractive",
+        "dpkg",
+        "--purge",
+        package.PACKAGE,
+    )
+    assert plan.changes == {"version": {"old": A, "new": None}}
+    assert plan.described(ran=False) == f"would remove aliyun-assist {A} with `{PURGE}`"
+    assert plan.described(ran=True) == f"removed aliyun-assist {A} with `{PURGE}`"
+
+
+def test_a_half_removed_package_or_its_config_files_are_purged_with_their_state():
+    plan = package.make_removal(at(A, "deinstall ok config-files"), ())
+    assert plan.action == "remove"
+    assert plan.changes == {"version": {"old": f"{A} (config-files)", "new": None}}
+
+
+def test_what_is_left_without_a_package_is_still_purged_but_changes_no_version():
+    plan = package.make_removal(NONE, ("the binary's link /usr/sbin/aliyun-service",))
+    assert plan.action == "remove" and plan.command and plan.changes == {}
+    assert plan.described(ran=False).startswith(
+        "would remove what is left of the client (aliyun-assist is not installed) with `env "
+    )
+
+
+# --- the check afterwards -----------------------------------------------------------------------
+
+
+def test_verify_takes_a_host_with_nothing_left():
+    plan = package.make_removal(at(A), ())
+    assert package.verify_removed(PURGED, plan, read=lambda: (NONE, ()), wait=1) is None
+
+
+def test_a_process_that_goes_a_moment_later_is_waited_for():
+    plan = package.make_removal(at(A), ())
+    reads = [(NONE, ("the client's process 7 (/x)",)), (NONE, ())]
+    package.verify_removed(PURGED, plan, read=lambda: reads.pop(0), wait=5)
+    assert reads == []
+
+
+def test_verify_names_everything_left():
+    plan = package.make_removal(at(A), ())
+    left = ("the client's process 7 (/x)", "the unit aliyun.service")
+    with pytest.raises(errors.LeftBehind, match="this is left of the client") as caught:
+        package.verify_removed(
+            PURGED, plan, read=lambda: (at(A, "deinstall ok config-files"), left), wait=0
+        )
+    assert caught.value.left == (
+        f"the package aliyun-assist (deinstall ok config-files {A})",
+        *left,
+    )
+    assert isinstance(caught.value, errors.NotVerified) and caught.value.command == PURGE
+    assert "the client's process 7 (/x); the unit aliyun.service" in str(caught.value)
+
+
+def test_verify_fails_with_dpkgs_words_when_dpkg_failed():
+    plan = package.make_removal(at(A), ())
+    failed = CommandResult(PURGE, 1, "", "aliyun-assist: cannot stop the client's service\n")
+    with pytest.raises(errors.CommandFailed, match="dpkg could not remove aliyun-assist") as caught:
+        package.verify_removed(failed, plan, read=lambda: (NONE, ()), wait=0)
+    assert caught.value.host_said == ("aliyun-assist: cannot stop the client's service",)
+
+
+def test_the_lock_is_waited_for_as_for_an_install(monkeypatch):
+    locked = CommandResult(
+        PURGE, 2, "", "dpkg: error: dpkg frontend lock was locked by another process with pid 9\n"
+    )
+    answers = [locked, PURGED]
+    monkeypatch.setattr(package, "run", lambda argv, timeout: answers.pop(0))
+    monkeypatch.setattr(package, "LOCK_POLL", 0)
+    assert package.run_tool(package.make_removal(at(A), ()), timeout=30, wait=30) is PURGED
+
+
+def test_another_host_is_refused_naming_the_removal():
+    with pytest.raises(errors.WrongHost, match=r"removes only \.deb packages.*Remove the client"):
+        package.host_tool(windows=True, action="remove")

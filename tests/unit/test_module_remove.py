@@ -1,0 +1,199 @@
+"""``cloudassist.remove`` and the ``cloudassist.removed`` state at Salt's boundary, in Salt's
+loader mock, without changing this host: the refusal on other hosts, ``test=True`` against this
+host's real dpkg, and the plan, the check and the reports against a small dpkg world whose
+``dpkg --purge`` changes what dpkg-query and the scan of what is left then read."""
+
+import re
+import shutil
+
+import pytest
+import salt.utils.platform
+from salt.exceptions import CommandExecutionError
+
+import _cloudassist_package as package
+import loaded
+from _cloudassist_records import CommandResult
+
+execution = loaded.execution
+states = loaded.states
+A = "2.2.3.578"
+PURGE = "env DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist"
+PROCESS = f"the client's process 4242 (/usr/local/share/aliyun-assist/{A}/aliyun-service)"
+STRAY = "the client's process 4343 (/usr/local/share/aliyun-assist/2.2.2.1/aliyun-service)"
+needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs Debian's dpkg")
+
+
+@pytest.fixture
+def opts(tmp_path):
+    return {
+        "test": False,
+        "cachedir": str(tmp_path / "cache"),
+        "cloudassist": {"binary": str(tmp_path / "no-client" / "aliyun-service"), "timeout": 1},
+    }
+
+
+@pytest.fixture
+def configure_loader_modules(opts):
+    return {
+        execution: {
+            "__salt__": {"saltutil.refresh_grains": lambda **kwargs: True},
+            "__opts__": opts,
+            "__pillar__": {},
+        },
+        states: {"__salt__": loaded.salt_functions(), "__opts__": opts},
+    }
+
+
+class World:
+    """What dpkg knows and what of the client is on the host; ``dpkg --purge`` removes the
+    package and what its scripts remove, leaving ``stays``."""
+
+    def __init__(self, monkeypatch, installed=A, left=(PROCESS,), stays=(), retcode=0):
+        self.now = package.Installed(package.INSTALLED, installed) if installed else None
+        self.left, self.stays, self.retcode = tuple(left), tuple(stays), retcode
+        self.ran = []
+        monkeypatch.setattr(package, "host_tool", lambda windows=False, action="install": "dpkg")
+        monkeypatch.setattr(
+            package, "installed", lambda timeout: self.now or package.Installed(None, None)
+        )
+        monkeypatch.setattr(package, "remains", lambda watchdog: self.left)
+        monkeypatch.setattr(package, "run_tool", self.run_dpkg)
+
+    def run_dpkg(self, plan, *, timeout, wait):
+        self.ran.append(plan.command_text)
+        if self.retcode == 0:
+            self.now, self.left = None, self.stays
+        return CommandResult(plan.command_text, self.retcode, "", "dpkg: the package's words\n")
+
+
+# --- the execution function ---------------------------------------------------------------------
+
+
+def test_windows_is_refused_changing_nothing(monkeypatch):
+    monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: True)
+    monkeypatch.setattr(package, "run_tool", pytest.fail)
+    with pytest.raises(CommandExecutionError, match=r"removes only \.deb packages.*Windows"):
+        execution.remove()
+
+
+def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(package, "DPKG_STATUS", str(tmp_path / "no-dpkg-status"))
+    monkeypatch.setattr(package, "run_tool", pytest.fail)
+    with pytest.raises(CommandExecutionError, match=r"removes only \.deb .*no-dpkg-status\)"):
+        execution.remove()
+
+
+@needs_dpkg
+def test_test_true_on_this_host_reads_only(monkeypatch, tmp_path):
+    if package.installed(10).known:
+        pytest.skip("dpkg on this host knows aliyun-assist")
+    # The other suites leave their stand-in's init script and links on this host: the files
+    # looked for are moved under tmp_path; dpkg and the process table are this host's.
+    gone = str(tmp_path / "absent")
+    monkeypatch.setattr(package, "CLIENT_SCRIPTS", (gone,))
+    monkeypatch.setattr(package, "WATCHDOG_SCRIPT", gone)
+    monkeypatch.setattr(package.facts, "LINUX_BINARIES", (gone,))
+    monkeypatch.setattr(package.systemd, "has_unit_file", lambda unit: False)
+    assert package.remains("/usr/local/share/assist-daemon/assist_daemon") == ()
+    monkeypatch.setattr(package, "run_tool", pytest.fail)
+    for test in (True, False):
+        ret = execution.remove(test=test)
+        assert (ret["changed"], ret["changes"], ret["command"], ret["left"]) == (False, {}, "", [])
+        assert ret["comment"] == "aliyun-assist is not installed and nothing of the client is left"
+        assert ret["installed"] is False
+
+
+def test_test_true_says_what_would_run_and_runs_nothing(monkeypatch):
+    world = World(monkeypatch)
+    ret = execution.remove(test=True)
+    assert world.ran == [] and ret["test"] is True
+    assert ret["changes"] == {"version": {"old": A, "new": None}}
+    assert ret["command"] == PURGE and ret["left"] == [PROCESS]
+    assert ret["comment"] == f"would remove aliyun-assist {A} with `{PURGE}`"
+
+
+def test_remove_purges_then_finds_nothing_left(monkeypatch):
+    world = World(monkeypatch)
+    ret = execution.remove()
+    assert world.ran == [PURGE]
+    assert ret["changed"] is True and ret["changes"] == {"version": {"old": A, "new": None}}
+    assert ret["comment"] == f"removed aliyun-assist {A} with `{PURGE}`" and ret["left"] == []
+    again = execution.remove()
+    assert world.ran == [PURGE] and (again["changed"], again["changes"]) == (False, {})
+
+
+def test_what_stays_after_the_purge_is_named_with_the_change_made(monkeypatch):
+    World(monkeypatch, left=(PROCESS, STRAY), stays=(STRAY,))
+    with pytest.raises(CommandExecutionError, match="this is left of the client") as caught:
+        execution.remove(timeout=1)
+    text = str(caught.value)
+    assert STRAY in text and PROCESS not in text
+    assert f"already done: dpkg removed aliyun-assist {A}" in text
+    assert caught.value.changes == {"version": {"old": A, "new": None}}
+    assert caught.value.failure.cause.left == (STRAY,)
+
+
+def test_a_stray_without_a_package_is_named_and_changes_nothing(monkeypatch):
+    world = World(monkeypatch, installed=None, left=(STRAY,), stays=(STRAY,))
+    with pytest.raises(
+        CommandExecutionError, match=re.escape(f"this is left of the client: {STRAY}")
+    ) as caught:
+        execution.remove(timeout=1)
+    assert world.ran == [PURGE] and caught.value.changes == {}
+
+
+def test_a_failed_purge_says_dpkgs_words(monkeypatch):
+    World(monkeypatch, retcode=1)
+    with pytest.raises(
+        CommandExecutionError, match="dpkg could not remove aliyun-assist"
+    ) as caught:
+        execution.remove()
+    assert "dpkg: the package's words" in str(caught.value) and caught.value.changes == {}
+
+
+# --- the state ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_removed_removes_once_and_test_changes_nothing(monkeypatch, opts, test):
+    world = World(monkeypatch)
+    opts["test"] = test
+    ret = states.removed("gone")
+    assert ret["changes"] == {"version": {"old": A, "new": None}}, ret
+    if test:
+        assert ret["result"] is None and world.ran == [] and world.now is not None
+        assert (
+            ret["comment"]
+            == f"would remove aliyun-assist {A} with `{PURGE}` (left now: {PROCESS})."
+        )
+        return
+    assert ret["result"] is True and world.ran == [PURGE]
+    assert ret["comment"] == f"Removed aliyun-assist {A} with `{PURGE}`."
+    again = states.removed("gone")
+    assert (again["result"], again["changes"]) == (True, {}) and world.ran == [PURGE]
+    assert again["comment"] == (
+        "The Cloud Assistant client is already removed (aliyun-assist is not installed and "
+        "nothing of the client is left)."
+    )
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_removed_on_a_clean_host_is_true(monkeypatch, opts, test):
+    world = World(monkeypatch, installed=None, left=())
+    opts["test"] = test
+    ret = states.removed("gone")
+    assert (ret["result"], ret["changes"], world.ran) == (True, {}, [])
+
+
+def test_removed_fails_naming_what_is_left_with_the_change_made(monkeypatch):
+    World(monkeypatch, stays=(STRAY,))
+    ret = states.removed("gone", timeout=1)
+    assert ret["result"] is False
+    assert ret["changes"] == {"version": {"old": A, "new": None}}
+    assert f"this is left of the client: {STRAY}" in ret["comment"]
+
+
+def test_removed_takes_only_timeout(monkeypatch):
+    World(monkeypatch)
+    ret = states.removed("gone", version="1")
+    assert ret["result"] is False and "does not take 'version'" in ret["comment"]
