@@ -77,9 +77,9 @@ def test_windows_is_refused_changing_nothing(monkeypatch):
 
 
 def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path):
-    monkeypatch.setattr(package, "DPKG_STATUS", str(tmp_path / "no-dpkg-status"))
+    monkeypatch.setattr(package.tools, "DPKG_STATUS", str(tmp_path / "no-dpkg-status"))
     monkeypatch.setattr(package, "run_tool", pytest.fail)
-    with pytest.raises(CommandExecutionError, match=r"removes only \.deb .*no-dpkg-status\)"):
+    with pytest.raises(CommandExecutionError, match=r"removes only \.deb .*\(no dpkg\)"):
         execution.remove()
 
 
