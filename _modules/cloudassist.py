@@ -1058,7 +1058,13 @@ def install(
                 result["test"] = True
             return result
         res = packages.run_tool(plan, timeout=seconds, wait=seconds)
-        after = _package_now(tool, seconds, _status_or_none(_host(timeout, config)))
+        # The status only where it is the record (Windows): after a failed postinst the host
+        # may not tell its init system, and the package database says what was left.
+        after = _package_now(
+            tool,
+            seconds,
+            _status_or_none(_host(timeout, config)) if tool.kind == "exe" else None,
+        )
         done = {}
         if after != now:
             done[f"{tool.name} left {tool.package} {after.state} {after.version}"] = (
