@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,6 +41,14 @@ def host(monkeypatch, tmp_path):
     return tmp_path
 
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
 @pytest.fixture
 def spawn():
     """Start a real process from a copy of ``sleep`` (``tail -v`` for a probe) at a given path;
@@ -53,6 +62,13 @@ def spawn():
         shutil.copy(shutil.which(program), path)
         proc = subprocess.Popen([path, *argv])
         started.append(proc)
+        # Scanned only once the kernel shows the new program and its arguments (a loaded CI
+        # once showed the probe's process without its "-v").
+        want = "\0".join([path, *argv]) + "\0"
+        deadline = time.monotonic() + 10
+        while _cmdline(proc.pid) != want:
+            assert time.monotonic() < deadline, f"{path} did not start as {want!r}"
+            time.sleep(0.01)
         return proc
 
     yield start
@@ -89,7 +105,11 @@ def test_look_alikes_and_version_probes_are_not_the_client(host, spawn):
     spawn(str(host / "elsewhere" / A / "aliyun-service"))  # not under the share folder
     spawn(str(host / "share" / "not-a-version" / "aliyun-service"))
     spawn(str(host / "share" / A / "aliyun-service"), probe=True)  # a probe, not a client
-    assert package.remains(str(host / "no-watchdog" / "assist_daemon")) == ()
+    # Read again for a while, as remove itself does until its timeout.
+    deadline = time.monotonic() + 5
+    while (left := package.remains(str(host / "no-watchdog" / "assist_daemon"))) != ():
+        assert time.monotonic() < deadline, left
+        time.sleep(0.1)
 
 
 # --- the plan -----------------------------------------------------------------------------------
