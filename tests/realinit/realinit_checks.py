@@ -84,7 +84,9 @@ def put_sysv(
     # The script waits up to 20 s (not the 5 s default) for the stand-in to go after its
     # SIGTERM: in CI this suite runs beside the others on two cores, and no test here needs a
     # client that outlives its stop; 20 s stays under the module's 30 s command timeout.
-    script = standin.sysv_script(BINARY, name=name, pidfile=pidfile, stop_wait_tenths=200)
+    script = standin.sysv_script(
+        BINARY, name=name, pidfile=pidfile, stop_wait_tenths=200, diagnose=True
+    )
     c.write(f"/etc/init.d/{name}", script, 0o755)
     if enable:
         c.chroot("update-rc.d", name, "defaults")

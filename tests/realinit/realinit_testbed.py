@@ -374,6 +374,9 @@ class Container:
         self.mounted = False
         self.boots = 0  # how many times this container was started
         self.past_pids: list = []  # (nspawn pid, init pid) of the boots before the current one
+        # pid -> start time (clock ticks since boot): pid_max is 32768 here, so a pid of a
+        # boot that ended may belong to another process by the end of a long run.
+        self.start_ticks: dict[int, int | None] = {}
         self.on_boot: list = []  # callables run after every reboot (e.g. Salt restoring /tmp)
         self._start = None  # how the container was started: ("boot",) or ("plain", argv)
         subprocess.run(
@@ -446,6 +449,7 @@ class Container:
             env=_clean_env(),
         )
         self.nspawn_pid = self.proc.pid
+        self.start_ticks[self.nspawn_pid] = start_ticks(self.nspawn_pid)
 
     def boot(self, timeout: float = 60) -> None:
         self._start = ("boot",)
@@ -463,6 +467,7 @@ class Container:
             self.init_pid = self._find_init()
             if self.init_pid is None:
                 time.sleep(0.05)
+        self.start_ticks[self.init_pid] = start_ticks(self.init_pid)
         self._wait_ready(deadline)
 
     def start_plain(self, pid1: list[str], timeout: float = 30) -> None:
@@ -480,6 +485,7 @@ class Container:
                 raise RuntimeError(f"container {self.name} has no PID 1 after {timeout}s")
             self.init_pid = self._find_init(not_exe="nspawn")
             time.sleep(0.05)
+        self.start_ticks[self.init_pid] = start_ticks(self.init_pid)
         # Ready when PID 1 has exec'd its program.
         self.wait_for(
             lambda: self.run("true", check=False).returncode == 0,
@@ -652,7 +658,7 @@ class Container:
             found = [
                 f"{what} process {pid} still running"
                 for what, pid in zip(("systemd-nspawn", "container init"), pids, strict=False)
-                if _alive(pid)
+                if _alive(pid, self.start_ticks.get(pid))
             ]
             found += [
                 f"process {pid} still runs in the container" for pid in self.processes_inside()
@@ -782,14 +788,28 @@ def unmount_tree(path: Path) -> list[str]:
     return [f"mount {mp} was busy (lazily unmounted)" for mp in mps]
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return None
+    return fields if len(fields) > 19 else None
+
+
+def start_ticks(pid: int | None) -> int | None:
+    """When ``pid`` started (field 22 of /proc/PID/stat), or None if it is gone."""
+    fields = _stat_fields(pid) if pid else None
+    return int(fields[19]) if fields else None
+
+
+def _alive(pid: int | None, started: int | None = None) -> bool:
+    """Is ``pid`` a live process (not a zombie)?  With ``started`` (its start ticks when it
+    was recorded), only if it is still that process, not a later one given the same pid."""
+    fields = _stat_fields(pid) if pid else None
+    if fields is None or fields[0] == "Z":
         return False
-    return state != "Z"
+    return started is None or int(fields[19]) == started
 
 
 def leftovers_of(c: Container) -> list[str]:
@@ -797,7 +817,7 @@ def leftovers_of(c: Container) -> list[str]:
     found = []
     for nspawn_pid, init_pid in [*c.past_pids, (c.nspawn_pid, c.init_pid)]:  # every boot
         for what, pid in (("systemd-nspawn", nspawn_pid), ("container init", init_pid)):
-            if _alive(pid):
+            if _alive(pid, c.start_ticks.get(pid)):
                 found.append(f"{c.name}: {what} process {pid} still running")
     found.extend(f"{c.name}: mount {mp}" for mp in mounts_under(c.work))
     if c.work.exists():

@@ -180,7 +180,9 @@ class TestRebootTestbed:
             how = "clean reboot" if clean else "power cut"
             assert took < 20, f"{how} took {took:.1f}s"
             for what, pid in zip(("systemd-nspawn", "init"), before[:2], strict=False):
-                assert not tb._alive(pid), f"{how}: the old {what} {pid} still runs"
+                assert not tb._alive(pid, c.start_ticks.get(pid)), (
+                    f"{how}: the old {what} {pid} still runs"
+                )
             assert c.init_pid not in (before[1], first[1]) and c.nspawn_pid != before[0], how
             assert pid1_start_ticks(host) > before[2], f"{how}: PID 1 is not a new process"
             assert host.read("/root/kept") == "kept\n", f"{how}: a file on disk was lost"

@@ -107,7 +107,9 @@ def sysv_script(version: str) -> str:
     """``/etc/init.d/aliyun-service``: the tests' init script for the versioned binary (pid
     file ``/var/run/aliyun-service.pid``; ``stop`` waits up to 20 s, as in the other
     real-init tests, for two loaded cores)."""
-    return standin.sysv_script(binary(version), pidfile=PIDFILE, stop_wait_tenths=200)
+    return standin.sysv_script(
+        binary(version), pidfile=PIDFILE, stop_wait_tenths=200, diagnose=True
+    )
 
 
 def _heredoc(path: str, text: str, mark: str) -> str:

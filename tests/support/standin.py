@@ -355,13 +355,23 @@ def sysv_script(
     pidfile: str = "/var/run/aliyun-service.pid",
     stop_wait_tenths: int = 50,
     stop_lies: bool = False,
+    diagnose: bool = False,
 ) -> str:
     """An init script that manages the stand-in at ``binary``.
 
     ``stop_lies=True`` makes ``stop`` exit 0 and drop the pid file even when the process
     survived (a client that ignores SIGTERM then looks stopped to the script alone).
+    ``diagnose=True`` adds to "did not stop" what the kernel says of the survivor (its
+    state, wait channel and signal masks), for a failure no test means to provoke.
     """
-    stop_tail = ":" if stop_lies else f'if running; then echo "{name} did not stop"; exit 1; fi'
+    said = f"{name} did not stop"
+    if diagnose:
+        said += (
+            "; pid $(cat \"$PIDFILE\"): $(grep -E '^(State|SigPnd|ShdPnd|SigBlk|SigIgn):'"
+            " /proc/$(cat \"$PIDFILE\")/status | tr '\\n\\t' '  ')"
+            ' wchan $(cat /proc/$(cat "$PIDFILE")/wchan)'
+        )
+    stop_tail = ":" if stop_lies else f'if running; then echo "{said}"; exit 1; fi'
     return SYSV_SCRIPT_TEMPLATE.format(
         name=name,
         binary=binary,
