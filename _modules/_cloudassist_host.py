@@ -449,6 +449,17 @@ class LinuxHost(_Host):
             suspects,
         )
 
+    def watchdog_alone(self):
+        """The watchdog as :meth:`status` reads it, without the client (which a removal may
+        find gone): its processes, and its unit where systemd runs and may know it."""
+        init_system = self.init_system().init_system
+        binary = self._watchdog_binary()
+        found = facts.processes(facts.watchdog_names(binary))
+        unit = None
+        if init_system == "systemd" and self._watchdog_unit_may_exist(found, binary):
+            unit = self._show([WATCHDOG_UNIT])[0]
+        return self._watchdog(init_system, unit, found=found, binary=binary)
+
     def watchdog_now(self, status):
         """The watchdog read again (its unit too, under systemd)."""
         unit = self._show([WATCHDOG_UNIT])[0] if status.unit is not None else None
@@ -589,19 +600,22 @@ class LinuxHost(_Host):
 
     def watchdog_stop_step(self, status):
         """The step that stops the running watchdog; ``errors.Blocked`` says why there is none."""
-        if status.watchdog.form == "unit":
+        return self.watchdog_stop_step_of(status.watchdog)
+
+    def watchdog_stop_step_of(self, watchdog, asked="stop_watchdog=True"):
+        """The step that stops ``watchdog`` (a ``Watchdog``); ``errors.Blocked`` says why there
+        is none (``asked``: the argument that asked for the stop)."""
+        if watchdog.form == "unit":
             return Step(("systemctl", "stop", WATCHDOG_UNIT))
-        if status.watchdog.suspects:
-            raise errors.Blocked(
-                "stop_watchdog=True, but nothing was changed: " + status.watchdog.suspects_text()
-            )
+        if watchdog.suspects:
+            raise errors.Blocked(f"{asked}, but nothing was changed: " + watchdog.suspects_text())
         binary = self._watchdog_binary()
         if not os.path.isfile(binary):
             raise errors.Blocked(
                 "the watchdog {} is running but its binary {!r} is gone (removed while it runs), "
                 "so it cannot be stopped with --stop; nothing was changed. Reinstall the client "
                 "or stop pid {} yourself".format(
-                    WATCHDOG_NAME, binary, ", ".join(map(str, status.watchdog.pids))
+                    WATCHDOG_NAME, binary, ", ".join(map(str, watchdog.pids))
                 )
             )
         return Step((binary, "--stop"))
