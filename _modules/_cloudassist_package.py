@@ -657,21 +657,35 @@ def verify_removed(res, plan, *, read, wait):
             doing=f"remove {PACKAGE}",
             advice=" (often the package's prerm: it could not stop or remove the client's service)",
         )
-    deadline = time.monotonic() + wait
-    while True:
+
+    def named():
         now, left = read()
         if now.known:
             left = (f"the package {PACKAGE} ({now.state} {now.version or ''})".rstrip(), *left)
-        if not left:
+        return left
+
+    def failure(left):
+        return errors.LeftBehind(
+            f"`{res.command}` ran, but after {wait} seconds this is left of the client: "
+            f"{'; '.join(left)}. Stop or remove each by hand (`systemctl disable --now "
+            "UNIT`, `kill PID`, `rm` the file), then run cloudassist.remove again",
+            command=res.command,
+            left=left,
+        ).heard(res.command, output)
+
+    _until_none(named, wait=wait, failure=failure)
+
+
+def _until_none(read, *, wait, failure):
+    """Read ``read()`` every half second until it is empty; ``failure(what was read)`` is
+    raised when ``wait`` seconds passed first."""
+    deadline = time.monotonic() + wait
+    while True:
+        seen = read()
+        if not seen:
             return
         if time.monotonic() >= deadline:
-            raise errors.LeftBehind(
-                f"`{res.command}` ran, but after {wait} seconds this is left of the client: "
-                f"{'; '.join(left)}. Stop or remove each by hand (`systemctl disable --now "
-                "UNIT`, `kill PID`, `rm` the file), then run cloudassist.remove again",
-                command=res.command,
-                left=left,
-            ).heard(res.command, output)
+            raise failure(seen)
         time.sleep(0.5)
 
 
@@ -681,19 +695,16 @@ def stop_watchdog(step, *, run_step, pids, wait):
     :class:`errors.NotVerified`.  ``assist_daemon --stop`` exits 0 whatever happens: only the
     process table tells."""
     run_step(step, check=False)
-    deadline = time.monotonic() + wait
-    while True:
-        running = pids()
-        if not running:
-            return
-        if time.monotonic() >= deadline:
-            raise errors.NotVerified(
-                f"ran `{step.text}` but the watchdog is still running (pid "
-                f"{', '.join(map(str, running))}) after {wait} seconds; the client was not "
-                "removed. Stop it by hand, then run cloudassist.remove again",
-                command=step.text,
-            )
-        time.sleep(0.5)
+    _until_none(
+        pids,
+        wait=wait,
+        failure=lambda running: errors.NotVerified(
+            f"ran `{step.text}` but the watchdog is still running (pid "
+            f"{', '.join(map(str, running))}) after {wait} seconds; the client was not "
+            "removed. Stop it by hand, then run cloudassist.remove again",
+            command=step.text,
+        ),
+    )
 
 
 def remove_files(paths):
