@@ -747,9 +747,8 @@ def empty_folders():
     for share in SHARE_FOLDERS:
         if not os.path.isdir(share) or os.path.islink(share):
             continue
-        for folder, _dirs, _names in os.walk(share, topdown=False):
-            found.append(folder)
-    return tuple(found)
+        found += [folder for folder, _dirs, _names in os.walk(share)]
+    return tuple(sorted(found, key=lambda folder: (-folder.count(os.sep), folder)))
 
 
 def remove_empty(folders):
