@@ -428,7 +428,7 @@ class LinuxHost(_Host):
             os.path.join(boot.UPSTART_DIR, WATCHDOG_SERVICE + ".conf")
         ):
             boot_state = boot.upstart_boot(WATCHDOG_SERVICE)
-        elif init_system != "systemd" and os.path.exists(WATCHDOG_SCRIPT):
+        elif init_system not in ("systemd", None) and os.path.exists(WATCHDOG_SCRIPT):
             boot_state = boot.sysv_boot(
                 WATCHDOG_SERVICE,
                 WATCHDOG_SCRIPT,
@@ -448,6 +448,23 @@ class LinuxHost(_Host):
             others,
             suspects,
         )
+
+    def watchdog_alone(self):
+        """The watchdog as :meth:`status` reads it, without the client (which a removal may
+        find gone): its processes, and its unit where systemd runs and may know it.  Where the
+        init system cannot be decided (a container whose PID 1 is no init), the process table
+        alone: a removal works there as it did before it read the watchdog."""
+        try:
+            init_system = self.init_system().init_system
+        except errors.Undecided as exc:
+            log.debug("cloudassist: the watchdog from the process table alone: %s", exc)
+            init_system = None
+        binary = self._watchdog_binary()
+        found = facts.processes(facts.watchdog_names(binary))
+        unit = None
+        if init_system == "systemd" and self._watchdog_unit_may_exist(found, binary):
+            unit = self._show([WATCHDOG_UNIT])[0]
+        return self._watchdog(init_system, unit, found=found, binary=binary)
 
     def watchdog_now(self, status):
         """The watchdog read again (its unit too, under systemd)."""
@@ -589,19 +606,22 @@ class LinuxHost(_Host):
 
     def watchdog_stop_step(self, status):
         """The step that stops the running watchdog; ``errors.Blocked`` says why there is none."""
-        if status.watchdog.form == "unit":
+        return self.watchdog_stop_step_of(status.watchdog)
+
+    def watchdog_stop_step_of(self, watchdog, asked="stop_watchdog=True"):
+        """The step that stops ``watchdog`` (a ``Watchdog``); ``errors.Blocked`` says why there
+        is none (``asked``: the argument that asked for the stop)."""
+        if watchdog.form == "unit":
             return Step(("systemctl", "stop", WATCHDOG_UNIT))
-        if status.watchdog.suspects:
-            raise errors.Blocked(
-                "stop_watchdog=True, but nothing was changed: " + status.watchdog.suspects_text()
-            )
+        if watchdog.suspects:
+            raise errors.Blocked(f"{asked}, but nothing was changed: " + watchdog.suspects_text())
         binary = self._watchdog_binary()
         if not os.path.isfile(binary):
             raise errors.Blocked(
                 "the watchdog {} is running but its binary {!r} is gone (removed while it runs), "
                 "so it cannot be stopped with --stop; nothing was changed. Reinstall the client "
                 "or stop pid {} yourself".format(
-                    WATCHDOG_NAME, binary, ", ".join(map(str, status.watchdog.pids))
+                    WATCHDOG_NAME, binary, ", ".join(map(str, watchdog.pids))
                 )
             )
         return Step((binary, "--stop"))

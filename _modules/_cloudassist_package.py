@@ -20,13 +20,16 @@ The facts are read here (:func:`host_tool`, :func:`identify`, :func:`installed`)
 import hashlib
 import os
 import re
+import shutil
 import time
 from typing import NamedTuple
 
+import _cloudassist_boot as boot
 import _cloudassist_errors as errors
 import _cloudassist_facts as facts
 import _cloudassist_systemd as systemd
 import _cloudassist_tools as tools
+import _cloudassist_updates as updater
 from _cloudassist_run import command_line, run
 
 PACKAGE = tools.DPKG.package
@@ -53,6 +56,15 @@ CLIENT_SCRIPTS = (
 )
 WATCHDOG_UNIT = "AssistDaemon.service"
 WATCHDOG_SCRIPT = "/etc/init.d/AssistDaemon"
+WATCHDOG_SERVICE = "AssistDaemon"
+# The vendor's folder of the watchdog: removed whole only under this name (a watchdog configured
+# elsewhere, /usr/bin/assist_daemon say, loses its file alone, never its folder).
+WATCHDOG_FOLDER = "assist-daemon"
+# The client starts it from its version folder to update itself (spec: "Packages and
+# self-update").
+UPDATER_NAME = "aliyun_assist_update"
+# At most this many of the files left in the share folder are named one by one.
+KEPT_SHOWN = 20
 
 
 class Installed(NamedTuple):
@@ -85,17 +97,34 @@ class Plan(NamedTuple):
     command: tuple
     comment: str
     tool: tools.Tool = tools.DPKG
+    # A removal's further steps (``remove_watchdog``, the markers): the watchdog's stop
+    # (a ``Step``), its files removed before ``dpkg --purge``, the markers after it, then the
+    # share folders that the purge and the markers' removal leave empty (as foreseen).
+    watchdog_stop: object = None
+    watchdog_files: tuple = ()
+    markers: tuple = ()
+    folders: tuple = ()
 
     def described(self, *, ran):
         """The comment: what would be done (``ran`` False) or what was done."""
         if self.action not in CHANGING:
             return self.comment
-        verb, rest = self.comment.split(" ", 1)
-        return (
-            f"{verb + 'd' if verb.endswith('e') else verb + 'ed'} {rest}"
-            if ran
-            else (f"would {verb} {rest}")
-        )
+        return "; ".join(tense(part, ran=ran) for part in self.parts)
+
+    @property
+    def parts(self):
+        """Each step in the order it runs, an imperative sentence."""
+        before = []
+        if self.watchdog_stop is not None:
+            before.append(f"stop the watchdog with `{self.watchdog_stop.text}`")
+        if self.watchdog_files:
+            before.append("remove the watchdog's " + ", ".join(self.watchdog_files))
+        after = []
+        if self.markers:
+            after.append("then remove the self-update markers " + ", ".join(self.markers))
+        if self.folders:
+            after.append("then remove the client's folders left empty " + ", ".join(self.folders))
+        return (*before, self.comment, *after)
 
     @property
     def command_text(self):
@@ -103,12 +132,33 @@ class Plan(NamedTuple):
 
     @property
     def changes(self):
-        if self.action not in CHANGING or (self.action == "remove" and self.old is None):
-            return {}  # a removal where dpkg knows no package changes no version
-        return {"version": {"old": self.old, "new": self.new}}
+        if self.action not in CHANGING:
+            return {}
+        changes = {}
+        if not (self.action == "remove" and self.old is None):
+            # (a removal where dpkg knows no package changes no version)
+            changes["version"] = {"old": self.old, "new": self.new}
+        if self.watchdog_stop is not None:
+            changes["watchdog"] = {"old": True, "new": False}
+        files = self.watchdog_files + self.markers + self.folders
+        if files:
+            changes["files"] = {"old": list(files), "new": []}
+        return changes
 
 
 CHANGING = ("install", "remove")
+
+
+def tense(part, *, ran):
+    """``part`` (``stop ...``, ``then remove ...``) as done or as would be done."""
+    then, _, rest = part.partition(" ") if part.startswith("then ") else ("", "", part)
+    verb, rest = rest.split(" ", 1)
+    verb = (
+        (verb + "d" if verb.endswith("e") else verb + "ped" if verb == "stop" else verb + "ed")
+        if ran
+        else "would " + verb
+    )
+    return " ".join(word for word in (then, verb, rest) if word)
 
 
 # --- facts ------------------------------------------------------------------------------------
@@ -356,30 +406,183 @@ def _client_process(proc):
     )
 
 
-def remains(watchdog):
-    """What of the client is on this host, each named in a few words: its processes and the
-    watchdog's (``watchdog``: the watchdog's binary), their units and init scripts, the
-    binary's links.  Only ``/proc`` and a few ``lstat`` calls; empty when nothing is left."""
+def _updater_process(proc):
+    """Whether ``proc`` runs the client's updater from a version folder of its share folder."""
+    version_dir = os.path.dirname(proc.exe)
+    return (
+        os.path.basename(proc.exe) == UPDATER_NAME
+        and os.path.dirname(version_dir) in SHARE_FOLDERS
+        and bool(VERSION.fullmatch(os.path.basename(version_dir)))
+    )
+
+
+def remains(watchdog, *, with_watchdog=True, files=()):
+    """What of the client is on this host, each named in a few words: its processes, its
+    updater's and the watchdog's (``watchdog``: the watchdog's binary), their units and init
+    scripts, the binary's links, and those of ``files`` that exist.  ``with_watchdog`` False
+    leaves the watchdog out.  Only ``/proc`` and a few ``lstat`` calls; empty when nothing is
+    left."""
     left = []
-    names = {facts.CLIENT_NAME} | facts.watchdog_names(watchdog)
+    names = {facts.CLIENT_NAME, UPDATER_NAME} | facts.watchdog_names(watchdog)
     real_watchdog = os.path.realpath(watchdog)
     for proc in facts.processes(names):
         if facts.is_probe(proc) or facts.not_ours(proc.pid) is not None:
             continue
         if _client_process(proc):
             left.append(f"the client's process {proc.pid} ({proc.exe})")
-        elif proc.exe == real_watchdog and not facts.WATCHDOG_CALLS.intersection(proc.argv[1:]):
+        elif _updater_process(proc):
+            left.append(f"the updater's process {proc.pid} ({proc.exe})")
+        elif (
+            with_watchdog
+            and proc.exe == real_watchdog
+            and not facts.WATCHDOG_CALLS.intersection(proc.argv[1:])
+        ):
             left.append(f"the watchdog's process {proc.pid} ({proc.exe})")
     left.extend(f"the unit {unit}" for unit in CLIENT_UNITS if systemd.has_unit_file(unit))
-    if systemd.has_unit_file(WATCHDOG_UNIT):
+    if with_watchdog and systemd.has_unit_file(WATCHDOG_UNIT):
         left.append(f"the watchdog's unit {WATCHDOG_UNIT}")
     left.extend(f"the init script {path}" for path in CLIENT_SCRIPTS if os.path.lexists(path))
-    if os.path.lexists(WATCHDOG_SCRIPT):
+    if with_watchdog and os.path.lexists(WATCHDOG_SCRIPT):
         left.append(f"the watchdog's init script {WATCHDOG_SCRIPT}")
     left.extend(
         f"the binary's link {path}" for path in facts.LINUX_BINARIES if os.path.lexists(path)
     )
+    left.extend(f"the file {path}" for path in files if os.path.lexists(path))
     return tuple(left)
+
+
+def _rc_link_paths(name):
+    """The paths of the ``S``/``K`` links to the init script ``name``."""
+    found = []
+    for level, entry in boot.rc_links(name):
+        for pattern in boot.RC_DIRS:
+            path = os.path.join(pattern.format(level), entry)
+            if os.path.lexists(path) and path not in found:
+                found.append(path)
+    return found
+
+
+def watchdog_files(watchdog):
+    """The watchdog's files on this host, in the order they are removed: the links that start
+    ``AssistDaemon.service`` at boot and its unit files, the rc links and the init script
+    ``/etc/init.d/AssistDaemon``, then its folder (``.../assist-daemon``, the vendor's name) or
+    else its binary ``watchdog`` alone.  Only ``lstat`` and folder listings."""
+    found = []
+    for folder in systemd.UNIT_DIRS:
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.endswith((".wants", ".requires")):
+                found.append(os.path.join(folder, entry, WATCHDOG_UNIT))
+        found.append(os.path.join(folder, WATCHDOG_UNIT))
+    found += _rc_link_paths(WATCHDOG_SERVICE)
+    found.append(WATCHDOG_SCRIPT)
+    folder = os.path.dirname(watchdog)
+    found.append(folder if os.path.basename(folder) == WATCHDOG_FOLDER else watchdog)
+    return tuple(path for path in found if os.path.lexists(path))
+
+
+def client_markers():
+    """The self-update markers (``disable_update``, ``disable_bootstrap_update``) in the share
+    folders: the cross-version ``config/`` and each version folder's ``config/``."""
+    found = []
+    for share in SHARE_FOLDERS:
+        try:
+            versions = sorted(e for e in os.listdir(share) if VERSION.fullmatch(e))
+        except OSError:
+            continue
+        for folder in (share, *(os.path.join(share, version) for version in versions)):
+            for name in updater.MARKERS:
+                path = os.path.join(folder, updater.CONFIG, name)
+                if os.path.lexists(path):
+                    found.append(path)
+    return tuple(found)
+
+
+def owners(paths, timeout):
+    """``{path: packages}`` for those of ``paths`` that a package's file list holds
+    (``dpkg-query -S``; a folder counts where a package has a file in it)."""
+    if not paths:
+        return {}
+    res = run(["dpkg-query", "-S", *paths], timeout)
+    owned = {}
+    for line in res.stdout.splitlines():
+        if line.startswith("diversion "):
+            continue
+        names, sep, path = line.partition(": ")
+        if sep and path in paths:
+            owned[path] = names
+    return owned
+
+
+def package_files(timeout):
+    """The paths dpkg's file list of the client's package holds (``dpkg-query -L``; none
+    where dpkg knows no such package)."""
+    res = run(["dpkg-query", "-L", PACKAGE], timeout)
+    return tuple(line for line in res.stdout.splitlines() if line.startswith("/"))
+
+
+def emptied_folders(owned, markers):
+    """The share folders that the removal itself will find empty after the purge and the
+    ``markers``' removal, deepest first: what ``test=True`` names.
+
+    The package's own are presumed gone with it: the paths of dpkg's list (``owned``, as
+    :func:`package_files` reads it) and whatever its version folders hold (the client's
+    ``log/``: the package's scripts clean those).  A folder the package would empty alone is
+    dpkg's to remove, not named; one that only something else kept (the ``config/`` that
+    ``freeze_updates`` made, a marker) is named."""
+    owned, markers = set(owned), set(markers)
+    tops = tuple(
+        path + os.sep
+        for path in owned
+        if os.path.dirname(path) in SHARE_FOLDERS and os.path.isdir(path)
+    )
+
+    def theirs(path):
+        return path not in markers and (path in owned or path.startswith(tops))
+
+    alone = _emptied(theirs, removable=theirs)
+    after = _emptied(lambda path: theirs(path) or path in markers, removable=lambda path: True)
+    ours = [folder for folder in after if not (folder in alone and theirs(folder))]
+    return tuple(sorted(ours, key=lambda folder: (-folder.count(os.sep), folder)))
+
+
+def _emptied(gone, *, removable):
+    """The share folders (and subfolders) that hold nothing once the paths ``gone`` says
+    go are gone, and the subfolders found empty that ``removable`` says go are removed."""
+    empty = set()
+    for share in SHARE_FOLDERS:
+        if not os.path.isdir(share) or os.path.islink(share):
+            continue
+        for folder, dirs, names in os.walk(share, topdown=False):
+            paths = [os.path.join(folder, d) for d in dirs]
+            if all(gone(os.path.join(folder, name)) for name in names) and all(
+                gone(path)
+                if os.path.islink(path)  # a link to a folder: a file that goes, or stays
+                else path in empty and removable(path)
+                for path in paths
+            ):
+                empty.add(folder)
+    return empty
+
+
+def kept_files():
+    """What is left in the share folders that nothing here removes: files dpkg did not own (a
+    self-update's version, logs), each path, at most :data:`KEPT_SHOWN` and a count of the
+    rest."""
+    found = []
+    for share in SHARE_FOLDERS:
+        for folder, dirs, names in os.walk(share):
+            dirs.sort()
+            found += [os.path.join(folder, name) for name in sorted(names)]
+            found += [
+                os.path.join(folder, d) for d in dirs if os.path.islink(os.path.join(folder, d))
+            ]
+    if len(found) > KEPT_SHOWN:
+        return (*found[:KEPT_SHOWN], f"and {len(found) - KEPT_SHOWN} more")
+    return tuple(found)
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -427,12 +630,21 @@ def remove_argv():
     return ("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--purge", PACKAGE)
 
 
-def make_removal(now, left):
+def make_removal(now, left, *, watchdog_stop=None, watchdog_files=(), markers=(), folders=()):
     """What to do to have nothing of the client on this host, from ``now`` (an
-    :class:`Installed`) and ``left`` (:func:`remains`): nothing when dpkg knows no package and
-    nothing is left; else ``dpkg --purge`` (which changes nothing where dpkg knows no package,
-    so what is left is then named by the check afterwards)."""
-    if not now.known and not left:
+    :class:`Installed`), ``left`` (:func:`remains`), the step that stops the running watchdog,
+    the watchdog's files to remove, the self-update ``markers`` and the share ``folders`` that
+    will then be empty (:func:`emptied_folders`): nothing when dpkg knows no
+    package and nothing is left; else ``dpkg --purge`` (which changes nothing where dpkg knows
+    no package, so what is left is then named by the check afterwards), after the watchdog's
+    stop and files, before the markers."""
+    further = {
+        "watchdog_stop": watchdog_stop,
+        "watchdog_files": tuple(watchdog_files),
+        "markers": tuple(markers),
+        "folders": tuple(folders),
+    }
+    if not now.known and not left and not any(further.values()):
         return Plan(
             "none", None, None, (), f"{PACKAGE} is not installed and nothing of the client is left"
         )
@@ -445,9 +657,10 @@ def make_removal(now, left):
             None,
             command,
             f"remove what is left of the client ({PACKAGE} is not installed) with `{shown}`",
+            **further,
         )
     old = now.version if now.ok else left_text(now)
-    return Plan("remove", old, None, command, f"remove {PACKAGE} {old} with `{shown}`")
+    return Plan("remove", old, None, command, f"remove {PACKAGE} {old} with `{shown}`", **further)
 
 
 # --- acting and checking ------------------------------------------------------------------------
@@ -547,19 +760,127 @@ def verify_removed(res, plan, *, read, wait):
             doing=f"remove {PACKAGE}",
             advice=" (often the package's prerm: it could not stop or remove the client's service)",
         )
-    deadline = time.monotonic() + wait
-    while True:
+
+    def named():
         now, left = read()
         if now.known:
             left = (f"the package {PACKAGE} ({now.state} {now.version or ''})".rstrip(), *left)
-        if not left:
+        return left
+
+    def failure(left):
+        return errors.LeftBehind(
+            f"`{res.command}` ran, but after {wait} seconds this is left of the client: "
+            f"{'; '.join(left)}. Stop or remove each by hand (`systemctl disable --now "
+            "UNIT`, `kill PID`, `rm` the file), then run cloudassist.remove again",
+            command=res.command,
+            left=left,
+        ).heard(res.command, output)
+
+    _until_none(named, wait=wait, failure=failure)
+
+
+def _until_none(read, *, wait, failure):
+    """Read ``read()`` every half second until it is empty; ``failure(what was read)`` is
+    raised when ``wait`` seconds passed first."""
+    deadline = time.monotonic() + wait
+    while True:
+        seen = read()
+        if not seen:
             return
         if time.monotonic() >= deadline:
-            raise errors.LeftBehind(
-                f"`{res.command}` ran, but after {wait} seconds this is left of the client: "
-                f"{'; '.join(left)}. Stop or remove each by hand (`systemctl disable --now "
-                "UNIT`, `kill PID`, `rm` the file), then run cloudassist.remove again",
-                command=res.command,
-                left=left,
-            ).heard(res.command, output)
+            raise failure(seen)
         time.sleep(0.5)
+
+
+def stop_watchdog(step, *, run_step, pids, wait):
+    """Run ``step`` (the watchdog's stop, as ``cloudassist.stop stop_watchdog=True`` runs it),
+    then wait up to ``wait`` seconds until ``pids()`` (the watchdog read again) is empty; else
+    :class:`errors.NotVerified`.  ``assist_daemon --stop`` exits 0 whatever happens: only the
+    process table tells."""
+    run_step(step, check=False)
+    _until_none(
+        pids,
+        wait=wait,
+        failure=lambda running: errors.NotVerified(
+            f"ran `{step.text}` but the watchdog is still running (pid "
+            f"{', '.join(map(str, running))}) after {wait} seconds; the client was not "
+            "removed. Stop it by hand, then run cloudassist.remove again",
+            command=step.text,
+        ),
+    )
+
+
+def remove_files(paths):
+    """Remove ``paths`` (a folder with all in it; a link, never what it names).  Returns those
+    removed; one already gone is not among them.  :class:`errors.CommandFailed` when the host
+    refuses, :class:`errors.PartlyDone` (with it as the cause) after some were removed."""
+    done = []
+    for path in paths:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            failed = errors.CommandFailed(
+                f"could not remove {path}: {exc.strerror or exc}; remove it by hand (`rm -rf "
+                f"{path}`), then run cloudassist.remove again",
+                command=f"rm -rf {path}",
+                retcode=None,
+                output=str(exc),
+            )
+            if not done:
+                raise failed from exc
+            raise errors.PartlyDone(cause=failed, done=files_done(done)) from exc
+        done.append(path)
+    return tuple(done)
+
+
+def files_done(paths):
+    """``PartlyDone``'s ``done`` for the files ``paths`` removed."""
+    return {"removed " + ", ".join(paths): ("files", list(paths), [])}
+
+
+def empty_folders():
+    """The share folders' subfolders (``config/``, version folders and theirs) and the share
+    folders themselves, deepest first: those empty are removed after the markers."""
+    found = []
+    for share in SHARE_FOLDERS:
+        if not os.path.isdir(share) or os.path.islink(share):
+            continue
+        found += [folder for folder, _dirs, _names in os.walk(share)]
+    return tuple(sorted(found, key=lambda folder: (-folder.count(os.sep), folder)))
+
+
+def remove_empty(folders):
+    """``rmdir`` each of ``folders`` that is empty (a folder with anything in it stays).
+    Returns those removed."""
+    done = []
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            continue
+        done.append(folder)
+    return tuple(done)
+
+
+def reload_units(removed, timeout):
+    """``systemctl daemon-reload`` where systemd runs and a unit file of ``removed`` was in its
+    load path, so that it forgets the unit; the ``CommandResult``, or None when not needed."""
+    if not facts.systemd_booted() or not any(
+        os.path.basename(path) == WATCHDOG_UNIT for path in removed
+    ):
+        return None
+    res = run(["systemctl", "daemon-reload"], timeout)
+    if res.retcode != 0:
+        raise errors.CommandFailed(
+            f"`{res.command}` exited with code {res.retcode} after the watchdog's unit files "
+            "were removed: systemd may still show AssistDaemon.service. Run it by hand",
+            command=res.command,
+            retcode=res.retcode,
+            output=res.output,
+        ).heard(res.command, res.output)
+    return res

@@ -1128,10 +1128,10 @@ def _fetched(kind, where, wanted_hash):
 
 
 @_at_salts_boundary
-def remove(timeout=None, test=False):
+def remove(timeout=None, test=False, remove_watchdog=True):
     """
-    Remove the Cloud Assistant client for good: its package, service, watchdog and binary, then
-    check that nothing of it is left.
+    Remove the Cloud Assistant client for good: its watchdog, package, service, binary and
+    self-update markers, then check that nothing of it is left.
 
     This version removes the vendor's ``.deb`` (package ``aliyun-assist``) with dpkg, on the
     hosts ``cloudassist.install`` supports (``dpkg`` and ``/var/lib/dpkg/status``); anywhere
@@ -1140,35 +1140,72 @@ def remove(timeout=None, test=False):
     ``/etc/init.d/aliyun-service`` elsewhere) and its files.
 
     From what dpkg knows (``dpkg-query -W aliyun-assist``) and what of the client is on the
-    host (its processes and the watchdog's, found by their executables; the units
-    ``aliyun.service``, ``aliyun-service.service``, ``agentwatch.service`` and
-    ``AssistDaemon.service``; the init scripts ``/etc/init.d/aliyun-service``,
-    ``/etc/init.d/agentwatch``, ``/etc/init.d/AssistDaemon`` and the upstart job; the links
-    ``/usr/sbin/aliyun-service`` and ``/opt/sbin/aliyun-service``):
+    host (its processes, its updater's ``aliyun_assist_update`` from a version folder and the
+    watchdog's, found by their executables; the units ``aliyun.service``,
+    ``aliyun-service.service``, ``agentwatch.service`` and ``AssistDaemon.service``; the init
+    scripts ``/etc/init.d/aliyun-service``, ``/etc/init.d/agentwatch``,
+    ``/etc/init.d/AssistDaemon`` and the upstart job; the links ``/usr/sbin/aliyun-service``
+    and ``/opt/sbin/aliyun-service``), in this order:
 
-    - dpkg knows no such package and nothing is left: nothing is run, ``changes`` is empty;
-    - otherwise ``DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist`` runs (waiting,
-      within ``timeout``, while another process such as apt holds dpkg's lock), and the same
-      truth is read again until ``timeout`` seconds passed: dpkg must know no package and
-      nothing of the client may be left.  What is left is named in the error.
+    1. with ``remove_watchdog`` (the default), the watchdog is stopped first as
+       ``cloudassist.stop stop_watchdog=True`` stops it (``systemctl stop AssistDaemon.service``
+       where that unit runs it, else ``assist_daemon --stop``), so that it cannot start the
+       client again, and the process table must show it gone within ``timeout``; then its files
+       are removed: the links that start ``AssistDaemon.service`` at boot and its unit files
+       (``systemctl daemon-reload`` after), the rc links and ``/etc/init.d/AssistDaemon``, and
+       its folder (``/usr/local/share/assist-daemon``; a watchdog configured elsewhere with
+       ``cloudassist:watchdog`` loses its binary alone, never its folder).  A file that a
+       package's file list holds (``dpkg-query -S``) is never removed: another package's stays
+       and is named in ``kept``;
+    2. ``DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist`` runs (waiting, within
+       ``timeout``, while another process such as apt holds dpkg's lock);
+    3. after a successful purge only, the self-update markers ``disable_update`` and
+       ``disable_bootstrap_update`` (``cloudassist.freeze_updates`` made them; no package owns
+       them) are removed from ``/usr/local/share/aliyun-assist/config/`` and the version
+       folders' ``config/``, and the client's folders left empty (``config/``, the version
+       folders, ``/usr/local/share/aliyun-assist``) with them.  Any other file left there (a
+       self-update's version, logs) is not the package's: it is not removed but named in
+       ``kept`` and in ``warnings``;
+    4. the same truth is read again until ``timeout`` seconds passed: dpkg must know no
+       package and nothing of the client, its updater, or (with ``remove_watchdog``) its
+       watchdog and the files removed may be left.  What is left is named in the error.
+
+    Nothing is run when dpkg knows no such package and nothing of the above is left:
+    ``changes`` is empty.
 
     Returns the client's status afterwards (as ``cloudassist.status``: ``installed`` False once
-    it is gone), with ``changed``, ``changes`` (``version: {old, new: None}``), ``command``
-    (what ran, or would run), ``comment`` and ``left``: what of the client is on the host (before
-    the removal under ``test=True``, else after it; empty when nothing is).
+    it is gone), with ``changed``, ``changes`` (``version: {old, new: None}``; ``watchdog:
+    {old: True, new: False}`` where it was stopped; ``files: {old: [paths], new: []}``, each
+    file and folder removed), ``command`` (the dpkg command that ran, or would run), ``steps``
+    (each step in order, done or as it would be done), ``comment`` (the steps in one
+    sentence), ``kept`` (the files that stay, see above) and ``left``: what of the client is on
+    the host (before the removal under ``test=True``, else after it; empty when nothing is).
 
     timeout
-        Seconds each check may take, the call waits for dpkg's lock, and what is left may take
-        to go after ``dpkg --purge`` (default: ``cloudassist:timeout``, else 30).  ``dpkg
-        --purge`` itself may take up to 300 seconds, or ``timeout`` when longer.
+        Seconds each check may take, the watchdog may take to go, the call waits for dpkg's
+        lock, and what is left may take to go after ``dpkg --purge`` (default:
+        ``cloudassist:timeout``, else 30).  ``dpkg --purge`` itself may take up to 300
+        seconds, or ``timeout`` when longer.
     test
-        Only say what would be done: the comment names the command and the version, ``changes``
-        is what would change and ``left`` what is there now.  Nothing is run but the reads
+        Only say what would be done: the comment and ``steps`` name each step, ``changes`` is
+        what would change and ``left`` what is there now.  The folders it names are those
+        only something besides the package kept (``config/``, made by ``freeze_updates``, and
+        the share folder it alone kept); the package's own (``dpkg-query -L`` and what its
+        version folders hold) are presumed to go with it.  Nothing is run but the reads
         (default False).
+    remove_watchdog
+        Stop and remove the watchdog ``assist_daemon`` too (default True: a removal is for
+        good, and a watchdog left behind would look for a client that is gone; the vendor says
+        to stop and delete it before stopping the client for good).  ``cloudassist.stop``
+        keeps ``stop_watchdog=False`` by default because a stop is for a while; with
+        ``remove_watchdog=False`` the watchdog is neither stopped nor checked.  Where a process
+        of the watchdog's name runs from another binary than ``cloudassist:watchdog``, the call
+        fails before anything runs, as ``stop_watchdog=True`` does.
 
     Raises an error naming the command, dpkg's last lines and what to do when dpkg fails, or
-    naming each thing left when the check afterwards finds one; a failure after dpkg removed
-    the package still carries that change in ``changes``.
+    naming each thing left when the check afterwards finds one; a failure after a step changed
+    something (the watchdog stopped, files removed, the package gone) still carries those
+    changes in ``changes``.
 
     CLI Example:
 
@@ -1176,54 +1213,126 @@ def remove(timeout=None, test=False):
 
         salt '*' cloudassist.remove test=True
         salt '*' cloudassist.remove
+        salt '*' cloudassist.remove remove_watchdog=False
     """
     _changing()
     config = _configuration()
     seconds = _seconds("timeout", timeout, DEFAULT_TIMEOUT, config=config)
     test = args.flag("the argument test", test)
+    remove_watchdog = args.flag("the argument remove_watchdog", remove_watchdog)
     packages.host_tool(windows=salt.utils.platform.is_windows(), action="remove")
-    watchdog = _host(timeout, config).watchdog_binary()
+    host = _host(timeout, config)
+    watchdog = host.watchdog_binary()
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, seconds):
         now = packages.installed(seconds)
-        left = packages.remains(watchdog)
-        plan = packages.make_removal(now, left)
+        stop_step, wd_files = None, ()
+        if remove_watchdog:
+            found = host.watchdog_alone()
+            if found.at_stake:
+                stop_step = host.watchdog_stop_step_of(found, asked="remove_watchdog=True")
+            wd_files = packages.watchdog_files(watchdog)
+        markers = packages.client_markers()
+        owned = packages.owners(wd_files + markers, seconds)
+        # Another package's files stay (named in kept); the client's own package's go with it.
+        others = [f"{path} ({names})" for path, names in owned.items() if names != packages.PACKAGE]
+        plan = packages.make_removal(
+            now,
+            packages.remains(watchdog, with_watchdog=remove_watchdog),
+            watchdog_stop=stop_step,
+            watchdog_files=[path for path in wd_files if path not in owned],
+            markers=[path for path in markers if path not in owned],
+            folders=packages.emptied_folders(
+                packages.package_files(seconds) if now.known else (), markers
+            ),
+        )
         if test or plan.action != "remove":
-            result = _installed_result(_host(timeout, config), plan, ran=False)
-            result["left"] = list(left)
+            result = _removed_result(host, plan, ran=False, others=others)
+            result["left"] = list(packages.remains(watchdog, with_watchdog=remove_watchdog))
             if test:
                 result["test"] = True
             return result
-        res = packages.run_tool(plan, timeout=seconds, wait=seconds)
+        done = {}
         try:
+            if plan.watchdog_stop is not None:
+                packages.stop_watchdog(
+                    plan.watchdog_stop,
+                    run_step=host.run_step,
+                    pids=lambda: host.watchdog_alone().pids,
+                    wait=seconds,
+                )
+                done[f"stopped the watchdog with `{plan.watchdog_stop.text}`"] = (
+                    "watchdog",
+                    True,
+                    False,
+                )
+            removed = packages.remove_files(plan.watchdog_files)
+            if removed:
+                done.update(packages.files_done(removed))
+                packages.reload_units(removed, seconds)
+            res = packages.run_tool(plan, timeout=seconds, wait=seconds)
+            after = packages.installed(seconds)
+            if after != now:
+                done[
+                    f"dpkg left {packages.PACKAGE} {after.state} {after.version}"
+                    if after.known
+                    else f"dpkg removed {packages.PACKAGE} {plan.old}"
+                ] = ("version", plan.old, packages.left_text(after) if after.known else None)
+            if res.retcode == 0:
+                # Only after a successful purge: the markers keep a client still there frozen.
+                cleaned = packages.remove_files(plan.markers)
+                cleaned += packages.remove_empty(packages.empty_folders())
+                if cleaned:
+                    done = {key: value for key, value in done.items() if value[0] != "files"}
+                    done.update(packages.files_done(removed + cleaned))
             packages.verify_removed(
                 res,
                 plan,
-                read=lambda: (packages.installed(seconds), packages.remains(watchdog)),
+                read=lambda: (
+                    packages.installed(seconds),
+                    packages.remains(
+                        watchdog,
+                        with_watchdog=remove_watchdog,
+                        files=plan.watchdog_files + plan.markers,
+                    ),
+                ),
                 wait=seconds,
             )
+        except errors.PartlyDone as exc:
+            _refresh_grains()
+            both = {**done, **exc.done}
+            files = [path for key, old, _ in both.values() if key == "files" for path in old]
+            done = {key: value for key, value in both.items() if value[0] != "files"}
+            done.update(packages.files_done(list(dict.fromkeys(files))))
+            raise errors.PartlyDone(cause=exc.cause, done=done) from exc
         except errors.Failure as exc:
-            after = packages.installed(seconds)
-            if after != now:
+            if done:
                 _refresh_grains()
-                raise errors.PartlyDone(
-                    cause=exc,
-                    done={
-                        (
-                            f"dpkg left {packages.PACKAGE} {after.state} {after.version}"
-                            if after.known
-                            else f"dpkg removed {packages.PACKAGE} {plan.old}"
-                        ): (
-                            "version",
-                            plan.old,
-                            packages.left_text(after) if after.known else None,
-                        )
-                    },
-                ) from exc
+                raise errors.PartlyDone(cause=exc, done=done) from exc
             raise
     _refresh_grains()
-    result = _installed_result(_host(timeout, config), plan, ran=True)
-    result["left"] = []
+    changes = {key: {"old": old, "new": new} for key, old, new in done.values()}
+    result = _removed_result(host, plan, ran=True, others=others)
+    result.update(changed=bool(changes), changes=changes, left=[])
+    return result
+
+
+def _removed_result(host, plan, *, ran, others):
+    """``_installed_result`` of a removal, with ``steps`` (each step, in order) and ``kept``:
+    the files of the client's share folders and the watchdog's that stay (another package's,
+    or files no package owned: logs, another version's)."""
+    result = _installed_result(host, plan, ran=ran)
+    result["steps"] = (
+        [packages.tense(part, ran=ran) for part in plan.parts] if plan.action == "remove" else []
+    )
+    kept = list(others)
+    if ran or plan.action != "remove":
+        kept += [path for path in packages.kept_files() if path not in plan.markers]
+    result["kept"] = kept
+    if kept:
+        result.setdefault("warnings", []).append(
+            "kept (not the client's package's, or another package's): " + ", ".join(kept)
+        )
     return result
 
 

@@ -641,18 +641,24 @@ def disabled(name, timeout=None, **kwargs):
     return _ensure_boot(name, False, timeout, extra=kwargs, fun="disabled")
 
 
-def removed(name, timeout=None, **kwargs):
+def removed(name, timeout=None, remove_watchdog=True, **kwargs):
     """
-    Ensure the Cloud Assistant client is removed: no package, process, unit, init script,
-    watchdog or binary link of it is left (see ``cloudassist.remove``: ``dpkg --purge`` on
-    dpkg hosts, then each read back).  ``changes`` has ``version`` (old, new None) when the
-    package was removed; a failure names what is left.
+    Ensure the Cloud Assistant client is removed: no package, process, updater, unit, init
+    script, watchdog, self-update marker or binary link of it is left (see
+    ``cloudassist.remove``: the watchdog stopped and its files removed, ``dpkg --purge`` on
+    dpkg hosts, then the markers and the client's empty folders, each read back).  ``changes``
+    has ``version`` (old, new None) when the package was removed, ``watchdog`` when it was
+    stopped and ``files`` (the paths removed); a failure names what is left.  Files that are
+    not the package's and stay are named in the comment (``kept``).
 
     name
         Any label; the client is found on the minion itself.
     timeout
         Seconds each command may take, and what is left may take to go after the removal
         (default: ``cloudassist:timeout``, else 30).
+    remove_watchdog
+        Stop and remove the watchdog ``assist_daemon`` too (default True, as
+        ``cloudassist.remove``).
 
     .. code-block:: yaml
 
@@ -661,8 +667,11 @@ def removed(name, timeout=None, **kwargs):
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     try:
-        _check_args(timeout, None, extra=kwargs, fun="removed", takes=("timeout",))
-        result, test = _act(ret, "remove", timeout=timeout)
+        _check_args(
+            timeout, None, extra=kwargs, fun="removed", takes=("timeout", "remove_watchdog")
+        )
+        remove_watchdog = args.flag("remove_watchdog", remove_watchdog)
+        result, test = _act(ret, "remove", timeout=timeout, remove_watchdog=remove_watchdog)
     except (errors.Failure, CommandExecutionError, SaltInvocationError) as exc:
         ret["changes"] = _made_before(exc)
         ret["comment"] = str(exc)
@@ -680,6 +689,8 @@ def removed(name, timeout=None, **kwargs):
         # The module read the truth back: it raises when anything is left.
         ret["result"] = True
         ret["comment"] = _sentence(result["comment"])
+    if result.get("kept"):
+        ret["comment"] += " Kept (not the package's): {}.".format(", ".join(result["kept"]))
     return ret
 
 

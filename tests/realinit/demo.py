@@ -376,13 +376,16 @@ class Demo:
             "cloudassist.remove",
             "test=True",
         )
+        config = f"{client_deb.SHARE}/config"  # freeze_updates made it; allow left it empty
         self.verdict(
             took,
             isinstance(ret, dict)
-            and ret.get("changes") == {"version": {"old": NEW_VERSION, "new": None}}
+            and ret.get("changes", {}).get("version") == {"old": NEW_VERSION, "new": None}
+            and config in ret["changes"].get("files", {}).get("old", [])
             and self.truth.package() == f"install ok installed {NEW_VERSION}"
-            and self.truth.pids() == pids,
-            f"dpkg says {self.truth.package()}; {self.truth.running()}",
+            and self.truth.pids() == pids
+            and self.c.exists(config),
+            f"dpkg says {self.truth.package()}; {self.truth.running()}; {config} is still there",
         )
 
         took, ret = self.salt_call(
@@ -393,6 +396,7 @@ class Demo:
             "systemctl", "show", "-p", "LoadState", "--value", UNIT, check=False
         ).stdout.strip()
         link = self.c.run("test", "-e", BINARY, "-o", "-L", BINARY, check=False).returncode == 0
+        share = self.c.exists(client_deb.SHARE)
         self.verdict(
             took,
             isinstance(ret, dict)
@@ -400,9 +404,11 @@ class Demo:
             and self.truth.package() == "no package"
             and not self.truth.pids()
             and unit == "not-found"
-            and not link,
+            and not link
+            and not share,
             f"dpkg knows no {client_deb.PACKAGE}; no aliyun-service process; systemd: {UNIT} is "
-            f"{unit}; {BINARY} {'is still there' if link else 'is gone'}",
+            f"{unit}; {BINARY} {'is still there' if link else 'is gone'}; "
+            f"{client_deb.SHARE} {'is still there' if share else 'is gone'}",
         )
 
     @staticmethod

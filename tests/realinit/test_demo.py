@@ -25,6 +25,7 @@ PROMPT = "cloudassist-demo# "
 UNIT = "aliyun.service"
 
 OLD, NEW = "2.2.3.578", "2.2.4.1065"
+SHARE = "/usr/local/share/aliyun-assist"
 # (command as printed, what its output must show), in the order the demo runs them.
 EXEC, STATE_TEST, STATE = "exec", "state test=True", "state"
 EXPECTED = [
@@ -80,12 +81,28 @@ EXPECTED = [
     (
         "salt-call --out=yaml cloudassist.remove test=True",
         EXEC,
-        {"test": True, "changes": {"version": {"old": NEW, "new": None}}},
+        {
+            "test": True,
+            "changes": {
+                "version": {"old": NEW, "new": None},
+                # config/ (freeze_updates made it, allow_updates emptied it) keeps the share
+                # folder through the purge
+                "files": {"old": [f"{SHARE}/config", SHARE], "new": []},
+            },
+        },
     ),
     (
         "salt-call --out=yaml cloudassist.remove",
         EXEC,
-        {"changed": True, "left": [], "changes": {"version": {"old": NEW, "new": None}}},
+        {
+            "changed": True,
+            "left": [],
+            "kept": [],
+            "changes": {
+                "version": {"old": NEW, "new": None},
+                "files": {"old": [f"{SHARE}/config", SHARE], "new": []},
+            },
+        },
     ),
 ]
 

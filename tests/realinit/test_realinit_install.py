@@ -197,4 +197,19 @@ class TestInstallFailsOnAHostWithoutServiceManager:
         assert "cannot install the client's service" in text, "dpkg's words are not quoted"
         assert pkgtests.package(host) == f"install ok half-configured {A}"
         assert host.pids() == []
-        pkgtests.dpkg(host, "--purge", "aliyun-assist")
+
+    def test_remove_purges_what_the_failed_install_left(self, host, install_debs):
+        """No init system to decide here: ``remove`` reads the watchdog from the process
+        table and purges the half-configured package (it once failed with the init system's
+        error)."""
+        if pkgtests.package(host) != f"install ok half-configured {A}":
+            inside = pkgtests.put_deb(host, install_debs, A)
+            host.call("cloudassist.install", f"source={inside}", check=False)
+            assert pkgtests.package(host) == f"install ok half-configured {A}"
+        ret = host.call("cloudassist.remove", check=True).ret
+        assert ret["changed"] is True and ret["left"] == [], ret
+        assert ret["changes"]["version"]["new"] is None, ret
+        assert pkgtests.package(host) == ""
+        assert not pkgtests.present(host, "/usr/local/share/aliyun-assist")
+        assert host.pids() == []
+        assert host.call("cloudassist.remove", check=True).ret["changed"] is False

@@ -225,7 +225,15 @@ class MinionInContainer:
     def test_remove_from_the_master_leaves_nothing(self, host, salt):
         self.view.assert_installed_and_running(host, B)
         ret = self.call(salt, "cloudassist.remove").data
-        assert ret["changes"] == {"version": {"old": B, "new": None}} and ret["left"] == [], ret
+        # allow_updates left the config folder freeze_updates made, empty: it goes, and then
+        # the share folder dpkg could not remove.
+        share = "/usr/local/share/aliyun-assist"
+        assert ret["changes"] == {
+            "version": {"old": B, "new": None},
+            "files": {"old": [f"{share}/config", share], "new": []},
+        }, ret
+        assert ret["left"] == [] and ret["kept"] == [], ret
+        assert not pkgtests.present(host, share), ret
         assert pkgtests.package(host) == "" and host.pids() == [], ret
         assert self.view.service_leftovers(host) == [], ret
         assert not pkgtests.present(host, client_deb.LINK), ret

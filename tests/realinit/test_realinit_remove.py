@@ -15,11 +15,14 @@ the state it starts from, so one also runs alone.
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 import test_realinit_package as pkgtests
 from realinit_checks import make_host
 
 import client_deb
+import standin
 
 pytestmark = pytest.mark.realinit
 
@@ -27,6 +30,15 @@ A = pkgtests.A
 PURGE = "env DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist"
 STRAY_DIR = client_deb.SHARE + "/9.9.9.9"  # a version folder the package does not own
 STRAY = STRAY_DIR + "/aliyun-service"
+WATCHDOG_DIR = "/usr/local/share/assist-daemon"
+WATCHDOG = WATCHDOG_DIR + "/assist_daemon"
+WATCHDOG_UNIT_FILE = "/etc/systemd/system/AssistDaemon.service"
+WATCHDOG_WANTS = "/etc/systemd/system/multi-user.target.wants/AssistDaemon.service"
+WATCHDOG_SCRIPT = "/etc/init.d/AssistDaemon"
+WATCHDOG_RC = "/etc/rc2.d/S01AssistDaemon"
+MARKERS = tuple(
+    f"{client_deb.SHARE}/config/{name}" for name in ("disable_update", "disable_bootstrap_update")
+)
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +80,60 @@ class RemoveChecks:
         assert self.view.service_leftovers(host) == []
         for path in (client_deb.LINK, client_deb.UNIT_FILE, client_deb.INIT_SCRIPT):
             assert not pkgtests.present(host, path), f"{path} is left"
+
+    def with_watchdog(self, host) -> list[str]:
+        """The stand-in watchdog running as this init system runs it; its files, in the order
+        cloudassist.remove removes them."""
+        raise NotImplementedError
+
+    def test_the_watchdog_and_markers_go_for_good(self, host, remove_debs):
+        self.installed(host, remove_debs)
+        host.call("cloudassist.freeze_updates", check=True)
+        files = self.with_watchdog(host)
+        (watchdog,) = host.wait_for(lambda: host.pids("assist_daemon"), what="the watchdog")
+        ret = host.call("cloudassist.remove", "test=True", check=True).ret
+        # config/ holds the markers alone: foreseen empty after them (the package's own
+        # folders, which dpkg removes itself, are not the removal's to name)
+        foreseen = ret["changes"]["files"]["old"][len(files) + 2 :]
+        assert ret["changes"] == {
+            "version": {"old": A, "new": None},
+            "watchdog": {"old": True, "new": False},
+            "files": {"old": [*files, *MARKERS, *foreseen], "new": []},
+        }, ret
+        assert f"{client_deb.SHARE}/config" in foreseen, ret
+        assert client_deb.folder(A) not in foreseen, ret
+        assert [step.split(" ", 2)[:2] for step in ret["steps"]] == [
+            ["would", "stop"],
+            ["would", "remove"],
+            ["would", "remove"],
+            ["then", "would"],
+            ["then", "would"],
+        ], ret
+        assert f"the watchdog's process {watchdog} ({WATCHDOG})" in ret["left"], ret
+        assert host.pids("assist_daemon") == [watchdog]
+        assert all(pkgtests.present(host, path) for path in (*files, *MARKERS))
+        self.view.assert_installed_and_running(host, A)
+
+        # A log the package did not own: kept and named, not removed.
+        log = f"{client_deb.SHARE}/log/aliyun_assist_main.log"
+        host.run("mkdir", "-p", f"{client_deb.SHARE}/log")
+        host.sh(f"echo audit > {log}")
+        ret = host.call("cloudassist.remove", check=True).ret
+        assert ret["changes"]["watchdog"] == {"old": True, "new": False}, ret
+        assert ret["changes"]["version"] == {"old": A, "new": None}, ret
+        assert ret["changes"]["files"]["old"][: len(files) + 2] == [*files, *MARKERS], ret
+        assert f"{client_deb.SHARE}/config" in ret["changes"]["files"]["old"], ret
+        assert ret["kept"] == [log] and ret["left"] == [], ret
+        # From outside: no watchdog, none of its files, no markers, only the log.
+        assert host.pids("assist_daemon") == []
+        for path in (*files, *MARKERS, f"{client_deb.SHARE}/config"):
+            assert not pkgtests.present(host, path), f"{path} is left"
+        assert host.read(log) == "audit\n"
+        self.removed(host)
+        host.run("rm", "-rf", client_deb.SHARE)
+        ret = host.call("cloudassist.remove", check=True).ret
+        assert (ret["changes"], ret["kept"], ret["left"]) == ({}, [], []), ret
+        assert not pkgtests.present(host, client_deb.SHARE)
 
     def test_test_true_says_the_removal_and_changes_nothing(self, host, remove_debs):
         pid = self.installed(host, remove_debs)
@@ -146,9 +212,12 @@ class RemoveChecks:
             host.run("kill", "-9", str(stray), check=False)
             host.wait_for(lambda: stray not in host.pids(), timeout=10, what="the stray's end")
             host.run("rm", "-rf", STRAY_DIR)
+        # The stray's folder kept the share folder through the purge: now empty, it goes.
         ret = host.call("cloudassist.remove", check=True).ret
-        assert ret["changes"] == {} and ret["left"] == [], ret
+        assert ret["changes"] == {"files": {"old": [client_deb.SHARE], "new": []}}, ret
+        assert ret["left"] == [], ret
         self.removed(host)
+        assert host.call("cloudassist.remove", check=True).ret["changes"] == {}
 
     def test_an_old_installs_init_script_is_named(self, host, remove_debs):
         self.installed(host, remove_debs)
@@ -165,13 +234,57 @@ class RemoveChecks:
         self.removed(host)
 
 
+def put_watchdog(host):
+    standin.install_watchdog(
+        host.path(WATCHDOG),
+        ["/bin/true"],
+        "/run/assist_daemon.pid",
+        "/run/no-client.pid",
+        delay=3600,
+    )
+
+
 class TestSystemdRemove(RemoveChecks):
     NAME = "ca-rm-systemd"
     KIND = "systemd"
     VIEW = pkgtests.TestSystemdPackage
+
+    def with_watchdog(self, host):
+        put_watchdog(host)
+        host.write(
+            WATCHDOG_UNIT_FILE,
+            textwrap.dedent(f"""\
+            [Unit]
+            Description=Stand-in watchdog assist_daemon
+
+            [Service]
+            ExecStart={WATCHDOG}
+            Restart=always
+            RestartSec=1
+
+            [Install]
+            WantedBy=multi-user.target
+            """),
+        )
+        host.run("systemctl", "daemon-reload")
+        host.run("systemctl", "enable", "--now", "AssistDaemon.service")
+        assert pkgtests.present(host, WATCHDOG_WANTS)
+        return [WATCHDOG_WANTS, WATCHDOG_UNIT_FILE, WATCHDOG_DIR]
+
+    def removed(self, host):
+        super().removed(host)
+        res = host.run("systemctl", "is-enabled", "AssistDaemon.service", check=False)
+        assert res.returncode != 0, res
 
 
 class TestSysvinitRemove(RemoveChecks):
     NAME = "ca-rm-sysvinit"
     KIND = "sysvinit"
     VIEW = pkgtests.TestSysvinitPackage
+
+    def with_watchdog(self, host):
+        put_watchdog(host)
+        host.write(WATCHDOG_SCRIPT, "#!/bin/sh\nexit 0\n", mode=0o755)
+        host.run("ln", "-sf", "../init.d/AssistDaemon", WATCHDOG_RC)
+        host.sh(f"setsid {WATCHDOG} </dev/null >/dev/null 2>&1 &")
+        return [WATCHDOG_RC, WATCHDOG_SCRIPT, WATCHDOG_DIR]

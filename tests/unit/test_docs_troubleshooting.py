@@ -48,6 +48,13 @@ PASSED_THROUGH = {
     ("cloudassist.py", "exc"): "errors.Failed(exc): a Failure's message, checked where raised",
     ("_cloudassist_act.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
     ("_cloudassist_updates.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
+    (
+        "cloudassist.py",
+        "exc.cause",
+    ): "a PartlyDone's cause again, with more done: checked where made",
+    ("_cloudassist_package.py", "failed"): (
+        "remove_files' CommandFailed, raised alone or as PartlyDone's cause: checked where made"
+    ),
     ("_cloudassist_act.py", "plan.blocked"): "a plan's blocked, checked where it is written",
     ("cloudassist.py", "plan.blocked"): "a plan's blocked, checked where it is written",
     ("_cloudassist_host.py", "f'{exc}. {goes_on.format(branch.service)}'"): (

@@ -3,8 +3,11 @@ loader mock, without changing this host: the refusal on other hosts, ``test=True
 host's real dpkg, and the plan, the check and the reports against a small dpkg world whose
 ``dpkg --purge`` changes what dpkg-query and the scan of what is left then read."""
 
+import os
 import re
 import shutil
+import subprocess
+import time
 
 import pytest
 import salt.utils.platform
@@ -12,6 +15,7 @@ from salt.exceptions import CommandExecutionError
 
 import _cloudassist_package as package
 import loaded
+import standin
 from _cloudassist_records import CommandResult
 
 execution = loaded.execution
@@ -28,7 +32,11 @@ def opts(tmp_path):
     return {
         "test": False,
         "cachedir": str(tmp_path / "cache"),
-        "cloudassist": {"binary": str(tmp_path / "no-client" / "aliyun-service"), "timeout": 1},
+        "cloudassist": {
+            "binary": str(tmp_path / "no-client" / "aliyun-service"),
+            "watchdog": str(tmp_path / "no-watchdog" / "assist_daemon"),
+            "timeout": 1,
+        },
     }
 
 
@@ -48,7 +56,9 @@ class World:
     """What dpkg knows and what of the client is on the host; ``dpkg --purge`` removes the
     package and what its scripts remove, leaving ``stays``."""
 
-    def __init__(self, monkeypatch, installed=A, left=(PROCESS,), stays=(), retcode=0):
+    def __init__(
+        self, monkeypatch, installed=A, left=(PROCESS,), stays=(), retcode=0, real_files=False
+    ):
         self.now = package.Installed(package.INSTALLED, installed) if installed else None
         self.left, self.stays, self.retcode = tuple(left), tuple(stays), retcode
         self.ran = []
@@ -56,8 +66,15 @@ class World:
         monkeypatch.setattr(
             package, "installed", lambda timeout: self.now or package.Installed(None, None)
         )
-        monkeypatch.setattr(package, "remains", lambda watchdog: self.left)
         monkeypatch.setattr(package, "run_tool", self.run_dpkg)
+        if real_files:
+            return
+        monkeypatch.setattr(package, "remains", lambda watchdog, **kwargs: self.left)
+        # The watchdog's files and the markers: test_watchdog_and_markers_go_for_good.
+        monkeypatch.setattr(package, "watchdog_files", lambda watchdog: ())
+        monkeypatch.setattr(package, "client_markers", lambda: ())
+        monkeypatch.setattr(package, "empty_folders", lambda: ())
+        monkeypatch.setattr(package, "kept_files", lambda: ())
 
     def run_dpkg(self, plan, *, timeout, wait):
         self.ran.append(plan.command_text)
@@ -94,6 +111,8 @@ def test_test_true_on_this_host_reads_only(monkeypatch, tmp_path):
     monkeypatch.setattr(package, "WATCHDOG_SCRIPT", gone)
     monkeypatch.setattr(package.facts, "LINUX_BINARIES", (gone,))
     monkeypatch.setattr(package.systemd, "has_unit_file", lambda unit: False)
+    monkeypatch.setattr(package.systemd, "UNIT_DIRS", ())
+    monkeypatch.setattr(package, "SHARE_FOLDERS", (gone,))
     assert package.remains("/usr/local/share/assist-daemon/assist_daemon") == ()
     monkeypatch.setattr(package, "run_tool", pytest.fail)
     for test in (True, False):
@@ -151,6 +170,120 @@ def test_a_failed_purge_says_dpkgs_words(monkeypatch):
     assert "dpkg: the package's words" in str(caught.value) and caught.value.changes == {}
 
 
+@pytest.fixture
+def vendor_layout(monkeypatch, tmp_path, opts):
+    """The watchdog's folder (a running stand-in watchdog), its init script and rc link, and the
+    client's share folder with freeze_updates' markers and a log no package owns, all under
+    ``tmp_path``; the watchdog is ended afterwards if still running."""
+    share = tmp_path / "share"
+    for marker in ("config/disable_update", "config/disable_bootstrap_update"):
+        (share / marker).parent.mkdir(parents=True, exist_ok=True)
+        (share / marker).write_text("")
+    (share / "9.9.9.9" / "log").mkdir(parents=True)
+    (share / "9.9.9.9" / "log" / "aliyun_assist_main.log").write_text("old\n")
+    binary = standin.install_watchdog(
+        tmp_path / "assist-daemon" / "assist_daemon",
+        ["/bin/true"],
+        tmp_path / "wd.pid",
+        tmp_path / "client.pid",
+        delay=3600,
+    )
+    opts["cloudassist"]["watchdog"] = str(binary)
+    script = tmp_path / "init.d" / "AssistDaemon"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    (tmp_path / "rc2.d").mkdir()
+    (tmp_path / "rc2.d" / "S01AssistDaemon").symlink_to(script)
+    monkeypatch.setattr(package, "SHARE_FOLDERS", (str(share),))
+    monkeypatch.setattr(package, "WATCHDOG_SCRIPT", str(script))
+    monkeypatch.setattr(package.boot, "RC_DIRS", (str(tmp_path / "rc{}.d"),))
+    monkeypatch.setattr(package.systemd, "UNIT_DIRS", ())
+    monkeypatch.setattr(package.systemd, "has_unit_file", lambda unit: False)
+    # The client's own places, absent (other suites leave their stand-in's on this host).
+    monkeypatch.setattr(package, "CLIENT_SCRIPTS", (str(tmp_path / "absent"),))
+    monkeypatch.setattr(package.facts, "LINUX_BINARIES", (str(tmp_path / "absent"),))
+    proc = subprocess.Popen([str(binary)])
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "wd.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield tmp_path, proc
+    proc.kill()
+    proc.wait()
+
+
+@needs_dpkg
+def test_watchdog_and_markers_go_for_good(monkeypatch, vendor_layout):
+    tmp_path, watchdog = vendor_layout
+    world = World(monkeypatch, left=(), real_files=True)
+    share, folder = tmp_path / "share", tmp_path / "assist-daemon"
+    markers = [
+        str(share / "config" / name) for name in ("disable_update", "disable_bootstrap_update")
+    ]
+    wd_files = [
+        str(tmp_path / "rc2.d" / "S01AssistDaemon"),
+        str(tmp_path / "init.d" / "AssistDaemon"),
+        str(folder),
+    ]
+    stop = f"{folder}/assist_daemon --stop"
+
+    tried = execution.remove(test=True)
+    assert world.ran == [] and watchdog.poll() is None and all(map(os.path.lexists, markers))
+    assert tried["changes"] == {
+        "version": {"old": A, "new": None},
+        "watchdog": {"old": True, "new": False},
+        # config/ holds the markers alone: foreseen empty; 9.9.9.9/ keeps its log.
+        "files": {"old": wd_files + markers + [str(share / "config")], "new": []},
+    }, tried
+    assert tried["steps"] == [
+        f"would stop the watchdog with `{stop}`",
+        "would remove the watchdog's " + ", ".join(wd_files),
+        f"would remove aliyun-assist {A} with `{PURGE}`",
+        "then would remove the self-update markers " + ", ".join(markers),
+        f"then would remove the client's folders left empty {share / 'config'}",
+    ], tried
+    assert f"the watchdog's process {watchdog.pid} ({folder}/assist_daemon)" in tried["left"]
+
+    ret = execution.remove()
+    assert world.ran == [PURGE] and watchdog.wait(timeout=5) is not None
+    log = share / "9.9.9.9" / "log" / "aliyun_assist_main.log"
+    assert ret["changes"] == {
+        "version": {"old": A, "new": None},
+        "watchdog": {"old": True, "new": False},
+        "files": {"old": wd_files + markers + [str(share / "config")], "new": []},
+    }, ret
+    assert ret["steps"][0] == f"stopped the watchdog with `{stop}`", ret
+    assert ret["kept"] == [str(log)] and ret["left"] == [], ret
+    assert f"kept (not the client's package's, or another package's): {log}" in ret["warnings"]
+    for path in [*wd_files, *markers, str(share / "config")]:
+        assert not os.path.lexists(path), path
+    assert log.read_text() == "old\n"  # not the package's: kept, named
+    again = execution.remove()
+    assert (again["changes"], again["kept"]) == ({}, [str(log)]), again
+
+
+@needs_dpkg
+def test_remove_watchdog_false_leaves_it_running(monkeypatch, vendor_layout):
+    tmp_path, watchdog = vendor_layout
+    World(monkeypatch, left=(), real_files=True)
+    ret = execution.remove(remove_watchdog=False)
+    assert "watchdog" not in ret["changes"] and watchdog.poll() is None, ret
+    assert (tmp_path / "assist-daemon" / "assist_daemon").exists()
+    assert not (tmp_path / "share" / "config").exists()
+
+
+@needs_dpkg
+def test_a_failed_purge_after_the_watchdog_carries_its_stop(monkeypatch, vendor_layout):
+    tmp_path, watchdog = vendor_layout
+    World(monkeypatch, left=(), retcode=1, real_files=True)
+    with pytest.raises(CommandExecutionError, match="dpkg could not remove") as caught:
+        execution.remove()
+    assert caught.value.changes["watchdog"] == {"old": True, "new": False}
+    assert str(tmp_path / "assist-daemon") in caught.value.changes["files"]["old"]
+    assert "version" not in caught.value.changes
+    # the markers stay while the package is there: a client still installed stays frozen
+    assert (tmp_path / "share" / "config" / "disable_update").exists()
+
+
 # --- the state ----------------------------------------------------------------------------------
 
 
@@ -193,7 +326,8 @@ def test_removed_fails_naming_what_is_left_with_the_change_made(monkeypatch):
     assert f"this is left of the client: {STRAY}" in ret["comment"]
 
 
-def test_removed_takes_only_timeout(monkeypatch):
+def test_removed_takes_only_timeout_and_remove_watchdog(monkeypatch):
     World(monkeypatch)
     ret = states.removed("gone", version="1")
     assert ret["result"] is False and "does not take 'version'" in ret["comment"]
+    assert "(it takes: name, timeout, remove_watchdog)" in ret["comment"]

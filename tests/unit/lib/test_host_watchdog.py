@@ -168,6 +168,38 @@ def test_a_sysvinit_watchdog_script_gives_its_boot_status(monkeypatch, linux_hos
     assert linux_host._watchdog("sysvinit").boot_state is None
 
 
+def test_where_the_init_system_is_undecided_the_watchdog_is_its_processes(
+    monkeypatch, linux_host, tmp_path
+):
+    """A removal reads the watchdog alone; on a host whose PID 1 is no init it used to fail
+    there with the init system's error.  It reads the process table, and no boot status."""
+
+    def undecided():
+        raise errors.Undecided("no init system", evidence={})
+
+    monkeypatch.setattr(linux_host, "init_system", undecided)
+    monkeypatch.setattr(facts, "processes", lambda names: ["found"])
+    seen = []
+
+    def classify(binary, found=None):
+        seen.append(found)
+        return ([77], [], [])
+
+    monkeypatch.setattr(facts, "classify_watchdog", classify)
+    script = tmp_path / "AssistDaemon"
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(hosts, "WATCHDOG_SCRIPT", str(script))
+    monkeypatch.setattr(linux_host, "_show", lambda units: pytest.fail("asked systemd"))
+    watchdog = linux_host.watchdog_alone()
+    assert (watchdog.form, watchdog.pids, watchdog.unit, watchdog.boot_state) == (
+        "process",
+        (77,),
+        None,
+        None,
+    )
+    assert seen == [["found"]]
+
+
 # --- AssistDaemon.service is asked of the bus only where systemd may know it ----------------
 
 

@@ -2,6 +2,7 @@
 files of this host, under folders the test owns), the pure plan, and the check after
 ``dpkg --purge``."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 import _cloudassist_errors as errors
 import _cloudassist_package as package
-from _cloudassist_records import CommandResult
+from _cloudassist_records import CommandResult, Step
 
 A = "2.2.3.578"
 NONE = package.Installed(None, None)
@@ -204,3 +205,201 @@ def test_the_lock_is_waited_for_as_for_an_install(monkeypatch):
 def test_another_host_is_refused_naming_the_removal():
     with pytest.raises(errors.WrongHost, match=r"removes only \.deb packages.*Remove the client"):
         package.host_tool(windows=True, action="remove")
+
+
+# --- the updater, the watchdog's files, the markers ---------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_updater_and_files_are_named_and_the_watchdog_only_when_asked(host, spawn):
+    updater = spawn(str(host / "share" / A / package.UPDATER_NAME))
+    spawn(str(host / "elsewhere" / A / package.UPDATER_NAME))  # not the client's folder
+    watchdog_path = str(host / "assist-daemon" / "assist_daemon")
+    watchdog = spawn(watchdog_path)
+    marker = host / "share" / "config" / "disable_update"
+    marker.parent.mkdir(parents=True)
+    marker.write_text("")
+    left = package.remains(watchdog_path, files=(str(marker), str(host / "absent")))
+    assert left == (
+        f"the updater's process {updater.pid} ({host}/share/{A}/{package.UPDATER_NAME})",
+        f"the watchdog's process {watchdog.pid} ({watchdog_path})",
+        f"the file {marker}",
+    ), left
+    assert package.remains(watchdog_path, with_watchdog=False) == left[:1]
+
+
+def test_the_watchdogs_files_in_the_order_they_go(host, monkeypatch):
+    units, rc2 = host / "system", host / "rc2.d"
+    (units / "multi-user.target.wants").mkdir(parents=True)
+    (units / package.WATCHDOG_UNIT).write_text("[Service]\n")
+    (units / "multi-user.target.wants" / package.WATCHDOG_UNIT).symlink_to(
+        units / package.WATCHDOG_UNIT
+    )
+    rc2.mkdir()
+    (host / "init.d-AssistDaemon").write_text("#!/bin/sh\n")
+    (rc2 / "S01AssistDaemon").symlink_to(host / "init.d-AssistDaemon")
+    (rc2 / "S01other").symlink_to(host / "init.d-AssistDaemon")
+    (host / "assist-daemon").mkdir()
+    (host / "assist-daemon" / "assist_daemon").write_text("")
+    monkeypatch.setattr(package.systemd, "UNIT_DIRS", (str(units),))
+    monkeypatch.setattr(package.boot, "RC_DIRS", (str(host / "rc{}.d"),))
+    assert package.watchdog_files(str(host / "assist-daemon" / "assist_daemon")) == (
+        f"{units}/multi-user.target.wants/{package.WATCHDOG_UNIT}",
+        f"{units}/{package.WATCHDOG_UNIT}",
+        f"{rc2}/S01AssistDaemon",
+        f"{host}/init.d-AssistDaemon",
+        f"{host}/assist-daemon",
+    )
+    # a watchdog configured elsewhere loses its file alone, never its folder
+    (host / "bin").mkdir()
+    (host / "bin" / "assist_daemon").write_text("")
+    assert package.watchdog_files(str(host / "bin" / "assist_daemon"))[-1] == (
+        f"{host}/bin/assist_daemon"
+    )
+
+
+def test_markers_go_then_empty_folders_and_the_rest_is_named(host):
+    share = host / "share"
+    for path in ("config/disable_update", f"{A}/config/disable_bootstrap_update", "9/log/x.log"):
+        (share / path).parent.mkdir(parents=True, exist_ok=True)
+        (share / path).write_text("")
+    markers = package.client_markers()
+    assert markers == (
+        f"{share}/config/disable_update",
+        f"{share}/{A}/config/disable_bootstrap_update",
+    )
+    assert package.remove_files(markers) == markers
+    assert package.remove_empty(package.empty_folders()) == (
+        f"{share}/{A}/config",
+        f"{share}/{A}",
+        f"{share}/config",
+    )
+    assert package.kept_files() == (f"{share}/9/log/x.log",)
+    os.unlink(share / "9" / "log" / "x.log")
+    package.remove_empty(package.empty_folders())
+    assert not share.exists() and package.kept_files() == ()
+
+
+@contextlib.contextmanager
+def unremovable(path):
+    """``path`` (a file) cannot be unlinked while this lasts: a read-only folder for a user;
+    for root, who writes there anyway, a file mounted over it (unlink says EBUSY)."""
+    if os.geteuid() != 0:
+        os.chmod(path.parent, 0o500)
+        try:
+            yield
+        finally:
+            os.chmod(path.parent, 0o700)
+        return
+    subprocess.run(["mount", "--bind", "/dev/null", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_a_file_the_host_will_not_remove_is_an_error_with_what_went(host):
+    gone, stuck = host / "gone", host / "ro" / "stuck"
+    gone.write_text("")
+    stuck.parent.mkdir()
+    stuck.write_text("")
+    with unremovable(stuck):
+        with pytest.raises(errors.PartlyDone, match=f"could not remove {stuck}") as caught:
+            package.remove_files((str(gone), str(stuck)))
+        assert caught.value.changes == {"files": {"old": [str(gone)], "new": []}}
+        assert stuck.exists() and not gone.exists()
+
+
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs Debian's dpkg")
+def test_owners_are_read_from_dpkg(host):
+    dpkg = os.path.realpath(shutil.which("dpkg-query"))
+    owned = package.owners((dpkg, str(host / "nobodys")), 10)
+    assert list(owned) == [dpkg] and "dpkg" in owned[dpkg]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_watchdog_that_stays_up_is_not_verified(host, spawn):
+    proc = spawn(str(host / "assist-daemon" / "assist_daemon"))
+    ran = []
+
+    class Stop:
+        text = "assist_daemon --stop"
+
+    with pytest.raises(errors.NotVerified, match=r"the watchdog is still running \(pid "):
+        package.stop_watchdog(
+            Stop, run_step=lambda s, check: ran.append(s), pids=lambda: [proc.pid], wait=0
+        )
+    assert ran == [Stop]
+    package.stop_watchdog(Stop, run_step=lambda s, check: proc.kill(), pids=lambda: [], wait=0)
+
+
+def test_the_plan_names_each_step_and_change():
+    stop = Step(("systemctl", "stop", "AssistDaemon.service"))
+    plan = package.make_removal(
+        NONE, (), watchdog_stop=stop, watchdog_files=("/w",), markers=("/m",), folders=("/f",)
+    )
+    assert plan.action == "remove" and plan.command
+    assert plan.changes == {
+        "watchdog": {"old": True, "new": False},
+        "files": {"old": ["/w", "/m", "/f"], "new": []},
+    }
+    assert plan.described(ran=True).startswith(
+        "stopped the watchdog with `systemctl stop AssistDaemon.service`; removed the "
+        "watchdog's /w; removed what is left of the client"
+    )
+    assert plan.described(ran=False).endswith(
+        "; then would remove the self-update markers /m"
+        "; then would remove the client's folders left empty /f"
+    )
+    assert plan.described(ran=True).endswith(
+        "; then removed the self-update markers /m; then removed the client's folders left empty /f"
+    )
+    alone = package.make_removal(NONE, (), folders=("/f",))
+    assert alone.action == "remove" and alone.changes == {"files": {"old": ["/f"], "new": []}}
+
+
+def test_the_folders_foreseen_empty_are_those_the_package_leaves(tmp_path, monkeypatch):
+    share = tmp_path / "share"
+    monkeypatch.setattr(package, "SHARE_FOLDERS", (str(share), str(tmp_path / "absent")))
+    files = [share / A / "aliyun-service", share / A / "init" / "install", share / "version"]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    (share / A / "log").mkdir()  # the client's, in its version folder: its scripts' to clean
+    # dpkg -L lists the package's folders too
+    owned = [str(p) for p in (share, share / A, share / A / "init", *files)]
+    assert package.emptied_folders(owned, ()) == ()  # all the package's, dpkg's to remove
+
+    (share / "config").mkdir()  # freeze_updates made it; allow_updates emptied it
+    assert package.emptied_folders(owned, ()) == (f"{share}/config", str(share))
+    marker = share / "config" / "disable_update"
+    marker.write_text("")
+    assert package.emptied_folders(owned, [str(marker)]) == (f"{share}/config", str(share))
+    assert package.emptied_folders(owned, ()) == ()  # a marker that stays keeps them
+
+    version_marker = share / A / "config" / "disable_update"
+    version_marker.parent.mkdir()
+    version_marker.write_text("")
+    markers = [str(marker), str(version_marker)]
+    assert package.emptied_folders(owned, markers) == (
+        f"{share}/{A}/config",
+        f"{share}/{A}",
+        f"{share}/config",
+        str(share),
+    )
+    # something no package owns (an old version's folder, a link to a folder) stays, and
+    # keeps the share folder
+    (share / "9.9.9.9" / "log").mkdir(parents=True)
+    (share / "9.9.9.9" / "log" / "x.log").write_text("")
+    (share / "link").symlink_to(share / "config")
+    assert package.emptied_folders(owned, markers) == (
+        f"{share}/{A}/config",
+        f"{share}/{A}",
+        f"{share}/config",
+    )
+    # with no package known: what the markers leave empty, and what is empty already
+    assert package.emptied_folders((), markers) == (
+        f"{share}/{A}/config",
+        f"{share}/{A}/log",
+        f"{share}/config",
+    )
