@@ -158,7 +158,7 @@ def _carry_out(host, status, plan, *, settle, done, heard):
         )
     if plan.start_steps:
         commands.append(_run_phase(host, status, plan.start_steps, heard=heard))
-        pids = _verify_started(host, status, commands[-1], settle=settle)
+        pids = verify_started(host, status, commands[-1], settle=settle)
         if status.running and plan.stop_steps:
             done.pop(f"stopped the client with `{commands[0]}`", None)
             done["restarted the client with `{}`".format("; ".join(commands))] = (
@@ -377,9 +377,10 @@ def _verify_stopped(host, status, command, *, settle):
     return [now.suspects_text()]
 
 
-def _verify_started(host, status, command, *, settle):
+def verify_started(host, status, command, *, settle):
     """Running, and still the same process ``settle`` seconds later: a new pid in that window
-    is a crash loop or a restart, however long the client lived before it."""
+    is a crash loop or a restart, however long the client lived before it.  (``command``:
+    what started it, a start or a package's install.)"""
     pids = wait_for(lambda: host.client_pids(status), host.timeout)
     if not pids:
         raise errors.NotVerified(

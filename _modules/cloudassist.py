@@ -931,7 +931,13 @@ def allow_updates(timeout=None, test=False):
 
 @_at_salts_boundary
 def install(
-    source, version=None, source_hash=None, timeout=None, test=False, allow_downgrade=False
+    source,
+    version=None,
+    source_hash=None,
+    timeout=None,
+    test=False,
+    allow_downgrade=False,
+    settle=None,
 ):
     """
     Install or upgrade the Cloud Assistant client from its package, then check that the
@@ -970,7 +976,9 @@ def install(
     - the same version with the client not running: the tool's reinstall;
     - otherwise the tool's install runs, and the truth is read again: the package database
       (on Windows the service) must say the version, the client's binary that version, and
-      the client must run (``cloudassist.status``), within ``timeout`` seconds.
+      the client must run (``cloudassist.status``), within ``timeout`` seconds, and stay up
+      ``settle`` seconds, as after ``cloudassist.start``: a client that exits or is restarted
+      in that time fails the call, with the version change reported.
 
     Returns the client's status afterwards (as ``cloudassist.status``; ``broken`` says why where
     ``test=True`` finds a broken client), with ``changed``,
@@ -1006,6 +1014,9 @@ def install(
         ``changes`` is what would change.  Nothing is run but the reads (default False).
     allow_downgrade
         Install the package even when a newer version is installed (default False).
+    settle
+        Seconds the new client must stay up, the same process, before the install is reported
+        (default: ``cloudassist:settle``, else 2; 0 checks only that it runs).
 
     Raises an error naming what was tried, the host's words (the tool's last lines) and what to
     do when the tool fails or the check afterwards does not hold; a failure after the tool
@@ -1026,6 +1037,7 @@ def install(
     seconds = _seconds("timeout", timeout, DEFAULT_TIMEOUT, config=config)
     test = args.flag("the argument test", test)
     allow_downgrade = args.flag("the argument allow_downgrade", allow_downgrade)
+    settle = _seconds("settle", settle, DEFAULT_SETTLE, config=config, allow_zero=True)
     tool = packages.host_tool(
         os_family=__grains__.get("os_family"), windows=salt.utils.platform.is_windows()
     )
@@ -1074,9 +1086,10 @@ def install(
                 after.version if after.ok else packages.left_text(after),
             )
         try:
-            packages.verify(
+            status = packages.verify(
                 res, after, plan, read_status=lambda: _host(timeout, config).status(), wait=seconds
             )
+            act.verify_started(_host(timeout, config), status, res.command, settle=settle)
         except errors.Failure as exc:
             if done:
                 _refresh_grains()

@@ -400,6 +400,7 @@ def installed(
     running=True,
     allow_downgrade=False,
     timeout=None,
+    settle=None,
     **kwargs,
 ):
     """
@@ -452,6 +453,9 @@ def installed(
     timeout
         Seconds each command may take (default: ``cloudassist:timeout``, else 30; see
         ``cloudassist.install`` for the package tool's own command).
+    settle
+        Seconds the installed (or started) client must stay up before the step counts as done
+        (default: ``cloudassist:settle``, else 2).
 
     .. code-block:: yaml
 
@@ -466,7 +470,7 @@ def installed(
     try:
         _check_args(
             timeout,
-            None,
+            settle,
             extra=kwargs,
             fun="installed",
             takes=(
@@ -477,6 +481,7 @@ def installed(
                 "running",
                 "allow_downgrade",
                 "timeout",
+                "settle",
             ),
             updates=updates,
         )
@@ -498,7 +503,7 @@ def installed(
     # The package at its version with the client stopped: starting it (or not) is the running
     # step's business, not a reinstall's.
     install_now = bool(change) and not (present and change["old"] == change["new"])
-    steps = _InstallSteps(ret, test=test, timeout=timeout)
+    steps = _InstallSteps(ret, test=test, timeout=timeout, settle=settle)
     if updates is not None and present and not steps.switch_updates(updates, "updates"):
         return steps.failed("The package and the client's running state were left alone.")
     if not install_now:
@@ -543,8 +548,8 @@ class _InstallSteps:
     """The steps of ``installed`` after its plan: each adds its changes and its comment to
     ``ret``, and says whether it succeeded (``failed`` then gives the state's return)."""
 
-    def __init__(self, ret, *, test, timeout):
-        self.ret, self.test, self.timeout = ret, test, timeout
+    def __init__(self, ret, *, test, timeout, settle):
+        self.ret, self.test, self.timeout, self.settle = ret, test, timeout, settle
         self.comments = []
 
     def _call(self, function, key, **kwargs):
@@ -582,6 +587,7 @@ class _InstallSteps:
             source_hash=source_hash,
             timeout=self.timeout,
             allow_downgrade=allow_downgrade,
+            settle=self.settle,
         )
         if done is None:
             return False
@@ -591,7 +597,11 @@ class _InstallSteps:
 
     def run_or_stop(self, running):
         result = self._call(
-            "start" if running else "stop", None, timeout=self.timeout, test=self.test
+            "start" if running else "stop",
+            None,
+            timeout=self.timeout,
+            settle=self.settle,
+            test=self.test,
         )
         if result is None:
             return False

@@ -25,6 +25,7 @@ import client_deb
 pytestmark = pytest.mark.realinit
 
 A, B = pkgtests.A, pkgtests.B
+DYING = "2.2.5.1"
 SALT_STATES = tb.SALT_DIR + "/states"
 
 
@@ -33,6 +34,13 @@ def install_debs(tmp_path_factory):
     """{version: host path of its .deb}, each built once per session."""
     out = tmp_path_factory.mktemp("install-debs")
     return {v: client_deb.build(v, out) for v in (A, B)}
+
+
+@pytest.fixture(scope="session")
+def dying_deb(tmp_path_factory):
+    """{DYING: the .deb of a newer client that exits 5 s after each start}."""
+    out = tmp_path_factory.mktemp("dying-deb")
+    return {DYING: client_deb.build(DYING, out, die_after=5)}
 
 
 class InstallChecks:
@@ -150,6 +158,19 @@ class InstallChecks:
         assert f"{pkgtests.INBOX}/bogus.deb is not a .deb package" in res.text, res
         assert "nothing was changed" in res.text, res
         assert self.view.assert_installed_and_running(host, B) == pid
+
+    def test_a_client_that_exits_after_the_install_fails_it(self, host, install_debs, dying_deb):
+        """The new client runs at its version when first read, then exits: within ``settle``
+        the install sees it go, fails, and reports the version change dpkg made."""
+        self.at(host, install_debs, B)
+        res = self.install(host, dying_deb, DYING, "settle=10", check=False)
+        assert res.returncode != 0, res
+        text = res.text
+        assert "started the client (pid" in text and "but it exited within 10 s" in text, res
+        assert f"already done: dpkg left aliyun-assist install ok installed {DYING}" in text, res
+        assert pkgtests.package(host) == f"install ok installed {DYING}"
+        assert host.pids() == [], "the client did not exit, or was started again"
+        pkgtests.dpkg(host, "--purge", "aliyun-assist")  # the next class run starts clean
 
 
 class TestSystemdInstall(InstallChecks):

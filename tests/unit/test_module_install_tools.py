@@ -76,7 +76,18 @@ class RpmHost:
                 looked_in=("/usr/sbin/aliyun-service",),
             )
         seen = {"installed": True, "running": self.running, "version": self.client}
-        return SimpleNamespace(**seen, as_dict=lambda: dict(seen))
+        return SimpleNamespace(**seen, unit=None, as_dict=lambda: dict(seen))
+
+    timeout = 2
+
+    lives = None  # how many more readings of its pids the client survives (None: for ever)
+
+    def client_pids(self, status):
+        """The client's process, as the install's settle reads it after the check."""
+        if self.lives is not None:
+            self.running = self.lives > 0
+            self.lives -= 1
+        return [4242] if self.running else []
 
     def no_client(self, failure):
         return SimpleNamespace(as_dict=lambda: {"installed": False, "running": False})
@@ -91,7 +102,11 @@ def minion(tmp_path):
     """The minion's dunders, which the Windows fixture changes before a test calls."""
     return {
         "__salt__": {"saltutil.refresh_grains": lambda **kw: True},
-        "__opts__": {"cachedir": str(tmp_path / "cache"), "cloudassist": {"timeout": 2}},
+        "__opts__": {
+            "cachedir": str(tmp_path / "cache"),
+            # settle 0: the fake client cannot exit; tests/realinit proves the settle
+            "cloudassist": {"timeout": 2, "settle": 0},
+        },
         "__pillar__": {},
         "__grains__": {"os_family": "RedHat"},
     }
@@ -297,6 +312,22 @@ def test_a_client_that_does_not_start_fails_the_check_with_the_change(on_path, r
         module.install(path_of(rpms, "aliyun_assist", A))
     assert c.value.changes == {"version": {"old": None, "new": A}}
     assert "already done: rpm left aliyun_assist installed" in str(c.value)
+
+
+def test_a_client_that_exits_within_settle_fails_the_install_with_the_change(
+    on_path, rpm_host, rpms
+):
+    on_path("dnf", "rpm")
+    host = rpm_host()
+    host.lives = 1  # runs at the version when read, then is gone
+    with pytest.raises(
+        CommandExecutionError,
+        match=r"started the client \(pid 4242\) but it "
+        r"exited within 0\.5 s",
+    ) as c:
+        module.install(path_of(rpms, "aliyun_assist", A), settle=0.5)
+    assert c.value.changes == {"version": {"old": None, "new": A}}
+    assert "already done: dnf left aliyun_assist installed" in str(c.value)
 
 
 # --- Windows ----------------------------------------------------------------------------------
