@@ -432,3 +432,12 @@ def install_watchdog(
     config = watchdog_config(start, pidfile, client_pidfile, delay=delay, stop_works=stop_works)
     _atomic_write(config_path(path), config.encode(), 0o644)
     return _atomic_write(path, client_binary().read_bytes(), 0o755)
+
+
+def install_idle_watchdog(path: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """A stand-in watchdog at ``path`` that never gets to start anything (an hour's delay,
+    ``/bin/true``), its pid files in ``folder`` (``wd.pid``, and ``client.pid`` it watches)."""
+    folder = Path(folder)
+    return install_watchdog(
+        path, ["/bin/true"], folder / "wd.pid", folder / "client.pid", delay=3600
+    )

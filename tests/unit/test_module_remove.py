@@ -181,13 +181,7 @@ def vendor_layout(monkeypatch, tmp_path, opts):
         (share / marker).write_text("")
     (share / "9.9.9.9" / "log").mkdir(parents=True)
     (share / "9.9.9.9" / "log" / "aliyun_assist_main.log").write_text("old\n")
-    binary = standin.install_watchdog(
-        tmp_path / "assist-daemon" / "assist_daemon",
-        ["/bin/true"],
-        tmp_path / "wd.pid",
-        tmp_path / "client.pid",
-        delay=3600,
-    )
+    binary = standin.install_idle_watchdog(tmp_path / "assist-daemon" / "assist_daemon", tmp_path)
     opts["cloudassist"]["watchdog"] = str(binary)
     script = tmp_path / "init.d" / "AssistDaemon"
     script.parent.mkdir()

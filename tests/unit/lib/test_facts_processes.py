@@ -82,13 +82,7 @@ def test_a_zombie_is_not_running(client):
 @pytest.fixture
 def watchdog(tmp_path):
     """A running stand-in watchdog (it never gets to start anything) and its binary."""
-    path = standin.install_watchdog(
-        tmp_path / "wd" / "assist_daemon",
-        ["/bin/true"],
-        tmp_path / "wd.pid",
-        tmp_path / "client.pid",
-        delay=3600,
-    )
+    path = standin.install_idle_watchdog(tmp_path / "wd" / "assist_daemon", tmp_path)
     proc = subprocess.Popen([str(path)])
     assert wait_until(lambda: (tmp_path / "wd.pid").exists())
     yield str(path), proc
@@ -121,13 +115,7 @@ def test_a_watchdog_of_another_binary_is_named_not_counted(watchdog):
 def test_a_watchdog_started_from_the_target_of_the_configured_link_is_found(tmp_path):
     """The configured path is a link to a file of another name; the process, started from
     that file, shows the target's name."""
-    target = standin.install_watchdog(
-        tmp_path / "assist_daemon_v2",
-        ["/bin/true"],
-        tmp_path / "wd.pid",
-        tmp_path / "client.pid",
-        delay=3600,
-    )
+    target = standin.install_idle_watchdog(tmp_path / "assist_daemon_v2", tmp_path)
     link = tmp_path / "assist_daemon"
     link.symlink_to(target.name)
     proc = subprocess.Popen([str(target)])
