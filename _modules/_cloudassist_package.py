@@ -8,9 +8,9 @@ the ``.rpm``, the installer on Windows.  The vendor's package is ``aliyun-assist
 "Packages and self-update"); its after-install script (the client's ``init/install``) links
 ``/usr/sbin/aliyun-service`` and writes, enables and starts the client's own service, so what is
 checked afterwards is the package, the binary's ``-v`` and the running client.  Its
-``prerm`` (``init/uninstall``) stops and removes that service, so what is checked after
-``dpkg --purge`` (removal is dpkg's only, for now) is that nothing of the client is left
-(:func:`remains`).
+before-remove script (``init/uninstall``) stops and removes that service, so what is checked
+after ``dpkg --purge`` or ``dnf remove`` (and yum's, zypper's, rpm's: not on Windows, where the
+vendor publishes no uninstall command) is that nothing of the client is left (:func:`remains`).
 
 The facts are read here (:func:`host_tool`, :func:`identify`, :func:`installed`); the plan
 (:func:`make_plan`) and the readings of the commands' output (:func:`fields`,
@@ -165,24 +165,32 @@ def tense(part, *, ran):
 
 
 def host_tool(*, os_family=None, windows=False, action="install"):
-    """The :class:`tools.Tool` that installs the client here; for ``action`` ``remove``, dpkg
-    only (removing with rpm's tools and on Windows is not done yet); else
-    :class:`errors.WrongHost`."""
+    """The :class:`tools.Tool` that installs the client here; for ``action`` ``remove``, one
+    that removes it (dpkg, dnf, yum, zypper, rpm: not the Windows installer, for which the
+    vendor publishes no uninstall command); else :class:`errors.WrongHost`."""
     if action == "install":
         return tools.host_tool(os_family=os_family, windows=windows)
+    if windows:
+        raise errors.WrongHost(
+            "cloudassist does not remove the client on Windows: the vendor publishes no "
+            "uninstall command for it (its installer aliyun_agent_latest_setup.exe leaves no "
+            "uninstaller to run); nothing was changed. The client's own "
+            "`aliyun_assist_service.exe --remove` then `--stop` delete and stop its service "
+            "AliyunService; its folder (C:\\ProgramData\\aliyun\\assist) is then yours to "
+            "delete",
+            needs="dpkg or rpm",
+        )
     try:
-        tool = tools.host_tool(os_family=os_family, windows=windows)
+        tool = tools.host_tool(os_family=os_family)
     except errors.WrongHost:
-        tool = None
-    if tool is tools.DPKG:
-        return tool
-    lacks = "a Windows host" if windows else (f"its tool is {tool.name}" if tool else "no dpkg")
-    raise errors.WrongHost(
-        f"this version of cloudassist {action}s only .deb packages, with dpkg, and this host "
-        f"has none ({lacks}); nothing was changed. {action.capitalize()} the client with the "
-        "vendor's procedure for this host",
-        needs="dpkg",
-    )
+        raise errors.WrongHost(
+            "this version of cloudassist removes only the client's .deb with dpkg and its .rpm "
+            "with dnf, yum, zypper or rpm, and this host has none of them (no dpkg with its "
+            f"database {tools.DPKG_STATUS}, no rpm); nothing was changed. Remove the client "
+            "with the vendor's procedure for this host",
+            needs="dpkg or rpm",
+        ) from None
+    return tool
 
 
 def source_kind(source):
@@ -501,12 +509,18 @@ def client_markers():
     return tuple(found)
 
 
-def owners(paths, timeout):
-    """``{path: packages}`` for those of ``paths`` that a package's file list holds
-    (``dpkg-query -S``; a folder counts where a package has a file in it)."""
+def owners(paths, timeout, *, tool=tools.DPKG):
+    """``{path: packages}`` for those of ``paths`` that a package's file list holds: dpkg's
+    (``dpkg-query -S``; a folder counts where a package has a file in it) or rpm's
+    (``rpm -qf``, one path at a time: its answers name no path)."""
     if not paths:
         return {}
-    res = run(["dpkg-query", "-S", *paths], timeout)
+    if tool.kind == "rpm":
+        found = {
+            path: tools.rpm_owners(run([*tool.owners, path], timeout).stdout) for path in paths
+        }
+        return {path: ", ".join(names) for path, names in found.items() if names}
+    res = run([*tool.owners, *paths], timeout)
     owned = {}
     for line in res.stdout.splitlines():
         if line.startswith("diversion "):
@@ -517,10 +531,10 @@ def owners(paths, timeout):
     return owned
 
 
-def package_files(timeout):
-    """The paths dpkg's file list of the client's package holds (``dpkg-query -L``; none
-    where dpkg knows no such package)."""
-    res = run(["dpkg-query", "-L", PACKAGE], timeout)
+def package_files(timeout, *, tool=tools.DPKG):
+    """The paths the file list of the client's package holds (``dpkg-query -L``, ``rpm -ql``;
+    none where the database knows no such package)."""
+    res = run(list(tool.files), timeout)
     return tuple(line for line in res.stdout.splitlines() if line.startswith("/"))
 
 
@@ -624,19 +638,16 @@ def make_plan(new, now, *, path, running, allow_downgrade=False, tool=tools.DPKG
     return Plan("install", old, new, command, f"{verb} {what} with `{shown}`", tool)
 
 
-def remove_argv():
-    """``dpkg --purge aliyun-assist``, without questions: the package, its scripts' work and its
-    configuration files."""
-    return ("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--purge", PACKAGE)
-
-
-def make_removal(now, left, *, watchdog_stop=None, watchdog_files=(), markers=(), folders=()):
+def make_removal(
+    now, left, *, watchdog_stop=None, watchdog_files=(), markers=(), folders=(), tool=tools.DPKG
+):
     """What to do to have nothing of the client on this host, from ``now`` (an
     :class:`Installed`), ``left`` (:func:`remains`), the step that stops the running watchdog,
     the watchdog's files to remove, the self-update ``markers`` and the share ``folders`` that
-    will then be empty (:func:`emptied_folders`): nothing when dpkg knows no
-    package and nothing is left; else ``dpkg --purge`` (which changes nothing where dpkg knows
-    no package, so what is left is then named by the check afterwards), after the watchdog's
+    will then be empty (:func:`emptied_folders`): nothing when the package database knows no
+    package and nothing is left; else ``tool``'s removal (``dpkg --purge aliyun-assist``,
+    ``dnf remove -y aliyun_assist``, ...; it changes nothing where the database knows no
+    package, so what is left is then named by the check afterwards), after the watchdog's
     stop and files, before the markers."""
     further = {
         "watchdog_stop": watchdog_stop,
@@ -644,11 +655,17 @@ def make_removal(now, left, *, watchdog_stop=None, watchdog_files=(), markers=()
         "markers": tuple(markers),
         "folders": tuple(folders),
     }
+    name = tool.package
     if not now.known and not left and not any(further.values()):
         return Plan(
-            "none", None, None, (), f"{PACKAGE} is not installed and nothing of the client is left"
+            "none",
+            None,
+            None,
+            (),
+            f"{name} is not installed and nothing of the client is left",
+            tool,
         )
-    command = remove_argv()
+    command = tool.remove
     shown = command_line(list(command))
     if not now.known:
         return Plan(
@@ -656,11 +673,14 @@ def make_removal(now, left, *, watchdog_stop=None, watchdog_files=(), markers=()
             None,
             None,
             command,
-            f"remove what is left of the client ({PACKAGE} is not installed) with `{shown}`",
+            f"remove what is left of the client ({name} is not installed) with `{shown}`",
+            tool,
             **further,
         )
     old = now.version if now.ok else left_text(now)
-    return Plan("remove", old, None, command, f"remove {PACKAGE} {old} with `{shown}`", **further)
+    return Plan(
+        "remove", old, None, command, f"remove {name} {old} with `{shown}`", tool, **further
+    )
 
 
 # --- acting and checking ------------------------------------------------------------------------
@@ -693,12 +713,13 @@ def run_tool(plan, *, timeout, wait):
         time.sleep(LOCK_POLL)
 
 
-def _dpkg_failed(res, *, doing, advice):
-    """:class:`errors.CommandFailed` for a dpkg that exited non-zero, with its words."""
+def _removal_failed(res, tool):
+    """:class:`errors.CommandFailed` for a removal that exited non-zero, with the tool's words."""
     output = res.stdout + res.stderr
     return errors.CommandFailed(
-        f"`{res.command}` exited with code {res.retcode}: dpkg could not {doing}. Read dpkg's "
-        f"words below{advice}; `dpkg --audit` lists what is broken",
+        f"`{res.command}` exited with code {res.retcode}: {tool.name} could not remove "
+        f"{tool.package}. Read {tool.name}'s words below (often the package's before-remove "
+        f"script: it could not stop or remove the client's service); {tool.advice}",
         command=res.command,
         retcode=res.retcode,
         output=output,
@@ -749,22 +770,21 @@ def verify(res, after, plan, *, read_status, wait):
 
 
 def verify_removed(res, plan, *, read, wait):
-    """``dpkg --purge`` (``res``) succeeded and nothing of the client is left: ``read()`` gives
-    ``(Installed, remains)``, read again until ``wait`` seconds passed (a stopped process may
-    take a moment to go); else :class:`errors.CommandFailed` or :class:`errors.LeftBehind`
-    naming what is left."""
+    """The removal (``res``: ``dpkg --purge``, ``dnf remove``, ...) succeeded and nothing of the
+    client is left: ``read()`` gives ``(Installed, remains)``, read again until ``wait`` seconds
+    passed (a stopped process may take a moment to go); else :class:`errors.CommandFailed` or
+    :class:`errors.LeftBehind` naming what is left."""
     output = res.stdout + res.stderr
     if res.retcode != 0:
-        raise _dpkg_failed(
-            res,
-            doing=f"remove {PACKAGE}",
-            advice=" (often the package's prerm: it could not stop or remove the client's service)",
-        )
+        raise _removal_failed(res, plan.tool)
 
     def named():
         now, left = read()
         if now.known:
-            left = (f"the package {PACKAGE} ({now.state} {now.version or ''})".rstrip(), *left)
+            left = (
+                f"the package {plan.tool.package} ({now.state} {now.version or ''})".rstrip(),
+                *left,
+            )
         return left
 
     def failure(left):

@@ -1,7 +1,9 @@
-"""The package tools ``cloudassist.install`` runs, as data: one :class:`Tool` record per tool
-(what it installs, upgrades, downgrades and reinstalls with, what it says when another process
-holds its lock), the choice of the host's own (:func:`choose`, pure; :func:`host_tool` reads the
-facts), and the readings of rpm's queries (:func:`rpm_fields`, :func:`rpm_state`).
+"""The package tools ``cloudassist.install`` and ``cloudassist.remove`` run, as data: one
+:class:`Tool` record per tool (what it installs, upgrades, downgrades, reinstalls and removes
+with, what reads the owners of files and the package's file list, what it says when another
+process holds its lock), the choice of the host's own (:func:`choose`, pure;
+:func:`host_tool` reads the facts), and the readings of rpm's queries (:func:`rpm_fields`,
+:func:`rpm_state`, :func:`rpm_owners`).
 
 The vendor builds its packages with fpm: ``aliyun-assist`` as a ``.deb``, ``aliyun_assist`` as an
 ``.rpm`` (Version: the client's four integers, Release: 1); on Windows the installer
@@ -19,6 +21,8 @@ FILE = "<file>"  # in a command's template: where the package file goes
 DPKG_STATUS = "/var/lib/dpkg/status"
 RPM_FORMAT = "%{NAME} %{VERSION}\\n"  # rpm reads the escape itself: one line per package
 RPM_INSTALLED = "installed"
+RPM_NAME_FORMAT = "%{NAME}\\n"
+RPM_UNOWNED = "is not owned by any package"  # rpm -qf, LC_ALL=C
 
 
 class Tool(NamedTuple):
@@ -27,7 +31,10 @@ class Tool(NamedTuple):
     (``install`` for an install or upgrade, ``downgrade``, ``reinstall``: argument lists with
     :data:`FILE`); ``lock_words`` / ``lock_codes``, what it prints or exits with when another
     process holds its lock (it changed nothing then); ``holders``: who usually holds it;
-    ``query``: what reads the installed version; ``advice``: what to run when it failed."""
+    ``query``: what reads the installed version; ``advice``: what to run when it failed;
+    ``remove``: the command that removes the package (none: this tool removes nothing);
+    ``owners``: the command that names the packages owning the paths appended to it;
+    ``files``: the command that lists the package's files."""
 
     name: str
     kind: str
@@ -40,6 +47,9 @@ class Tool(NamedTuple):
     holders: str = ""
     query: str = ""
     advice: str = ""
+    remove: tuple = ()
+    owners: tuple = ()
+    files: tuple = ()
 
     def argv(self, verb, path):
         """The command of ``verb`` (``install``, ``upgrade``, ``downgrade``, ``reinstall``)."""
@@ -55,6 +65,10 @@ class Tool(NamedTuple):
 
 _DPKG_I = ("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", FILE)
 _RPM_LOCK = ("can't create transaction lock",)
+_RPM_READS = {
+    "owners": ("rpm", "-qf", "--queryformat", RPM_NAME_FORMAT),
+    "files": ("rpm", "-ql", "aliyun_assist"),
+}
 DPKG = Tool(
     "dpkg",
     "deb",
@@ -72,6 +86,9 @@ DPKG = Tool(
     query="dpkg-query",
     advice="`dpkg --configure -a` finishes a half-done install, `dpkg --audit` lists what is "
     "broken",
+    remove=("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--purge", "aliyun-assist"),
+    owners=("dpkg-query", "-S"),
+    files=("dpkg-query", "-L", "aliyun-assist"),
 )
 DNF = Tool(
     "dnf",
@@ -85,6 +102,8 @@ DNF = Tool(
     holders="dnf-automatic, PackageKit?",
     query="rpm -q",
     advice="`dnf history` says what ran, `rpm -V aliyun_assist` checks the installed files",
+    remove=("dnf", "remove", "-y", "aliyun_assist"),
+    **_RPM_READS,
 )
 YUM = Tool(
     "yum",
@@ -99,6 +118,8 @@ YUM = Tool(
     holders="yum-cron, PackageKit?",
     query="rpm -q",
     advice="`yum history` says what ran, `rpm -V aliyun_assist` checks the installed files",
+    remove=("yum", "--setopt=exit_on_lock=True", "remove", "-y", "aliyun_assist"),
+    **_RPM_READS,
 )
 ZYPPER = Tool(
     "zypper",
@@ -112,6 +133,8 @@ ZYPPER = Tool(
     holders="PackageKit, another zypper?",
     query="rpm -q",
     advice="`rpm -V aliyun_assist` checks the installed files",
+    remove=("zypper", "--non-interactive", "remove", "aliyun_assist"),
+    **_RPM_READS,
 )
 RPM = Tool(
     "rpm",
@@ -124,6 +147,8 @@ RPM = Tool(
     holders="another rpm, yum or dnf?",
     query="rpm -q",
     advice="`rpm -V aliyun_assist` checks the installed files",
+    remove=("rpm", "-e", "aliyun_assist"),
+    **_RPM_READS,
 )
 INSTALLER = Tool(
     "installer",
@@ -208,3 +233,11 @@ def rpm_state(retcode, stdout, package):
         return RPM_INSTALLED, versions[0]
     newest = max(versions, key=lambda v: [int(p) if p.isdigit() else -1 for p in v.split(".")])
     return f"{RPM_INSTALLED} {len(versions)} times", newest
+
+
+def rpm_owners(stdout):
+    """The package names ``rpm -qf --queryformat '%{NAME}\\n' PATH`` printed for one path; none
+    where it said ``file PATH is not owned by any package``."""
+    return tuple(
+        line.strip() for line in stdout.splitlines() if line.strip() and RPM_UNOWNED not in line
+    )

@@ -1146,13 +1146,17 @@ def remove(timeout=None, test=False, remove_watchdog=True):
     Remove the Cloud Assistant client for good: its watchdog, package, service, binary and
     self-update markers, then check that nothing of it is left.
 
-    This version removes the vendor's ``.deb`` (package ``aliyun-assist``) with dpkg, on the
-    hosts ``cloudassist.install`` supports (``dpkg`` and ``/var/lib/dpkg/status``); anywhere
-    else the call fails, saying so, and changes nothing.  The package's own scripts stop and
-    remove the client's service (``aliyun.service`` under systemd,
+    The package is removed with the host's own tool, chosen as ``cloudassist.install`` chooses
+    it: the vendor's ``.deb`` (package ``aliyun-assist``) with dpkg; its ``.rpm`` (package
+    ``aliyun_assist``) with ``dnf remove -y``, ``yum --setopt=exit_on_lock=True remove -y``,
+    ``zypper --non-interactive remove`` or ``rpm -e``, whichever the host has first.  On
+    Windows the call fails and changes nothing: the vendor publishes no uninstall command for
+    the client there (the error says what the operator can run instead).  The package's own
+    scripts stop and remove the client's service (``aliyun.service`` under systemd,
     ``/etc/init.d/aliyun-service`` elsewhere) and its files.
 
-    From what dpkg knows (``dpkg-query -W aliyun-assist``) and what of the client is on the
+    From what the package database knows (``dpkg-query -W aliyun-assist``, ``rpm -q
+    aliyun_assist``) and what of the client is on the
     host (its processes, its updater's ``aliyun_assist_update`` from a version folder and the
     watchdog's, found by their executables; the units ``aliyun.service``,
     ``aliyun-service.service``, ``agentwatch.service`` and ``AssistDaemon.service``; the init
@@ -1168,43 +1172,45 @@ def remove(timeout=None, test=False, remove_watchdog=True):
        (``systemctl daemon-reload`` after), the rc links and ``/etc/init.d/AssistDaemon``, and
        its folder (``/usr/local/share/assist-daemon``; a watchdog configured elsewhere with
        ``cloudassist:watchdog`` loses its binary alone, never its folder).  A file that a
-       package's file list holds (``dpkg-query -S``) is never removed: another package's stays
-       and is named in ``kept``;
-    2. ``DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist`` runs (waiting, within
-       ``timeout``, while another process such as apt holds dpkg's lock);
-    3. after a successful purge only, the self-update markers ``disable_update`` and
+       package's file list holds (``dpkg-query -S``, ``rpm -qf``) is never removed: another
+       package's stays and is named in ``kept``;
+    2. ``DEBIAN_FRONTEND=noninteractive dpkg --purge aliyun-assist`` (or the rpm tool's
+       removal) runs, waiting, within ``timeout``, while another process (apt, yum-cron,
+       PackageKit, ...) holds the tool's lock;
+    3. after a successful removal only, the self-update markers ``disable_update`` and
        ``disable_bootstrap_update`` (``cloudassist.freeze_updates`` made them; no package owns
        them) are removed from ``/usr/local/share/aliyun-assist/config/`` and the version
        folders' ``config/``, and the client's folders left empty (``config/``, the version
        folders, ``/usr/local/share/aliyun-assist``) with them.  Any other file left there (a
        self-update's version, logs) is not the package's: it is not removed but named in
        ``kept`` and in ``warnings``;
-    4. the same truth is read again until ``timeout`` seconds passed: dpkg must know no
-       package and nothing of the client, its updater, or (with ``remove_watchdog``) its
-       watchdog and the files removed may be left.  What is left is named in the error.
+    4. the same truth is read again until ``timeout`` seconds passed: the package database
+       must know no package and nothing of the client, its updater, or (with
+       ``remove_watchdog``) its watchdog and the files removed may be left.  What is left is
+       named in the error.
 
-    Nothing is run when dpkg knows no such package and nothing of the above is left:
+    Nothing is run when the database knows no such package and nothing of the above is left:
     ``changes`` is empty.
 
     Returns the client's status afterwards (as ``cloudassist.status``: ``installed`` False once
     it is gone), with ``changed``, ``changes`` (``version: {old, new: None}``; ``watchdog:
     {old: True, new: False}`` where it was stopped; ``files: {old: [paths], new: []}``, each
-    file and folder removed), ``command`` (the dpkg command that ran, or would run), ``steps``
+    file and folder removed), ``command`` (the removal that ran, or would run), ``steps``
     (each step in order, done or as it would be done), ``comment`` (the steps in one
     sentence), ``kept`` (the files that stay, see above) and ``left``: what of the client is on
     the host (before the removal under ``test=True``, else after it; empty when nothing is).
 
     timeout
-        Seconds each check may take, the watchdog may take to go, the call waits for dpkg's
-        lock, and what is left may take to go after ``dpkg --purge`` (default:
-        ``cloudassist:timeout``, else 30).  ``dpkg --purge`` itself may take up to 300
-        seconds, or ``timeout`` when longer.
+        Seconds each check may take, the watchdog may take to go, the call waits for the
+        tool's lock, and what is left may take to go after the removal (default:
+        ``cloudassist:timeout``, else 30).  The removal itself may take up to 300 seconds, or
+        ``timeout`` when longer.
     test
         Only say what would be done: the comment and ``steps`` name each step, ``changes`` is
         what would change and ``left`` what is there now.  The folders it names are those
         only something besides the package kept (``config/``, made by ``freeze_updates``, and
-        the share folder it alone kept); the package's own (``dpkg-query -L`` and what its
-        version folders hold) are presumed to go with it.  Nothing is run but the reads
+        the share folder it alone kept); the package's own (``dpkg-query -L`` or ``rpm -ql``,
+        and what its version folders hold) are presumed to go with it.  Nothing is run but the reads
         (default False).
     remove_watchdog
         Stop and remove the watchdog ``assist_daemon`` too (default True: a removal is for
@@ -1215,7 +1221,7 @@ def remove(timeout=None, test=False, remove_watchdog=True):
         of the watchdog's name runs from another binary than ``cloudassist:watchdog``, the call
         fails before anything runs, as ``stop_watchdog=True`` does.
 
-    Raises an error naming the command, dpkg's last lines and what to do when dpkg fails, or
+    Raises an error naming the command, the tool's last lines and what to do when it fails, or
     naming each thing left when the check afterwards finds one; a failure after a step changed
     something (the watchdog stopped, files removed, the package gone) still carries those
     changes in ``changes``.
@@ -1233,12 +1239,16 @@ def remove(timeout=None, test=False, remove_watchdog=True):
     seconds = _seconds("timeout", timeout, DEFAULT_TIMEOUT, config=config)
     test = args.flag("the argument test", test)
     remove_watchdog = args.flag("the argument remove_watchdog", remove_watchdog)
-    packages.host_tool(windows=salt.utils.platform.is_windows(), action="remove")
+    tool = packages.host_tool(
+        os_family=__grains__.get("os_family"),
+        windows=salt.utils.platform.is_windows(),
+        action="remove",
+    )
     host = _host(timeout, config)
     watchdog = host.watchdog_binary()
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, seconds):
-        now = packages.installed(seconds)
+        now = packages.installed(seconds, tool=tool)
         stop_step, wd_files = None, ()
         if remove_watchdog:
             found = host.watchdog_alone()
@@ -1246,9 +1256,9 @@ def remove(timeout=None, test=False, remove_watchdog=True):
                 stop_step = host.watchdog_stop_step_of(found, asked="remove_watchdog=True")
             wd_files = packages.watchdog_files(watchdog)
         markers = packages.client_markers()
-        owned = packages.owners(wd_files + markers, seconds)
+        owned = packages.owners(wd_files + markers, seconds, tool=tool)
         # Another package's files stay (named in kept); the client's own package's go with it.
-        others = [f"{path} ({names})" for path, names in owned.items() if names != packages.PACKAGE]
+        others = [f"{path} ({names})" for path, names in owned.items() if names != tool.package]
         plan = packages.make_removal(
             now,
             packages.remains(watchdog, with_watchdog=remove_watchdog),
@@ -1256,8 +1266,9 @@ def remove(timeout=None, test=False, remove_watchdog=True):
             watchdog_files=[path for path in wd_files if path not in owned],
             markers=[path for path in markers if path not in owned],
             folders=packages.emptied_folders(
-                packages.package_files(seconds) if now.known else (), markers
+                packages.package_files(seconds, tool=tool) if now.known else (), markers
             ),
+            tool=tool,
         )
         if test or plan.action != "remove":
             result = _removed_result(host, plan, ran=False, others=others)
@@ -1284,12 +1295,12 @@ def remove(timeout=None, test=False, remove_watchdog=True):
                 done.update(packages.files_done(removed))
                 packages.reload_units(removed, seconds)
             res = packages.run_tool(plan, timeout=seconds, wait=seconds)
-            after = packages.installed(seconds)
+            after = packages.installed(seconds, tool=tool)
             if after != now:
                 done[
-                    f"dpkg left {packages.PACKAGE} {after.state} {after.version}"
+                    f"{tool.name} left {tool.package} {after.state} {after.version}"
                     if after.known
-                    else f"dpkg removed {packages.PACKAGE} {plan.old}"
+                    else f"{tool.name} removed {tool.package} {plan.old}"
                 ] = ("version", plan.old, packages.left_text(after) if after.known else None)
             if res.retcode == 0:
                 # Only after a successful purge: the markers keep a client still there frozen.
@@ -1302,7 +1313,7 @@ def remove(timeout=None, test=False, remove_watchdog=True):
                 res,
                 plan,
                 read=lambda: (
-                    packages.installed(seconds),
+                    packages.installed(seconds, tool=tool),
                     packages.remains(
                         watchdog,
                         with_watchdog=remove_watchdog,

@@ -656,7 +656,9 @@ def removed(name, timeout=None, remove_watchdog=True, **kwargs):
     Ensure the Cloud Assistant client is removed: no package, process, updater, unit, init
     script, watchdog, self-update marker or binary link of it is left (see
     ``cloudassist.remove``: the watchdog stopped and its files removed, ``dpkg --purge`` on
-    dpkg hosts, then the markers and the client's empty folders, each read back).  ``changes``
+    dpkg hosts or ``dnf``/``yum``/``zypper remove``, ``rpm -e`` on rpm hosts, then the markers
+    and the client's empty folders, each read back; not on Windows, where the vendor publishes
+    no uninstall command).  ``changes``
     has ``version`` (old, new None) when the package was removed, ``watchdog`` when it was
     stopped and ``files`` (the paths removed); a failure names what is left.  Files that are
     not the package's and stay are named in the comment (``kept``).

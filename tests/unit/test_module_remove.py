@@ -47,6 +47,7 @@ def configure_loader_modules(opts):
             "__salt__": {"saltutil.refresh_grains": lambda **kwargs: True},
             "__opts__": opts,
             "__pillar__": {},
+            "__grains__": {"os_family": "Debian"},
         },
         states: {"__salt__": loaded.salt_functions(), "__opts__": opts},
     }
@@ -62,9 +63,11 @@ class World:
         self.now = package.Installed(package.INSTALLED, installed) if installed else None
         self.left, self.stays, self.retcode = tuple(left), tuple(stays), retcode
         self.ran = []
-        monkeypatch.setattr(package, "host_tool", lambda windows=False, action="install": "dpkg")
+        monkeypatch.setattr(package, "host_tool", lambda **kwargs: package.tools.DPKG)
         monkeypatch.setattr(
-            package, "installed", lambda timeout: self.now or package.Installed(None, None)
+            package,
+            "installed",
+            lambda timeout, tool=None: self.now or package.Installed(None, None),
         )
         monkeypatch.setattr(package, "run_tool", self.run_dpkg)
         if real_files:
@@ -89,14 +92,17 @@ class World:
 def test_windows_is_refused_changing_nothing(monkeypatch):
     monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: True)
     monkeypatch.setattr(package, "run_tool", pytest.fail)
-    with pytest.raises(CommandExecutionError, match=r"removes only \.deb packages.*Windows"):
+    with pytest.raises(
+        CommandExecutionError, match=r"does not remove the client on Windows: the vendor publishes"
+    ):
         execution.remove()
 
 
 def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(package.tools, "DPKG_STATUS", str(tmp_path / "no-dpkg-status"))
     monkeypatch.setattr(package, "run_tool", pytest.fail)
-    with pytest.raises(CommandExecutionError, match=r"removes only \.deb .*\(no dpkg\)"):
+    monkeypatch.setattr(package.tools, "search_path", lambda: str(tmp_path))
+    with pytest.raises(CommandExecutionError, match=r"removes only the client's \.deb .*no rpm\)"):
         execution.remove()
 
 

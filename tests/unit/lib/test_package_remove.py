@@ -202,9 +202,16 @@ def test_the_lock_is_waited_for_as_for_an_install(monkeypatch):
     assert package.run_tool(package.make_removal(at(A), ()), timeout=30, wait=30) is PURGED
 
 
-def test_another_host_is_refused_naming_the_removal():
-    with pytest.raises(errors.WrongHost, match=r"removes only \.deb packages.*Remove the client"):
+def test_another_host_is_refused_naming_the_removal(monkeypatch, tmp_path):
+    monkeypatch.setattr(package.tools, "search_path", lambda: str(tmp_path))
+    with pytest.raises(errors.WrongHost, match=r"removes only the client's .*Remove the client"):
+        package.host_tool(action="remove")
+
+
+def test_windows_is_refused_saying_why_and_what_to_do():
+    with pytest.raises(errors.WrongHost, match="the vendor publishes no uninstall command") as c:
         package.host_tool(windows=True, action="remove")
+    assert "aliyun_assist_service.exe --remove" in str(c.value) and "AliyunService" in str(c.value)
 
 
 # --- the updater, the watchdog's files, the markers ---------------------------------------------

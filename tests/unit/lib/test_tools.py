@@ -344,3 +344,87 @@ def test_verify_fails_when_the_windows_client_does_not_run_at_the_version():
     done = CommandResult(f"'{EXE}' /S", 0, "", "")
     with pytest.raises(errors.NotVerified, match=f"not running at {B}"):
         package.verify(done, rpm_at(B), plan, read_status=lambda: status(B, False), wait=0)
+
+
+# --- removing -------------------------------------------------------------------------------------
+
+
+REMOVALS = {
+    tools.DPKG: ("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--purge", "aliyun-assist"),
+    tools.DNF: ("dnf", "remove", "-y", "aliyun_assist"),
+    tools.YUM: ("yum", "--setopt=exit_on_lock=True", "remove", "-y", "aliyun_assist"),
+    tools.ZYPPER: ("zypper", "--non-interactive", "remove", "aliyun_assist"),
+    tools.RPM: ("rpm", "-e", "aliyun_assist"),
+}
+
+
+@pytest.mark.parametrize("tool", list(REMOVALS), ids=lambda tool: tool.name)
+def test_each_tool_removes_with_its_own_command(tool):
+    plan = package.make_removal(rpm_at(A) if tool.kind == "rpm" else NONE, ("left",), tool=tool)
+    assert (plan.action, plan.command, plan.tool) == ("remove", REMOVALS[tool], tool)
+    shown = command_line(list(REMOVALS[tool]))
+    if tool.kind == "rpm":
+        assert plan.described(ran=False) == f"would remove aliyun_assist {A} with `{shown}`"
+        assert plan.changes == {"version": {"old": A, "new": None}}
+    nothing = package.make_removal(NONE, (), tool=tool)
+    assert nothing.action == "none" and nothing.comment.startswith(f"{tool.package} is not")
+
+
+@pytest.mark.parametrize("tool", [tools.DNF, tools.YUM, tools.ZYPPER, tools.RPM], ids=str)
+def test_rpm_hosts_are_told_by_the_tool_for_a_removal(monkeypatch, tmp_path, tool):
+    programs = {tools.DNF: ("dnf", "rpm"), tools.YUM: ("yum", "rpm")}.get(tool, (tool.name, "rpm"))
+    for name in programs:
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setattr(tools, "search_path", lambda: str(tmp_path))
+    monkeypatch.setattr(tools, "DPKG_STATUS", str(tmp_path / "no-dpkg-status"))
+    assert package.host_tool(os_family="RedHat", action="remove") is tool
+
+
+@pytest.mark.parametrize("tool", list(LOCKS), ids=lambda tool: tool.name)
+def test_a_removal_waits_out_the_tools_lock_as_an_install_does(host, tool):
+    plan = package.make_removal(rpm_at(A), (), tool=tool)
+    host.answers = [LOCKS[tool], (0, "Removed: aliyun_assist\n", "")]
+    assert package.run_tool(plan, timeout=30, wait=30).retcode == 0
+    assert host.ran == [REMOVALS[tool]] * 2
+    host.answers = [LOCKS[tool]] * 2
+    with pytest.raises(errors.CommandFailed, match=f"another process holds {tool.name}'s lock"):
+        package.run_tool(plan, timeout=30, wait=0)
+
+
+def test_a_failed_removal_says_the_tools_words_and_advice():
+    plan = package.make_removal(rpm_at(A), (), tool=tools.DNF)
+    failed = CommandResult("dnf remove -y aliyun_assist", 1, "", "Error: scriptlet failed\n")
+    with pytest.raises(errors.CommandFailed, match="dnf could not remove aliyun_assist") as c:
+        package.verify_removed(failed, plan, read=lambda: (NONE, ()), wait=0)
+    assert "`dnf history` says what ran" in str(c.value)
+    assert c.value.host_said == ("Error: scriptlet failed",)
+
+
+def test_what_rpm_still_holds_after_a_removal_is_named():
+    plan = package.make_removal(rpm_at(A), (), tool=tools.ZYPPER)
+    ok = CommandResult("zypper --non-interactive remove aliyun_assist", 0, "", "")
+    with pytest.raises(errors.LeftBehind, match=f"the package aliyun_assist \\(installed {A}\\)"):
+        package.verify_removed(ok, plan, read=lambda: (rpm_at(A), ()), wait=0)
+
+
+def test_owners_are_read_with_rpm_qf_one_path_at_a_time(host):
+    host.answers = [
+        (0, "site-policy\n", ""),
+        (1, "file /usr/local/share/aliyun-assist/config is not owned by any package\n", ""),
+    ]
+    paths = ("/etc/init.d/AssistDaemon", "/usr/local/share/aliyun-assist/config")
+    assert package.owners(paths, 30, tool=tools.YUM) == {paths[0]: "site-policy"}
+    assert host.ran == [("rpm", "-qf", "--queryformat", "%{NAME}\\n", path) for path in paths]
+    assert tools.rpm_owners("a\nb\n") == ("a", "b")
+
+
+def test_the_packages_files_are_listed_with_rpm_ql(host):
+    host.answers = [(0, "/usr/local/share/aliyun-assist\n/usr/sbin/aliyun-service\n", "")]
+    assert package.package_files(30, tool=tools.RPM) == (
+        "/usr/local/share/aliyun-assist",
+        "/usr/sbin/aliyun-service",
+    )
+    assert host.ran == [("rpm", "-ql", "aliyun_assist")]
+    host.answers = [(1, "package aliyun_assist is not installed\n", "")]
+    assert package.package_files(30, tool=tools.DNF) == ()
