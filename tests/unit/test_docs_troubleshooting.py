@@ -46,6 +46,7 @@ TABLES = {("_cloudassist_host.py", "JOB_GOES_ON"): "error"}
 PASSED_THROUGH = {
     ("_cloudassist_errors.py", "str(failure)"): "a Failure's own message, checked where raised",
     ("cloudassist.py", "exc"): "errors.Failed(exc): a Failure's message, checked where raised",
+    ("cloudassist.py", "failure"): "_after's PartlyDone cause: a Failure, checked where raised",
     ("_cloudassist_act.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
     ("_cloudassist_updates.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
     (
