@@ -16,6 +16,7 @@ import os
 import posixpath
 import signal
 import stat
+from typing import NamedTuple
 
 from salt.exceptions import CommandExecutionError
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 WINDOWS_SERVICE = "AliyunService"
 WINDOWS_EXE = "aliyun_assist_service.exe"
+# What ps.pgrep looks for on Windows: the client's programs (aliyun_assist_service.exe, its
+# updater aliyun_assist_update.exe) have it in their names.
+WINDOWS_PROGRAMS = "aliyun_assist"
 WATCHDOG_NAME = facts.WATCHDOG_NAME
 WATCHDOG_BINARY = "/usr/local/share/assist-daemon/assist_daemon"
 WATCHDOG_SERVICE = "AssistDaemon"
@@ -881,6 +885,55 @@ class WindowsHost(_Host):
                 f"`{step.text}` failed: {exc}", command=step.text, retcode=None, output=str(exc)
             ) from exc
 
+    def on_host(self):
+        """What of the client is on this host, for ``cloudassist.remove``: the ``AliyunService``
+        service (its binary from its configuration, never from the caller), its state, the
+        version folders under ``cloudassist:windows_root`` and the processes running from them
+        or from the service's binary."""
+        root = self._root()
+        folders = windows_version_folders(root)
+        exe = running = None
+        service = None
+        if self.salt["service.available"](WINDOWS_SERVICE):
+            service = WINDOWS_SERVICE
+            exe = exe_from_service_path(self._info().get("BinaryPath"))
+            running = bool(self.salt["service.status"](WINDOWS_SERVICE))
+        return WindowsClient(
+            service,
+            exe,
+            running=running,
+            folders=folders,
+            processes=self._client_processes(exe, folders),
+            kept=windows_kept(root, folders),
+        )
+
+    def _client_processes(self, exe, folders):
+        """``(pid, exe)`` of each process whose program is ``exe`` or lies in one of
+        ``folders`` (the updater's too), read from the process table with Salt's ``ps``
+        functions (psutil, which Salt ships on Windows).  One that ends while it is read is
+        not counted; one whose program cannot be read is, named ``(unreadable)``."""
+        if "ps.pgrep" not in self.salt:
+            raise errors.Unreadable(
+                "Salt's ps module is not loaded on this minion (it needs psutil), so the process "
+                "table cannot be read to check that no process of the client runs; nothing was "
+                "changed",
+                what="processes",
+            )
+        wanted = {ntpath.normcase(path) for path in (exe,) if path}
+        homes = {ntpath.normcase(folder) for folder in folders}
+        found = []
+        for pid in self.salt["ps.pgrep"](WINDOWS_PROGRAMS) or ():
+            try:
+                program = self.salt["ps.proc_info"](pid, attrs=["exe"]).get("exe") or ""
+            except CommandExecutionError:  # psutil's NoSuchProcess or AccessDenied
+                if pid not in (self.salt["ps.get_pid_list"]() or ()):
+                    continue
+                program = "(unreadable)"
+            key = ntpath.normcase(program)
+            if program == "(unreadable)" or key in wanted or ntpath.dirname(key) in homes:
+                found.append((pid, program))
+        return tuple(found)
+
     def _root(self):
         default = os.path.join(os.environ.get("ProgramData", "C:\\ProgramData"), "aliyun", "assist")
         return self.config("windows_root", default)
@@ -923,6 +976,61 @@ def exe_from_service_path(binary_path):
     lower = text.lower()
     end = lower.find(".exe")
     return text[: end + 4] if end >= 0 else (text or None)
+
+
+class WindowsClient(NamedTuple):
+    """What of the client is on a Windows host (``WindowsHost.on_host``): ``service``
+    (``AliyunService`` where it is registered, else None), ``exe`` (the binary its configuration
+    names), ``running``, ``folders`` (the version folders under the root), ``processes``
+    (``(pid, exe)`` of those running from the binary or a version folder) and ``kept`` (the
+    root's other files, which no removal touches)."""
+
+    service: object
+    exe: object
+    running: object = None
+    folders: tuple = ()
+    processes: tuple = ()
+    kept: tuple = ()
+
+    @property
+    def version(self):
+        """The version folder's name of the service's binary, where it is one."""
+        name = ntpath.basename(ntpath.dirname(self.exe or ""))
+        return name if _is_version(name) else None
+
+
+def _is_version(name):
+    try:
+        facts.version_tuple(name)
+    except ValueError:
+        return False
+    return name == name.strip()
+
+
+def windows_version_folders(root):
+    """The client's version folders under ``root`` (folders named as a version, not links),
+    sorted by version."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return ()
+    found = []
+    for name in names:
+        path = os.path.join(root, name)
+        if _is_version(name) and os.path.isdir(path) and not os.path.islink(path):
+            found.append((facts.version_tuple(name), path))
+    return tuple(path for _, path in sorted(found))
+
+
+def windows_kept(root, folders):
+    """The paths under ``root`` that no version folder holds (logs, the client's config), each
+    file and link, sorted."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) not in folders)
+        found += [os.path.join(folder, name) for name in sorted(names)]
+        found += [os.path.join(folder, d) for d in dirs if os.path.islink(os.path.join(folder, d))]
+    return tuple(found)
 
 
 def newest_windows_exe(root):

@@ -9,8 +9,11 @@ the ``.rpm``, the installer on Windows.  The vendor's package is ``aliyun-assist
 ``/usr/sbin/aliyun-service`` and writes, enables and starts the client's own service, so what is
 checked afterwards is the package, the binary's ``-v`` and the running client.  Its
 before-remove script (``init/uninstall``) stops and removes that service, so what is checked
-after ``dpkg --purge`` or ``dnf remove`` (and yum's, zypper's, rpm's: not on Windows, where the
-vendor publishes no uninstall command) is that nothing of the client is left (:func:`remains`).
+after ``dpkg --purge`` or ``dnf remove`` (and yum's, zypper's, rpm's) is that nothing of the
+client is left (:func:`remains`).  On Windows, where the vendor publishes no uninstaller, the
+removal is the vendor's own "remove agent" action (the service's binary with ``--remove``, then
+``--stop``), then the version folders; what is checked is the Service Control Manager, the
+process table and the folders (:func:`windows_left`).
 
 The facts are read here (:func:`host_tool`, :func:`identify`, :func:`installed`); the plan
 (:func:`make_plan`) and the readings of the commands' output (:func:`fields`,
@@ -166,20 +169,11 @@ def tense(part, *, ran):
 
 def host_tool(*, os_family=None, windows=False, action="install"):
     """The :class:`tools.Tool` that installs the client here; for ``action`` ``remove``, one
-    that removes it (dpkg, dnf, yum, zypper, rpm: not the Windows installer, for which the
-    vendor publishes no uninstall command); else :class:`errors.WrongHost`."""
-    if action == "install":
+    that removes it (dpkg, dnf, yum, zypper, rpm; on Windows the installer's record, whose
+    removal is the client's own ``--remove`` and ``--stop``: :func:`make_windows_removal`);
+    else :class:`errors.WrongHost`."""
+    if action == "install" or windows:
         return tools.host_tool(os_family=os_family, windows=windows)
-    if windows:
-        raise errors.WrongHost(
-            "cloudassist does not remove the client on Windows: the vendor publishes no "
-            "uninstall command for it (its installer aliyun_agent_latest_setup.exe leaves no "
-            "uninstaller to run); nothing was changed. The client's own "
-            "`aliyun_assist_service.exe --remove` then `--stop` delete and stop its service "
-            "AliyunService; its folder (C:\\ProgramData\\aliyun\\assist) is then yours to "
-            "delete",
-            needs="dpkg or rpm",
-        )
     try:
         tool = tools.host_tool(os_family=os_family)
     except errors.WrongHost:
@@ -802,14 +796,9 @@ def verify_removed(res, plan, *, read, wait):
 def _until_none(read, *, wait, failure):
     """Read ``read()`` every half second until it is empty; ``failure(what was read)`` is
     raised when ``wait`` seconds passed first."""
-    deadline = time.monotonic() + wait
-    while True:
-        seen = read()
-        if not seen:
-            return
-        if time.monotonic() >= deadline:
-            raise failure(seen)
-        time.sleep(0.5)
+    seen = settled(read, left=lambda found: found, wait=wait)
+    if seen:
+        raise failure(seen)
 
 
 def stop_watchdog(step, *, run_step, pids, wait):
@@ -830,10 +819,11 @@ def stop_watchdog(step, *, run_step, pids, wait):
     )
 
 
-def remove_files(paths):
+def remove_files(paths, *, by_hand="rm -rf"):
     """Remove ``paths`` (a folder with all in it; a link, never what it names).  Returns those
     removed; one already gone is not among them.  :class:`errors.CommandFailed` when the host
-    refuses, :class:`errors.PartlyDone` (with it as the cause) after some were removed."""
+    refuses (its advice: ``by_hand``, the host's command that removes a folder),
+    :class:`errors.PartlyDone` (with it as the cause) after some were removed."""
     done = []
     for path in paths:
         try:
@@ -845,9 +835,9 @@ def remove_files(paths):
             continue
         except OSError as exc:
             failed = errors.CommandFailed(
-                f"could not remove {path}: {exc.strerror or exc}; remove it by hand (`rm -rf "
-                f"{path}`), then run cloudassist.remove again",
-                command=f"rm -rf {path}",
+                f"could not remove {path}: {exc.strerror or exc}; remove it by hand "
+                f"(`{by_hand} {path}`), then run cloudassist.remove again",
+                command=f"{by_hand} {path}",
                 retcode=None,
                 output=str(exc),
             )
@@ -904,3 +894,138 @@ def reload_units(removed, timeout):
             output=res.output,
         ).heard(res.command, res.output)
     return res
+
+
+# --- Windows ------------------------------------------------------------------------------------
+# The vendor's own "remove agent" action runs the service's binary with --remove, then --stop
+# (aliyun/aliyun_assist_client, agent/kickvmhandle/agenthandle_windows.go): --remove deletes the
+# service AliyunService (which the Service Control Manager forgets once it stops), --stop stops
+# it.  Both exit 0 whatever happens: only the Service Control Manager and the process table tell.
+WINDOWS_CALLS = ("--remove", "--stop")
+WINDOWS_BY_HAND = "rmdir /s /q"
+
+
+class WindowsRemoval(NamedTuple):
+    """A removal on Windows: ``action`` ``remove`` or ``none``; ``old``: the version removed
+    (its version folder's name, None where unknown); ``service``: the service the
+    ``commands`` (argument lists, the service's binary with :data:`WINDOWS_CALLS`) remove, None
+    where none is registered; ``folders``: the version folders removed after them."""
+
+    action: str
+    old: object
+    service: object
+    commands: tuple
+    folders: tuple
+    comment: str = ""
+
+    @property
+    def parts(self):
+        """Each step in the order it runs, an imperative sentence."""
+        parts = []
+        if self.commands:
+            first, *rest = (command_line(list(argv)) for argv in self.commands)
+            parts.append(f"remove the service {self.service} with `{first}`")
+            parts += [f"then stop the client with `{text}`" for text in rest]
+        if self.folders:
+            parts.append(
+                ("then " if parts else "")
+                + "remove the client's version folders "
+                + ", ".join(self.folders)
+            )
+        return tuple(parts)
+
+    def described(self, *, ran):
+        """The comment: what would be done (``ran`` False) or what was done."""
+        if self.action != "remove":
+            return self.comment
+        return "; ".join(tense(part, ran=ran) for part in self.parts)
+
+    @property
+    def command_text(self):
+        return "; ".join(command_line(list(argv)) for argv in self.commands)
+
+    @property
+    def changes(self):
+        if self.action != "remove":
+            return {}
+        changes = {}
+        if self.service:
+            changes["service"] = {"old": self.service, "new": None}
+            if self.old:
+                changes["version"] = {"old": self.old, "new": None}
+        if self.folders:
+            changes["files"] = {"old": list(self.folders), "new": []}
+        return changes
+
+
+def make_windows_removal(found):
+    """What to do to have nothing of the client on this Windows host, from ``found`` (a
+    ``WindowsClient``): nothing when no service is registered and no process or version
+    folder is left; else the service's binary run with ``--remove`` then ``--stop`` (where the
+    service is registered), then its version folders removed.  :class:`errors.Unreadable` when
+    the service's configuration names no binary to run."""
+    if found.service is None and not found.processes and not found.folders:
+        return WindowsRemoval(
+            "none",
+            None,
+            None,
+            (),
+            (),
+            "the client is not installed (no service AliyunService) and nothing of it is left",
+        )
+    if found.service is not None and not found.exe:
+        raise errors.Unreadable(
+            f"the service {found.service} is registered but its configuration (BinaryPath) "
+            "names no client binary, so its `--remove` cannot be run; nothing was changed. "
+            f"Delete the service by hand (`sc delete {found.service}`), then run "
+            "cloudassist.remove again",
+            what="the service's binary",
+        )
+    commands = tuple((found.exe, call) for call in WINDOWS_CALLS) if found.service else ()
+    return WindowsRemoval("remove", found.version, found.service, commands, tuple(found.folders))
+
+
+def windows_left(found, *, folders=True):
+    """What of the client ``found`` (a ``WindowsClient``) names, each in a few words: the
+    service, the processes and (with ``folders``) the version folders; empty when nothing."""
+    left = []
+    if found.service:
+        state = "running" if found.running else "stopped"
+        left.append(f"the service {found.service} ({state}, {found.exe or 'no binary named'})")
+    left += [f"the client's process {pid} ({exe})" for pid, exe in found.processes]
+    if folders:
+        left += [f"the folder {path}" for path in found.folders]
+    return tuple(left)
+
+
+def run_windows_removal(plan, *, timeout):
+    """Run the plan's commands in order (``--remove``, then ``--stop``); their exit codes tell
+    nothing (the client's own flags exit 0 whatever happens).  Returns the
+    ``CommandResult`` of each."""
+    return tuple(run(list(argv), timeout) for argv in plan.commands)
+
+
+def settled(read, *, left, wait):
+    """``read()`` (the host read again) every half second until ``left(it)`` is empty or
+    ``wait`` seconds passed; the last reading."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = read()
+        if not left(found) or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.5)
+
+
+def windows_left_behind(plan, said, left, *, wait):
+    """:class:`errors.LeftBehind` naming ``left`` after the plan's commands (``said``: the
+    ``CommandResult`` of each) ran ``wait`` seconds ago."""
+    command = plan.command_text or "cloudassist.remove"
+    output = "".join(res.stdout + res.stderr for res in said)
+    return errors.LeftBehind(
+        f"`{command}` ran, but after {wait} seconds this is left of the client on Windows: "
+        f"{'; '.join(left)}. Stop or remove each by hand (`sc stop AliyunService` and "
+        "`sc delete AliyunService`, `taskkill /F /PID PID`, `rmdir /s /q FOLDER`), then run "
+        "cloudassist.remove again",
+        command=command,
+        left=left,
+    ).heard(command, output)

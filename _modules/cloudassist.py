@@ -1149,11 +1149,9 @@ def remove(timeout=None, test=False, remove_watchdog=True):
     The package is removed with the host's own tool, chosen as ``cloudassist.install`` chooses
     it: the vendor's ``.deb`` (package ``aliyun-assist``) with dpkg; its ``.rpm`` (package
     ``aliyun_assist``) with ``dnf remove -y``, ``yum --setopt=exit_on_lock=True remove -y``,
-    ``zypper --non-interactive remove`` or ``rpm -e``, whichever the host has first.  On
-    Windows the call fails and changes nothing: the vendor publishes no uninstall command for
-    the client there (the error says what the operator can run instead).  The package's own
-    scripts stop and remove the client's service (``aliyun.service`` under systemd,
-    ``/etc/init.d/aliyun-service`` elsewhere) and its files.
+    ``zypper --non-interactive remove`` or ``rpm -e``, whichever the host has first.  The
+    package's own scripts stop and remove the client's service (``aliyun.service`` under
+    systemd, ``/etc/init.d/aliyun-service`` elsewhere) and its files.  On Windows, see below.
 
     From what the package database knows (``dpkg-query -W aliyun-assist``, ``rpm -q
     aliyun_assist``) and what of the client is on the
@@ -1192,6 +1190,28 @@ def remove(timeout=None, test=False, remove_watchdog=True):
     Nothing is run when the database knows no such package and nothing of the above is left:
     ``changes`` is empty.
 
+    On Windows, where the vendor publishes no uninstaller, the client is removed as the
+    vendor's own "remove agent" action removes it: from the service ``AliyunService`` (Salt's
+    ``service.info``; the binary is the one its configuration names, never an argument), its
+    state, the version folders under ``cloudassist:windows_root`` (default
+    ``C:\\ProgramData\\aliyun\\assist``) and the processes running from the service's binary or
+    a version folder (Salt's ``ps.pgrep`` and ``ps.proc_info``), in this order:
+
+    1. ``"<binary>" --remove`` deletes the service, then ``"<binary>" --stop`` stops it (both
+       exit 0 whatever happens: they are not trusted);
+    2. the Service Control Manager must know no ``AliyunService`` and no process of the client
+       may run, read again until ``timeout`` seconds passed;
+    3. the version folders are removed (the client's binaries, its updater, its per-version
+       ``config/`` and markers); any other file under the root (logs, the client's
+       configuration) is not removed but named in ``kept`` and in ``warnings``;
+    4. the service, the processes and the folders are read again until ``timeout``; what is
+       left is named in the error.
+
+    ``changes`` there has ``service: {old: AliyunService, new: None}``, ``version: {old,
+    new: None}`` (the version folder of the service's binary) and ``files`` (the folders
+    removed).  Nothing is run where no service is registered and no process or version
+    folder is left.
+
     Returns the client's status afterwards (as ``cloudassist.status``: ``installed`` False once
     it is gone), with ``changed``, ``changes`` (``version: {old, new: None}``; ``watchdog:
     {old: True, new: False}`` where it was stopped; ``files: {old: [paths], new: []}``, each
@@ -1219,7 +1239,9 @@ def remove(timeout=None, test=False, remove_watchdog=True):
         keeps ``stop_watchdog=False`` by default because a stop is for a while; with
         ``remove_watchdog=False`` the watchdog is neither stopped nor checked.  Where a process
         of the watchdog's name runs from another binary than ``cloudassist:watchdog``, the call
-        fails before anything runs, as ``stop_watchdog=True`` does.
+        fails before anything runs, as ``stop_watchdog=True`` does.  On Windows it is
+        accepted and ignored: the Windows removal touches no watchdog, as the vendor's own
+        "remove agent" action there runs ``--remove`` and ``--stop`` alone.
 
     Raises an error naming the command, the tool's last lines and what to do when it fails, or
     naming each thing left when the check afterwards finds one; a failure after a step changed
@@ -1245,6 +1267,8 @@ def remove(timeout=None, test=False, remove_watchdog=True):
         action="remove",
     )
     host = _host(timeout, config)
+    if tool.kind == "exe":
+        return _remove_windows(host, seconds=seconds, test=test)
     watchdog = host.watchdog_binary()
     lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
     with act.exclusive(lock, seconds):
@@ -1271,7 +1295,9 @@ def remove(timeout=None, test=False, remove_watchdog=True):
             tool=tool,
         )
         if test or plan.action != "remove":
-            result = _removed_result(host, plan, ran=False, others=others)
+            result = _removed_result(
+                host, plan, ran=False, kept=_kept(plan, ran=False, others=others)
+            )
             result["left"] = list(packages.remains(watchdog, with_watchdog=remove_watchdog))
             if test:
                 result["test"] = True
@@ -1322,42 +1348,112 @@ def remove(timeout=None, test=False, remove_watchdog=True):
                 ),
                 wait=seconds,
             )
-        except errors.PartlyDone as exc:
-            _refresh_grains()
-            both = {**done, **exc.done}
-            files = [path for key, old, _ in both.values() if key == "files" for path in old]
-            done = {key: value for key, value in both.items() if value[0] != "files"}
-            done.update(packages.files_done(list(dict.fromkeys(files))))
-            raise errors.PartlyDone(cause=exc.cause, done=done) from exc
         except errors.Failure as exc:
-            if done:
-                _refresh_grains()
-                raise errors.PartlyDone(cause=exc, done=done) from exc
-            raise
+            failure = _after(exc, done)
+            if failure is exc:
+                raise
+            raise failure from exc
+    return _removal_done(host, plan, done, kept=_kept(plan, ran=True, others=others))
+
+
+# Why the files under cloudassist:windows_root that a removal leaves are not its own.
+WINDOWS_KEPT = "not in the client's version folders"
+
+
+def _remove_windows(host, *, seconds, test):
+    """``cloudassist.remove`` on Windows: the vendor's own removal (the service's binary with
+    ``--remove``, then ``--stop``), read back from the Service Control Manager and the process
+    table, then the version folders, read back too."""
+    lock = os.path.join(__opts__["cachedir"], "cloudassist.lock")
+    with act.exclusive(lock, seconds):
+        found = host.on_host()
+        plan = packages.make_windows_removal(found)
+        if test or plan.action != "remove":
+            result = _removed_result(host, plan, ran=False, kept=found.kept, why=WINDOWS_KEPT)
+            result["left"] = list(packages.windows_left(found))
+            if test:
+                result["test"] = True
+            return result
+        done = {}
+        try:
+            said = packages.run_windows_removal(plan, timeout=seconds)
+            after = packages.settled(
+                host.on_host,
+                left=lambda now: packages.windows_left(now, folders=False),
+                wait=seconds,
+            )
+            if plan.service and after.service is None:
+                done[f"removed the service {plan.service}"] = ("service", plan.service, None)
+                if plan.old:
+                    done[f"removed the client {plan.old}"] = ("version", plan.old, None)
+            left = packages.windows_left(after, folders=False)
+            if left:
+                # Its binary runs: its folder could not be removed.
+                raise packages.windows_left_behind(plan, said, left, wait=seconds)
+            removed = packages.remove_files(plan.folders, by_hand=packages.WINDOWS_BY_HAND)
+            if removed:
+                done.update(packages.files_done(removed))
+            after = packages.settled(host.on_host, left=packages.windows_left, wait=seconds)
+            left = packages.windows_left(after)
+            if left:
+                raise packages.windows_left_behind(plan, said, left, wait=seconds)
+        except errors.Failure as exc:
+            failure = _after(exc, done)
+            if failure is exc:
+                raise
+            raise failure from exc
+    return _removal_done(host, plan, done, kept=after.kept, why=WINDOWS_KEPT)
+
+
+def _removal_done(host, plan, done, **kept):
+    """A removal's return once every step held: the status with ``changes`` from ``done``
+    (``{sentence: (key, old, new)}``), ``steps`` and ``kept`` (see :func:`_removed_result`)."""
     _refresh_grains()
     changes = {key: {"old": old, "new": new} for key, old, new in done.values()}
-    result = _removed_result(host, plan, ran=True, others=others)
+    result = _removed_result(host, plan, ran=True, **kept)
     result.update(changed=bool(changes), changes=changes, left=[])
     return result
 
 
-def _removed_result(host, plan, *, ran, others):
+def _removed_result(
+    host, plan, *, ran, kept, why="not the client's package's, or another package's"
+):
     """``_installed_result`` of a removal, with ``steps`` (each step, in order) and ``kept``:
-    the files of the client's share folders and the watchdog's that stay (another package's,
-    or files no package owned: logs, another version's)."""
+    the files that stay (``why``: why they are not the removal's), also in ``warnings``."""
     result = _installed_result(host, plan, ran=ran)
     result["steps"] = (
         [packages.tense(part, ran=ran) for part in plan.parts] if plan.action == "remove" else []
     )
+    result["kept"] = list(kept)
+    if kept:
+        result.setdefault("warnings", []).append(f"kept ({why}): " + ", ".join(kept))
+    return result
+
+
+def _after(failure, done):
+    """What a removal raises for ``failure`` after the changes ``done`` (a ``PartlyDone``'s
+    ``done``): ``failure`` itself where nothing was done, else a ``PartlyDone`` with both its
+    changes and ``done``, the files removed in one change."""
+    if isinstance(failure, errors.PartlyDone):
+        both = {**done, **failure.done}
+        files = [path for key, old, _ in both.values() if key == "files" for path in old]
+        done = {key: value for key, value in both.items() if value[0] != "files"}
+        if files:
+            done.update(packages.files_done(list(dict.fromkeys(files))))
+        failure = failure.cause
+    if not done:
+        return failure
+    _refresh_grains()
+    return errors.PartlyDone(cause=failure, done=done)
+
+
+def _kept(plan, *, ran, others):
+    """The files of the client's share folders and the watchdog's that a removal leaves:
+    ``others`` (another package's), and files no package owned (logs, another version's)."""
     kept = list(others)
     if ran or plan.action != "remove":
         kept += [path for path in packages.kept_files() if path not in plan.markers]
-    result["kept"] = kept
-    if kept:
-        result.setdefault("warnings", []).append(
-            "kept (not the client's package's, or another package's): " + ", ".join(kept)
-        )
-    return result
+    return kept
 
 
 def _status_or_none(host):

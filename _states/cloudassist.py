@@ -657,11 +657,13 @@ def removed(name, timeout=None, remove_watchdog=True, **kwargs):
     script, watchdog, self-update marker or binary link of it is left (see
     ``cloudassist.remove``: the watchdog stopped and its files removed, ``dpkg --purge`` on
     dpkg hosts or ``dnf``/``yum``/``zypper remove``, ``rpm -e`` on rpm hosts, then the markers
-    and the client's empty folders, each read back; not on Windows, where the vendor publishes
-    no uninstall command).  ``changes``
+    and the client's empty folders, each read back; on Windows the service's binary with
+    ``--remove`` then ``--stop``, as the vendor's own removal, then its version folders, read
+    back from the Service Control Manager, the process table and the folders).  ``changes``
     has ``version`` (old, new None) when the package was removed, ``watchdog`` when it was
-    stopped and ``files`` (the paths removed); a failure names what is left.  Files that are
-    not the package's and stay are named in the comment (``kept``).
+    stopped, ``service`` when ``AliyunService`` was deleted (Windows) and ``files`` (the paths
+    removed); a failure names what is left.  Files that are not the package's (on Windows:
+    not in a version folder) and stay are named in the comment (``kept``).
 
     name
         Any label; the client is found on the minion itself.
@@ -670,7 +672,7 @@ def removed(name, timeout=None, remove_watchdog=True, **kwargs):
         (default: ``cloudassist:timeout``, else 30).
     remove_watchdog
         Stop and remove the watchdog ``assist_daemon`` too (default True, as
-        ``cloudassist.remove``).
+        ``cloudassist.remove``; ignored on Windows, where the removal touches no watchdog).
 
     .. code-block:: yaml
 
@@ -688,7 +690,7 @@ def removed(name, timeout=None, remove_watchdog=True, **kwargs):
         ret["changes"] = _made_before(exc)
         ret["comment"] = str(exc)
         return ret
-    if not result["command"]:
+    if not result["steps"]:
         ret["result"] = True
         ret["comment"] = "The Cloud Assistant client is already removed ({}).".format(
             result["comment"]

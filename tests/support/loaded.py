@@ -75,3 +75,14 @@ states = load("states")
 def salt_functions():
     """``__salt__`` for the states: the real execution module's public functions."""
     return {"cloudassist." + name: getattr(execution, name) for name in PUBLIC}
+
+
+def minion_dunders(tmp_path, *, os_family, **config):
+    """The dunders of a minion for the loader mock: ``config`` is its ``cloudassist`` key, its
+    cache under ``tmp_path``; ``saltutil.refresh_grains`` answers (a change refreshes them)."""
+    return {
+        "__salt__": {"saltutil.refresh_grains": lambda **kw: True},
+        "__opts__": {"cachedir": str(tmp_path / "cache"), "cloudassist": config, "test": False},
+        "__pillar__": {},
+        "__grains__": {"os_family": os_family},
+    }

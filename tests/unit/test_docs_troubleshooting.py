@@ -46,12 +46,12 @@ TABLES = {("_cloudassist_host.py", "JOB_GOES_ON"): "error"}
 PASSED_THROUGH = {
     ("_cloudassist_errors.py", "str(failure)"): "a Failure's own message, checked where raised",
     ("cloudassist.py", "exc"): "errors.Failed(exc): a Failure's message, checked where raised",
+    ("cloudassist.py", "failure"): "_after's PartlyDone cause: a Failure, checked where raised",
+    ("cloudassist.py", "plan"): (
+        "windows_left_behind(plan, ...): a LeftBehind made in _cloudassist_package, checked there"
+    ),
     ("_cloudassist_act.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
     ("_cloudassist_updates.py", "exc"): "PartlyDone's cause: a Failure, checked where raised",
-    (
-        "cloudassist.py",
-        "exc.cause",
-    ): "a PartlyDone's cause again, with more done: checked where made",
     ("_cloudassist_package.py", "failed"): (
         "remove_files' CommandFailed, raised alone or as PartlyDone's cause: checked where made"
     ),

@@ -100,16 +100,8 @@ class RpmHost:
 @pytest.fixture
 def minion(tmp_path):
     """The minion's dunders, which the Windows fixture changes before a test calls."""
-    return {
-        "__salt__": {"saltutil.refresh_grains": lambda **kw: True},
-        "__opts__": {
-            "cachedir": str(tmp_path / "cache"),
-            # settle 0: the fake client cannot exit; tests/realinit proves the settle
-            "cloudassist": {"timeout": 2, "settle": 0},
-        },
-        "__pillar__": {},
-        "__grains__": {"os_family": "RedHat"},
-    }
+    # settle 0: the fake client cannot exit; tests/realinit proves the settle
+    return loaded.minion_dunders(tmp_path, os_family="RedHat", timeout=2, settle=0)
 
 
 @pytest.fixture

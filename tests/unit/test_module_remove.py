@@ -10,7 +10,6 @@ import subprocess
 import time
 
 import pytest
-import salt.utils.platform
 from salt.exceptions import CommandExecutionError
 
 import _cloudassist_package as package
@@ -87,15 +86,6 @@ class World:
 
 
 # --- the execution function ---------------------------------------------------------------------
-
-
-def test_windows_is_refused_changing_nothing(monkeypatch):
-    monkeypatch.setattr(salt.utils.platform, "is_windows", lambda: True)
-    monkeypatch.setattr(package, "run_tool", pytest.fail)
-    with pytest.raises(
-        CommandExecutionError, match=r"does not remove the client on Windows: the vendor publishes"
-    ):
-        execution.remove()
 
 
 def test_a_host_without_dpkg_is_refused(monkeypatch, tmp_path):

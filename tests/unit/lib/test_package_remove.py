@@ -8,12 +8,14 @@ import shutil
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
 import _cloudassist_errors as errors
 import _cloudassist_package as package
 from _cloudassist_records import CommandResult, Step
+from _cloudassist_run import command_line
 
 A = "2.2.3.578"
 NONE = package.Installed(None, None)
@@ -208,10 +210,70 @@ def test_another_host_is_refused_naming_the_removal(monkeypatch, tmp_path):
         package.host_tool(action="remove")
 
 
-def test_windows_is_refused_saying_why_and_what_to_do():
-    with pytest.raises(errors.WrongHost, match="the vendor publishes no uninstall command") as c:
-        package.host_tool(windows=True, action="remove")
-    assert "aliyun_assist_service.exe --remove" in str(c.value) and "AliyunService" in str(c.value)
+# --- Windows: the pure plan ---------------------------------------------------------------------
+
+EXE = "C:\\ProgramData\\aliyun\\assist\\2.2.3.578\\aliyun_assist_service.exe"
+FOLDER = "C:\\ProgramData\\aliyun\\assist\\2.2.3.578"
+
+
+def win(service="AliyunService", exe=EXE, *, running=True, folders=(FOLDER,), processes=()):
+    return SimpleNamespace(
+        service=service,
+        exe=exe,
+        running=running,
+        folders=folders,
+        processes=processes,
+        version=A if exe == EXE else None,
+    )
+
+
+def test_windows_removal_is_the_installers_record():
+    assert package.host_tool(windows=True, action="remove") is package.tools.INSTALLER
+
+
+def test_windows_plan_runs_the_services_binary_with_remove_then_stop_then_the_folders():
+    plan = package.make_windows_removal(win(processes=((4242, EXE),)))
+    assert plan.action == "remove"
+    assert plan.commands == ((EXE, "--remove"), (EXE, "--stop"))
+    assert plan.changes == {
+        "service": {"old": "AliyunService", "new": None},
+        "version": {"old": A, "new": None},
+        "files": {"old": [FOLDER], "new": []},
+    }
+    remove, stop = command_line([EXE, "--remove"]), command_line([EXE, "--stop"])
+    assert plan.command_text == f"{remove}; {stop}"
+    assert [package.tense(part, ran=True) for part in plan.parts] == [
+        f"removed the service AliyunService with `{remove}`",
+        f"then stopped the client with `{stop}`",
+        f"then removed the client's version folders {FOLDER}",
+    ]
+    assert plan.described(ran=False).startswith("would remove the service AliyunService")
+
+
+def test_windows_plan_with_nothing_there_is_none_and_a_leftover_folder_alone_goes():
+    nothing = package.make_windows_removal(win(None, None, folders=()))
+    assert (nothing.action, nothing.changes, nothing.commands) == ("none", {}, ())
+    assert "nothing of it is left" in nothing.described(ran=False)
+    folder = package.make_windows_removal(win(None, None))
+    assert folder.commands == () and folder.command_text == ""
+    assert folder.changes == {"files": {"old": [FOLDER], "new": []}}
+    assert folder.parts == (f"remove the client's version folders {FOLDER}",)
+
+
+def test_windows_service_naming_no_binary_is_refused_before_anything_runs():
+    with pytest.raises(errors.Unreadable, match="names no client binary.*sc delete AliyunService"):
+        package.make_windows_removal(win(exe=None))
+
+
+def test_windows_left_names_the_service_the_processes_and_the_folders():
+    found = win(running=False, processes=((4242, EXE),))
+    assert package.windows_left(found) == (
+        f"the service AliyunService (stopped, {EXE})",
+        f"the client's process 4242 ({EXE})",
+        f"the folder {FOLDER}",
+    )
+    assert package.windows_left(found, folders=False)[-1] == f"the client's process 4242 ({EXE})"
+    assert package.windows_left(win(None, None, folders=())) == ()
 
 
 # --- the updater, the watchdog's files, the markers ---------------------------------------------
