@@ -109,6 +109,12 @@ NOT_RUN = [
         "uploads a release to a package index (docs/release.md); a test publishes nothing",
     ),
     (
+        re.escape("salt-pip install psutil"),
+        "salt-pip exists only in Salt's onedir packages, and installing into this suite's venv "
+        "proves nothing of a Windows minion: troubleshooting's advice for a minion without "
+        "Salt's ps module (test_module_remove_windows.py covers the error it answers)",
+    ),
+    (
         re.escape("salt-pip uninstall saltext.cloudassist"),
         "salt-pip exists only in Salt's onedir packages; test_editable.py installs the package "
         "beside a synced copy and checks that the refusal names this command",
